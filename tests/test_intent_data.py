@@ -1,0 +1,121 @@
+"""The intent data is a contract for training and evaluation: check its shape, not its taste."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+
+import pytest
+
+from intents.catalog import INTENT_IDS
+from intents.data import (
+    AMBIGUOUS_TEST_TSV,
+    AMBIGUOUS_TSV,
+    CLARIFY_TSV,
+    TEST_TSV,
+    TRAIN_TSV,
+    lang_of,
+    load_ambiguous,
+    load_clarify,
+    load_labelled,
+)
+from intents.data.split import build, hold_out, holdout_size
+
+MIN_ROWS = {"zh": 60, "en": 25}
+
+
+def _norm(text: str) -> str:
+    """Compare texts the way a model sees them: no case, spaces or punctuation."""
+    return re.sub(r"[\W_]+", "", text.casefold())
+
+
+@pytest.fixture(scope="module")
+def train() -> list[tuple[str, str]]:
+    return load_labelled(TRAIN_TSV)
+
+
+@pytest.fixture(scope="module")
+def test() -> list[tuple[str, str]]:
+    return load_labelled(TEST_TSV)
+
+
+@pytest.fixture(scope="module")
+def ambiguous() -> list[tuple[str, tuple[str, ...]]]:
+    return load_ambiguous(AMBIGUOUS_TSV) + load_ambiguous(AMBIGUOUS_TEST_TSV)
+
+
+def test_lang_rule() -> None:
+    assert lang_of("my U盾 is broken") == "zh"
+    assert lang_of("ATM ate my card!") == "en"
+
+
+def test_hold_out_is_twenty_percent_and_stable() -> None:
+    texts = [f"row {n}" for n in range(37)]
+    held = hold_out(texts)
+    assert len(held) == holdout_size(37) == 7
+    assert hold_out(list(reversed(texts))) == held
+    assert holdout_size(3) == 1 and holdout_size(2) == 0
+
+
+def test_outputs_match_sources() -> None:
+    stale = [p.name for p, c in build().items() if p.read_text(encoding="utf-8") != c]
+    assert not stale, f"run python -m intents.data.split; stale: {stale}"
+
+
+@pytest.mark.parametrize("intent", INTENT_IDS)
+def test_every_intent_has_enough_rows(
+    intent: str, train: list[tuple[str, str]], test: list[tuple[str, str]]
+) -> None:
+    langs = Counter(lang_of(t) for i, t in train + test if i == intent)
+    for lang, least in MIN_ROWS.items():
+        assert langs[lang] >= least, f"{intent}: {langs[lang]} {lang} rows, need {least}"
+
+
+def test_only_known_intents(train: list[tuple[str, str]], test: list[tuple[str, str]]) -> None:
+    assert {i for i, _ in train + test} <= set(INTENT_IDS)
+
+
+def test_no_duplicate_texts(train: list[tuple[str, str]], test: list[tuple[str, str]]) -> None:
+    seen = Counter(_norm(t) for _, t in train + test)
+    dupes = [t for t, n in seen.items() if n > 1]
+    assert not dupes, f"duplicate texts: {dupes[:10]}"
+
+
+def test_splits_are_disjoint(train: list[tuple[str, str]], test: list[tuple[str, str]]) -> None:
+    assert not {_norm(t) for _, t in train} & {_norm(t) for _, t in test}
+
+
+def test_test_share_per_group(train: list[tuple[str, str]], test: list[tuple[str, str]]) -> None:
+    def groups(rows: list[tuple[str, str]]) -> Counter[tuple[str, str]]:
+        return Counter((i, lang_of(t)) for i, t in rows)
+
+    n_train, n_test = groups(train), groups(test)
+    for key in n_train | n_test:
+        total = n_train[key] + n_test[key]
+        assert abs(n_test[key] - 0.2 * total) <= 1, f"{key}: {n_test[key]} of {total} held out"
+
+
+def test_ambiguous_rows(
+    ambiguous: list[tuple[str, tuple[str, ...]]],
+    train: list[tuple[str, str]],
+    test: list[tuple[str, str]],
+) -> None:
+    assert len(ambiguous) >= 60
+    assert {lang_of(t) for t, _ in ambiguous} == {"zh", "en"}
+    labelled = {_norm(t) for _, t in train + test}
+    for text, cands in ambiguous:
+        assert 2 <= len(cands) <= 4 and len(set(cands)) == len(cands), text
+        assert set(cands) <= set(INTENT_IDS), f"{text}: unknown id in {cands}"
+        assert _norm(text) not in labelled, f"{text!r} is also labelled with one intent"
+    assert len({_norm(t) for t, _ in ambiguous}) == len(ambiguous)
+    held = load_ambiguous(AMBIGUOUS_TEST_TSV)
+    assert abs(len(held) - 0.2 * len(ambiguous)) <= 2
+
+
+def test_clarify_replies() -> None:
+    rows = load_clarify(CLARIFY_TSV)
+    assert len(rows) >= 50
+    assert {lang_of(reply) for _, reply, _ in rows if not reply.isdigit()} == {"zh", "en"}
+    for cands, reply, expected in rows:
+        assert 2 <= len(cands) <= 4 and set(cands) <= set(INTENT_IDS), reply
+        assert expected in cands, f"{reply!r}: {expected} was not offered"
