@@ -1,0 +1,162 @@
+"""Queue state and its event application: replaying the same events gives the same state."""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Any
+
+import msgspec
+
+from edge.queue.estimate import ServiceTimes
+from edge.queue.model import Event, EventKind, QueueError, State, Ticket
+from edge.queue.settings import QueueSettings
+
+# Which states each event may leave from; anything else is a bad event.
+_FROM: dict[str, frozenset[State]] = {
+    EventKind.CALLED: frozenset({State.WAITING}),
+    EventKind.RECALLED: frozenset({State.CALLED}),
+    EventKind.STARTED: frozenset({State.CALLED}),
+    EventKind.COMPLETED: frozenset({State.CALLED, State.SERVING}),
+    EventKind.NO_SHOW: frozenset({State.CALLED}),
+    EventKind.TRANSFERRED: frozenset({State.WAITING, State.CALLED, State.SERVING}),
+    EventKind.CANCELLED: frozenset({State.WAITING, State.CALLED}),
+}
+
+
+TRANSFERABLE = _FROM[EventKind.TRANSFERRED]
+CANCELLABLE = _FROM[EventKind.CANCELLED]
+
+
+class QueueState:
+    """Everything the engine knows, changed only by `apply` (one event at a time)."""
+
+    def __init__(self, settings: QueueSettings) -> None:
+        self.services = {s.id: s for s in settings.services}
+        self.counters = {c.id: c for c in settings.counters}
+        self.classes = {c.id: c for c in settings.classes}
+        self.tickets: dict[str, Ticket] = {}
+        self.waiting: dict[str, Ticket] = {}  # the waiting tickets, by id
+        self.at_counter: dict[str, str | None] = {c.id: None for c in settings.counters}
+        self.last_number: dict[tuple[str, str], int] = {}  # (day, prefix) -> last number
+        self.by_number: dict[tuple[str, str], str] = {}  # (day, number) -> ticket id
+        self.times = ServiceTimes(settings)
+        self.recent: deque[dict[str, Any]] = deque(maxlen=settings.recent_called)
+        self.seq = 0
+
+    def apply(self, event: Event) -> None:
+        """The only way state changes; refuses an event that does not fit, changing nothing."""
+        kind = event.get("kind")
+        if kind == EventKind.ISSUED:
+            self._apply_issued(event)
+            return
+        if kind not in _FROM:
+            raise QueueError("bad_event", f"Unknown event kind {kind!r}.")
+        t = self.tickets.get(str(event.get("ticket")))
+        if t is None or t.state not in _FROM[kind]:
+            raise QueueError(
+                "bad_event", f"Event {kind} does not fit ticket {event.get('ticket')}."
+            )
+        at = float(event["at"])
+        if kind == EventKind.CALLED:
+            cid = str(event["counter"])
+            if cid not in self.counters or self.at_counter[cid] is not None:
+                raise QueueError("bad_event", f"Counter {cid!r} cannot call now.")
+            self.waiting.pop(t.id)
+            self.at_counter[cid] = t.id
+            t.state, t.counter, t.called_at, t.recalls = State.CALLED, cid, at, 0
+            t.first_called_at = at if t.first_called_at is None else t.first_called_at
+            self.recent.appendleft(
+                {"number": t.number, "counter_number": self.counters[cid].number, "at": at}
+            )
+        elif kind == EventKind.RECALLED:
+            t.recalls += 1
+        elif kind == EventKind.STARTED:
+            t.state, t.started_at = State.SERVING, at
+        elif kind == EventKind.COMPLETED:
+            began = t.started_at if t.started_at is not None else (t.called_at or at)
+            self.times.add(t.service, at - began)
+            self._finish(t, State.DONE, at)
+        elif kind == EventKind.NO_SHOW:
+            if event.get("action") == "requeue":
+                self._release(t)
+                t.rank_at += float(event.get("penalty_s", 0.0))
+                t.requeues += 1
+                self._requeue(t)
+            else:
+                self._finish(t, State.NO_SHOW, at)
+        elif kind == EventKind.TRANSFERRED:
+            service = str(event["service"])
+            if service not in self.services:
+                raise QueueError("bad_event", f"Transfer to unknown service {service!r}.")
+            self._release(t)
+            self.waiting.pop(t.id, None)
+            t.service = service
+            t.transfers += 1
+            self._requeue(t)
+        elif kind == EventKind.CANCELLED:
+            self._finish(t, State.CANCELLED, at)
+
+    def _apply_issued(self, e: Event) -> None:
+        tid, day, number, service = (
+            str(e["ticket"]),
+            str(e["day"]),
+            str(e["number"]),
+            str(e["service"]),
+        )
+        if (
+            tid in self.tickets
+            or (day, number) in self.by_number
+            or service not in self.services
+            or e["cls"] not in self.classes
+        ):
+            raise QueueError("bad_event", f"Issued event for {tid} does not fit.")
+        prefix = self.services[service].prefix
+        n = int(number[len(prefix) :]) if number[len(prefix) :].isdigit() else 0
+        key = (day, prefix)
+        self.last_number[key] = max(self.last_number.get(key, 0), n)
+        self.seq += 1
+        at = float(e["at"])
+        t = Ticket(
+            id=tid,
+            number=number,
+            day=day,
+            seq=self.seq,
+            service=service,
+            cls=str(e["cls"]),
+            language=str(e.get("language", "zh")),
+            flags=list(e.get("flags", [])),
+            intent=e.get("intent"),
+            appointment_at=e.get("appointment_at"),
+            walk_in=bool(e.get("walk_in", False)),
+            arrival_at=at,
+            rank_at=at,
+        )
+        self.tickets[tid] = t
+        self.by_number[(day, number)] = tid
+        self.waiting[tid] = t
+
+    def _release(self, t: Ticket) -> None:
+        if t.counter is not None and self.at_counter.get(t.counter) == t.id:
+            self.at_counter[t.counter] = None
+        t.counter = None
+
+    def _requeue(self, t: Ticket) -> None:
+        t.state, t.called_at, t.started_at, t.recalls = State.WAITING, None, None, 0
+        self.waiting[t.id] = t
+
+    def _finish(self, t: Ticket, state: State, at: float) -> None:
+        self.waiting.pop(t.id, None)
+        self._release(t)
+        t.state, t.finished_at = state, at
+
+    def snapshot(self) -> dict[str, Any]:
+        """Complete internal state as plain values: equal snapshots mean equal queues."""
+        return {
+            "tickets": [msgspec.to_builtins(t) for t in self.tickets.values()],
+            "waiting": list(self.waiting),
+            "at_counter": dict(self.at_counter),
+            "last_number": sorted([*k, v] for k, v in self.last_number.items()),
+            "times": self.times.snapshot(),
+            "recent": list(self.recent),
+            "seq": self.seq,
+        }
