@@ -1,0 +1,187 @@
+"""Turn endpointing: a pure state machine fed VAD probabilities; says when turns start and end."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+import msgspec
+
+
+class VadSettings(msgspec.Struct, kw_only=True, frozen=True):
+    """Endpointing knobs (branch.toml `[speech.vad]`); times are in ms of stream audio."""
+
+    model_path: str = "models/silero-vad/silero_vad_v6.onnx"
+    """Silero v6 ONNX file (ships inside the faster-whisper wheel)."""
+    threshold: float = 0.5
+    """A frame at or above this probability counts as speech."""
+    neg_threshold: float = 0.35
+    """Once speaking, only frames below this count as silence (hysteresis)."""
+    frame_ms: int = 32
+    """Duration of one VAD frame (512 samples at 16 kHz)."""
+    min_speech_ms: int = 250
+    """Speech shorter than this (a cough, a click) never starts a turn."""
+    min_turn_ms: int = 600
+    """While the system speaks, speech must last this long to interrupt (backchannels do not)."""
+    start_gap_ms: int = 160
+    """Silence that cancels a speech candidate not yet confirmed as a turn."""
+    possible_end_ms: int = 200
+    """Silence after which a speculative final decode may start."""
+    end_silence_ms: int = 600
+    """Silence that ends a turn."""
+    digits_end_silence_ms: int = 1500
+    """Silence that ends a turn while the dialogue expects digits (ID or phone dictation)."""
+    tail_ms: int = 100
+    """Silence kept after the last speech frame in the turn's audio span."""
+    pre_roll_ms: int = 300
+    """Audio kept before the first speech frame so the first syllable is not clipped."""
+    max_turn_s: float = 20.0
+    """A turn is cut here even if the customer keeps talking (Whisper windows are 30 s)."""
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.neg_threshold <= self.threshold < 1.0:
+            raise ValueError("need 0 < neg_threshold <= threshold < 1")
+        if not self.tail_ms <= self.possible_end_ms < self.end_silence_ms:
+            raise ValueError("need tail_ms <= possible_end_ms < end_silence_ms")
+        if self.digits_end_silence_ms < self.end_silence_ms:
+            raise ValueError("digits_end_silence_ms must be >= end_silence_ms")
+        if self.frame_ms <= 0 or self.max_turn_s <= 0:
+            raise ValueError("frame_ms and max_turn_s must be positive")
+
+
+@dataclass(frozen=True, slots=True)
+class SpeechStart:
+    """A turn started; its audio begins at `start_ms` (pre-roll included)."""
+
+    start_ms: int
+    at_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class PossibleEnd:
+    """Silence began; decoding [start_ms, end_ms) now may become the final transcript."""
+
+    start_ms: int
+    end_ms: int
+    at_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class Resumed:
+    """Speech came back after a PossibleEnd: discard the speculative decode."""
+
+    at_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class SpeechEnd:
+    """The turn is over: its audio is [start_ms, end_ms); reason is "silence" or "max_turn"."""
+
+    start_ms: int
+    end_ms: int
+    at_ms: int
+    reason: str = "silence"
+
+
+Event = SpeechStart | PossibleEnd | Resumed | SpeechEnd
+
+
+class _State(Enum):
+    IDLE = "idle"
+    CANDIDATE = "candidate"
+    SPEECH = "speech"
+
+
+class Endpointer:
+    """Per-stream endpointing; feed it one probability per frame with the frame's start time."""
+
+    def __init__(self, settings: VadSettings | None = None) -> None:
+        self.settings = settings or VadSettings()
+        self.expect_digits = False
+        """Set by the dialogue while it waits for an ID or phone number (longer pauses allowed)."""
+        self.system_speaking = False
+        """Set while TTS plays, so short backchannels do not barge in."""
+        self._reset_turn()
+
+    @property
+    def in_turn(self) -> bool:
+        """True between SpeechStart and SpeechEnd."""
+        return self._state is _State.SPEECH
+
+    def reset(self) -> None:
+        """Drop any turn in progress (e.g. the kiosk switched to text input)."""
+        self._reset_turn()
+
+    def _reset_turn(self) -> None:
+        self._state = _State.IDLE
+        self._speech_start = 0
+        self._turn_start = 0
+        self._silence_start: int | None = None
+        self._possible_sent = False
+
+    def _end_silence_ms(self) -> int:
+        s = self.settings
+        return s.digits_end_silence_ms if self.expect_digits else s.end_silence_ms
+
+    def feed(self, prob: float, t_ms: int) -> list[Event]:
+        """Advance by one frame starting at t_ms; returns the events it caused (often none)."""
+        if self._state is _State.IDLE:
+            return self._feed_idle(prob, t_ms)
+        if self._state is _State.CANDIDATE:
+            return self._feed_candidate(prob, t_ms)
+        return self._feed_speech(prob, t_ms)
+
+    def _feed_idle(self, prob: float, t_ms: int) -> list[Event]:
+        if prob >= self.settings.threshold:
+            self._state = _State.CANDIDATE
+            self._speech_start = t_ms
+            self._silence_start = None
+            return self._feed_candidate(prob, t_ms)
+        return []
+
+    def _feed_candidate(self, prob: float, t_ms: int) -> list[Event]:
+        s = self.settings
+        frame_end = t_ms + s.frame_ms
+        if prob < s.neg_threshold:
+            if self._silence_start is None:
+                self._silence_start = t_ms
+            if frame_end - self._silence_start >= s.start_gap_ms:
+                self._reset_turn()
+            return []
+        if prob >= s.threshold:
+            self._silence_start = None
+        needed = max(s.min_speech_ms, s.min_turn_ms) if self.system_speaking else s.min_speech_ms
+        if frame_end - self._speech_start < needed:
+            return []
+        self._state = _State.SPEECH
+        self._silence_start = None
+        self._turn_start = max(0, self._speech_start - s.pre_roll_ms)
+        return [SpeechStart(start_ms=self._turn_start, at_ms=frame_end)]
+
+    def _feed_speech(self, prob: float, t_ms: int) -> list[Event]:
+        s = self.settings
+        frame_end = t_ms + s.frame_ms
+        events: list[Event] = []
+        if self._silence_start is None:
+            if prob < s.neg_threshold:
+                self._silence_start = t_ms
+        elif prob >= s.threshold:
+            self._silence_start = None
+            if self._possible_sent:
+                self._possible_sent = False
+                events.append(Resumed(at_ms=frame_end))
+        if self._silence_start is not None:
+            silence = frame_end - self._silence_start
+            span_end = self._silence_start + s.tail_ms
+            if silence >= self._end_silence_ms():
+                events.append(SpeechEnd(self._turn_start, span_end, frame_end))
+                self._reset_turn()
+                return events
+            if silence >= s.possible_end_ms and not self._possible_sent:
+                self._possible_sent = True
+                events.append(PossibleEnd(self._turn_start, span_end, frame_end))
+        if frame_end - self._turn_start >= s.max_turn_s * 1000:
+            end = self._silence_start + s.tail_ms if self._silence_start is not None else frame_end
+            events.append(SpeechEnd(self._turn_start, end, frame_end, reason="max_turn"))
+            self._reset_turn()
+        return events
