@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -9,7 +11,6 @@ from speech.visemes import (
     AA,
     CH,
     DD,
-    E,
     FF,
     IH,
     KK,
@@ -22,6 +23,7 @@ from speech.visemes import (
     SS,
     TH,
     VISEME_NAMES,
+    E,
     VisemeEvent,
     build_track,
     ipa_viseme,
@@ -94,13 +96,15 @@ segments = st.lists(
 
 
 @given(segments)
-def test_track_is_contiguous_and_matches_total_time(segs: list[tuple[tuple[int, ...], float]]) -> None:
+def test_track_is_contiguous_and_matches_total_time(
+    segs: list[tuple[tuple[int, ...], float]],
+) -> None:
     track = build_track(segs)
     total = round(sum(d for _, d in segs if d > 0))
     if not track:
         return
     assert all(e.duration_ms > 0 for e in track)
-    for before, after in zip(track, track[1:], strict=False):
+    for before, after in itertools.pairwise(track):
         assert after.start_ms == before.start_ms + before.duration_ms
         assert after.viseme != before.viseme
     assert track[-1].start_ms + track[-1].duration_ms <= total
