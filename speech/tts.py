@@ -1,0 +1,283 @@
+"""Text-to-speech resource: voices loaded once, replies streamed sentence by sentence with visemes.
+
+A reply is normalised for speech (speech/spoken.py), split into short sentences
+(speech/sentences.py) and synthesised one sentence at a time on a single worker thread, one
+sentence ahead of the consumer, so the first sentence plays while the rest is made and a barge-in
+(cancelling the consumer, or closing the stream) stops further synthesis at once. Every chunk
+carries PCM16 audio, a viseme track and per-word (en) or per-character (zh) caption timings.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import AsyncIterator, Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Protocol
+
+import msgspec
+import numpy as np
+
+from speech.sentences import split_sentences
+from speech.spoken import speakable
+from speech.visemes import VisemeEvent, build_track, ipa_viseme
+
+_LOGGER = logging.getLogger(__name__)
+_WORD_GAP = " "
+_SILENT_MARKS = frozenset("^$_")
+# espeak reads a lone capital A as the article "a" (ɐ); a ticket letter must sound like its name.
+_ESPEAK_RESPELL = {"A": "eh"}
+
+
+class WordTiming(msgspec.Struct, frozen=True, array_like=True):
+    """A caption unit (English word or Chinese character) and when it is spoken, in ms."""
+
+    text: str
+    start_ms: int
+    duration_ms: int
+
+
+class SpeechChunk(msgspec.Struct, frozen=True, kw_only=True):
+    """One synthesised sentence: PCM16 mono audio plus timings relative to its first sample."""
+
+    text: str
+    language: str
+    pcm: bytes
+    sample_rate: int
+    visemes: list[VisemeEvent] = msgspec.field(default_factory=list)
+    words: list[WordTiming] = msgspec.field(default_factory=list)
+    index: int = 0
+    final: bool = True
+
+    @property
+    def duration_ms(self) -> int:
+        """Audio length in ms (PCM16: two bytes per sample)."""
+        return len(self.pcm) * 500 // self.sample_rate if self.sample_rate else 0
+
+
+class Voice(Protocol):
+    """A loaded voice that turns one sentence into a SpeechChunk (blocking; call off the loop)."""
+
+    language: str
+    sample_rate: int
+
+    def synthesize(self, text: str, rate: float = 1.0) -> SpeechChunk: ...
+
+
+class TtsSettings(msgspec.Struct, kw_only=True):
+    """TTS settings for branch.toml ([tts]); folders are bundle components under the models root."""
+
+    voices: dict[str, str] = msgspec.field(
+        default_factory=lambda: {"en": "models/piper-en-joe", "zh": "models/zh-databaker"}
+    )
+    """Language -> voice folder (a piper voice folder, or a zh-databaker style folder)."""
+    rate: float = 1.0
+    """Speaking rate; 1.0 is the voice's own pace, below 1 slower (length scale = 1 / rate)."""
+    elderly_rate: float = 0.8
+    """Rate in elderly / accessibility mode: 20% slower."""
+    sentence_max_width: int = 80
+    """Longest chunk in width units (a CJK character counts 2): 80 = ~40 hanzi or ~80 letters."""
+    elderly_sentence_max_width: int = 36
+    """Shorter chunks in elderly mode (~18 hanzi)."""
+    noise_scale: float | None = None
+    """Piper generator noise; None keeps the voice's value, 0 makes synthesis deterministic."""
+    noise_w: float | None = None
+    """Piper phoneme-width noise; None keeps the voice's value, 0 makes timing deterministic."""
+    threads: int = 2
+    """Intra-op threads of each voice's runtime."""
+
+
+def pcm16(audio: Any) -> bytes:
+    """Float audio in [-1, 1] to little-endian PCM16 bytes (clipped)."""
+    samples = np.clip(np.asarray(audio, dtype=np.float32), -1.0, 1.0)
+    return (samples * 32767.0).astype("<i2").tobytes()
+
+
+def spread_words(
+    words: list[str], groups: list[tuple[float, float]], total_ms: float
+) -> list[WordTiming]:
+    """Word timings: one-to-one with spoken word groups when counts agree, else by letter count."""
+    if len(groups) == len(words):
+        return [
+            WordTiming(w, round(s), round(s + d) - round(s))
+            for w, (s, d) in zip(words, groups, strict=True)
+        ]
+    start = groups[0][0] if groups else 0.0
+    end = groups[-1][0] + groups[-1][1] if groups else total_ms
+    weights = [max(len(w), 1) for w in words]
+    scale = (end - start) / max(sum(weights), 1)
+    out: list[WordTiming] = []
+    clock = start
+    for word, weight in zip(words, weights, strict=True):
+        nxt = clock + weight * scale
+        out.append(WordTiming(word, round(clock), round(nxt) - round(clock)))
+        clock = nxt
+    return out
+
+
+class PiperVoiceEngine:
+    """A piper voice; phoneme timings come from the model's own durations (alignment output)."""
+
+    def __init__(self, voice: Any, language: str, noise_scale: float | None, noise_w: float | None):
+        from piper.config import SynthesisConfig
+
+        self._voice = voice
+        self.language = language
+        self.sample_rate = int(voice.config.sample_rate)
+        self._config = SynthesisConfig
+        self._noise = (noise_scale, noise_w)
+        self._base_length = float(voice.config.length_scale or 1.0)
+        self._lock = threading.Lock()
+
+    @classmethod
+    def load(
+        cls, folder: Path, noise_scale: float | None = None, noise_w: float | None = None
+    ) -> PiperVoiceEngine:
+        """Load the voice (*.onnx + *.onnx.json) in folder, patched in memory to report durations."""
+        from piper import PiperVoice
+
+        model = next(iter(sorted(folder.glob("*.onnx"))), None)
+        if model is None:
+            raise FileNotFoundError(f"no piper .onnx voice in {folder}")
+        config = model.with_name(model.name + ".json")
+        voice = PiperVoice.load(model, config_path=config, include_alignments=True)
+        language = str(voice.config.espeak_voice or "en").split("-")[0].split("_")[0]
+        return cls(voice, "zh" if language in ("cmn", "zh") else language, noise_scale, noise_w)
+
+    def synthesize(self, text: str, rate: float = 1.0) -> SpeechChunk:
+        """Speak one sentence; rate < 1 is slower."""
+        words = text.split()
+        spoken = " ".join(_ESPEAK_RESPELL.get(w, w) for w in words)
+        config = self._config(
+            length_scale=self._base_length / rate,
+            noise_scale=self._noise[0],
+            noise_w_scale=self._noise[1],
+        )
+        audio: list[Any] = []
+        segments: list[tuple[str, float]] = []
+        with self._lock:
+            for chunk in self._voice.synthesize(spoken, config, include_alignments=True):
+                audio.append(chunk.audio_float_array)
+                segments.extend(self._phoneme_times(chunk))
+        samples = np.concatenate(audio) if audio else np.zeros(0, np.float32)
+        total_ms = 1000.0 * len(samples) / self.sample_rate
+        visemes = build_track(
+            (() if (v := ipa_viseme(p)) is None else (v,), d) for p, d in segments
+        )
+        return SpeechChunk(
+            text=text,
+            language=self.language,
+            pcm=pcm16(samples),
+            sample_rate=self.sample_rate,
+            visemes=visemes,
+            words=spread_words(words, _word_groups(segments), total_ms),
+        )
+
+    def _phoneme_times(self, chunk: Any) -> list[tuple[str, float]]:
+        """(phoneme, ms) for one piper sentence; by phoneme count when alignments are missing."""
+        ms_per_sample = 1000.0 / self.sample_rate
+        if chunk.phoneme_alignments:
+            return [
+                (a.phoneme, int(a.num_samples) * ms_per_sample) for a in chunk.phoneme_alignments
+            ]
+        phonemes = [p for p in chunk.phonemes if ipa_viseme(p) is not None] or [" "]
+        each = len(chunk.audio_float_array) * ms_per_sample / len(phonemes)
+        return [(p, each) for p in phonemes]
+
+
+def _word_groups(segments: list[tuple[str, float]]) -> list[tuple[float, float]]:
+    """(start, duration) ms of each spoken word: phoneme runs between word gaps, silence excluded."""
+    groups: list[tuple[float, float]] = []
+    clock = 0.0
+    first: float | None = None
+    last = 0.0
+    for phoneme, duration in segments:
+        voiced = phoneme not in _SILENT_MARKS and ipa_viseme(phoneme) not in (None, 0)
+        if phoneme == _WORD_GAP and first is not None:
+            groups.append((first, last - first))
+            first = None
+        elif voiced:
+            first = clock if first is None else first
+            last = clock + duration
+        clock += duration
+    if first is not None:
+        groups.append((first, last - first))
+    return groups
+
+
+def load_voice(folder: Path, settings: TtsSettings) -> Voice:
+    """Open the voice in folder with the engine its files call for (zh voice.json, else piper)."""
+    if (folder / "voice.json").is_file():
+        from speech.zh_voice import ZhVoiceEngine
+
+        return ZhVoiceEngine.load(folder, threads=settings.threads)
+    return PiperVoiceEngine.load(folder, settings.noise_scale, settings.noise_w)
+
+
+class TtsService:
+    """Voices per language, loaded once; streams replies on one synthesis thread."""
+
+    def __init__(self, voices: Mapping[str, Voice], settings: TtsSettings | None = None) -> None:
+        self.voices = dict(voices)
+        self.settings = settings or TtsSettings()
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tts")
+
+    @classmethod
+    def load(cls, settings: TtsSettings, root: Path = Path(".")) -> TtsService:
+        """Load every configured voice (blocking, seconds): call once at start-up, off the loop."""
+        voices = {
+            lang: load_voice(root / folder, settings) for lang, folder in settings.voices.items()
+        }
+        return cls(voices, settings)
+
+    def close(self) -> None:
+        """Stop the synthesis thread (pending sentences are dropped)."""
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+    def voice_for(self, language: str) -> Voice:
+        """The voice for a language tag ("zh", "zh-CN", "en-US"...), falling back to any voice."""
+        base = language.split("-")[0].split("_")[0].lower()
+        if base in self.voices:
+            return self.voices[base]
+        if not self.voices:
+            raise LookupError("no TTS voice loaded")
+        return next(iter(self.voices.values()))
+
+    def plan(self, text: str, language: str, elderly: bool = False) -> list[str]:
+        """The sentences that stream() will speak, in order (pure; for captions and tests)."""
+        width = (
+            self.settings.elderly_sentence_max_width
+            if elderly
+            else self.settings.sentence_max_width
+        )
+        return split_sentences(speakable(text, language), language, width)
+
+    async def stream(
+        self, text: str, language: str, elderly: bool = False
+    ) -> AsyncIterator[SpeechChunk]:
+        """Yield one SpeechChunk per sentence, synthesising the next while the current is consumed.
+
+        Cancelling the consuming task or closing the generator (barge-in) cancels the queued
+        sentence; at most the one sentence already on the thread finishes and is discarded.
+        """
+        voice = self.voice_for(language)
+        rate = self.settings.elderly_rate if elderly else self.settings.rate
+        sentences = self.plan(text, voice.language, elderly)
+        loop = asyncio.get_running_loop()
+
+        def submit(i: int) -> asyncio.Future[SpeechChunk]:
+            job: Callable[[], SpeechChunk] = lambda: voice.synthesize(sentences[i], rate)  # noqa: E731
+            return loop.run_in_executor(self._executor, job)
+
+        pending = submit(0) if sentences else None
+        try:
+            for i in range(len(sentences)):
+                assert pending is not None
+                chunk = await pending
+                pending = submit(i + 1) if i + 1 < len(sentences) else None
+                yield msgspec.structs.replace(chunk, index=i, final=i == len(sentences) - 1)
+        finally:
+            if pending is not None:
+                pending.cancel()

@@ -1,0 +1,162 @@
+"""TtsService streaming with stand-in voices: order, worker thread, look-ahead, barge-in, settings."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+import msgspec
+import pytest
+
+from speech.tts import SpeechChunk, TtsService, TtsSettings
+
+REPLY = "Hello. Your ticket is A023. Please wait. Counter 3 will call you."
+
+
+class FakeVoice:
+    """Records what it was asked to say, on which thread, and takes `delay` seconds per sentence."""
+
+    def __init__(self, language: str = "en", delay: float = 0.0) -> None:
+        self.language = language
+        self.sample_rate = 1000
+        self.delay = delay
+        self.started: list[str] = []
+        self.rates: list[float] = []
+        self.threads: set[str] = set()
+
+    def synthesize(self, text: str, rate: float = 1.0) -> SpeechChunk:
+        self.started.append(text)
+        self.rates.append(rate)
+        self.threads.add(threading.current_thread().name)
+        time.sleep(self.delay)
+        return SpeechChunk(text=text, language=self.language, pcm=b"\0\0" * 100, sample_rate=1000)
+
+
+async def collect(
+    service: TtsService, text: str, language: str, elderly: bool = False
+) -> list[SpeechChunk]:
+    return [chunk async for chunk in service.stream(text, language, elderly=elderly)]
+
+
+async def test_streams_normalised_sentences_in_order_on_worker_thread() -> None:
+    voice = FakeVoice()
+    service = TtsService({"en": voice})
+    chunks = await asyncio.wait_for(collect(service, REPLY, "en"), 5)
+    assert [c.text for c in chunks] == [
+        "Hello.",
+        "Your ticket is A zero two three.",
+        "Please wait.",
+        "Counter three will call you.",
+    ]
+    assert [c.index for c in chunks] == [0, 1, 2, 3]
+    assert [c.final for c in chunks] == [False, False, False, True]
+    assert voice.rates == [1.0] * 4
+    assert threading.current_thread().name not in voice.threads
+    assert all(name.startswith("tts") for name in voice.threads)
+    assert chunks[0].duration_ms == 100
+    service.close()
+
+
+async def test_elderly_mode_is_slower_with_shorter_sentences() -> None:
+    voice = FakeVoice("zh")
+    service = TtsService(
+        {"zh": voice}, TtsSettings(elderly_rate=0.75, elderly_sentence_max_width=20)
+    )
+    text = "请您携带身份证和银行卡到三号窗口办理挂失手续，谢谢您的耐心等待。"
+    normal = await collect(service, text, "zh")
+    elderly = await collect(service, text, "zh", elderly=True)
+    assert len(normal) == 1 and len(elderly) >= 3
+    assert voice.rates == [1.0] + [0.75] * len(elderly)
+    assert "".join(c.text for c in elderly) == normal[0].text
+    service.close()
+
+
+async def test_next_sentence_is_synthesised_while_current_one_plays() -> None:
+    voice = FakeVoice(delay=0.05)
+    service = TtsService({"en": voice})
+    stream = service.stream(REPLY, "en")
+    first = await asyncio.wait_for(anext(stream), 5)
+    assert first.index == 0
+    await asyncio.sleep(0.2)  # the client plays sentence 1; sentence 2 must already be made
+    assert len(voice.started) == 2
+    await stream.aclose()
+    service.close()
+
+
+async def test_barge_in_by_closing_the_stream_stops_synthesis() -> None:
+    voice = FakeVoice(delay=0.1)
+    service = TtsService({"en": voice})
+    stream = service.stream(REPLY, "en")
+    await asyncio.wait_for(anext(stream), 5)
+    await stream.aclose()
+    await asyncio.sleep(0.5)
+    assert (
+        len(voice.started) <= 2
+    )  # the spoken one and at most the look-ahead already on the thread
+    service.close()
+
+
+async def test_barge_in_by_cancelling_the_consumer_is_prompt() -> None:
+    voice = FakeVoice(delay=0.3)
+    service = TtsService({"en": voice})
+    got: list[SpeechChunk] = []
+    first_seen = asyncio.Event()
+
+    async def speak() -> None:
+        async for chunk in service.stream(REPLY, "en"):
+            got.append(chunk)
+            first_seen.set()
+
+    task = asyncio.create_task(speak())
+    await asyncio.wait_for(first_seen.wait(), 5)
+    started = time.monotonic()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert time.monotonic() - started < 0.1  # does not wait for the sentence on the thread
+    await asyncio.sleep(0.8)
+    assert len(got) == 1
+    assert len(voice.started) <= 2
+    service.close()
+
+
+async def test_event_loop_keeps_running_during_synthesis() -> None:
+    voice = FakeVoice(delay=0.2)
+    service = TtsService({"en": voice})
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.01)
+            ticks += 1
+
+    tick_task = asyncio.create_task(ticker())
+    await asyncio.wait_for(collect(service, "One. Two.", "en"), 5)
+    tick_task.cancel()
+    assert ticks >= 20  # 0.4 s of synthesis, the loop ticked throughout
+    service.close()
+
+
+def test_voice_for_language_tags() -> None:
+    en, zh = FakeVoice("en"), FakeVoice("zh")
+    service = TtsService({"en": en, "zh": zh})
+    assert service.voice_for("zh-CN") is zh
+    assert service.voice_for("en_US") is en
+    assert service.voice_for("fr") is en  # any voice beats silence
+    service.close()
+    with pytest.raises(LookupError):
+        TtsService({}).voice_for("en")
+
+
+def test_settings_decode_with_documented_defaults() -> None:
+    settings = msgspec.convert({"rate": 0.9, "voices": {"en": "bundle/voice-en"}}, TtsSettings)
+    assert settings.rate == 0.9
+    assert settings.voices == {"en": "bundle/voice-en"}
+    assert settings.elderly_rate == 0.8
+    assert TtsSettings().voices == {"en": "models/piper-en-joe", "zh": "models/zh-databaker"}
+    with pytest.raises(msgspec.ValidationError):
+        msgspec.convert({"rate": "fast"}, TtsSettings)
+    with pytest.raises(TypeError):
+        TtsSettings(0.9)  # type: ignore[misc]
