@@ -34,7 +34,7 @@ SILENCE_HALLUCINATIONS: tuple[str, ...] = (
     "likeandsubscribe",
     "subtitlesbytheamaraorgcommunity",
 )
-"""Phrases Whisper writes over silence or noise (normalised: no spaces or punctuation)."""
+"""Phrases Whisper writes over silence or noise (compared without spaces, punctuation, case)."""
 
 _BACKCHANNEL_ZH: frozenset[str] = frozenset(
     "嗯 嗯嗯 恩 嗯哼 哦 噢 喔 啊 呃 对 对对 对的 好 好的 好好 行 是 是的 没错 明白 知道了".split()
@@ -46,6 +46,10 @@ _BACKCHANNEL_EN: frozenset[str] = frozenset(
     ).split("|")
 )
 
+_DIGIT_RANGE = re.compile(r"(?<=\d)[-–—~](?=\d)")
+_SPELLED_DIGITS = re.compile(r"(?<![\d.])(?:0\d+|\d{7,})(?![\d.])")
+"""Numbers people say digit by digit: leading zeros (ticket 023) and phone or ID numbers."""
+_ZH_DIGITS = str.maketrans("0123456789", "零一二三四五六七八九")
 _REPEAT = re.compile(r"(.{1,30}?)\1{3,}", re.DOTALL)
 _WS = re.compile(r"\s+")
 
@@ -78,17 +82,17 @@ def is_hallucination(text: str) -> bool:
     rest = to_simplified(_key(text))
     if not rest:
         return False
-    for phrase in sorted(SILENCE_HALLUCINATIONS, key=len, reverse=True):
+    for phrase in sorted((_key(p) for p in SILENCE_HALLUCINATIONS), key=len, reverse=True):
         rest = rest.replace(phrase, "")
     return not rest
 
 
 def collapse_repetitions(text: str) -> str:
-    """Cut decoder loops ("我我我我我", "the the the the") to one copy; digit runs are kept."""
+    """Cut decoder loops ("我我我我我我", "the the the the") to one copy; digits are kept."""
 
     def keep_one(match: re.Match[str]) -> str:
         unit = match.group(1)
-        if not strip_punct(unit) or any(ch.isdigit() for ch in unit):
+        if len(match.group(0)) < 6 or not strip_punct(unit) or any(ch.isdigit() for ch in unit):
             return match.group(0)
         return unit
 
@@ -140,6 +144,8 @@ def normalize_for_scoring(text: str, language: str) -> str:
     text = unicodedata.normalize("NFKC", text)
     if language == "zh":
         text = to_simplified(text)
+        text = _DIGIT_RANGE.sub(" ", text)
+        text = _SPELLED_DIGITS.sub(lambda m: m.group(0).translate(_ZH_DIGITS), text)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             text = str(cn2an.transform(text, "an2cn"))

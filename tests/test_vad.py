@@ -1,4 +1,4 @@
-"""Audio-in helpers and Silero VAD on real clips: speech found in speech, none in silence or noise."""
+"""Audio-in helpers and Silero VAD on real clips: speech found in speech, none in silence."""
 
 from __future__ import annotations
 

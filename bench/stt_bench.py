@@ -1,0 +1,143 @@
+"""Measure the speech input chain on the shared clips: load times, VAD cost, STT RTF and CER/WER.
+
+Run: .venv/bin/python bench/stt_bench.py [--model models/whisper-base] [--device auto]
+Prints a table and writes bench/results/stt_bench.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import platform
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from speech.stt import SttEngine
+from speech.textnorm import cer, wer
+from speech.vad import FRAME_SAMPLES, SileroVad
+
+ROOT = Path(__file__).resolve().parents[1]
+CLIPS = ROOT.parent / "shared" / "datasets" / "speech"
+
+PROMPTS: dict[str, dict[str, str | None]] = {
+    "none": {"zh": "", "en": ""},
+    "generic": {"zh": "以下是普通话的句子。", "en": ""},
+    "domain": {
+        "zh": "以下是普通话的句子，关于银行业务：挂失、开户、转账、取号、账户、存款。",
+        "en": "A customer at a bank branch: account, card, transfer, deposit, ticket.",
+    },
+}
+
+
+def load_clips() -> list[dict[str, str]]:
+    with (CLIPS / "manifest.tsv").open(encoding="utf-8") as f:
+        return list(csv.DictReader(f, delimiter="\t"))
+
+
+def bench_vad(model: Path) -> dict[str, float]:
+    t0 = time.perf_counter()
+    vad = SileroVad.load(model)
+    load_s = time.perf_counter() - t0
+    audio, _ = sf.read(CLIPS / "jfk_16k_mono.flac", dtype="float32")
+    stream = vad.new_stream()
+    frames = [audio[i : i + FRAME_SAMPLES] for i in range(0, len(audio) - FRAME_SAMPLES, 512)]
+    stream.process(frames[0])
+    t0 = time.perf_counter()
+    for frame in frames:
+        stream.process(frame)
+    per_frame_ms = (time.perf_counter() - t0) / len(frames) * 1000
+    return {"load_s": load_s, "per_frame_ms": per_frame_ms, "frames": len(frames)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--model", default=str(ROOT / "models" / "whisper-base"))
+    ap.add_argument("--vad", default=str(ROOT / "models" / "silero-vad" / "silero_vad_v6.onnx"))
+    ap.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "stt_bench.json"))
+    args = ap.parse_args()
+
+    vad = bench_vad(Path(args.vad))
+    print(f"VAD load {vad['load_s'] * 1000:.1f} ms, {vad['per_frame_ms']:.3f} ms per 32 ms frame")
+
+    t0 = time.perf_counter()
+    engine = SttEngine.load(args.model, device=args.device, cpu_threads=args.threads)
+    load_s = time.perf_counter() - t0
+    print(f"STT load {load_s:.2f} s on {engine.device}")
+    engine.transcribe_sync(np.zeros(16_000, np.float32), language="en")  # warm-up
+
+    rows: list[dict[str, object]] = []
+    for clip in load_clips():
+        audio, rate = sf.read(CLIPS / clip["file"], dtype="float32")
+        assert rate == 16_000
+        lang = clip["lang"]
+        for mode in ("auto", "forced"):
+            for prompt_name, prompts in PROMPTS.items():
+                if mode == "auto" and prompt_name != "none":
+                    continue
+                tr = engine.transcribe_sync(
+                    audio, language=None if mode == "auto" else lang, initial_prompt=prompts[lang]
+                )
+                err = (
+                    cer(clip["reference"], tr.text)
+                    if lang == "zh"
+                    else wer(clip["reference"], tr.text)
+                )
+                rows.append(
+                    {
+                        "file": clip["file"],
+                        "lang": lang,
+                        "mode": mode,
+                        "prompt": prompt_name,
+                        "detected": tr.language,
+                        "lang_prob": round(tr.language_prob, 3),
+                        "rtf": round(tr.decode_s / tr.duration_s, 3),
+                        "decode_s": round(tr.decode_s, 3),
+                        "error": round(err, 4),
+                        "text": tr.text,
+                    }
+                )
+                r = rows[-1]
+                print(
+                    f"{clip['file'][:28]:28} {mode:6} {prompt_name:7} {tr.language}"
+                    f" {tr.language_prob:4.2f} RTF {r['rtf']:5.3f} "
+                    f"{'CER' if lang == 'zh' else 'WER'} {err * 100:5.1f}%  {tr.text}"
+                )
+
+    summary: dict[str, object] = {}
+    for lang in ("zh", "en"):
+        for mode, prompt_name in [("auto", "none"), *(("forced", p) for p in PROMPTS)]:
+            sel = [
+                r
+                for r in rows
+                if r["lang"] == lang and r["mode"] == mode and r["prompt"] == prompt_name
+            ]
+            key = f"{lang}/{mode}/{prompt_name}"
+            mean_err = statistics.mean(float(str(r["error"])) for r in sel)
+            mean_rtf = statistics.mean(float(str(r["rtf"])) for r in sel)
+            summary[key] = {"mean_error": round(mean_err, 4), "mean_rtf": round(mean_rtf, 3)}
+            metric = "CER" if lang == "zh" else "WER"
+            print(f"{key:22} mean {metric} {mean_err * 100:5.1f}%  RTF {mean_rtf:.3f}")
+
+    result = {
+        "machine": f"{platform.machine()} {os.cpu_count()} cpus, device {engine.device}",
+        "model": args.model,
+        "stt_load_s": round(load_s, 3),
+        "vad": vad,
+        "summary": summary,
+        "rows": rows,
+    }
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(result, ensure_ascii=False, indent=2), encoding="utf-8")
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
