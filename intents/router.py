@@ -1,0 +1,214 @@
+"""The fast bilingual intent router: numpy-only inference with calibrated confidence and unsure."""
+
+from __future__ import annotations
+
+import importlib
+import math
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any, Final
+
+import numpy as np
+import numpy.typing as npt
+
+from intents.features import detect_language, features, has_content, normalise
+from intents.router_calibration import UnsureRule
+from intents.router_train import FittedHead, TrainConfig, fit_head
+
+OUT_OF_SCOPE: Final = "out_of_scope"
+FORMAT_VERSION: Final = 1
+TOP_K: Final = 4
+
+SlotParser = Callable[[str, str, date], Any]
+
+
+@dataclass(frozen=True, slots=True)
+class RouteResult:
+    """One routing answer; `unsure` means the dialogue should ask among `candidates`."""
+
+    intent: str
+    confidence: float
+    candidates: list[tuple[str, float]]
+    unsure: bool
+    language: str
+    slots: dict[str, Any] = field(default_factory=dict)
+    reason: str | None = None  # "empty_input" when nothing could be routed; "truncated"
+
+    def to_json(self) -> dict[str, Any]:
+        """A plain dict for logs, the wire and the eval CLI."""
+        return {
+            "intent": self.intent,
+            "confidence": round(self.confidence, 4),
+            "candidates": [[i, round(p, 4)] for i, p in self.candidates],
+            "unsure": self.unsure,
+            "language": self.language,
+            "slots": self.slots,
+            "reason": self.reason,
+        }
+
+
+def _default_slot_parser() -> SlotParser | None:
+    """Use intents.slots.parse_slots when that module is installed; routing works without it."""
+    try:
+        module = importlib.import_module("intents.slots")
+    except ImportError:
+        return None
+    parser = getattr(module, "parse_slots", None)
+    return parser if callable(parser) else None
+
+
+class Router:
+    """Character/word n-gram TF-IDF with a linear head, temperature-calibrated softmax."""
+
+    def __init__(
+        self,
+        head: FittedHead,
+        slot_parser: SlotParser | None = None,
+        today: Callable[[], date] = date.today,
+    ) -> None:
+        self.head = head
+        self.classes = head.classes
+        self._class_arr = np.array(head.classes)
+        self.rule: UnsureRule = head.rule
+        self._slot_parser = slot_parser
+        self._today = today
+        self._out_idx = head.classes.index(OUT_OF_SCOPE) if OUT_OF_SCOPE in head.classes else -1
+
+    @classmethod
+    def train(
+        cls,
+        rows: Sequence[tuple[str, str]],
+        config: TrainConfig | None = None,
+        ambiguous_texts: Sequence[str] = (),
+        slot_parser: SlotParser | None = None,
+    ) -> Router:
+        """Fit on (intent, text) rows in seconds; thresholds come from out-of-fold scores."""
+        head = fit_head(rows, config or TrainConfig(), ambiguous_texts)
+        return cls(head, slot_parser if slot_parser is not None else _default_slot_parser())
+
+    def scores(self, text: str) -> npt.NDArray[np.float64]:
+        """Raw linear scores for one text (before temperature); no known feature gives the bias."""
+        return self._scores_clean(normalise(text, self.head.max_chars))
+
+    def _scores_clean(self, clean: str) -> npt.NDArray[np.float64]:
+        head = self.head
+        feats = features(clean, head.char_max)
+        counts = Counter(head.vocab[f] for f in feats if f in head.vocab)
+        if not counts:
+            return head.bias.astype(np.float64)
+        ids = np.fromiter(counts.keys(), dtype=np.int64, count=len(counts))
+        tf = np.fromiter(counts.values(), dtype=np.float64, count=len(counts))
+        vals = (1.0 + np.log(tf)) * head.idf[ids]
+        vals /= math.sqrt(float(vals @ vals)) or 1.0
+        return (vals @ head.weights[ids] + head.bias).astype(np.float64)
+
+    def probabilities(self, text: str) -> npt.NDArray[np.float64]:
+        """Calibrated class probabilities in `self.classes` order."""
+        return self._probabilities_clean(normalise(text, self.head.max_chars))
+
+    def _probabilities_clean(self, clean: str) -> npt.NDArray[np.float64]:
+        z = self._scores_clean(clean) / self.head.temperature
+        z -= z.max()
+        e = np.exp(z)
+        return e / e.sum()  # type: ignore[no-any-return]
+
+    def route(self, text: str) -> RouteResult:
+        """Route one customer utterance; never raises on odd input and takes bounded time."""
+        if not isinstance(text, str):
+            text = ""
+        truncated = len(text) > self.head.max_chars
+        clean = normalise(text, self.head.max_chars)
+        language = detect_language(clean)
+        if not has_content(clean):
+            return RouteResult(OUT_OF_SCOPE, 0.0, [], True, language, {}, "empty_input")
+        probs = self._probabilities_clean(clean)
+        order = np.argsort(-probs)[:TOP_K]
+        candidates = [(str(self._class_arr[i]), float(probs[i])) for i in order]
+        top1 = candidates[0][1]
+        top2 = candidates[1][1] if len(candidates) > 1 else 0.0
+        unsure = self.rule.is_unsure(top1, top2)
+        return RouteResult(
+            intent=candidates[0][0],
+            confidence=top1,
+            candidates=candidates,
+            unsure=unsure,
+            language=language,
+            slots=self._slots(clean, language),
+            reason="truncated" if truncated else None,
+        )
+
+    def _slots(self, clean: str, language: str) -> dict[str, Any]:
+        if self._slot_parser is None:
+            return {}
+        try:
+            parsed = self._slot_parser(clean, language, self._today())
+        except Exception:  # a slot bug must never cost the customer their intent
+            return {}
+        to_json = getattr(parsed, "to_json", None)
+        out = to_json() if callable(to_json) else parsed
+        return dict(out) if isinstance(out, dict) else {}
+
+    def save(self, path: str | Path) -> None:
+        """Write one .npz (arrays and strings only, no pickle) that `load` reads back exactly."""
+        head = self.head
+        vocab = sorted(head.vocab, key=head.vocab.__getitem__)
+        meta = np.array(
+            [
+                head.temperature,
+                head.rule.min_confidence,
+                head.rule.min_margin,
+                head.char_max,
+                head.max_chars,
+                FORMAT_VERSION,
+            ],
+            dtype=np.float64,
+        )
+        report_keys = sorted(head.report)
+        with open(path, "wb") as fh:
+            np.savez_compressed(
+                fh,
+                classes=np.array(head.classes),
+                vocab=np.array(vocab),
+                idf=head.idf,
+                weights=head.weights,
+                bias=head.bias,
+                meta=meta,
+                report_keys=np.array(report_keys),
+                report_values=np.array([head.report[k] for k in report_keys]),
+            )
+
+    @classmethod
+    def load(
+        cls,
+        path: str | Path,
+        slot_parser: SlotParser | None = None,
+        today: Callable[[], date] = date.today,
+    ) -> Router:
+        """Read a saved router; numpy only, so the edge runtime needs no scikit-learn."""
+        with np.load(path, allow_pickle=False) as data:
+            meta = data["meta"]
+            if int(meta[5]) != FORMAT_VERSION:
+                raise ValueError(f"{path}: router format {int(meta[5])}, expected {FORMAT_VERSION}")
+            head = FittedHead(
+                classes=tuple(str(c) for c in data["classes"]),
+                vocab={str(v): i for i, v in enumerate(data["vocab"])},
+                idf=data["idf"],
+                weights=data["weights"],
+                bias=data["bias"],
+                temperature=float(meta[0]),
+                rule=UnsureRule(float(meta[1]), float(meta[2])),
+                char_max=int(meta[3]),
+                max_chars=int(meta[4]),
+                report=dict(
+                    zip(
+                        (str(k) for k in data["report_keys"]),
+                        (float(v) for v in data["report_values"]),
+                        strict=True,
+                    )
+                ),
+            )
+        parser = slot_parser if slot_parser is not None else _default_slot_parser()
+        return cls(head, parser, today)
