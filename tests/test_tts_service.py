@@ -160,3 +160,29 @@ def test_settings_decode_with_documented_defaults() -> None:
         msgspec.convert({"rate": "fast"}, TtsSettings)
     with pytest.raises(TypeError):
         TtsSettings(0.9)  # type: ignore[misc]
+
+
+def test_word_timings_follow_spoken_groups_or_letter_counts() -> None:
+    from speech.tts import WordTiming, spread_words
+
+    groups = [(10.0, 100.0), (150.0, 50.0)]
+    assert spread_words(["Hello", "there."], groups, 300) == [
+        WordTiming("Hello", 10, 100),
+        WordTiming("there.", 150, 50),
+    ]
+    spread = spread_words(["ab", "abcd", "ab"], groups, 300)  # espeak split words differently
+    assert [w.start_ms for w in spread] == [10, 58, 152]
+    assert spread[-1].start_ms + spread[-1].duration_ms == 200
+
+
+def test_piper_timings_fall_back_to_phoneme_count_without_alignments() -> None:
+    from types import SimpleNamespace
+
+    from speech.tts import PiperVoiceEngine
+
+    engine = PiperVoiceEngine.__new__(PiperVoiceEngine)
+    engine.sample_rate = 1000
+    chunk = SimpleNamespace(
+        phoneme_alignments=None, phonemes=["h", "ˈ", "a", "ɪ"], audio_float_array=[0.0] * 300
+    )
+    assert engine._phoneme_times(chunk) == [("h", 100.0), ("a", 100.0), ("ɪ", 100.0)]

@@ -153,3 +153,18 @@ async def test_service_streams_real_voices(en_voice: PiperVoiceEngine, zh_voice)
     en = [c async for c in service.stream("Hello. Please wait.", "en")]
     assert [c.final for c in en] == [False, True] and en[1].words[0].text == "Please"
     service.close()
+
+
+def test_load_voice_picks_engine_from_folder(zh_voice) -> None:  # type: ignore[no-untyped-def]
+    from speech.tts import load_voice
+    from speech.zh_voice import ZhVoiceEngine
+
+    folder = ROOT / "models" / "zh-databaker"
+    if not folder.is_dir():
+        pytest.skip("models/zh-databaker not assembled")
+    service = TtsService.load(TtsSettings(voices={"zh": str(folder)}), root=ROOT)
+    assert isinstance(service.voice_for("zh"), ZhVoiceEngine)
+    assert isinstance(load_voice(folder, TtsSettings()), ZhVoiceEngine)
+    with pytest.raises(FileNotFoundError):
+        load_voice(ROOT / "tests", TtsSettings())
+    service.close()
