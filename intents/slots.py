@@ -52,12 +52,12 @@ _CUR_ANY: Final = re.compile(rf"(?<![a-z])({_CUR})(?![a-z])", re.IGNORECASE)
 _NUMBER: Final = re.compile(
     rf"(?P<num>(?:\d{{1,3}}(?:,\d{{3}})+|\d+|[{_ZD}十])"
     rf"(?:[\d{_ZD}{_MAG}]|(?:\.|点)(?=[\d{_ZD}]))*)"
-    r"(?:(?P<mult>[wWkKmM])(?![a-zA-Z])"
+    r"(?:(?P<mult>[wWkK])(?![a-zA-Z])"
     r"|\s*(?P<scale>thousand|million|billion|grand|mn|bn)\b)?",
     re.IGNORECASE,
 )
 _MULT: Final[dict[str, int]] = {
-    "w": 10_000, "k": 1_000, "m": 1_000_000, "thousand": 1_000, "grand": 1_000,
+    "w": 10_000, "k": 1_000, "thousand": 1_000, "grand": 1_000,
     "million": 1_000_000, "mn": 1_000_000, "billion": 1_000_000_000, "bn": 1_000_000_000,
 }
 
@@ -84,8 +84,9 @@ _NOT_MONEY_AFTER: Final = re.compile(
     re.IGNORECASE,
 )
 _NOT_MONEY_BEFORE: Final = re.compile(
-    r"(?:[第之周初#]|星期|礼拜|\b(?:no\.?|number|room|counter|window|ticket|gate|floor|aged?"
-    r"|i'?m|i am|at|version|line|platform|pin))\s*$",
+    r"(?:[第之周初#]|星期|礼拜|密码|号码|尾号|编号|验证码|\b(?:no\.?|number|room|counter|window"
+    r"|ticket|gate|floor|aged?|i'?m|i am|at|version|line|platform|pin|code|password))"
+    r"\s*(?:is|was|是|为|:)?\s*$",
     re.IGNORECASE,
 )
 _CN_DECIMAL_MAG: Final = re.compile(rf"^(.+?)[点.]([\d{_ZD}]+)([{_MAG}]+)$")
