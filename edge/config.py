@@ -1,0 +1,268 @@
+"""One typed configuration object for the edge service, loaded from branch.toml.
+
+Every field has a documented default so the service runs with no file at all (the demo
+branch); a file only names what differs. Validation is msgspec's, so a bad file fails at
+start with the file, the dotted key and what is wrong.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+import msgspec
+
+from edge.queue.settings import QueueSettings, validate_settings
+
+Role = Literal["kiosk", "caller", "console"]
+
+
+class ConfigError(Exception):
+    """A configuration problem, phrased as file: key: what is wrong."""
+
+
+class _Section(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    pass
+
+
+class BranchInfo(_Section):
+    """Who this box serves; shown to customers and staff."""
+
+    id: str = "demo-001"
+    name_zh: str = "示例银行城东支行"
+    name_en: str = "Sample Bank, Chengdong Sub-branch"
+    timezone: str = "Asia/Shanghai"
+    hours_zh: str = "周一至周五 9:00-17:00，周六 9:00-12:00，周日休息"
+    hours_en: str = "Mon-Fri 9:00-17:00, Sat 9:00-12:00, closed on Sunday"
+    address_zh: str = "示例市城东区建设路 88 号"
+    address_en: str = "88 Jianshe Road, Chengdong District, Sample City"
+
+
+class ServerSettings(_Section):
+    """Network endpoint and per-connection limits."""
+
+    host: str = "127.0.0.1"
+    port: int = 8765
+    max_message_bytes: int = 65_536  # larger JSON/binary messages get an error reply
+    hard_max_message_bytes: int = 1_048_576  # above this the socket is closed (1009)
+    send_queue: int = 256  # outgoing messages buffered per client before it counts as stuck
+    hello_timeout_s: float = 10.0
+    ping_interval_s: float = 20.0
+    ping_timeout_s: float = 20.0
+    max_text_chars: int = 2_000  # kiosk text input limit
+    max_audio_seconds: float = 60.0  # one audio stream (turn) limit
+    max_connections: int = 200
+    shutdown_grace_s: float = 5.0
+
+
+class DeviceCredential(_Section):
+    """A device or staff member allowed to connect; credential compared in constant time."""
+
+    id: str
+    role: Role
+    credential: str
+    counter: str | None = None  # staff: the counter this user serves at
+    language: str = "zh"  # kiosk default / caller announcement language
+
+
+class Terminal(_Section):
+    """A self-service terminal in the lobby and what it can do."""
+
+    id: str
+    name_zh: str
+    name_en: str
+    location_zh: str = ""
+    location_en: str = ""
+    intents: list[str] = msgspec.field(default_factory=list)
+    cash_withdrawal_limit_cny: int = 0
+
+
+class ModelPaths(_Section):
+    """Model folders (each replaceable by a provisioned bundle)."""
+
+    root: str = "models"
+    whisper: str = "whisper-base"
+    vad: str = "silero-vad/silero_vad_v6.onnx"
+    piper_en: str = "piper-en-joe"
+    zh_voice: str = "zh-databaker"
+    router: str = "router/router.npz"
+    llm: str = ""  # empty: no LLM tier, the service answers from the router and knowledge hub
+
+    def resolve(self, name: str) -> Path:
+        """Absolute path of one model entry, relative entries taken under root."""
+        value = getattr(self, name)
+        path = Path(value)
+        return path if path.is_absolute() else Path(self.root) / path
+
+
+class Thresholds(_Section):
+    """Risk and routing thresholds (China's reporting rules as defaults)."""
+
+    large_cash_cny: int = 50_000
+    large_transfer_cny: int = 500_000
+    cross_border_cny: int = 200_000
+    cross_border_usd: int = 10_000
+    router_min_confidence: float = 0.0  # 0 = use the router's calibrated default
+
+
+class Retention(_Section):
+    """How long customer-related records stay on the box."""
+
+    transcript_days: int = 30
+    audit_days: int = 365
+    queue_event_days: int = 400
+
+
+class SessionSettings(_Section):
+    """Kiosk conversations."""
+
+    idle_timeout_s: float = 90.0  # customer walked away: the next one starts fresh
+
+
+class DemoSettings(_Section):
+    """The demo mode of the main job: simulated kiosks and a number-caller."""
+
+    kiosk_interval_s: float = 8.0
+    counter_interval_s: float = 12.0
+
+
+class BranchConfig(_Section):
+    """Everything the edge service reads at start."""
+
+    data_dir: str = "data"
+    log_level: str = "INFO"
+    branch: BranchInfo = msgspec.field(default_factory=BranchInfo)
+    server: ServerSettings = msgspec.field(default_factory=ServerSettings)
+    devices: list[DeviceCredential] = msgspec.field(default_factory=lambda: list(DEMO_DEVICES))
+    terminals: list[Terminal] = msgspec.field(default_factory=lambda: list(DEMO_TERMINALS))
+    queue: QueueSettings = msgspec.field(default_factory=QueueSettings)
+    models: ModelPaths = msgspec.field(default_factory=ModelPaths)
+    thresholds: Thresholds = msgspec.field(default_factory=Thresholds)
+    retention: Retention = msgspec.field(default_factory=Retention)
+    sessions: SessionSettings = msgspec.field(default_factory=SessionSettings)
+    demo: DemoSettings = msgspec.field(default_factory=DemoSettings)
+
+    def device(self, device_id: str) -> DeviceCredential | None:
+        """The configured device with this id, if any."""
+        return next((d for d in self.devices if d.id == device_id), None)
+
+
+DEMO_DEVICES: tuple[DeviceCredential, ...] = (
+    DeviceCredential(id="kiosk-1", role="kiosk", credential="demo-kiosk-1"),
+    DeviceCredential(id="kiosk-2", role="kiosk", credential="demo-kiosk-2", language="en"),
+    DeviceCredential(id="caller-1", role="caller", credential="demo-caller-1"),
+    DeviceCredential(id="manager", role="console", credential="demo-manager"),
+    DeviceCredential(id="teller-1", role="console", credential="demo-teller-1", counter="c1"),
+    DeviceCredential(id="teller-2", role="console", credential="demo-teller-2", counter="c2"),
+)
+
+DEMO_TERMINALS: tuple[Terminal, ...] = (
+    Terminal(
+        id="T1", name_zh="1号智能柜员机", name_en="smart teller machine 1",
+        location_zh="大厅左侧", location_en="on the left of the lobby",
+        intents=["account_info_change", "password_reset", "card_lost", "card_replace",
+                 "balance_inquiry", "statement_print", "credit_card", "mobile_banking",
+                 "time_deposit", "transfer", "utility_payment"],
+    ),
+    Terminal(
+        id="T2", name_zh="2号存取款机", name_en="cash machine 2",
+        location_zh="大厅入口右侧", location_en="right of the entrance",
+        intents=["cash_deposit", "cash_withdrawal", "balance_inquiry", "transfer"],
+        cash_withdrawal_limit_cny=20_000,
+    ),
+)
+
+_PATH_RE = re.compile(r" - at `\$(?P<path>[^`]*)`$")
+
+
+def _dotted(path: str) -> str:
+    """`$.queue.counters[2].id` -> `queue.counters[2].id`."""
+    return path.lstrip(".") or "(top level)"
+
+
+def _explain(err: msgspec.ValidationError) -> tuple[str, str]:
+    text = str(err)
+    match = _PATH_RE.search(text)
+    key = _dotted(match.group("path")) if match else "(top level)"
+    what = text[: match.start()] if match else text
+    unknown = re.match(r"Object contains unknown field `(?P<f>[^`]+)`", what)
+    if unknown:
+        field = unknown.group("f")
+        key = field if key == "(top level)" else f"{key}.{field}"
+        what = "unknown key (misspelt, or not a setting of this section)"
+    return key, what
+
+
+def config_from_dict(data: dict[str, Any], source: str = "<config>") -> BranchConfig:
+    """Validate a plain mapping (parsed TOML plus overrides) into the typed config."""
+    try:
+        config = msgspec.convert(data, BranchConfig, str_keys=True)
+    except msgspec.ValidationError as err:
+        key, what = _explain(err)
+        raise ConfigError(f"{source}: key {key}: {what}") from None
+    problems = check(config)
+    if problems:
+        key, what = problems[0]
+        raise ConfigError(f"{source}: key {key}: {what}")
+    return config
+
+
+def check(config: BranchConfig) -> list[tuple[str, str]]:
+    """Cross-field rules msgspec cannot express, as (key, problem) pairs."""
+    problems: list[tuple[str, str]] = []
+    if not 0 <= config.server.port <= 65535:
+        problems.append(("server.port", f"{config.server.port} is not a TCP port (0-65535)"))
+    if config.server.max_message_bytes > config.server.hard_max_message_bytes:
+        problems.append(("server.max_message_bytes", "must not exceed hard_max_message_bytes"))
+    seen: set[str] = set()
+    for i, dev in enumerate(config.devices):
+        if dev.id in seen:
+            problems.append((f"devices[{i}].id", f"duplicate device id {dev.id!r}"))
+        seen.add(dev.id)
+        if len(dev.credential) < 8:
+            problems.append((f"devices[{i}].credential", "must be at least 8 characters"))
+    try:
+        validate_settings(config.queue)
+    except ValueError as err:
+        problems.append(("queue", str(err)))
+    counters = {c.id for c in config.queue.counters}
+    for i, dev in enumerate(config.devices):
+        if dev.counter is not None and dev.counter not in counters:
+            problems.append((f"devices[{i}].counter", f"unknown counter {dev.counter!r}"))
+    from intents.catalog import INTENTS
+
+    for i, term in enumerate(config.terminals):
+        for intent_id in term.intents:
+            if intent_id not in INTENTS:
+                problems.append((f"terminals[{i}].intents", f"unknown intent id {intent_id!r}"))
+    return problems
+
+
+def load_config(path: Path | None, overrides: dict[str, Any] | None = None) -> BranchConfig:
+    """Read branch.toml (or defaults when path is None) and apply CLI overrides."""
+    data: dict[str, Any] = {}
+    source = str(path) if path else "<defaults>"
+    if path is not None:
+        try:
+            with path.open("rb") as f:
+                data = tomllib.load(f)
+        except FileNotFoundError:
+            raise ConfigError(f"{path}: file not found") from None
+        except tomllib.TOMLDecodeError as err:
+            raise ConfigError(f"{path}: not valid TOML: {err}") from None
+    for dotted, value in (overrides or {}).items():
+        _set_dotted(data, dotted, value)
+    return config_from_dict(data, source)
+
+
+def _set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
+    parts = dotted.split(".")
+    node = data
+    for part in parts[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"override {dotted}: {part} is not a section")
+        node = child
+    node[parts[-1]] = value

@@ -1,0 +1,150 @@
+"""The queue's async shell: run an engine operation, commit its events, then tell everyone.
+
+Operations are serialised by one lock, so two counters calling at the same instant can never
+get the same ticket, and nobody hears of a change before it is on disk. If the commit fails
+the engine is rebuilt from the database, so memory never runs ahead of what was stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+
+from devices.protocol import Alert, BoardSnapshot, Call, QueueUpdate
+from edge.queue.engine import QueueEngine
+from edge.queue.model import Outcome, QueueError
+from edge.queue.settings import QueueSettings
+from edge.store import Store, StoreError
+
+log = logging.getLogger("branch_teller.queue")
+
+
+@dataclass
+class PendingCall:
+    """A call the number-caller has not acknowledged yet."""
+
+    message: Call
+    sent_at: float
+    created_at: float
+
+
+class Broadcaster:
+    """Where the desk sends what happened (implemented by the service)."""
+
+    def to_callers(self, msg: Call | BoardSnapshot) -> None: ...
+    def to_consoles(self, msg: QueueUpdate | Alert) -> None: ...
+    def to_kiosks(self, msg: QueueUpdate) -> None: ...
+
+
+class QueueDesk:
+    """Owns the engine; every state change goes through `run`."""
+
+    def __init__(self, engine: QueueEngine, store: Store, out: Broadcaster,
+                 clock: Callable[[], float] = time.time, resend_s: float = 5.0,
+                 call_expiry_s: float = 900.0) -> None:
+        self.engine = engine
+        self.store = store
+        self.out = out
+        self.clock = clock
+        self.resend_s = resend_s
+        self.call_expiry_s = call_expiry_s
+        self.pending_calls: dict[str, PendingCall] = {}
+        self._lock = asyncio.Lock()
+        self.alerts: dict[str, Alert] = {}
+        self.ops = 0
+
+    @classmethod
+    async def open(cls, settings: QueueSettings, store: Store, out: Broadcaster,
+                   clock: Callable[[], float] = time.time, **kw: Any) -> QueueDesk:
+        """Rebuild today's queue from the database."""
+        probe = QueueEngine(settings, clock)
+        events = await store.load_events(probe.day_of(clock()))
+        engine = QueueEngine.restore(settings, clock, events)
+        log.info("queue restored from %d events", len(events))
+        return cls(engine, store, out, clock, **kw)
+
+    async def run(self, op: str, *args: Any, **kwargs: Any) -> Outcome:
+        """Apply one engine operation durably; raises QueueError (nothing changed) on refusal."""
+        async with self._lock:
+            method = getattr(self.engine, op)
+            outcome: Outcome = method(*args, **kwargs)
+            day = self.engine.day_of(self.clock())
+            try:
+                await self.store.append_events(day, outcome.events)
+            except StoreError:
+                log.exception("commit failed; rebuilding the queue from the database")
+                events = await self.store.load_events(day)
+                self.engine = QueueEngine.restore(self.engine.settings, self.clock, events)
+                raise
+            self.ops += 1
+        self._publish(op, outcome)
+        return outcome
+
+    def _publish(self, op: str, outcome: Outcome) -> None:
+        board = self.engine.board()
+        ticket = msgspec.to_builtins(outcome.ticket) if outcome.tickets else None
+        update = QueueUpdate(event=op, ticket=ticket, waiting=board["waiting_counts"])
+        self.out.to_consoles(update)
+        self.out.to_kiosks(update)
+        for raw in outcome.alerts:
+            alert = Alert(alert=secrets.token_hex(4), kind=str(raw.get("kind", "queue")),
+                          severity=raw.get("severity", "urgent"),
+                          text=str(raw.get("zh") or raw.get("text", "")),
+                          ticket=raw.get("number"),
+                          at=self.clock())
+            self.raise_alert(alert)
+        if outcome.announcement is not None:
+            ann = outcome.announcement
+            now = self.clock()
+            call = Call(call=secrets.token_hex(6), number=ann.number,
+                        counter=str(ann.counter_number), text_zh=ann.zh, text=ann.text,
+                        language="en" if ann.language == "en" else "zh", recall=ann.recall)
+            self.pending_calls[call.call] = PendingCall(call, now, now)
+            self.out.to_callers(call)
+            self.out.to_callers(self.board_snapshot())
+
+    def raise_alert(self, alert: Alert) -> None:
+        """Keep an alert until acknowledged and push it to every console."""
+        if alert.requires_ack:
+            self.alerts[alert.alert] = alert
+        self.out.to_consoles(alert)
+
+    def ack_alert(self, alert_id: str) -> Alert:
+        """Staff acknowledged an alert (second verification done)."""
+        alert = self.alerts.pop(alert_id, None)
+        if alert is None:
+            raise QueueError("unknown_alert", f"There is no open alert {alert_id!r}.")
+        return alert
+
+    def ack_call(self, call_id: str) -> bool:
+        """A number-caller announced a call; stop re-sending it."""
+        return self.pending_calls.pop(call_id, None) is not None
+
+    def due_resends(self) -> list[Call]:
+        """Unacknowledged calls to send again (and expire very old ones)."""
+        now = self.clock()
+        due: list[Call] = []
+        for key, pending in list(self.pending_calls.items()):
+            if now - pending.created_at > self.call_expiry_s:
+                del self.pending_calls[key]
+            elif now - pending.sent_at >= self.resend_s:
+                pending.sent_at = now
+                pending.message = msgspec.structs.replace(
+                    pending.message, attempt=pending.message.attempt + 1)
+                due.append(pending.message)
+        return due
+
+    def board_snapshot(self) -> BoardSnapshot:
+        """What a number-caller display shows."""
+        board = self.engine.board()
+        serving = [{"counter": str(c["number"]), "number": c["ticket"], "state": c["state"]}
+                   for c in board["counters"] if c["ticket"]]
+        return BoardSnapshot(serving=serving, recent=board["recent"],
+                             waiting=board["waiting_counts"])

@@ -1,0 +1,244 @@
+"""The edge service: the only place that wires resources (store, queue, router) to devices."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import hmac
+import logging
+import time
+from collections.abc import Coroutine
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from devices.protocol import (
+    Ack,
+    Alert,
+    BoardSnapshot,
+    Call,
+    Command,
+    ConsoleSnapshot,
+    EndSession,
+    Hello,
+    KioskContext,
+    KioskText,
+    Message,
+    ProtocolError,
+    QueueUpdate,
+    TurnLog,
+)
+from devices.server import DeviceServer, Identity, Limits, Peer
+from edge.config import BranchConfig
+from edge.console_commands import run_command
+from edge.desk import QueueDesk
+from edge.sessions import KioskSession
+from edge.store import Store
+from edge.understanding import load_understanding
+from intents.dialogue import Policy, Terminal
+
+log = logging.getLogger("branch_teller.service")
+
+
+def _digest(secret: str) -> bytes:
+    return hashlib.sha256(secret.encode()).digest()
+
+
+def build_policy(config: BranchConfig) -> Policy:
+    """Branch facts the dialogue needs, from config."""
+    terminals = tuple(
+        Terminal(id=t.id, name={"zh": t.name_zh, "en": t.name_en},
+                 location={"zh": t.location_zh, "en": t.location_en},
+                 intents=frozenset(t.intents),
+                 cash_withdrawal_limit_cny=t.cash_withdrawal_limit_cny)
+        for t in config.terminals)
+    b = config.branch
+    return Policy(terminals=terminals, hours={"zh": b.hours_zh, "en": b.hours_en},
+                  address={"zh": b.address_zh, "en": b.address_en},
+                  care_class=config.queue.care_class)
+
+
+class Service:
+    """Authenticates devices, keeps kiosk sessions, runs the queue desk, feeds consoles."""
+
+    def __init__(self, config: BranchConfig) -> None:
+        self.config = config
+        self.started_at = time.time()
+        self.store: Store | None = None
+        self.desk: QueueDesk | None = None
+        self.server: DeviceServer | None = None
+        self.sessions: dict[str, KioskSession] = {}
+        self.models = ThreadPoolExecutor(max_workers=2, thread_name_prefix="models")
+        self.tasks: set[asyncio.Task[Any]] = set()
+        self.address: tuple[str, int] | None = None
+        self._credentials = {d.id: _digest(d.credential) for d in config.devices}
+        self._understand: Any = None
+
+    # ------------------------------------------------------------ lifecycle
+
+    async def start(self) -> tuple[str, int]:
+        """Open the database, restore the queue, load models, start listening."""
+        cfg = self.config
+        data_dir = Path(cfg.data_dir)
+        self.store = await Store.open(data_dir / "branch.db")
+        self.desk = await QueueDesk.open(cfg.queue, self.store, self)
+        loop = asyncio.get_running_loop()
+        self._understand = await loop.run_in_executor(
+            self.models, load_understanding, cfg.models.resolve("router"))
+        self.policy = build_policy(cfg)
+        s = cfg.server
+        limits = Limits(max_message_bytes=s.max_message_bytes,
+                        hard_max_message_bytes=s.hard_max_message_bytes,
+                        send_queue=s.send_queue, hello_timeout_s=s.hello_timeout_s,
+                        ping_interval_s=s.ping_interval_s, ping_timeout_s=s.ping_timeout_s,
+                        max_connections=s.max_connections)
+        self.server = DeviceServer(self, limits, cfg.branch.name_zh)
+        self.address = await self.server.start(s.host, s.port)
+        self.spawn(self._housekeeping(), "housekeeping")
+        return self.address
+
+    def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
+        """Start a background task and keep a strong reference until it ends."""
+        task = asyncio.create_task(coro, name=name)
+        self.tasks.add(task)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self.tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("background task %s failed", task.get_name(), exc_info=task.exception())
+
+    async def stop(self) -> None:
+        """Graceful shutdown: clients told, queue already durable, database closed."""
+        if self.server is not None:
+            await self.server.stop("service shutting down")
+        for task in list(self.tasks):
+            task.cancel()
+        for task in list(self.tasks):
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self.store is not None:
+            await self.store.close()
+        self.models.shutdown(wait=False, cancel_futures=True)
+
+    async def _housekeeping(self) -> None:
+        """Re-send unacknowledged calls, end idle conversations, purge expired records."""
+        assert self.desk is not None and self.store is not None
+        last_purge = 0.0
+        idle = self.config.sessions.idle_timeout_s
+        while True:
+            await asyncio.sleep(1.0)
+            for call in self.desk.due_resends():
+                self.to_callers(call)
+            now = time.time()
+            for session in self.sessions.values():
+                if session.state.turns and now - session.last_activity > idle:
+                    session.reset("idle timeout")
+            if now - last_purge > 3600:
+                last_purge = now
+                r = self.config.retention
+                await self.store.purge(now, r.transcript_days, r.audit_days, r.queue_event_days)
+
+    # ------------------------------------------------------------ devices.server.Handler
+
+    def authenticate(self, hello: Hello) -> Identity | ProtocolError:
+        device = self.config.device(hello.device_id)
+        expected = self._credentials.get(hello.device_id)
+        given = _digest(hello.credential)
+        if device is None or expected is None:
+            hmac.compare_digest(given, given)  # same work either way
+            return ProtocolError("unknown_device", "This device is not registered with the "
+                                 "branch; ask staff to add it to branch.toml.", hello.id)
+        if not hmac.compare_digest(given, expected):
+            return ProtocolError("bad_credential", "The device credential is wrong.", hello.id)
+        if device.role != hello.role:
+            return ProtocolError("wrong_role", f"Device {device.id} is registered as a "
+                                 f"{device.role}, not a {hello.role}.", hello.id)
+        return Identity(device_id=device.id, role=device.role, counter=device.counter,
+                        language=device.language)
+
+    async def on_connect(self, peer: Peer) -> None:
+        assert self.desk is not None
+        if peer.role == "kiosk":
+            self.sessions[peer.device_id] = KioskSession(
+                peer, self.desk, self.policy, self._understand, self.models,
+                self.config.server.max_text_chars, self._turn_logged)
+        elif peer.role == "caller":
+            peer.send(self.desk.board_snapshot())
+            for pending in self.desk.pending_calls.values():
+                peer.send(pending.message)
+        else:
+            peer.send(self.console_snapshot())
+
+    async def on_disconnect(self, peer: Peer) -> None:
+        session = self.sessions.get(peer.device_id)
+        if session is not None and session.peer is peer:
+            del self.sessions[peer.device_id]
+
+    async def on_message(self, peer: Peer, msg: Message) -> None:
+        assert self.desk is not None and self.store is not None
+        if isinstance(msg, Ack):
+            self.desk.ack_call(msg.call)
+            return
+        if isinstance(msg, Command):
+            peer.send(await run_command(self, peer, msg))
+            return
+        session = self.sessions.get(peer.device_id)
+        if session is None:
+            raise ProtocolError("no_session", "This kiosk has no conversation.", msg.id)
+        if isinstance(msg, KioskText):
+            await session.on_text(msg)
+        elif isinstance(msg, KioskContext):
+            await session.on_context(msg)
+        elif isinstance(msg, EndSession):
+            await session.on_end(msg)
+        else:
+            raise ProtocolError("unsupported", f"{type(msg).__name__} is not handled yet.",
+                                msg.id)
+
+    async def on_audio(self, peer: Peer, stream: int, seq: int, pcm: bytes) -> None:
+        raise ProtocolError("speech_unavailable", "Speech input is not enabled on this "
+                            "service yet; please send text turns.")
+
+    def health(self) -> dict[str, Any]:
+        desk = self.desk
+        return {
+            "branch": self.config.branch.id,
+            "uptime_s": round(time.time() - self.started_at, 1),
+            "queue_ops": desk.ops if desk else 0,
+            "waiting": len(desk.engine.waiting()) if desk else 0,
+            "pending_calls": len(desk.pending_calls) if desk else 0,
+            "open_alerts": len(desk.alerts) if desk else 0,
+            "router": "loaded" if self._understand is not None else "absent",
+        }
+
+    # ------------------------------------------------------------ desk.Broadcaster
+
+    def to_callers(self, msg: Call | BoardSnapshot) -> None:
+        if self.server is not None:
+            self.server.broadcast("caller", msg)
+
+    def to_consoles(self, msg: QueueUpdate | Alert | TurnLog) -> None:
+        if self.server is not None:
+            self.server.broadcast("console", msg)
+
+    def to_kiosks(self, msg: QueueUpdate) -> None:
+        if self.server is not None:
+            self.server.broadcast("kiosk", msg)
+
+    def _turn_logged(self, turn: TurnLog) -> None:
+        self.to_consoles(turn)
+        assert self.store is not None
+        self.spawn(self.store.add_transcripts([{
+            "at": time.time(), "device": turn.device, "turn": turn.turn,
+            "speaker": turn.speaker, "text": turn.text, "intent": turn.intent or ""}]),
+            "transcript")
+
+    def console_snapshot(self) -> ConsoleSnapshot:
+        """Everything a console shows, from the service's state."""
+        assert self.desk is not None
+        board = self.desk.engine.board()
+        return ConsoleSnapshot(board=board, counters=board["counters"],
+                               alerts=list(self.desk.alerts.values()), health=self.health())

@@ -1,0 +1,178 @@
+"""One kiosk's conversation: a customer turn in, the dialogue's actions carried out.
+
+The dialogue policy decides; this shell runs the router off the event loop, issues tickets
+through the queue desk, raises staff alerts, answers the kiosk, and logs the masked turn.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import time
+from collections.abc import Callable
+from concurrent.futures import Executor
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from intents.masking import mask_pii
+
+from devices.protocol import (
+    Alert,
+    Choice,
+    EndSession,
+    GoToTerminal,
+    KioskContext,
+    KioskText,
+    ProtocolError,
+    Reply,
+    TicketIssued,
+    TurnLog,
+)
+from devices.server import Peer
+from edge.desk import QueueDesk
+from edge.queue.model import QueueError
+from intents.dialogue import (
+    AlertStaff,
+    DialogueState,
+    GoTerminal,
+    IssueTicket,
+    Policy,
+    Say,
+    Understanding,
+    decide,
+)
+from intents.phrases import t
+
+log = logging.getLogger("branch_teller.sessions")
+
+Understand = Callable[[str], Understanding]
+
+
+@dataclass
+class _ReplyParts:
+    """What one turn's actions add to the single `reply` that closes the turn."""
+
+    texts: list[str] = field(default_factory=list)
+    choices: list[tuple[str, str]] = field(default_factory=list)
+    ends: bool = False
+
+
+class KioskSession:
+    """The conversation at one kiosk; a new customer starts from a clean state."""
+
+    def __init__(self, peer: Peer, desk: QueueDesk, policy: Policy, understand: Understand,
+                 executor: Executor, max_text_chars: int, on_turn: Callable[[TurnLog], None],
+                 clock: Callable[[], float] = time.time) -> None:
+        self.peer = peer
+        self.desk = desk
+        self.policy = policy
+        self.understand = understand
+        self.executor = executor
+        self.max_text_chars = max_text_chars
+        self.on_turn = on_turn
+        self.clock = clock
+        self.state = DialogueState(language="en" if peer.identity.language == "en" else "zh")
+        self.context = KioskContext()
+        self.turn = 0
+        self.last_activity = clock()
+        self.conversation = secrets.token_hex(4)
+
+    def reset(self, reason: str) -> None:
+        """Forget the customer (ticket issued, idle timeout, 'that's all', kiosk reset)."""
+        log.info("kiosk %s conversation %s ended (%s)", self.peer.device_id,
+                 self.conversation, reason)
+        lang = self.context.language or self.peer.identity.language
+        self.state = DialogueState(language="en" if lang == "en" else "zh")
+        self.context = KioskContext()
+        self.conversation = secrets.token_hex(4)
+
+    async def on_context(self, msg: KioskContext) -> None:
+        """The kiosk reports flags it knows (elderly mode, VIP card, preferred language)."""
+        self.context = msg
+        self.last_activity = self.clock()
+
+    async def on_end(self, msg: EndSession) -> None:
+        """The kiosk was reset."""
+        self.reset(f"kiosk: {msg.reason}")
+
+    async def on_text(self, msg: KioskText) -> None:
+        """One typed customer turn, end to end."""
+        text = msg.text
+        if len(text) > self.max_text_chars:
+            raise ProtocolError("text_too_long", f"Text turns are limited to "
+                                f"{self.max_text_chars} characters; this one had {len(text)}.",
+                                msg.id)
+        self.turn += 1
+        self.last_activity = self.clock()
+        started = time.perf_counter()
+        loop = asyncio.get_running_loop()
+        understood = await loop.run_in_executor(self.executor, self.understand, text)
+        if msg.language is not None:
+            understood = replace(understood, language=msg.language)
+        route_ms = (time.perf_counter() - started) * 1000
+        self.state, actions = decide(self.state, text, understood, self.policy, msg.choice)
+        reply = _ReplyParts()
+        for action in actions:
+            await self._carry_out(action, msg, reply)
+        lang = self.state.language
+        self.peer.send(Reply(
+            id=msg.id, turn=self.turn, text=" ".join(reply.texts) if lang == "en"
+            else "".join(reply.texts), language=lang, intent=understood.intent,
+            confidence=round(understood.confidence, 4),
+            choices=[Choice(key=k, label=v) for k, v in reply.choices],
+            large_text=self.context.elderly, ends_session=self.state.ended or reply.ends))
+        total_ms = (time.perf_counter() - started) * 1000
+        self.on_turn(TurnLog(device=self.peer.device_id, turn=self.turn, speaker="customer",
+                             text=mask_pii(text), intent=understood.intent,
+                             timings_ms={"route": round(route_ms, 2),
+                                         "turn": round(total_ms, 2)}))
+        if self.state.ended or reply.ends:
+            self.reset("conversation complete")
+
+    async def _carry_out(self, action: Any, msg: KioskText, reply: _ReplyParts) -> None:
+        lang = self.state.language
+        if isinstance(action, Say):
+            reply.texts.append(action.text)
+            reply.choices.extend(action.choices)
+            reply.ends = reply.ends or action.ends_session
+        elif isinstance(action, GoTerminal):
+            term = action.terminal
+            self.peer.send(GoToTerminal(id=msg.id, turn=self.turn, terminal=term.id,
+                                        name=term.name[lang], location=term.location[lang],
+                                        bring=list(action.bring), language=lang))
+        elif isinstance(action, AlertStaff):
+            self.desk.raise_alert(Alert(
+                alert=secrets.token_hex(4), kind=action.kind, severity=action.severity,
+                text=mask_pii(action.text), device=self.peer.device_id, at=self.clock(),
+                requires_ack=action.severity != "info"))
+        elif isinstance(action, IssueTicket):
+            reply.texts.append(await self._issue(action, msg))
+
+    async def _issue(self, action: IssueTicket, msg: KioskText) -> str:
+        lang = self.state.language
+        flags = set(action.flags)
+        for flag in ("elderly", "disabled", "pregnant"):
+            if getattr(self.context, flag):
+                flags.add(flag)
+        vip = self.context.vip or (action.priority_class
+                                   if action.priority_class.startswith("vip") else None)
+        try:
+            outcome = await self.desk.run("issue", action.service, language=lang,
+                                          flags=sorted(flags), vip_tier=vip, intent=action.intent)
+        except QueueError as err:
+            raise ProtocolError(err.code, err.message, msg.id) from None
+        view = outcome.ticket
+        settings = self.desk.engine.settings
+        counters = [str(c.number) for c in settings.counters if view.service in c.services]
+        service = next(s for s in settings.services if s.id == view.service)
+        minutes = max(1, round((view.estimated_wait_s or 0) / 60))
+        text = t("ticket", lang, number=view.number,
+                 service=service.name_en if lang == "en" else service.name_zh,
+                 counters="、".join(counters) if lang == "zh" else ", ".join(counters),
+                 ahead=view.people_ahead or 0, minutes=minutes)
+        self.peer.send(TicketIssued(
+            id=msg.id, turn=self.turn, number=view.number, service=view.service,
+            priority_class=view.cls, counters=counters, ahead=view.people_ahead or 0,
+            estimated_wait_s=int(view.estimated_wait_s or 0), text=text, language=lang))
+        return text

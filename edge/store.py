@@ -1,0 +1,183 @@
+"""SQLite persistence on one dedicated thread: queue events, audit log, masked transcripts.
+
+Every queue state change is an event; `append_events` returns only after the transaction is
+committed with WAL and synchronous=FULL, so whatever the service acknowledges survives a
+crash or power cut. The queue is rebuilt at start by replaying the day's events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+import sqlite_utils
+
+T = TypeVar("T")
+
+SCHEMA_VERSION = 1
+
+
+class StoreError(Exception):
+    """The database could not do what was asked (disk full, corrupt file...)."""
+
+
+class Store:
+    """The service's database; all access goes through its single worker thread."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
+        self._db: sqlite_utils.Database | None = None
+        self._thread: threading.Thread | None = None
+
+    # ------------------------------------------------------------ lifecycle
+
+    @classmethod
+    async def open(cls, path: Path) -> Store:
+        """Open (creating if needed) the database file and its tables."""
+        store = cls(path)
+        await store._run(store._open)
+        return store
+
+    def _open(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(str(self.path), isolation_level=None)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        db = sqlite_utils.Database(conn)
+        if "queue_events" not in db.table_names():
+            db["queue_events"].create(
+                {"seq": int, "day": str, "at": float, "kind": str, "body": str}, pk="seq"
+            )
+            db["queue_events"].create_index(["day"])
+        if "audit" not in db.table_names():
+            db["audit"].create(
+                {"id": int, "at": float, "actor": str, "action": str, "detail": str}, pk="id"
+            )
+            db["audit"].create_index(["at"])
+        if "transcripts" not in db.table_names():
+            db["transcripts"].create(
+                {"id": int, "at": float, "device": str, "turn": int, "speaker": str,
+                 "text": str, "intent": str},
+                pk="id",
+            )
+            db["transcripts"].create_index(["at"])
+        if "meta" not in db.table_names():
+            db["meta"].insert({"key": "schema", "value": str(SCHEMA_VERSION)}, pk="key")
+        self._db = db
+        self._thread = threading.current_thread()
+
+    async def close(self) -> None:
+        """Checkpoint and close; safe to call twice."""
+        if self._db is not None:
+            await self._run(self._close)
+        self._executor.shutdown(wait=True)
+
+    def _close(self) -> None:
+        assert self._db is not None
+        self._db.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        self._db.conn.close()
+        self._db = None
+
+    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._executor, fn, *args)
+        except sqlite3.Error as err:
+            raise StoreError(f"database error: {err}") from err
+
+    @property
+    def db(self) -> sqlite_utils.Database:
+        """The connection; only valid on the store's own thread."""
+        if self._db is None:
+            raise StoreError("the store is closed")
+        if threading.current_thread() is not self._thread:
+            raise StoreError("the store may only be used on its own thread")
+        return self._db
+
+    # ------------------------------------------------------------ queue events
+
+    async def append_events(self, day: str, events: Sequence[dict[str, Any]]) -> None:
+        """Commit events durably (one transaction) before anyone is told about them."""
+        if events:
+            await self._run(self._append_events, day, list(events))
+
+    def _append_events(self, day: str, events: list[dict[str, Any]]) -> None:
+        conn = self.db.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.executemany(
+                "INSERT INTO queue_events(day, at, kind, body) VALUES (?, ?, ?, ?)",
+                [
+                    (day, float(e.get("at", 0.0)), str(e.get("kind", "")),
+                     json.dumps(e, ensure_ascii=False, separators=(",", ":")))
+                    for e in events
+                ],
+            )
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    async def load_events(self, day: str | None = None) -> list[dict[str, Any]]:
+        """Events in commit order, of one business day or all."""
+        return await self._run(self._load_events, day)
+
+    def _load_events(self, day: str | None) -> list[dict[str, Any]]:
+        sql = "SELECT body FROM queue_events"
+        params: tuple[str, ...] = ()
+        if day is not None:
+            sql += " WHERE day = ?"
+            params = (day,)
+        rows = self.db.conn.execute(sql + " ORDER BY seq", params).fetchall()
+        return [json.loads(r[0]) for r in rows]
+
+    async def event_days(self) -> list[str]:
+        """Business days that have queue events, oldest first."""
+        return await self._run(
+            lambda: [r[0] for r in self.db.conn.execute(
+                "SELECT DISTINCT day FROM queue_events ORDER BY day")]
+        )
+
+    # ------------------------------------------------------------ audit and transcripts
+
+    async def audit(self, actor: str, action: str, detail: dict[str, Any]) -> None:
+        """Record a staff or system action (durably, before it is reported done)."""
+        row = {"at": time.time(), "actor": actor, "action": action,
+               "detail": json.dumps(detail, ensure_ascii=False)}
+        await self._run(lambda: self.db["audit"].insert(row))
+
+    async def audit_rows(self, limit: int = 100) -> list[dict[str, Any]]:
+        """Most recent audit rows first."""
+        return await self._run(
+            lambda: list(self.db["audit"].rows_where(order_by="id desc", limit=limit))
+        )
+
+    async def add_transcripts(self, rows: Iterable[dict[str, Any]]) -> None:
+        """Store already-masked transcript lines."""
+        batch = list(rows)
+        if batch:
+            await self._run(lambda: self.db["transcripts"].insert_all(batch))
+
+    async def purge(self, now: float, transcript_days: int, audit_days: int,
+                    event_days: int) -> dict[str, int]:
+        """Delete records past their retention period; returns rows deleted per table."""
+        return await self._run(self._purge, now, transcript_days, audit_days, event_days)
+
+    def _purge(self, now: float, transcript_days: int, audit_days: int,
+               event_days: int) -> dict[str, int]:
+        conn = self.db.conn
+        out: dict[str, int] = {}
+        for table, days in (("transcripts", transcript_days), ("audit", audit_days),
+                            ("queue_events", event_days)):
+            cur = conn.execute(f"DELETE FROM {table} WHERE at < ?", (now - days * 86_400.0,))
+            out[table] = cur.rowcount
+        return out

@@ -1,0 +1,256 @@
+"""Dialogue policy: conversation state + understanding in, actions out. Pure and synchronous.
+
+The session in `edge/` carries the actions out (issues tickets, alerts staff, speaks).
+Channel per intent comes from the taxonomy: self-service intents are offered a terminal
+first, counter intents get a ticket with the customer's priority class, fraud is urgent,
+unsure routing asks one short question, and repeated failure hands over to staff.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+from decimal import Decimal
+from typing import Any, Literal
+
+from intents.catalog import INTENTS, IntentInfo
+from intents.phrases import (
+    BRING,
+    END_PHRASES,
+    TICKET_PHRASES,
+    clarify_question,
+    handover_text,
+    refusal_text,
+    t,
+)
+
+Lang = Literal["zh", "en"]
+MAX_FAILURES = 3
+CARE_PATTERNS = (
+    (re.compile(r"怀孕|孕妇|pregnan", re.I), "pregnant"),
+    (re.compile(r"残疾|轮椅|disab|wheelchair", re.I), "disabled"),
+    (re.compile(r"[七八九]十多?岁?了|[七八九]十好几|老年人|年纪大|I'?m (?:over )?[789]\d\b|elderly|senior",
+                re.I), "elderly"),
+)
+VIP_PATTERN = re.compile(r"VIP|贵宾|金卡|白金卡|私人银行", re.I)
+
+
+@dataclass(frozen=True)
+class Understanding:
+    """What the router (or the LLM tier) made of one customer turn."""
+
+    intent: str
+    confidence: float
+    candidates: tuple[str, ...]
+    unsure: bool
+    language: Lang
+    slots: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Terminal:
+    """A self-service terminal as the policy needs to know it."""
+
+    id: str
+    name: dict[str, str]
+    location: dict[str, str]
+    intents: frozenset[str]
+    cash_withdrawal_limit_cny: int = 0
+
+
+@dataclass(frozen=True)
+class Say:
+    """Tell the customer something; `choices` become buttons."""
+
+    text: str
+    language: Lang
+    choices: tuple[tuple[str, str], ...] = ()
+    ends_session: bool = False
+
+
+@dataclass(frozen=True)
+class IssueTicket:
+    """Queue the customer for a counter service."""
+
+    service: str
+    priority_class: str
+    intent: str
+    flags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class GoTerminal:
+    """Send the customer to a terminal, with what to bring."""
+
+    terminal: Terminal
+    intent: str
+    bring: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class AlertStaff:
+    """Raise a console alert (the lobby manager sees it at once)."""
+
+    kind: str
+    severity: Literal["info", "warning", "urgent"]
+    text: str
+
+
+Action = Say | IssueTicket | GoTerminal | AlertStaff
+
+
+@dataclass(frozen=True)
+class DialogueState:
+    """Everything remembered about the current customer; cleared when the session ends."""
+
+    language: Lang = "zh"
+    turns: int = 0
+    failures: int = 0
+    clarifying: tuple[str, ...] = ()
+    offered: str | None = None  # intent whose terminal was offered
+    priority_class: str = "normal"
+    flags: tuple[str, ...] = ()
+    ended: bool = False
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Branch facts the policy needs, taken from config."""
+
+    terminals: tuple[Terminal, ...]
+    hours: dict[str, str]
+    address: dict[str, str]
+    vip_class: str = "vip"
+    care_class: str = "elderly"
+
+
+def priority_from_words(text: str) -> tuple[str | None, tuple[str, ...]]:
+    """Priority class the customer states about themselves ("我是VIP", "我怀孕了")."""
+    flags = tuple(flag for pattern, flag in CARE_PATTERNS if pattern.search(text))
+    if flags:
+        return "care", flags
+    if VIP_PATTERN.search(text):
+        return "vip", ()
+    return None, ()
+
+
+def _terminal_for(policy: Policy, intent: str, amount: Decimal | None) -> Terminal | None:
+    for term in policy.terminals:
+        if intent not in term.intents:
+            continue
+        if (intent == "cash_withdrawal" and amount is not None
+                and amount > term.cash_withdrawal_limit_cny):
+            continue
+        return term
+    return None
+
+
+def _amount(slots: dict[str, Any]) -> Decimal | None:
+    value = slots.get("amount")
+    try:
+        return Decimal(str(value)) if value is not None else None
+    except ArithmeticError:
+        return None
+
+
+def decide(state: DialogueState, text: str, u: Understanding, policy: Policy,
+           choice: str | None = None) -> tuple[DialogueState, list[Action]]:
+    """Next state and actions for one customer turn."""
+    lang = u.language
+    state = replace(state, language=lang, turns=state.turns + 1)
+    said = text.strip().lower()
+    cls, flags = priority_from_words(text)
+    if cls == "care":
+        state = replace(state, priority_class=policy.care_class,
+                        flags=tuple(dict.fromkeys(state.flags + flags)))
+    elif cls == "vip" and state.priority_class == "normal":
+        state = replace(state, priority_class=policy.vip_class)
+
+    if choice == "end" or any(p in said for p in END_PHRASES):
+        return replace(state, ended=True), [Say(t("goodbye", lang), lang, ends_session=True)]
+
+    if state.offered and (choice == "ticket" or u.intent == "human_agent"
+                          or any(p in said for p in TICKET_PHRASES)):
+        return _ticket_or_staff(state, state.offered, lang)
+
+    intent = u.intent
+    if state.clarifying:
+        picked = choice if choice in state.clarifying else None
+        if picked is None and not u.unsure and u.intent in state.clarifying:
+            picked = u.intent
+        if picked is None:
+            from intents.router_clarify import resolve_clarification
+
+            picked = resolve_clarification(text, list(state.clarifying), lang)
+        if picked is not None:
+            intent = picked
+            state = replace(state, clarifying=())
+        elif u.unsure:
+            return _fail(replace(state, clarifying=()), lang, policy)
+        else:
+            state = replace(state, clarifying=())
+    elif choice in INTENTS:
+        intent = choice
+    elif u.unsure and len(u.candidates) >= 2:
+        candidates = tuple(u.candidates[:4])
+        question, choices = clarify_question(candidates, lang)
+        state = replace(state, clarifying=candidates)
+        return state, [Say(question, lang, choices=choices)]
+
+    return _act_on(state, intent, u, policy, text)
+
+
+def _act_on(state: DialogueState, intent: str, u: Understanding, policy: Policy,
+            text: str) -> tuple[DialogueState, list[Action]]:
+    lang = state.language
+    info: IntentInfo = INTENTS[intent]
+    if intent == "out_of_scope":
+        return _fail(state, lang, policy)
+    state = replace(state, failures=0)
+    if intent == "branch_info":
+        answer = t("branch_info", lang, hours=policy.hours[lang], address=policy.address[lang])
+        return state, [Say(answer, lang)]
+    if intent == "human_agent":
+        return state, [AlertStaff("human_agent", "info", t("alert_human", "zh")),
+                       Say(t("staff_coming", lang), lang)]
+    if intent == "complaint":
+        return state, [AlertStaff("complaint", "warning", t("alert_complaint", "zh", text=text)),
+                       Say(t("complaint_taken", lang), lang)]
+    if intent == "fraud_report":
+        return replace(state, ended=True), [
+            AlertStaff("fraud", "urgent", t("alert_fraud", "zh")),
+            IssueTicket("urgent", "urgent", intent, state.flags),
+            Say(t("fraud_comfort", lang), lang),
+        ]
+    if info.self_service:
+        terminal = _terminal_for(policy, intent, _amount(u.slots))
+        if terminal is not None:
+            bring = tuple(BRING.get(intent, {}).get(lang, ()))
+            state = replace(state, offered=intent)
+            choices = (("ticket", t("choice_ticket", lang)), ("end", t("choice_ok", lang)))
+            return state, [GoTerminal(terminal, intent, bring),
+                           Say(t("go_terminal", lang, terminal=terminal.name[lang],
+                                 location=terminal.location[lang],
+                                 bring="、".join(bring) if lang == "zh" else ", ".join(bring)),
+                               lang, choices=choices)]
+    return _ticket_or_staff(state, intent, lang)
+
+
+def _ticket_or_staff(state: DialogueState, intent: str,
+                     lang: Lang) -> tuple[DialogueState, list[Action]]:
+    service = INTENTS[intent].service
+    if service is None or service == "self":
+        return replace(state, offered=None), [
+            AlertStaff("assist", "info", t("alert_assist", "zh", intent=INTENTS[intent].label_zh)),
+            Say(t("staff_coming", lang), lang)]
+    return replace(state, offered=None, ended=True), [
+        IssueTicket(service, state.priority_class, intent, state.flags)]
+
+
+def _fail(state: DialogueState, lang: Lang, policy: Policy) -> tuple[DialogueState, list[Action]]:
+    failures = state.failures + 1
+    if failures >= MAX_FAILURES:
+        return replace(state, failures=0, clarifying=()), [
+            AlertStaff("handover", "info", t("alert_handover", "zh")),
+            Say(handover_text(lang), lang)]
+    return replace(state, failures=failures), [Say(refusal_text(lang), lang)]

@@ -1,0 +1,113 @@
+"""What the teller says, in Mandarin and English: every customer-facing sentence lives here."""
+
+from __future__ import annotations
+
+from typing import Final
+
+from intents.catalog import INTENTS
+
+TEXTS: Final[dict[str, dict[str, str]]] = {
+    "goodbye": {"zh": "好的，祝您生活愉快，再见！", "en": "All right. Have a nice day, goodbye!"},
+    "branch_info": {
+        "zh": "本网点营业时间：{hours}。地址：{address}。",
+        "en": "Our opening hours: {hours}. Address: {address}.",
+    },
+    "staff_coming": {
+        "zh": "好的，已通知大堂经理，请您稍等，马上有工作人员过来帮您。",
+        "en": "Sure. I have called the lobby manager; someone will be with you in a moment.",
+    },
+    "complaint_taken": {
+        "zh": "非常抱歉给您带来不便，您的意见已经记录，大堂经理马上过来跟您沟通。",
+        "en": "I am sorry about that. Your feedback is recorded and the lobby manager is on "
+              "the way to talk with you.",
+    },
+    "fraud_comfort": {
+        "zh": "请先不要再向对方转账或透露验证码。已为您优先安排紧急窗口，工作人员马上过来协助您。",
+        "en": "Please do not send any more money or share any codes. You are booked for the "
+              "urgent counter and a member of staff is coming to help you now.",
+    },
+    "go_terminal": {
+        "zh": "这项业务可以在{location}的{terminal}自助办理，请带好{bring}。需要柜台人工办理的话请点“取号”。",
+        "en": "You can do this yourself at {terminal}, {location}. Please have your {bring} "
+              "ready. If you would rather see a teller, tap “Take a ticket”.",
+    },
+    "choice_ticket": {"zh": "取号", "en": "Take a ticket"},
+    "choice_ok": {"zh": "好的，我去自助办理", "en": "OK, I'll use the machine"},
+    "refusal": {
+        "zh": "抱歉，这个我帮不上忙。我可以帮您办理开户、存取款、转账、挂失补卡、理财贷款等银行业务，"
+              "或者告诉您营业时间和需要带的材料。请问您要办理什么业务？",
+        "en": "Sorry, I can't help with that. I can help with bank business such as accounts, "
+              "cash, transfers, lost cards, loans and wealth products, or tell you our hours "
+              "and what to bring. What would you like to do?",
+    },
+    "handover": {
+        "zh": "抱歉，我没能听明白。已请大堂经理过来为您服务，请稍等。",
+        "en": "Sorry, I could not understand. I have asked the lobby manager to come and help "
+              "you; please wait a moment.",
+    },
+    "clarify": {"zh": "请问您是想办理哪一项：{options}？", "en": "Which one do you mean: {options}?"},
+    "ticket": {
+        "zh": "您的号码是{number}（{service}），请到{counters}号窗口办理。前面还有{ahead}位，预计等候约{minutes}分钟。",
+        "en": "Your ticket is {number} ({service}), served at counter {counters}. "
+              "{ahead} ahead of you, about {minutes} min wait.",
+    },
+    "alert_human": {"zh": "有客户请求人工服务", "en": "A customer asks for a person"},
+    "alert_complaint": {"zh": "客户投诉：{text}", "en": "Complaint: {text}"},
+    "alert_fraud": {"zh": "疑似电信诈骗受害客户，请立即上前协助", "en": "Possible fraud victim"},
+    "alert_assist": {"zh": "客户需要协助：{intent}", "en": "Customer needs help: {intent}"},
+    "alert_handover": {"zh": "客户多次未能识别需求，请上前服务", "en": "Kiosk could not help a customer"},
+}
+
+BRING: Final[dict[str, dict[str, tuple[str, ...]]]] = {
+    "account_info_change": {"zh": ("本人身份证", "银行卡"), "en": ("ID card", "bank card")},
+    "password_reset": {"zh": ("本人身份证", "银行卡"), "en": ("ID card", "bank card")},
+    "card_lost": {"zh": ("本人身份证",), "en": ("ID card",)},
+    "card_replace": {"zh": ("本人身份证", "旧卡（如有）"), "en": ("ID card", "old card if you have it")},
+    "balance_inquiry": {"zh": ("银行卡",), "en": ("bank card",)},
+    "statement_print": {"zh": ("银行卡", "本人身份证"), "en": ("bank card", "ID card")},
+    "cash_deposit": {"zh": ("银行卡", "现金"), "en": ("bank card", "cash")},
+    "cash_withdrawal": {"zh": ("银行卡",), "en": ("bank card",)},
+    "transfer": {"zh": ("银行卡", "收款人账号"), "en": ("bank card", "payee's account number")},
+    "credit_card": {"zh": ("本人身份证", "信用卡"), "en": ("ID card", "credit card")},
+    "time_deposit": {"zh": ("银行卡", "本人身份证"), "en": ("bank card", "ID card")},
+    "mobile_banking": {"zh": ("本人身份证", "银行卡", "手机"), "en": ("ID card", "bank card", "phone")},
+    "utility_payment": {"zh": ("缴费单或户号", "银行卡"), "en": ("bill or account number", "bank card")},
+}
+
+END_PHRASES: Final = ("没事了", "不用了", "就这样", "不办了", "that's all", "that is all",
+                      "nothing else", "no thanks", "goodbye", "再见")
+TICKET_PHRASES: Final = ("取号", "要人工", "人工办理", "柜台办", "去柜台", "排号",
+                         "ticket", "teller", "a person", "counter")
+
+
+def t(key: str, language: str, **values: object) -> str:
+    """A sentence in the customer's language (Mandarin when unknown)."""
+    forms = TEXTS[key]
+    return forms.get(language, forms["zh"]).format(**values)
+
+
+def label(intent_id: str, language: str) -> str:
+    """How the customer hears an intent named."""
+    info = INTENTS[intent_id]
+    return info.label_en if language == "en" else info.label_zh
+
+
+def clarify_question(candidates: tuple[str, ...],
+                     language: str) -> tuple[str, tuple[tuple[str, str], ...]]:
+    """One short question naming the likely intents, and the buttons for them."""
+    names = [label(c, language) for c in candidates]
+    if language == "en":
+        options = ", ".join(f"{i}. {n}" for i, n in enumerate(names, 1))
+    else:
+        options = "，".join(f"{i}.{n}" for i, n in enumerate(names, 1))
+    return t("clarify", language, options=options), tuple(zip(candidates, names, strict=True))
+
+
+def refusal_text(language: str) -> str:
+    """Polite refusal that says what we can help with."""
+    return t("refusal", language)
+
+
+def handover_text(language: str) -> str:
+    """What the customer hears when the kiosk gives up and calls a person."""
+    return t("handover", language)

@@ -1,0 +1,42 @@
+"""Shared fixtures: a real service on 127.0.0.1 port 0 with its own data folder."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from edge.config import BranchConfig, load_config
+from edge.service import Service
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = REPO.parent / "shared"
+
+
+def make_config(tmp_path: Path, **overrides: Any) -> BranchConfig:
+    """Demo-branch config on a free port, data in tmp_path, models from the repo."""
+    base: dict[str, Any] = {"data_dir": str(tmp_path / "data"), "server.port": 0,
+                            "models.root": str(REPO / "models")}
+    base.update(overrides)
+    return load_config(None, base)
+
+
+@dataclass
+class Running:
+    """A started service and how to reach it."""
+
+    service: Service
+    url: str
+
+
+@pytest.fixture
+async def running(tmp_path: Path) -> AsyncIterator[Running]:
+    service = Service(make_config(tmp_path))
+    host, port = await service.start()
+    try:
+        yield Running(service, f"ws://{host}:{port}")
+    finally:
+        await service.stop()

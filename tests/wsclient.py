@@ -1,0 +1,55 @@
+"""Test helpers: raw websocket clients with a timeout on every wait."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from websockets.asyncio.client import ClientConnection, connect
+
+from devices.protocol import PROTOCOL_VERSION
+
+TIMEOUT = 10.0
+
+CREDENTIALS = {"kiosk-1": ("kiosk", "demo-kiosk-1"), "kiosk-2": ("kiosk", "demo-kiosk-2"),
+               "caller-1": ("caller", "demo-caller-1"), "manager": ("console", "demo-manager"),
+               "teller-1": ("console", "demo-teller-1"), "teller-2": ("console", "demo-teller-2")}
+
+
+async def recv_json(ws: ClientConnection, timeout: float = TIMEOUT) -> dict[str, Any]:
+    """Next JSON message, failing the test after `timeout` seconds."""
+    raw = await asyncio.wait_for(ws.recv(), timeout)
+    data: dict[str, Any] = json.loads(raw)
+    return data
+
+
+async def recv_until(ws: ClientConnection, kind: str, timeout: float = TIMEOUT,
+                     **match: Any) -> dict[str, Any]:
+    """Skip messages until one of `kind` (with the given field values) arrives."""
+    async with asyncio.timeout(timeout):
+        while True:
+            msg = await recv_json(ws, timeout)
+            if msg["type"] == kind and all(msg.get(k) == v for k, v in match.items()):
+                return msg
+
+
+async def login(url: str, device: str) -> ClientConnection:
+    """Connect as a demo device and consume the welcome."""
+    role, credential = CREDENTIALS[device]
+    ws = await connect(f"{url}/{role}", open_timeout=TIMEOUT)
+    await ws.send(json.dumps({"type": "hello", "device_id": device, "role": role,
+                              "credential": credential, "protocol": PROTOCOL_VERSION}))
+    welcome = await recv_json(ws)
+    assert welcome["type"] == "welcome", welcome
+    return ws
+
+
+async def command(ws: ClientConnection, ref: str, action: str, **fields: Any) -> dict[str, Any]:
+    """Send a console command and return its result or error."""
+    await ws.send(json.dumps({"type": "command", "id": ref, "action": action, **fields}))
+    async with asyncio.timeout(TIMEOUT):
+        while True:
+            msg = await recv_json(ws)
+            if msg.get("ref") == ref and msg["type"] in ("result", "error"):
+                return msg
