@@ -74,3 +74,18 @@ def split_sentences(text: str, language: str, max_width: int = 80) -> list[str]:
                 elif out and short:
                     out[-1] += short  # lone punctuation or a closing quote joins its sentence
     return out
+
+
+def split_first_clause(sentences: list[str], max_width: int) -> list[str]:
+    """Cut a wide first sentence after its leading clauses, so the first audio starts sooner."""
+    if not sentences or width(sentences[0]) <= max_width:
+        return sentences
+    head = ""
+    clauses = [c for c in _CLAUSE_END.split(sentences[0]) if c]
+    for clause in clauses[:-1]:
+        if width(head + clause) > max_width:
+            break
+        head += clause
+    if not head.strip():
+        return sentences
+    return [head.strip(), sentences[0][len(head) :].strip(), *sentences[1:]]

@@ -20,7 +20,7 @@ from typing import Any, Protocol
 import msgspec
 import numpy as np
 
-from speech.sentences import split_sentences
+from speech.sentences import split_first_clause, split_sentences
 from speech.spoken import speakable
 from speech.visemes import VisemeEvent, build_track, ipa_viseme
 
@@ -81,6 +81,8 @@ class TtsSettings(msgspec.Struct, kw_only=True):
     """Longest chunk in width units (a CJK character counts 2): 80 = ~40 hanzi or ~80 letters."""
     elderly_sentence_max_width: int = 36
     """Shorter chunks in elderly mode (~18 hanzi)."""
+    first_sentence_max_width: int = 40
+    """A wider first sentence is cut after its leading clauses so audio starts sooner."""
     noise_scale: float | None = None
     """Piper generator noise; None keeps the voice's value, 0 makes synthesis deterministic."""
     noise_w: float | None = None
@@ -252,7 +254,8 @@ class TtsService:
             if elderly
             else self.settings.sentence_max_width
         )
-        return split_sentences(speakable(text, language), language, width)
+        sentences = split_sentences(speakable(text, language), language, width)
+        return split_first_clause(sentences, min(width, self.settings.first_sentence_max_width))
 
     async def stream(
         self, text: str, language: str, elderly: bool = False

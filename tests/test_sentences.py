@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from speech.sentences import split_sentences, width
+from speech.sentences import split_first_clause, split_sentences, width
 
 
 def test_mandarin_full_width_punctuation() -> None:
@@ -75,3 +75,17 @@ def test_nothing_spoken_is_lost_and_budget_holds(pieces: list[str], budget: int)
     for part in parts:
         core = part.rstrip("，。？")
         assert width(core) <= budget
+
+
+def test_wide_first_sentence_is_cut_after_leading_clauses() -> None:
+    sentences = ["Hello, welcome to the branch, your ticket is A zero two three.", "Thanks."]
+    assert split_first_clause(sentences, 30) == [
+        "Hello, welcome to the branch,",
+        "your ticket is A zero two three.",
+        "Thanks.",
+    ]
+    assert split_first_clause(sentences, 80) == sentences
+    assert split_first_clause(["一二三四五六七八九十一二三四五六七八九十，好"], 10) == [
+        "一二三四五六七八九十一二三四五六七八九十，好"
+    ]  # no clause fits: left whole
+    assert split_first_clause([], 10) == []

@@ -186,3 +186,14 @@ def test_piper_timings_fall_back_to_phoneme_count_without_alignments() -> None:
         phoneme_alignments=None, phonemes=["h", "ˈ", "a", "ɪ"], audio_float_array=[0.0] * 300
     )
     assert engine._phoneme_times(chunk) == [("h", 100.0), ("a", 100.0), ("ɪ", 100.0)]
+
+
+def test_first_sentence_is_cut_short_for_fast_first_audio() -> None:
+    service = TtsService({"en": FakeVoice()}, TtsSettings(first_sentence_max_width=30))
+    reply = "Hello, welcome to the branch, your ticket is A023. Please wait."
+    assert service.plan(reply, "en") == [
+        "Hello, welcome to the branch,",
+        "your ticket is A zero two three.",
+        "Please wait.",
+    ]
+    service.close()
