@@ -85,7 +85,8 @@ _NOT_MONEY_AFTER: Final = re.compile(
 )
 _NOT_MONEY_BEFORE: Final = re.compile(
     r"(?:[第之周初#]|星期|礼拜|密码|号码|尾号|编号|验证码|\b(?:no\.?|number|room|counter|window"
-    r"|ticket|gate|floor|aged?|i'?m|i am|at|version|line|platform|pin|code|password))"
+    r"|ticket|gate|floor|aged?|i'?m|i am|at|version|line|platform|pin|code|password|born in"
+    r"|since|ending in|ends? (?:in|with)|last (?:4|four)(?: digits)?))"
     r"\s*(?:is|was|是|为|:)?\s*$",
     re.IGNORECASE,
 )
@@ -300,7 +301,7 @@ _ZH_RELATIONS: Final[dict[str, str]] = {
     "妈妈": "mother", "妈": "mother", "母亲": "mother", "老妈": "mother", "爸爸": "father",
     "爸": "father", "父亲": "father", "老爸": "father", "儿子": "son", "女儿": "daughter",
     "闺女": "daughter", "老婆": "wife", "妻子": "wife", "媳妇": "wife", "太太": "wife",
-    "老公": "husband", "丈夫": "husband", "爱人": "spouse", "哥哥": "brother", "哥": "brother",
+    "老公": "husband", "丈夫": "husband", "爱人": "spouse", "老伴": "spouse", "哥哥": "brother", "哥": "brother",
     "弟弟": "brother", "弟": "brother", "姐姐": "sister", "姐": "sister", "妹妹": "sister",
     "妹": "sister", "爷爷": "grandfather", "外公": "grandfather", "姥爷": "grandfather",
     "奶奶": "grandmother", "外婆": "grandmother", "姥姥": "grandmother", "孙子": "grandson",
@@ -327,7 +328,7 @@ _EN_RELATIONS: Final[dict[str, str]] = {
     "safe account": "safe account", "online friend": "online friend",
 }
 _ZH_TO: Final = (r"(?:转账给|汇款给|转钱给|打钱给|转给|汇给|打给|付给|还给|借给|寄给|转到|汇到|打到"
-                 r"|转入|汇入|给|收款人是|收款人为|收款方是)")
+                 r"|转入|汇入|给|(?<![回来想看收找遇等听得用拿])到|收款人是|收款人为|收款方是)")
 _ZH_RELATION: Final = re.compile(
     rf"{_ZH_TO}\s*(?:我们的|我的|我|咱们|咱|俺)?\s*(?:一个|个)?({_alternation(_ZH_RELATIONS)})")
 _SURNAMES: Final = (
