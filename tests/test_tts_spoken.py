@@ -24,6 +24,7 @@ from speech.spoken import en_cardinal, en_ordinal, en_year, speakable, strip_mar
         ("客服热线95588", "客服热线九五五八八。"),
         ("手机13812345678", "手机一三八一二三四五六七八。"),
         ("- 身份证\n- 银行卡", "身份证。银行卡。"),
+        ("请 A023 号到 3 号窗口", "请 A零二三 号到 三 号窗口。"),
     ],
 )
 def test_mandarin(text: str, expected: str) -> None:
