@@ -115,7 +115,7 @@ async def run_kiosk(ep: Endpoint, conversations: list[list[str]], out: Printer,
 def describe(msg: Message) -> str:
     """A one-line human rendering of a message from the service."""
     kind = type(msg).__name__
-    text = getattr(msg, "text", "")
+    text = str(getattr(msg, "text", ""))
     if kind == "TicketIssued":
         return f"  ticket  {msg.number} ({msg.service}, {msg.priority_class})"  # type: ignore[attr-defined]
     if kind == "GoToTerminal":
@@ -169,7 +169,7 @@ async def run_teller(ep: Endpoint, counter: str, out: Printer, interval_s: float
         while not stop.is_set():
             msg = await command("call_next")
             if not isinstance(msg, Error):
-                out(f"counter {counter}: serving {msg.text}")
+                out(f"counter {counter}: serving {getattr(msg, 'text', '')}")
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(stop.wait(), interval_s)
                 await command("complete")

@@ -99,11 +99,11 @@ def _train_router(args: argparse.Namespace) -> int:
 
 def _eval_intents(args: argparse.Namespace) -> int:
     from edge.understanding import load_router
-    from intents.evaluate import DataFileError, evaluate_ambiguous, evaluate_labelled
+    from intents.evaluate import DataFileError, evaluate_ambiguous, evaluate_intents
 
     router = load_router(Path(args.router))
     try:
-        result = (evaluate_ambiguous if args.ambiguous else evaluate_labelled)(router, Path(args.file))
+        result = (evaluate_ambiguous if args.ambiguous else evaluate_intents)(router, Path(args.file))
     except DataFileError as err:
         print(f"eval-intents: {err}", file=sys.stderr)
         return 2

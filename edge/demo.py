@@ -10,6 +10,8 @@ import asyncio
 import contextlib
 import itertools
 import logging
+from collections.abc import Coroutine
+from typing import Any
 from pathlib import Path
 
 from devices.simulators import (
@@ -59,7 +61,7 @@ async def run_demo(config: BranchConfig, url: str, stop: asyncio.Event) -> None:
     from devices.simulators import read_script
 
     conversations = read_script(SCRIPT.read_text(encoding="utf-8"))
-    jobs = []
+    jobs: list[Coroutine[Any, Any, Any]] = []
     kiosk = _endpoint(config, url, "kiosk")
     if kiosk:
         jobs.append(_customers(kiosk, conversations, config.demo.kiosk_interval_s, stop))

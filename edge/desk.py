@@ -13,7 +13,7 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import msgspec
 
@@ -35,7 +35,7 @@ class PendingCall:
     created_at: float
 
 
-class Broadcaster:
+class Broadcaster(Protocol):
     """Where the desk sends what happened (implemented by the service)."""
 
     def to_callers(self, msg: Call | BoardSnapshot) -> None: ...

@@ -15,8 +15,6 @@ from concurrent.futures import Executor
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from intents.masking import mask_pii
-
 from devices.protocol import (
     Alert,
     Choice,
@@ -42,6 +40,7 @@ from intents.dialogue import (
     Understanding,
     decide,
 )
+from intents.masking import mask_pii
 from intents.phrases import t
 
 log = logging.getLogger("branch_teller.sessions")

@@ -54,24 +54,24 @@ class Store:
         conn.execute("PRAGMA foreign_keys=ON")
         db = sqlite_utils.Database(conn)
         if "queue_events" not in db.table_names():
-            db["queue_events"].create(
+            db.table("queue_events").create(
                 {"seq": int, "day": str, "at": float, "kind": str, "body": str}, pk="seq"
             )
-            db["queue_events"].create_index(["day"])
+            db.table("queue_events").create_index(["day"])
         if "audit" not in db.table_names():
-            db["audit"].create(
+            db.table("audit").create(
                 {"id": int, "at": float, "actor": str, "action": str, "detail": str}, pk="id"
             )
-            db["audit"].create_index(["at"])
+            db.table("audit").create_index(["at"])
         if "transcripts" not in db.table_names():
-            db["transcripts"].create(
+            db.table("transcripts").create(
                 {"id": int, "at": float, "device": str, "turn": int, "speaker": str,
                  "text": str, "intent": str},
                 pk="id",
             )
-            db["transcripts"].create_index(["at"])
+            db.table("transcripts").create_index(["at"])
         if "meta" not in db.table_names():
-            db["meta"].insert({"key": "schema", "value": str(SCHEMA_VERSION)}, pk="key")
+            db.table("meta").insert({"key": "schema", "value": str(SCHEMA_VERSION)}, pk="key")
         self._db = db
         self._thread = threading.current_thread()
 
@@ -153,19 +153,19 @@ class Store:
         """Record a staff or system action (durably, before it is reported done)."""
         row = {"at": time.time(), "actor": actor, "action": action,
                "detail": json.dumps(detail, ensure_ascii=False)}
-        await self._run(lambda: self.db["audit"].insert(row))
+        await self._run(lambda: self.db.table("audit").insert(row))
 
     async def audit_rows(self, limit: int = 100) -> list[dict[str, Any]]:
         """Most recent audit rows first."""
         return await self._run(
-            lambda: list(self.db["audit"].rows_where(order_by="id desc", limit=limit))
+            lambda: list(self.db.table("audit").rows_where(order_by="id desc", limit=limit))
         )
 
     async def add_transcripts(self, rows: Iterable[dict[str, Any]]) -> None:
         """Store already-masked transcript lines."""
         batch = list(rows)
         if batch:
-            await self._run(lambda: self.db["transcripts"].insert_all(batch))
+            await self._run(lambda: self.db.table("transcripts").insert_all(batch))
 
     async def purge(self, now: float, transcript_days: int, audit_days: int,
                     event_days: int) -> dict[str, int]:

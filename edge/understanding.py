@@ -16,8 +16,7 @@ log = logging.getLogger("branch_teller.understanding")
 def train_router(path: Path) -> Router:
     """Fit the router on intents/data/train.tsv (seconds) and save it."""
     rows = load_labelled()
-    ambiguous = [text for text, _ in load_ambiguous()]
-    router = Router.train(rows, ambiguous_texts=ambiguous)
+    router = Router.train(rows, ambiguous=load_ambiguous())
     path.parent.mkdir(parents=True, exist_ok=True)
     router.save(path)
     log.info("router trained on %d utterances and saved to %s", len(rows), path)

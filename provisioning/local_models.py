@@ -145,7 +145,12 @@ def assemble(root: Path, only: list[str] | None = None, verify: bool = False) ->
             continue
         sys.stderr.write(f"building {comp.name}: {comp.description}\n")
         started = time.monotonic()
-        comp.build(folder, lambda d, t, n=comp.name, s=started: _bar(n, d, t, s))
+        name = comp.name
+
+        def progress(done: int, total: int, name: str = name, started: float = started) -> None:
+            _bar(name, done, total, started)
+
+        comp.build(folder, progress)
         sys.stderr.write("\n")
         manifest[comp.name] = _describe(folder)
         manifest_path.write_text(json.dumps(manifest, indent=2, sort_keys=True))

@@ -83,5 +83,5 @@ def test_flags_and_set_override_the_file(tmp_path: Path) -> None:
 
 def test_bad_override_is_reported_with_its_key() -> None:
     args = build_parser().parse_args(["serve", "--set", "server.port=[1,2]"])
-    with pytest.raises(ConfigError, match="key server.port"):
+    with pytest.raises(ConfigError, match=r"key server\.port"):
         config_from_args(args)

@@ -1,0 +1,134 @@
+"""Dialogue policy: plain values in, actions out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from edge.config import BranchConfig
+from edge.service import build_policy
+from intents.dialogue import (
+    AlertStaff,
+    DialogueState,
+    GoTerminal,
+    IssueTicket,
+    Say,
+    Understanding,
+    decide,
+    priority_from_words,
+)
+
+POLICY = build_policy(BranchConfig())
+
+
+def u(intent: str, lang: str = "zh", unsure: bool = False, candidates: tuple[str, ...] = (),
+      **slots: Any) -> Understanding:
+    return Understanding(intent=intent, confidence=0.4 if unsure else 0.95,
+                         candidates=candidates or (intent,), unsure=unsure,
+                         language=lang, slots=slots)  # type: ignore[arg-type]
+
+
+def kinds(actions: list[Any]) -> list[str]:
+    return [type(a).__name__ for a in actions]
+
+
+def test_counter_intent_issues_a_ticket_for_its_service() -> None:
+    state, actions = decide(DialogueState(), "我想开户", u("account_open"), POLICY)
+    assert actions == [IssueTicket("personal", "normal", "account_open", ())]
+    assert state.ended
+
+
+def test_self_service_intent_offers_the_terminal_first_then_a_ticket_on_request() -> None:
+    state, actions = decide(DialogueState(), "我卡丢了", u("card_lost"), POLICY)
+    assert kinds(actions) == ["GoTerminal", "Say"]
+    go = actions[0]
+    assert isinstance(go, GoTerminal) and go.terminal.id == "T1" and "本人身份证" in go.bring
+    assert state.offered == "card_lost" and not state.ended
+    state, actions = decide(state, "", u("out_of_scope"), POLICY, choice="ticket")
+    assert actions == [IssueTicket("personal", "normal", "card_lost", ())]
+
+
+def test_withdrawal_above_the_terminal_limit_goes_to_the_counter() -> None:
+    _, small = decide(DialogueState(), "取五千", u("cash_withdrawal", amount="5000"), POLICY)
+    assert kinds(small) == ["GoTerminal", "Say"]
+    _, large = decide(DialogueState(), "取五万", u("cash_withdrawal", amount="50000"), POLICY)
+    assert large == [IssueTicket("cash", "normal", "cash_withdrawal", ())]
+
+
+def test_fraud_is_urgent_and_alerts_staff() -> None:
+    _, actions = decide(DialogueState(), "有人让我转到安全账户", u("fraud_report"), POLICY)
+    assert kinds(actions) == ["AlertStaff", "IssueTicket", "Say"]
+    assert isinstance(actions[0], AlertStaff) and actions[0].severity == "urgent"
+    assert actions[1] == IssueTicket("urgent", "urgent", "fraud_report", ())
+
+
+@pytest.mark.parametrize(("text", "cls", "flags"), [
+    ("我七十多了", "care", ("elderly",)),
+    ("我怀孕了，站不久", "care", ("pregnant",)),
+    ("I'm pregnant", "care", ("pregnant",)),
+    ("我是你们的VIP客户", "vip", ()),
+    ("我是金卡客户", "vip", ()),
+    ("我想开户", None, ()),
+    ("I'm 25", None, ()),
+])
+def test_priority_from_the_customers_own_words(text: str, cls: str | None,
+                                               flags: tuple[str, ...]) -> None:
+    assert priority_from_words(text) == (cls, flags)
+
+
+def test_stated_priority_reaches_the_ticket() -> None:
+    state, _ = decide(DialogueState(), "我七十多了", u("out_of_scope"), POLICY)
+    _, actions = decide(state, "我要换外币", u("foreign_exchange"), POLICY)
+    assert actions == [IssueTicket("fx", "elderly", "foreign_exchange", ("elderly",))]
+
+
+def test_unsure_asks_once_naming_the_candidates_and_the_reply_resolves_it() -> None:
+    cands = ("card_lost", "card_replace", "password_reset")
+    state, actions = decide(DialogueState(), "我卡有问题", u("card_lost", unsure=True,
+                                                          candidates=cands), POLICY)
+    assert len(actions) == 1 and isinstance(actions[0], Say)
+    assert "挂失" in actions[0].text and "补卡换卡" in actions[0].text
+    assert [k for k, _ in actions[0].choices] == list(cands)
+    _, actions = decide(state, "第三个", u("out_of_scope", unsure=True), POLICY)
+    assert kinds(actions) == ["GoTerminal", "Say"]
+    assert isinstance(actions[0], GoTerminal) and actions[0].intent == "password_reset"
+
+
+def test_english_clarification_and_language_switch() -> None:
+    cands = ("account_frozen", "password_reset")
+    state, actions = decide(DialogueState(), "my account has a problem",
+                            u("account_frozen", "en", True, cands), POLICY)
+    assert isinstance(actions[0], Say) and actions[0].language == "en"
+    assert "frozen" in actions[0].text
+    state, actions = decide(state, "the first one", u("out_of_scope", "en", True), POLICY)
+    assert actions == [IssueTicket("personal", "normal", "account_frozen", ())]
+
+
+def test_nonsense_three_times_hands_over_to_staff_never_loops() -> None:
+    state = DialogueState()
+    seen: list[list[str]] = []
+    for _ in range(3):
+        state, actions = decide(state, "啊吧啊吧", u("out_of_scope"), POLICY)
+        seen.append(kinds(actions))
+    assert seen == [["Say"], ["Say"], ["AlertStaff", "Say"]]
+
+
+def test_that_is_all_ends_the_conversation() -> None:
+    state, actions = decide(DialogueState(turns=3), "没事了，谢谢", u("out_of_scope"), POLICY)
+    assert state.ended and isinstance(actions[0], Say) and actions[0].ends_session
+
+
+def test_branch_info_answers_from_config_in_the_customers_language() -> None:
+    _, actions = decide(DialogueState(), "what time do you open", u("branch_info", "en"), POLICY)
+    assert isinstance(actions[0], Say) and "Mon-Fri" in actions[0].text
+
+
+def test_same_conversation_twice_gives_the_same_actions() -> None:
+    def play() -> list[Any]:
+        state, out = DialogueState(), []
+        for text, und in [("我卡丢了", u("card_lost")), ("取号", u("human_agent"))]:
+            state, actions = decide(state, text, und, POLICY)
+            out.append(actions)
+        return out
+    assert play() == play()
