@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import platform
 import statistics
 import sys
@@ -122,6 +123,7 @@ async def main() -> None:
 
     results = {
         "machine": f"{platform.machine()} {platform.processor() or ''} 2-core CPU, no GPU".strip(),
+        "load_average_1_5_15": os.getloadavg(),
         "load_s": {"en_piper_joe_with_alignments": en_load, "zh_databaker_litert": zh_load},
         "rtf": {"en": en_rtf, "zh": zh_rtf},
         "first_audio_ms": {
@@ -142,6 +144,7 @@ async def main() -> None:
     print(f"{'first audio, median of 5 (ms)':<34}{med_en:>12.0f}{med_zh:>12.0f}")
     for row in heard:
         print(f"zh said {row['spoken']!s:<28} heard {row['heard']!s:<28} CER {row['cer']:.2f}")
+    print(f"load average during run: {os.getloadavg()} (2 cores shared; figures rise with it)")
     print(f"wrote {out.relative_to(ROOT)}")
 
 
