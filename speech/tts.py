@@ -21,7 +21,7 @@ import msgspec
 import numpy as np
 
 from speech.sentences import split_first_clause, split_sentences
-from speech.spoken import speakable
+from speech.spoken import EN_DIGITS, speakable
 from speech.visemes import VisemeEvent, build_track, ipa_viseme
 
 _LOGGER = logging.getLogger(__name__)
@@ -29,6 +29,7 @@ _WORD_GAP = " "
 _SILENT_MARKS = frozenset("^$_")
 # espeak reads a lone capital A as the article "a" (ɐ); a ticket letter must sound like its name.
 _ESPEAK_RESPELL = {"A": "eh"}
+_DIGIT_WORDS = frozenset(EN_DIGITS)
 
 
 class WordTiming(msgspec.Struct, frozen=True, array_like=True):
@@ -119,6 +120,14 @@ def spread_words(
     return out
 
 
+def espeak_words(words: list[str]) -> list[str]:
+    """Respell ticket letters before digit words ("A zero two three") so espeak says the letter."""
+    return [
+        _ESPEAK_RESPELL.get(w, w) if i + 1 < len(words) and words[i + 1] in _DIGIT_WORDS else w
+        for i, w in enumerate(words)
+    ]
+
+
 class PiperVoiceEngine:
     """A piper voice; phoneme timings come from the model's own durations (alignment output)."""
 
@@ -151,7 +160,7 @@ class PiperVoiceEngine:
     def synthesize(self, text: str, rate: float = 1.0) -> SpeechChunk:
         """Speak one sentence; rate < 1 is slower."""
         words = text.split()
-        spoken = " ".join(_ESPEAK_RESPELL.get(w, w) for w in words)
+        spoken = " ".join(espeak_words(words))
         config = self._config(
             length_scale=self._base_length / rate,
             noise_scale=self._noise[0],

@@ -197,3 +197,11 @@ def test_first_sentence_is_cut_short_for_fast_first_audio() -> None:
         "Please wait.",
     ]
     service.close()
+
+
+def test_only_ticket_letters_are_respelled_for_espeak() -> None:
+    from speech.tts import espeak_words
+
+    assert espeak_words("Ticket A zero two three.".split()) == "Ticket eh zero two three.".split()
+    assert espeak_words("A new card is free.".split()) == "A new card is free.".split()
+    assert espeak_words(["A"]) == ["A"]
