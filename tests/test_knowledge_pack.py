@@ -88,3 +88,29 @@ def test_numbers_agree_across_the_pack(pattern: str, expected: str) -> None:
              for m in re.findall(pattern, _zh_text())]
     assert found, f"fact not stated anywhere: {pattern}"
     assert set(found) == {expected}, found
+
+
+def test_benchmark_questions_point_at_real_sources_sections_and_intents() -> None:
+    import csv
+
+    from intents.catalog import INTENT_IDS
+    from intents.knowledge.chunker import chunk_document
+    from intents.knowledge.documents import discover_files, load_document
+
+    sections: dict[str, set[str]] = {}
+    for source, path in discover_files([SAMPLE_PACK_DIR]):
+        doc = load_document(source, path, path.read_bytes())
+        sections[source] = {p.section for p in chunk_document(doc)}
+    tsv = SAMPLE_PACK_DIR.parents[2] / "bench" / "data" / "kb_questions.tsv"
+    with tsv.open(encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle, delimiter="\t"))
+    assert len(rows) >= 40
+    assert {r["lang"] for r in rows} == {"zh", "en"}
+    assert len({r["id"] for r in rows}) == len(rows)
+    for row in rows:
+        assert row["intent"] in INTENT_IDS, row["id"]
+        assert row["audience"] in AUDIENCES, row["id"]
+        expected = row["expected_source"].split("|")
+        assert all(s in sections for s in expected), row["id"]
+        wanted = {s for s in row["expected_section"].split("|") if s}
+        assert not wanted or wanted & set().union(*(sections[s] for s in expected)), row["id"]

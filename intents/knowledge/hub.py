@@ -25,6 +25,7 @@ from intents.knowledge.tokens import tokenize
 
 CANDIDATES: Final = 50  # per ranking, before fusion
 Action = Literal["unchanged", "indexed", "embedded", "error", "removed"]
+Mode = Literal["hybrid", "bm25", "dense"]  # hybrid falls back to BM25 without an encoder
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,17 +223,19 @@ class KnowledgeHub:
         return state
 
     def search(self, query: str, k: int = 5,
-               audience: Literal["customer", "staff"] = "customer") -> list[SearchResult]:
+               audience: Literal["customer", "staff"] = "customer",
+               mode: Mode = "hybrid") -> list[SearchResult]:
         """Best passages for the query; customers never get staff-only passages."""
         state = self._state
         if not state.passages or not query.strip():
             return []
         allowed = [audience == "staff" or p.audience == "customer" for p in state.passages]
         rankings: list[list[int]] = []
-        bm25_ranking = self._bm25_ranking(state, query, allowed)
+        bm25_ranking = self._bm25_ranking(state, query, allowed) if mode != "dense" else []
         rankings.append(bm25_ranking)
         dense_ranking: list[int] = []
-        if self._encoder is not None and state.vectors is not None and any(state.has_vector):
+        if (mode != "bm25" and self._encoder is not None and state.vectors is not None
+                and any(state.has_vector)):
             q = self._encoder.encode_queries([query])[0]
             scores = (state.vectors @ q).tolist()
             usable = [a and h for a, h in zip(allowed, state.has_vector, strict=True)]
