@@ -237,3 +237,53 @@ def test_chinese_numeral_amounts_round_trip(
 @given(st.integers(min_value=1, max_value=999_999_999))
 def test_arabic_grouped_amounts_round_trip(amount: int) -> None:
     assert parse_slots(f"I'd like to send {amount:,} dollars", "en", TODAY).amount == amount
+
+
+_ZH_AMOUNTS = [("五万", "50000"), ("两千", "2000"), ("一万五", "15000"), ("3万2", "32000"),
+               ("1.5万", "15000"), ("十万", "100000"), ("8000", "8000"), ("两百", "200"),
+               ("一点五万", "15000"), ("5w", "50000")]
+_ZH_CURRENCIES = [("元", "CNY"), ("块钱", "CNY"), ("美元", "USD"), ("港币", "HKD"),
+                  ("欧元", "EUR"), ("", None)]
+_ZH_DATES = [("明天", "2026-11-26"), ("下周一", "2026-11-30"), ("3月5号", "2027-03-05"),
+             ("下个月10号", "2026-12-10"), ("后天下午3点", "2026-11-27"), ("", None)]
+_ZH_PAYEES = [("给我妈妈", "mother"), ("给我儿子", "son"), ("给张三", "张三"),
+              ("给王小明", "王小明"), ("", None)]
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.sampled_from(_ZH_AMOUNTS), st.sampled_from(_ZH_CURRENCIES),
+       st.sampled_from(_ZH_DATES), st.sampled_from(_ZH_PAYEES), st.booleans())
+def test_composed_chinese_requests(
+    amount: tuple[str, str], currency: tuple[str, str | None], date: tuple[str, str | None],
+    payee: tuple[str, str | None], payee_first: bool,
+) -> None:
+    body = f"转{amount[0]}{currency[0]}"
+    text = f"{date[0]}{payee[0]}{body}" if payee_first else f"{date[0]}{body}{payee[0]}"
+    got = parse_slots(text, "zh", TODAY).to_json()
+    assert (got["amount"], got["currency"], got["date"], got["counterparty"]) == (
+        amount[1], currency[1], date[1], payee[1]), text
+
+
+_EN_AMOUNTS = [("500", "500"), ("$500", "500"), ("2k", "2000"), ("1.2 million", "1200000"),
+               ("fifty thousand", "50000"), ("3,500", "3500"), ("two hundred", "200")]
+_EN_CURRENCIES = [("dollars", "USD"), ("euros", "EUR"), ("yuan", "CNY"), ("HKD", "HKD"), ("", None)]
+_EN_DATES = [("tomorrow", "2026-11-26"), ("next Friday", "2026-12-04"),
+             ("on March 5", "2027-03-05"), ("on the 10th", "2026-12-10"), ("", None)]
+_EN_PAYEES = [("to my son", "son"), ("to my mom", "mother"), ("to John Smith", "John Smith"),
+              ("", None)]
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.sampled_from(_EN_AMOUNTS), st.sampled_from(_EN_CURRENCIES),
+       st.sampled_from(_EN_DATES), st.sampled_from(_EN_PAYEES))
+def test_composed_english_requests(
+    amount: tuple[str, str], currency: tuple[str, str | None], date: tuple[str, str | None],
+    payee: tuple[str, str | None],
+) -> None:
+    text = f"please send {amount[0]} {currency[0]} {payee[0]} {date[0]}"
+    got = parse_slots(text, "en", TODAY).to_json()
+    expected_currency = currency[1] or ("USD" if amount[0].startswith("$") else None)
+    if amount[0].startswith("$") and currency[1] not in (None, "USD"):
+        expected_currency = currency[1]  # "$500 euros": the word after the number wins
+    assert (got["amount"], got["currency"], got["date"], got["counterparty"]) == (
+        amount[1], expected_currency, date[1], payee[1]), text
