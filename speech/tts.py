@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import threading
+import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -30,6 +32,7 @@ _SILENT_MARKS = frozenset("^$_")
 # espeak reads a lone capital A as the article "a" (ɐ); a ticket letter must sound like its name.
 _ESPEAK_RESPELL = {"A": "eh"}
 _DIGIT_WORDS = frozenset(EN_DIGITS)
+_HANZI_OR_WORD = re.compile(r"[\u3400-\u9fff]|[A-Za-z0-9']+")
 
 
 class WordTiming(msgspec.Struct, frozen=True, array_like=True):
@@ -159,8 +162,11 @@ class PiperVoiceEngine:
 
     def synthesize(self, text: str, rate: float = 1.0) -> SpeechChunk:
         """Speak one sentence; rate < 1 is slower."""
-        words = text.split()
-        spoken = " ".join(espeak_words(words))
+        if self.language == "zh":  # a piper Mandarin voice (e.g. huayan): caption by character
+            words, spoken = _HANZI_OR_WORD.findall(text), text
+        else:
+            words = text.split()
+            spoken = " ".join(espeak_words(words))
         config = self._config(
             length_scale=self._base_length / rate,
             noise_scale=self._noise[0],
@@ -238,9 +244,12 @@ class TtsService:
     @classmethod
     def load(cls, settings: TtsSettings, root: Path = Path(".")) -> TtsService:
         """Load every configured voice (blocking, seconds): call once at start-up, off the loop."""
-        voices = {
-            lang: load_voice(root / folder, settings) for lang, folder in settings.voices.items()
-        }
+        voices: dict[str, Voice] = {}
+        for language, folder in settings.voices.items():
+            started = time.perf_counter()
+            voices[language] = load_voice(root / folder, settings)
+            _LOGGER.info("tts voice %s loaded from %s in %.2f s", language, folder,
+                         time.perf_counter() - started)  # fmt: skip
         return cls(voices, settings)
 
     def close(self) -> None:

@@ -205,3 +205,57 @@ def test_only_ticket_letters_are_respelled_for_espeak() -> None:
     assert espeak_words("Ticket A zero two three.".split()) == "Ticket eh zero two three.".split()
     assert espeak_words("A new card is free.".split()) == "A new card is free.".split()
     assert espeak_words(["A"]) == ["A"]
+
+
+class FakePiper:
+    """Stands in for piper.PiperVoice: fixed phonemes with 100-sample alignments at 1 kHz."""
+
+    def __init__(self, phonemes: list[str]) -> None:
+        from types import SimpleNamespace
+
+        self.config = SimpleNamespace(sample_rate=1000, length_scale=1.0)
+        self.phonemes = phonemes
+        self.asked: list[tuple[str, float]] = []
+
+    def synthesize(
+        self, text: str, config: object, include_alignments: bool = False
+    ) -> list[object]:
+        from types import SimpleNamespace
+
+        import numpy as np
+
+        self.asked.append((text, config.length_scale))  # type: ignore[attr-defined]
+        aligned = [SimpleNamespace(phoneme=p, num_samples=100) for p in self.phonemes]
+        audio = np.full(100 * len(self.phonemes), 0.5, np.float32)
+        return [SimpleNamespace(audio_float_array=audio, phoneme_alignments=aligned, phonemes=[])]
+
+
+def test_piper_engine_word_timings_from_alignments() -> None:
+    from speech.tts import PiperVoiceEngine, WordTiming
+    from speech.visemes import AA, KK, SIL
+
+    fake = FakePiper(["^", "h", "ˈ", "a", " ", "k", "a", ".", "$"])
+    engine = PiperVoiceEngine(fake, "en", 0.0, 0.0)
+    chunk = engine.synthesize("Ticket A zero", rate=0.5)
+    assert fake.asked == [("Ticket eh zero", 2.0)]
+    # groups: "h ˈ a" 100-400 ms (stress mark inside), "k a" 500-700 ms; three words -> by letters
+    assert [w.text for w in chunk.words] == ["Ticket", "A", "zero"]
+    assert (
+        chunk.words[0].start_ms == 100
+        and chunk.words[-1].start_ms + chunk.words[-1].duration_ms == 700
+    )
+    assert chunk.visemes[0].viseme == SIL and chunk.visemes[-1].viseme == SIL
+    assert [v.viseme for v in chunk.visemes][1:4] == [KK, AA, KK]
+    assert chunk.duration_ms == 900
+    assert chunk.words[0] == WordTiming("Ticket", 100, 327)  # 6 of 11 letters of 600 ms
+
+
+def test_piper_engine_mandarin_voice_captions_by_character() -> None:
+    from speech.tts import PiperVoiceEngine
+
+    fake = FakePiper(["^", "n", "i", " ", "x", "a", "$"])
+    engine = PiperVoiceEngine(fake, "zh", None, None)
+    chunk = engine.synthesize("您好。")
+    assert fake.asked[0][0] == "您好。"
+    assert [w.text for w in chunk.words] == ["您", "好"]
+    assert [w.start_ms for w in chunk.words] == [100, 400]
