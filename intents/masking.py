@@ -16,12 +16,12 @@ SPOKEN_DIGITS: Final[dict[str, str]] = {
     "零": "0", "〇": "0", "洞": "0", "一": "1", "幺": "1", "二": "2", "两": "2", "三": "3",
     "四": "4", "五": "5", "六": "6", "七": "7", "拐": "7", "八": "8", "九": "9", "勾": "9",
 }
-_ID_X: Final = "xX叉"
+_ID_X: Final = "xXＸ叉"
 _D: Final = rf"[\d{''.join(SPOKEN_DIGITS)}]"
-# A run of digits (Arabic, full-width or spoken) where single spaces, dashes or commas between
-# groups do not break the run: "138 1234 5678", "6222-0212-...", "幺三八，幺二三四，五六七八".
+# A run of digits (Arabic, full-width or spoken) where up to 3 spaces, dashes or commas between
+# groups do not break it: "138 1234 5678", "138 - 1234 - 5678", "幺三八，幺二三四，五六七八".
 _DIGIT_RUN: Final = re.compile(
-    rf"(?:\+(?=\d))?{_D}(?:[ \-,，、]?{_D})*(?:[{_ID_X}](?![a-zA-Z]))?"
+    rf"(?:\+(?=\d))?{_D}(?:[ \-,，、]{{0,3}}{_D})*(?:[{_ID_X}](?![a-zA-Z]))?"
 )
 _EMAIL: Final = re.compile(
     r"(?<![A-Za-z0-9._%+-])([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)"

@@ -29,6 +29,9 @@ MASK_CASES = [
     ("卡号6222021234567890", "卡号************7890"),
     ("card 6222 0212 3456 7890 123", "card **** **** **** ***0 123"),
     ("4111-1111-1111-1111", "****-****-****-1111"),
+    ("138  1234  5678", "138  ****  5678"),
+    ("138 - 1234 - 5678", "138 - **** - 5678"),
+    ("１１０１０５１９４９１２３１００２Ｘ", "＊＊＊＊＊＊＊＊＊＊＊＊＊＊００２Ｘ".replace("＊", "*")),
     ("幺三八幺二三四五六七八", "幺三八****五六七八"),
     ("身份证幺幺零幺零五幺九四九幺二三幺零零二叉", "身份证**************零零二叉"),
     ("电话是一三八，一二三四，五六七八", "电话是一三八，****，五六七八"),
@@ -74,7 +77,7 @@ def test_masking_never_leaves_a_long_digit_run(text: str) -> None:
 @settings(max_examples=300, deadline=None)
 @given(
     st.lists(st.sampled_from("0123456789１２３" + "".join(SPOKEN_DIGITS)), min_size=11, max_size=25),
-    st.lists(st.sampled_from(["", "", "", " ", "-", "，"]), min_size=25, max_size=25),
+    st.lists(st.sampled_from(["", "", "", " ", "-", "，", "  ", " - "]), min_size=25, max_size=25),
     st.text(max_size=8),
     st.text(max_size=8),
 )
