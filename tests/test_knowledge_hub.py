@@ -6,6 +6,8 @@ import shutil
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from intents.knowledge.chunker import chunk_document
 from intents.knowledge.documents import DocumentError, load_document, parse_markdown
@@ -17,6 +19,7 @@ from intents.knowledge.render import (
     render_results,
     search_knowledge,
 )
+from intents.knowledge.tokens import tokenize
 
 
 @pytest.fixture(scope="module")
@@ -248,3 +251,28 @@ def test_pdf_pages_become_staff_passages(tmp_path: Path) -> None:
     assert (top.source, top.section, top.passage.audience) == ("branch_pdfs/vault.pdf", "p. 1",
                                                               "staff")
     assert hub.search("vault inspection", audience="customer") == []
+
+
+_LINE = st.text(alphabet="营业时间大额存单挂失补卡利率ABCabc0123 ，。", min_size=1, max_size=80)
+
+
+@given(sections=st.lists(st.tuples(st.integers(2, 4), _LINE, st.lists(_LINE, max_size=8)),
+                         min_size=1, max_size=6),
+       limit=st.integers(40, 300))
+def test_chunking_keeps_every_body_line_once_in_order(
+        sections: list[tuple[int, str, list[str]]], limit: int) -> None:
+    body = "".join(line for _, _, lines in sections for line in lines)
+    markdown = "# 标题\n" + "".join(
+        f"{'#' * level} {name.strip() or 'x'}\n" + "".join(f"{line}\n" for line in lines)
+        for level, name, lines in sections)
+    passages = chunk_document(parse_markdown("p.md", markdown), max_chars=limit)
+    squeeze = str.maketrans("", "", " \n")
+    assert "".join(p.text for p in passages).translate(squeeze) == body.translate(squeeze)
+    assert all(len(p.text) <= limit for p in passages)
+    assert all("标题" not in p.section.split(" > ")[:1] for p in passages)
+
+
+def test_tokenize_segments_chinese_and_lowercases_english() -> None:
+    terms = tokenize("请问小微企业信用贷的准入条件？What are the Fees for R4 funds")
+    assert {"小微", "准入", "条件", "准入条件", "fee", "r4", "fund"} <= set(terms)
+    assert not {"的", "请问", "what", "are", "the", "for"} & set(terms)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -99,6 +100,7 @@ class KnowledgeHub:
         self._encoder = encoder
         self._entries = store.load()
         self._state = self._build_state(self._entries)
+        self._reindexing = threading.Lock()  # one writer; searches read the state lock-free
 
     @classmethod
     def open(cls, index_dir: Path | str, encoder: Encoder | None = None) -> KnowledgeHub:
@@ -117,6 +119,10 @@ class KnowledgeHub:
     def reindex(self, folders: Iterable[Path | str],
                 progress: ProgressFn | None = None) -> ReindexReport:
         """Bring the index in line with the folders; only new or changed files are processed."""
+        with self._reindexing:
+            return self._reindex(list(folders), progress)
+
+    def _reindex(self, folders: list[Path | str], progress: ProgressFn | None) -> ReindexReport:
         started = time.perf_counter()
         files = list(discover_files(Path(f) for f in folders))
         total = len(files)
