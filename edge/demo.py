@@ -11,8 +11,8 @@ import contextlib
 import itertools
 import logging
 from collections.abc import Coroutine
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 from devices.simulators import (
     ConnectionClosed,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -18,7 +19,9 @@ def train_router(path: Path) -> Router:
     rows = load_labelled()
     router = Router.train(rows, ambiguous=load_ambiguous())
     path.parent.mkdir(parents=True, exist_ok=True)
-    router.save(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    router.save(tmp)
+    os.replace(tmp, path)  # readers never see a half-written file
     log.info("router trained on %d utterances and saved to %s", len(rows), path)
     return router
 
@@ -26,8 +29,13 @@ def train_router(path: Path) -> Router:
 def load_router(path: Path) -> Router:
     """The saved router, or a freshly trained one when the file is missing."""
     if path.exists():
-        return Router.load(path)
-    log.warning("no router at %s: training it from the project's data", path)
+        try:
+            return Router.load(path)
+        except (ValueError, KeyError, IndexError, OSError) as err:
+            log.warning("router file %s is unreadable or from another version (%s): "
+                        "retraining it from the project's data", path, err)
+    else:
+        log.warning("no router at %s: training it from the project's data", path)
     return train_router(path)
 
 
