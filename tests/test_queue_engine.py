@@ -160,11 +160,26 @@ def test_serve_flow_and_service_time_feeds_estimate(engine: QueueEngine, clock: 
     for c in ("c1", "c2", "c3", "c4", "c5", "c6"):
         engine.call_next(c)
     waiting = engine.issue("cash").ticket
-    # All six cash counters busy, nobody ahead: half a recent service.
+    # All six cash counters busy, nobody ahead: the first of six frees after 120 / 7 s.
     assert waiting.people_ahead == 0
-    assert waiting.estimated_wait_s == pytest.approx(60.0)
+    assert waiting.estimated_wait_s == pytest.approx(120.0 / 7)
     nxt = engine.issue("cash").ticket
-    assert nxt.people_ahead == 1 and nxt.estimated_wait_s == pytest.approx(120.0 / 6 + 60.0)
+    assert nxt.people_ahead == 1
+    assert nxt.estimated_wait_s == pytest.approx(120.0 / 6 + 120.0 / 7)
+
+
+def test_estimate_counts_a_specialist_backlog_once(engine: QueueEngine, clock: Clock) -> None:
+    """Ten corporate tickets can only hold counter 6: cash behind them waits for 5 others."""
+    for _ in range(10):
+        engine.issue("corporate")
+    cash = engine.issue("cash").ticket
+    assert cash.people_ahead == 10
+    # Corporate work (10 x 600 s) reaches cash only through counter 6: within a wait W it
+    # takes at most W of it, so W = min(6000, W) / 6 settles at 0 with five counters free.
+    assert cash.estimated_wait_s == pytest.approx(0.0, abs=1.0)
+    corp = engine.issue("corporate").ticket
+    # Its own counter: ten corporate services plus the cash ticket's 1/6 share of 240 s.
+    assert corp.estimated_wait_s == pytest.approx(10 * 600.0 + 240.0 / 6)
 
 
 def test_complete_requires_a_call(engine: QueueEngine) -> None:

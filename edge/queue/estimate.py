@@ -48,15 +48,16 @@ def estimate_waits(
 ) -> dict[str, tuple[int, float]]:
     """People ahead and estimated seconds to be called for each waiting ticket, in one pass.
 
-    A ticket competes with the tickets ranked above it that could take the same counters
-    (their services share a counter with its service). Their work, at each one's recent mean
-    service time, is shared by the counters serving its service; when all of those counters
-    are busy, half a service (the expected remaining time) is added.
+    Each ticket ranked above competes for this ticket's counters in proportion to how many of
+    its own counters they are (a cash ticket ahead of a corporate one loads the corporate
+    counter by 1/6 of a cash service when six counters take cash). That work, at each
+    service's recent mean time, is shared by this ticket's counters; when all n of them are
+    busy, the first frees after about one service time divided by n + 1.
     """
-    shares = _shares(counters)
+    overlap = _overlap(counters)
     result: dict[str, tuple[int, float]] = {}
     for i, t in enumerate(ranked_waiting):
-        result[t.id] = _estimate(t, ranked_waiting[:i], counters, shares, busy, times)
+        result[t.id] = _estimate(t, ranked_waiting[:i], counters, overlap, busy, times)
     return result
 
 
@@ -69,34 +70,50 @@ def estimate_one(
 ) -> tuple[int, float]:
     """People ahead and estimated wait for one ticket (the ticket must be waiting)."""
     idx = next(i for i, t in enumerate(ranked_waiting) if t.id == ticket.id)
-    return _estimate(ticket, ranked_waiting[:idx], counters, _shares(counters), busy, times)
+    return _estimate(ticket, ranked_waiting[:idx], counters, _overlap(counters), busy, times)
 
 
-def _shares(counters: list[CounterSpec]) -> dict[str, set[str]]:
-    shares: dict[str, set[str]] = {}
-    for c in counters:
-        for s in c.services:
-            shares.setdefault(s, set()).update(c.services)
-    return shares
+def _overlap(counters: list[CounterSpec]) -> dict[tuple[str, str], float]:
+    """(mine, theirs) -> share of `theirs` counters that also serve `mine`."""
+    services = {s for c in counters for s in c.services}
+    out: dict[tuple[str, str], float] = {}
+    for mine in services:
+        for theirs in services:
+            serving = [c for c in counters if theirs in c.services]
+            both = sum(1 for c in serving if mine in c.services)
+            if both:
+                out[(mine, theirs)] = both / len(serving)
+    return out
 
 
 def _estimate(
     ticket: Ticket,
     above: list[Ticket],
     counters: list[CounterSpec],
-    shares: dict[str, set[str]],
+    overlap: dict[tuple[str, str], float],
     busy: Mapping[str, bool],
     times: ServiceTimes,
 ) -> tuple[int, float]:
     mine = counters_for(counters, ticket.service)
-    rivals = shares.get(ticket.service, {ticket.service})
+    n = max(1, len(mine))
     ahead = 0
-    work = 0.0
+    work: dict[str, float] = {}  # per service ahead: work landing on my counters
     for u in above:
-        if u.service in rivals:
+        share = overlap.get((ticket.service, u.service), 0.0)
+        if share > 0.0:
             ahead += 1
-            work += times.mean(u.service)
-    wait = work / max(1, len(mine))
+            work[u.service] = work.get(u.service, 0.0) + share * times.mean(u.service)
+    # A service only reaches my counters through the ones that serve it, so within a wait
+    # of W it takes at most k x W of their time (k = my counters serving it): a corporate
+    # backlog occupies the one corporate counter, not all of the cash counters.
+    k = {s: sum(1 for c in mine if s in c.services) for s in work}
+    wait = sum(work.values()) / n
+    for _ in range(50):  # decreasing to the largest fixed point; stop within a second
+        nxt = sum(min(w, k[s] * wait) for s, w in work.items()) / n
+        settled = wait - nxt < 0.5
+        wait = nxt
+        if settled:
+            break
     if mine and all(busy.get(c.id, False) for c in mine):
-        wait += times.mean(ticket.service) / 2.0
+        wait += times.mean(ticket.service) / (n + 1)  # first of n busy counters to free
     return ahead, wait
