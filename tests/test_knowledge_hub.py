@@ -174,13 +174,15 @@ def test_reindex_is_incremental_and_persistent(pack: Path, tmp_path: Path) -> No
 
 def test_bad_files_are_reported_not_fatal(pack: Path, tmp_path: Path) -> None:
     (pack / "empty.md").write_text("")
+    (pack / "headings.md").write_text("# 只有标题\n\n## 空节\n")
     (pack / "broken.md").write_text("---\ntitle: broken\nversion: 1\n")
     (pack / "notes.txt").write_text("分行内部备忘：周五下午盘点现金。\n\n第二段。")
     (pack / "image.png").write_bytes(b"\x89PNG")
     hub = KnowledgeHub.open(tmp_path / "kb")
     report = hub.reindex([pack])
     errors = dict(report.errors)
-    assert set(errors) == {"sample_branch/empty.md", "sample_branch/broken.md"}
+    assert set(errors) == {"sample_branch/empty.md", "sample_branch/broken.md",
+                           "sample_branch/headings.md"}
     assert "no text" in errors["sample_branch/empty.md"]
     assert "sample_branch/notes.txt" in report.added
     assert hub.search("小微企业信用贷准入条件", k=1)[0].section == "准入条件"

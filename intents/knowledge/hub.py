@@ -160,6 +160,8 @@ class KnowledgeHub:
                 continue
             try:
                 passages = tuple(chunk_document(load_document(source, path, data)))
+                if not passages:
+                    raise DocumentError("document has headings but no text under them")
             except DocumentError as exc:
                 errors.append((source, str(exc)))
                 step(done, source, "error")
