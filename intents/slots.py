@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Final
@@ -29,19 +30,19 @@ _CURRENCY_WORDS: Final[dict[str, str]] = {
     "澳元": "AUD", "澳币": "AUD", "aud": "AUD", "australian dollars": "AUD",
     "加元": "CAD", "加币": "CAD", "cad": "CAD", "canadian dollars": "CAD",
     "新加坡元": "SGD", "新币": "SGD", "sgd": "SGD", "singapore dollars": "SGD",
-    "韩元": "KRW", "韩币": "KRW", "krw": "KRW", "won": "KRW",
+    "韩元": "KRW", "韩币": "KRW", "krw": "KRW",
     "瑞士法郎": "CHF", "法郎": "CHF", "chf": "CHF", "swiss francs": "CHF",
     "澳门币": "MOP", "澳门元": "MOP", "mop": "MOP", "新台币": "TWD", "台币": "TWD", "twd": "TWD",
     "泰铢": "THB", "thb": "THB", "卢布": "RUB", "rub": "RUB",
 }
 # Words too ambiguous to name a currency unless they sit right next to an amount.
-_ADJACENT_ONLY: Final = frozenset({"元", "块", "块钱", "圆", "刀", "$", "¥", "won", "pound", "rub",
+_ADJACENT_ONLY: Final = frozenset({"元", "块", "块钱", "圆", "刀", "$", "¥", "pound", "rub",
                                    "mop", "aud", "cad", "chf", "twd"})
 
 
-def _alternation(words: object) -> str:
+def _alternation(words: Iterable[str]) -> str:
     """Longest first, so 美元 wins over 元 and 'hong kong dollars' over 'dollars'."""
-    return "|".join(re.escape(w) for w in sorted(words, key=len, reverse=True))  # type: ignore[call-overload]
+    return "|".join(re.escape(w) for w in sorted(words, key=len, reverse=True))
 
 
 _CUR: Final = _alternation(_CURRENCY_WORDS)
@@ -77,7 +78,7 @@ _EN_NUMBER: Final = re.compile(
 
 # Text right after a number that makes it a date, time, count or rank rather than money.
 _NOT_MONEY_AFTER: Final = re.compile(
-    r"\s*(?:[月日号点时分秒年岁个次楼层位人张天周期笔倍折项条%:]|小时|星期|礼拜|块儿"
+    r"\s*(?:[月日号点时分秒年岁个次楼层位人张天周期笔倍折项条%:]|小时|星期|礼拜"
     r"|(?:st|nd|rd|th|am|pm|a\.m|p\.m|o'?clock|years?|yrs?|days?|weeks?|months?|hours?|hrs?"
     r"|minutes?|mins?|seconds?|people|persons?|percent|cards?|accounts?|times|digits?"
     r"|floors?|tickets?|kids|children|passbooks?)\b)",
@@ -121,6 +122,8 @@ def parse_slots(text: str, language: str, today: dt.date) -> Slots:
 
 
 def _parse(text: str, language: str, today: dt.date) -> Slots:
+    # language is part of the turn contract, but both rule sets always run: customers code-switch
+    # ("转500 dollars", "send 两千"), and no rule of one language misfires on the other's text.
     s = clean_text(text)
     if not s.strip():
         return Slots()
@@ -301,8 +304,8 @@ _ZH_RELATIONS: Final[dict[str, str]] = {
     "妈妈": "mother", "妈": "mother", "母亲": "mother", "老妈": "mother", "爸爸": "father",
     "爸": "father", "父亲": "father", "老爸": "father", "儿子": "son", "女儿": "daughter",
     "闺女": "daughter", "老婆": "wife", "妻子": "wife", "媳妇": "wife", "太太": "wife",
-    "老公": "husband", "丈夫": "husband", "爱人": "spouse", "老伴": "spouse", "哥哥": "brother", "哥": "brother",
-    "弟弟": "brother", "弟": "brother", "姐姐": "sister", "姐": "sister", "妹妹": "sister",
+    "老公": "husband", "丈夫": "husband", "爱人": "spouse", "老伴": "spouse", "哥哥": "brother",
+    "哥": "brother", "弟弟": "brother", "弟": "brother", "姐姐": "sister", "姐": "sister", "妹妹": "sister",
     "妹": "sister", "爷爷": "grandfather", "外公": "grandfather", "姥爷": "grandfather",
     "奶奶": "grandmother", "外婆": "grandmother", "姥姥": "grandmother", "孙子": "grandson",
     "外孙": "grandson", "孙女": "granddaughter", "外孙女": "granddaughter", "朋友": "friend",
@@ -432,7 +435,7 @@ def _context(s: str, start: int, end: int) -> tuple[str | None, bool, Decimal]:
     if after and currency_word == "块" and re.match("[儿去走来住玩吃]", s[after.end():]):
         return None, True, jiao  # 一块儿, 一块去: "together", not one yuan
     if after and currency_word in ("块", "元"):
-        m = re.match(rf"([{_ZD}\d])(?:毛|角)?(?![\d{_ZD}{_MAG}])", s[after.end():])
+        m = re.match(rf"([{_ZD}\d])(?:毛|角|(?=[\s,.!?。！？]|$))", s[after.end():])
         jiao = Decimal(0) if m is None else _cn_amount(m.group(1)) or Decimal(0)
     if currency is None:
         if _NOT_MONEY_AFTER.match(s, end) or re.match(r"[a-zA-Z]", s[end:end + 1]):

@@ -37,6 +37,9 @@ CASES: list[tuple[str, str, tuple[str | None, str | None, str | None, str | None
     ("2千5", "zh", ("2500", N, N, N)),
     ("一万二千三百四十五点六七元", "zh", ("12345.67", "CNY", N, N)),
     ("三块五", "zh", ("3.5", "CNY", N, N)),
+    ("十块五毛", "zh", ("10.5", "CNY", N, N)),
+    ("一千元2次", "zh", ("1000", "CNY", N, N)),
+    ("I won 500 in a lottery", "en", ("500", N, N, N)),
     ("1,500万元", "zh", ("15000000", "CNY", N, N)),
     ("转５００００元", "zh", ("50000", "CNY", N, N)),
     # currencies
