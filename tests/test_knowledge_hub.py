@@ -179,8 +179,9 @@ def test_bad_files_are_reported_not_fatal(pack: Path, tmp_path: Path) -> None:
     (pack / "notes.txt").write_text("分行内部备忘：周五下午盘点现金。\n\n第二段。")
     (pack / "image.png").write_bytes(b"\x89PNG")
     hub = KnowledgeHub.open(tmp_path / "kb")
-    report = hub.reindex([pack])
+    report = hub.reindex([pack, tmp_path / "unplugged_usb"])
     errors = dict(report.errors)
+    assert errors.pop(str(tmp_path / "unplugged_usb")) == "folder not found"
     assert set(errors) == {"sample_branch/empty.md", "sample_branch/broken.md",
                            "sample_branch/headings.md"}
     assert "no text" in errors["sample_branch/empty.md"]

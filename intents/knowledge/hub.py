@@ -131,7 +131,7 @@ class KnowledgeHub:
         added: list[str] = []
         changed: list[str] = []
         unchanged: list[str] = []
-        errors: list[tuple[str, str]] = []
+        errors = [(str(f), "folder not found") for f in folders if not Path(f).exists()]
         to_embed: list[FileEntry] = []
 
         def step(done: int, source: str, action: Action) -> None:
