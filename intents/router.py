@@ -16,7 +16,7 @@ import numpy.typing as npt
 
 from intents.features import detect_language, features, has_content, normalise
 from intents.router_calibration import UnsureRule
-from intents.router_train import FittedHead, TrainConfig, fit_head
+from intents.router_train import AMBIGUOUS_CLASS, FittedHead, TrainConfig, fit_head
 
 OUT_OF_SCOPE: Final = "out_of_scope"
 FORMAT_VERSION: Final = 1
@@ -75,18 +75,20 @@ class Router:
         self.rule: UnsureRule = head.rule
         self._slot_parser = slot_parser
         self._today = today
-        self._out_idx = head.classes.index(OUT_OF_SCOPE) if OUT_OF_SCOPE in head.classes else -1
+        classes = head.classes
+        self._amb_idx = classes.index(AMBIGUOUS_CLASS) if AMBIGUOUS_CLASS in classes else -1
+        self.intents = tuple(c for c in classes if c != AMBIGUOUS_CLASS)
 
     @classmethod
     def train(
         cls,
         rows: Sequence[tuple[str, str]],
         config: TrainConfig | None = None,
-        ambiguous_texts: Sequence[str] = (),
+        ambiguous: Sequence[tuple[str, Sequence[str]]] = (),
         slot_parser: SlotParser | None = None,
     ) -> Router:
-        """Fit on (intent, text) rows in seconds; thresholds come from out-of-fold scores."""
-        head = fit_head(rows, config or TrainConfig(), ambiguous_texts)
+        """Fit on (intent, text) rows and (text, intents) ambiguous rows; thresholds from out-of-fold."""
+        head = fit_head(rows, config or TrainConfig(), ambiguous)
         return cls(head, slot_parser if slot_parser is not None else _default_slot_parser())
 
     def scores(self, text: str) -> npt.NDArray[np.float64]:
@@ -125,11 +127,16 @@ class Router:
         if not has_content(clean):
             return RouteResult(OUT_OF_SCOPE, 0.0, [], True, language, {}, "empty_input")
         probs = self._probabilities_clean(clean)
-        order = np.argsort(-probs)[:TOP_K]
-        candidates = [(str(self._class_arr[i]), float(probs[i])) for i in order]
+        p_ambiguous = 0.0
+        if self._amb_idx >= 0:
+            p_ambiguous = float(probs[self._amb_idx])
+            probs = probs.copy()
+            probs[self._amb_idx] = -1.0  # never a candidate; it only feeds the unsure rule
+        order = np.argsort(-probs, kind="stable")[:TOP_K]
+        candidates = [(str(self._class_arr[i]), float(probs[i])) for i in order if probs[i] >= 0]
         top1 = candidates[0][1]
         top2 = candidates[1][1] if len(candidates) > 1 else 0.0
-        unsure = self.rule.is_unsure(top1, top2)
+        unsure = self.rule.is_unsure(top1, top2, p_ambiguous)
         return RouteResult(
             intent=candidates[0][0],
             confidence=top1,
@@ -163,6 +170,7 @@ class Router:
                 head.char_max,
                 head.max_chars,
                 FORMAT_VERSION,
+                head.rule.max_ambiguous,
             ],
             dtype=np.float64,
         )
@@ -199,7 +207,7 @@ class Router:
                 weights=data["weights"],
                 bias=data["bias"],
                 temperature=float(meta[0]),
-                rule=UnsureRule(float(meta[1]), float(meta[2])),
+                rule=UnsureRule(float(meta[1]), float(meta[2]), float(meta[6])),
                 char_max=int(meta[3]),
                 max_chars=int(meta[4]),
                 report=dict(

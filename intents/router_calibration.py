@@ -65,14 +65,28 @@ def expected_calibration_error(
 
 @dataclass(frozen=True, slots=True)
 class UnsureRule:
-    """Unsure when calibrated top-1 is below min_confidence or top-1 minus top-2 below margin."""
+    """Unsure when top-1 is low, top-1 minus top-2 is small, or the request looks ambiguous."""
 
     min_confidence: float
     min_margin: float
+    max_ambiguous: float = 1.01  # probability of the learned "ambiguous" class; >1 = off
 
-    def is_unsure(self, top1: float, top2: float) -> bool:
-        """Apply the rule to one query's two best probabilities."""
-        return top1 < self.min_confidence or (top1 - top2) < self.min_margin
+    def is_unsure(self, top1: float, top2: float, p_ambiguous: float = 0.0) -> bool:
+        """Apply the rule to one query's two best intent probabilities."""
+        return (
+            top1 < self.min_confidence
+            or (top1 - top2) < self.min_margin
+            or p_ambiguous >= self.max_ambiguous
+        )
+
+    def flags(self, probs: FloatArray, p_ambiguous: FloatArray) -> npt.NDArray[np.bool_]:
+        """Vector form of `is_unsure` over rows of intent probabilities."""
+        p1, p2 = top2(probs)
+        return (
+            (p1 < self.min_confidence)
+            | ((p1 - p2) < self.min_margin)
+            | (p_ambiguous >= self.max_ambiguous)
+        )
 
 
 def top2(probs: FloatArray) -> tuple[FloatArray, FloatArray]:
@@ -85,25 +99,42 @@ def choose_unsure_rule(
     probs: FloatArray,
     labels: IntArray,
     max_unsure_rate: float = 0.04,
+    p_ambiguous: FloatArray | None = None,
     ambiguous_probs: FloatArray | None = None,
+    ambiguous_p_ambiguous: FloatArray | None = None,
 ) -> UnsureRule:
-    """Catch the most validation errors (and ambiguous rows) while staying under an unsure budget."""
+    """Catch the most validation errors and ambiguous rows while staying under an unsure budget.
+
+    `probs` are intent probabilities of clear validation rows, `p_ambiguous` their probability
+    of the learned ambiguous class; the `ambiguous_*` arrays are the same for ambiguous rows.
+    """
     p1, p2 = top2(probs)
+    gap = p1 - p2
+    pa = p_ambiguous if p_ambiguous is not None else np.zeros(len(p1))
     wrong = probs.argmax(axis=1) != labels
-    amb1, amb2 = top2(ambiguous_probs) if ambiguous_probs is not None else (None, None)
-    best = UnsureRule(0.0, 0.0)
-    best_score = -1.0
-    for conf in np.linspace(0.0, 0.9, 46):
-        for margin in np.linspace(0.0, 0.6, 31):
-            unsure = (p1 < conf) | ((p1 - p2) < margin)
-            if unsure.mean() > max_unsure_rate:
-                continue
-            caught = float((unsure & wrong).sum()) / max(1.0, float(wrong.sum()))
-            score = caught
-            if amb1 is not None and amb2 is not None:
-                score += float(((amb1 < conf) | ((amb1 - amb2) < margin)).mean())
-            # prefer the gentler rule on ties: fewer clear requests interrupted
-            score -= 1e-3 * float(unsure.mean())
-            if score > best_score:
-                best_score, best = score, UnsureRule(float(conf), float(margin))
+    n_wrong = max(1.0, float(wrong.sum()))
+    has_amb = ambiguous_probs is not None and len(ambiguous_probs) > 0
+    if has_amb and ambiguous_probs is not None:
+        a1, a2 = top2(ambiguous_probs)
+        agap = a1 - a2
+        apa = ambiguous_p_ambiguous if ambiguous_p_ambiguous is not None else np.zeros(len(a1))
+    amb_grid = np.append(np.linspace(0.05, 0.95, 19), 1.01) if p_ambiguous is not None else [1.01]
+    best, best_score = UnsureRule(0.0, 0.0), -1.0
+    for amb_t in amb_grid:
+        by_amb = pa >= amb_t
+        amb_hit = (apa >= amb_t) if has_amb else None
+        for conf in np.linspace(0.0, 0.9, 31):
+            by_conf = by_amb | (p1 < conf)
+            for margin in np.linspace(0.0, 0.5, 26):
+                unsure = by_conf | (gap < margin)
+                rate = float(unsure.mean())
+                if rate > max_unsure_rate:
+                    break  # a wider margin only flags more
+                score = float((unsure & wrong).sum()) / n_wrong
+                if has_amb and amb_hit is not None:
+                    score += float((amb_hit | (a1 < conf) | (agap < margin)).mean())
+                score -= 1e-3 * rate  # on ties, interrupt fewer clear requests
+                if score > best_score:
+                    best_score = score
+                    best = UnsureRule(float(conf), float(margin), float(amb_t))
     return best

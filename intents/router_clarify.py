@@ -5,7 +5,10 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Sequence
-from typing import Final
+from typing import Final, Protocol
+
+import numpy as np
+import numpy.typing as npt
 
 from intents.catalog import INTENTS
 
@@ -88,7 +91,10 @@ _STOPWORDS: Final = frozenset(
 )
 _ZH_DIGITS: Final = {"一": 1, "二": 2, "两": 2, "俩": 2, "三": 3, "四": 4}
 _NEGATIVE: Final = re.compile(r"都不是|都不对|不是这些|其他都不|neither|none of|not any|no one")
-_LAST: Final = re.compile(r"最后一个|最后那个|后面那个|the last|last one")
+_LAST: Final = re.compile(r"最后一个|最后那个|后面那个|后一个|后者|the last|last one|the latter")
+_FIRST: Final = re.compile(r"前一个|前者|前面那个|the former")
+# "不是投诉" / "not the loan": a mention the customer rules out must not pick that option
+_RULED_OUT: Final = re.compile(r"(?:不是|不要|不用|not (?:the |a |for )?)[^，,。.;；]*")
 
 
 def clarify_candidates(candidates: Sequence[tuple[str, float]], max_named: int = 4) -> list[str]:
@@ -144,9 +150,9 @@ def _keyword_pick(reply: str, candidates: Sequence[str]) -> str | None:
             label = info.label_en.lower()
             words += [info.label_zh, label]
             words += [w for w in re.findall(r"[a-z]+", label) if w not in _STOPWORDS]
-        hits = [len(w) for w in words if w and _mentions(reply, w)]
+        hits = sum(len(w) for w in set(words) if w and _mentions(reply, w))
         if hits:
-            best.append((max(hits), c))
+            best.append((hits, c))
     if not best:
         return None
     best.sort(reverse=True)
@@ -161,8 +167,22 @@ def _mentions(reply: str, word: str) -> bool:
     return word in reply
 
 
-def resolve_clarification(reply: str, candidates: list[str], language: str) -> str | None:
-    """Map the customer's answer to one of the offered intents, or None when it picks none."""
+class ScoresText(Protocol):
+    """The router's calibrated probabilities, used to read a free-form reply."""
+
+    intents: tuple[str, ...]
+
+    def probabilities(self, text: str) -> npt.NDArray[np.float64]: ...
+
+
+def resolve_clarification(
+    reply: str, candidates: list[str], language: str, router: ScoresText | None = None
+) -> str | None:
+    """Map the customer's answer to one of the offered intents, or None when it picks none.
+
+    Numbers, ordinals and the options' names are read first; with a router, a free-form
+    reply ("买房子的") goes to the offered intent it scores clearly highest.
+    """
     if not candidates or not isinstance(reply, str):
         return None
     text = unicodedata.normalize("NFKC", reply)[:200].lower().strip()
@@ -170,11 +190,28 @@ def resolve_clarification(reply: str, candidates: list[str], language: str) -> s
         return None
     if _LAST.search(text):
         return candidates[-1]
-    picked = _keyword_pick(text, candidates)
+    if _FIRST.search(text):
+        return candidates[0]
+    kept = _RULED_OUT.sub(" ", text)
+    picked = _keyword_pick(kept, candidates)
     if picked is not None:
         return picked
     number = _number_pick(text)
     if number is not None and 1 <= number <= len(candidates):
         return candidates[number - 1]
     del language  # both languages' words are matched: customers mix them
+    return _router_pick(kept, candidates, router) if router is not None else None
+
+
+def _router_pick(text: str, candidates: list[str], router: ScoresText) -> str | None:
+    """The offered intent the router prefers, if it beats the runner-up by a clear factor."""
+    if not text.strip():
+        return None
+    probs = router.probabilities(text)
+    index = {c: i for i, c in enumerate(router.intents)}
+    scored = sorted(((float(probs[index[c]]), c) for c in candidates if c in index), reverse=True)
+    if not scored:
+        return None
+    if len(scored) == 1 or scored[0][0] >= 2.0 * scored[1][0]:
+        return scored[0][1]
     return None

@@ -6,6 +6,7 @@ import math
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
@@ -20,6 +21,7 @@ from intents.router_calibration import (
 )
 
 FloatArray = npt.NDArray[np.float64]
+AMBIGUOUS_CLASS: Final = "__ambiguous__"
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,30 +120,42 @@ def _folds(y: npt.NDArray[np.int64], k: int, seed: int) -> list[npt.NDArray[np.i
     return [np.flatnonzero(fold_of == f) for f in range(k)]
 
 
-def _risk_coverage(
-    probs: FloatArray, y: npt.NDArray[np.int64], amb_probs: FloatArray | None
-) -> dict[str, float]:
+def _column(probs: FloatArray, j: int) -> FloatArray:
+    return probs[:, j] if probs.shape[1] > j else np.zeros(len(probs))
+
+
+def _risk_coverage(views: tuple[Any, ...]) -> dict[str, float]:
     """What a bigger unsure budget buys on validation: accuracy of answered rows, ambiguous caught."""
+    probs, y, p_amb, amb_probs, amb_p_amb = views
     out: dict[str, float] = {}
-    p1 = np.sort(probs, axis=1)
     correct = probs.argmax(axis=1) == y
     for budget in (0.05, 0.1, 0.2, 0.3):
-        rule = choose_unsure_rule(probs, y, budget, amb_probs)
-        unsure = (p1[:, -1] < rule.min_confidence) | (p1[:, -1] - p1[:, -2] < rule.min_margin)
+        rule = choose_unsure_rule(probs, y, budget, p_amb, amb_probs, amb_p_amb)
+        unsure = rule.flags(probs, p_amb if p_amb is not None else np.zeros(len(probs)))
         key = f"budget_{budget:.2f}"
         out[f"{key}_unsure_rate"] = float(unsure.mean())
         out[f"{key}_answered_accuracy"] = float(correct[~unsure].mean()) if (~unsure).any() else 0.0
-        if amb_probs is not None:
-            a1 = np.sort(amb_probs, axis=1)
-            flagged = (a1[:, -1] < rule.min_confidence) | (a1[:, -1] - a1[:, -2] < rule.min_margin)
-            out[f"{key}_ambiguous_flagged"] = float(flagged.mean())
+        if len(amb_probs):
+            out[f"{key}_ambiguous_flagged"] = float(rule.flags(amb_probs, amb_p_amb).mean())
     return out
+
+
+def _with_ambiguous(
+    feats: list[list[str]],
+    y: npt.NDArray[np.int64],
+    amb_feats: Sequence[list[str]],
+    amb_labels: Sequence[Sequence[int]],
+) -> tuple[list[list[str]], npt.NDArray[np.int64]]:
+    """Add each ambiguous text to the ambiguous class and to each acceptable intent."""
+    extra_feats = [f for f, labels in zip(amb_feats, amb_labels, strict=True) for _ in labels]
+    extra_y = [lab for labels in amb_labels for lab in labels]
+    return list(feats) + extra_feats, np.concatenate([y, np.array(extra_y, dtype=np.int64)])
 
 
 def fit_head(
     rows: Sequence[tuple[str, str]],
     cfg: TrainConfig,
-    ambiguous_texts: Sequence[str] = (),
+    ambiguous: Sequence[tuple[str, Sequence[str]]] = (),
 ) -> FittedHead:
     """Train on (intent, text) rows: out-of-fold scores calibrate, the final head sees all rows."""
     if not rows:
@@ -150,23 +164,42 @@ def fit_head(
     index = {c: i for i, c in enumerate(classes)}
     y = np.array([index[intent] for intent, _ in rows], dtype=np.int64)
     feats = _feature_lists([text for _, text in rows], cfg)
+    n_intents = len(classes)
+    if ambiguous:  # a learned "this is vague" class, index n_intents, feeds the unsure rule
+        classes = (*classes, AMBIGUOUS_CLASS)
+    # only the ambiguous class: as extra positives of their listed intents (tried first) they
+    # pulled the top intent up and "我账户有点问题" still routed to account_frozen at 0.66
+    amb = [(t, [n_intents]) for t, _ in ambiguous]
+    amb_feats = _feature_lists([t for t, _ in amb], cfg)
+    amb_labels = [labels for _, labels in amb]
+    amb_fold = np.random.default_rng(cfg.seed).permutation(len(amb)) % max(1, cfg.folds)
 
     oof = np.zeros((len(rows), len(classes)))
-    amb_feats = _feature_lists(list(ambiguous_texts), cfg)
-    amb_scores: list[FloatArray] = []
-    for held in _folds(y, cfg.folds, cfg.seed):
+    amb_oof = np.zeros((len(amb), len(classes)))
+    for fold, held in enumerate(_folds(y, cfg.folds, cfg.seed)):
         train_idx = np.setdiff1d(np.arange(len(rows)), held)
-        fold_feats = [feats[i] for i in train_idx]
+        amb_in = [i for i in range(len(amb)) if amb_fold[i] != fold]
+        amb_out = [i for i in range(len(amb)) if amb_fold[i] == fold]
+        fold_feats, fold_y = _with_ambiguous(
+            [feats[i] for i in train_idx],
+            y[train_idx],
+            [amb_feats[i] for i in amb_in],
+            [amb_labels[i] for i in amb_in],
+        )
         vocab, idf = _vocabulary(fold_feats, cfg.min_df)
-        w, b = _fit_linear(_matrix(fold_feats, vocab, idf), y[train_idx], cfg)
+        w, b = _fit_linear(_matrix(fold_feats, vocab, idf), fold_y, cfg)
         oof[held] = _matrix([feats[i] for i in held], vocab, idf) @ w + b
-        if amb_feats:
-            amb_scores.append(_matrix(amb_feats, vocab, idf) @ w + b)
+        if amb_out:
+            amb_oof[amb_out] = _matrix([amb_feats[i] for i in amb_out], vocab, idf) @ w + b
 
-    temperature = fit_temperature(oof, y)
-    probs = softmax(oof, temperature)
-    amb_probs = softmax(np.mean(amb_scores, axis=0), temperature) if amb_scores else None
-    rule = choose_unsure_rule(probs, y, cfg.max_unsure_rate, amb_probs)
+    amb_y = np.full(len(amb), n_intents, dtype=np.int64)
+    temperature = fit_temperature(np.vstack([oof, amb_oof]), np.concatenate([y, amb_y]))
+    probs_all = softmax(oof, temperature)
+    amb_all = softmax(amb_oof, temperature)
+    probs, p_amb = probs_all[:, :n_intents], _column(probs_all, n_intents)
+    amb_probs, amb_p_amb = amb_all[:, :n_intents], _column(amb_all, n_intents)
+    views = (probs, y, p_amb if amb else None, amb_probs, amb_p_amb)
+    rule = choose_unsure_rule(views[0], views[1], cfg.max_unsure_rate, *views[2:])
     correct = probs.argmax(axis=1) == y
     report = {
         "val_accuracy": float(correct.mean()),
@@ -175,11 +208,13 @@ def fit_head(
         "temperature": temperature,
         "unsure_min_confidence": rule.min_confidence,
         "unsure_min_margin": rule.min_margin,
+        "unsure_max_ambiguous": rule.max_ambiguous,
     }
-    report.update(_risk_coverage(probs, y, amb_probs))
+    report.update(_risk_coverage(views))
 
-    vocab, idf = _vocabulary(feats, cfg.min_df)
-    w, b = _fit_linear(_matrix(feats, vocab, idf), y, cfg)
+    all_feats, all_y = _with_ambiguous(feats, y, amb_feats, amb_labels)
+    vocab, idf = _vocabulary(all_feats, cfg.min_df)
+    w, b = _fit_linear(_matrix(all_feats, vocab, idf), all_y, cfg)
     return FittedHead(
         classes=classes,
         vocab=vocab,
