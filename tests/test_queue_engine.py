@@ -60,11 +60,30 @@ def test_numbers_restart_each_business_day_in_branch_timezone(clock: Clock) -> N
 
 
 def test_self_and_unknown_service_get_no_ticket(engine: QueueEngine) -> None:
-    for service in ("self", "mortgage", ""):
+    for service in ("mortgage", ""):
         with pytest.raises(QueueError) as err:
             engine.issue(service)
         assert err.value.code == "unknown_service"
+    with pytest.raises(QueueError) as err:
+        engine.issue("self")
+    assert err.value.code == "self_service" and "terminal" in err.value.message
     assert engine.snapshot()["tickets"] == []
+
+
+def test_close_day_empties_the_board(engine: QueueEngine, clock: Clock) -> None:
+    served = engine.issue("cash").ticket
+    called = engine.issue("cash").ticket
+    waiting = engine.issue("fx").ticket
+    engine.call_next("c1")
+    engine.start(served.id)
+    engine.call_next("c2")
+    clock.tick(600)
+    out = engine.close_day()
+    states = {t.id: t.state for t in out.tickets}
+    assert states == {served.id: "done", called.id: "cancelled", waiting.id: "cancelled"}
+    board = engine.board()
+    assert board["waiting"] == [] and all(c["ticket"] is None for c in board["counters"])
+    assert engine.close_day().events == []
 
 
 def test_urgent_jumps_queue_and_raises_alert(engine: QueueEngine, clock: Clock) -> None:
@@ -256,7 +275,7 @@ def test_transfer_keeps_arrival_and_number(engine: QueueEngine, clock: Clock) ->
 def test_transfer_refusals_change_nothing(engine: QueueEngine) -> None:
     t = engine.issue("cash").ticket
     before = engine.snapshot()
-    for service, code in (("cash", "same_service"), ("self", "unknown_service")):
+    for service, code in (("cash", "same_service"), ("self", "self_service")):
         with pytest.raises(QueueError) as err:
             engine.transfer(t.id, service)
         assert err.value.code == code
@@ -287,7 +306,7 @@ def test_walk_in_is_numbered_and_served_at_once(engine: QueueEngine) -> None:
     for counter, service, code in (
         ("c2", "cash", "counter_busy"),
         ("c1", "corporate", "not_served_here"),
-        ("c1", "self", "unknown_service"),
+        ("c1", "self", "self_service"),
     ):
         with pytest.raises(QueueError) as err:
             engine.walk_in(counter, service)

@@ -158,6 +158,28 @@ class QueueEngine:
         self.apply(event)
         return self._outcome(ticket, now, [event])
 
+    def close_day(self) -> Outcome:
+        """End of business: serving tickets complete, everyone still waiting or called is
+        cancelled, so tomorrow's board starts empty (numbers restart by date anyway)."""
+        now = self._clock()
+        events: list[Event] = []
+        for t in list(self._s.tickets.values()):
+            if t.state is State.SERVING:
+                events.append({"kind": EventKind.COMPLETED.value, "at": now, "ticket": t.id})
+            elif t.state in CANCELLABLE:
+                events.append(
+                    {
+                        "kind": EventKind.CANCELLED.value,
+                        "at": now,
+                        "ticket": t.id,
+                        "reason": "day_closed",
+                    }
+                )
+        for event in events:
+            self.apply(event)
+        touched = [self._s.tickets[e["ticket"]] for e in events]
+        return Outcome(tickets=[self._view(t, now) for t in touched], events=events)
+
     def walk_in(
         self,
         counter_id: str,
@@ -231,24 +253,10 @@ class QueueEngine:
         counts = {s: 0 for s in self._services}
         for v in views:
             counts[v.service] += 1
-        counters = []
-        for c in self.settings.counters:
-            tid = self._s.at_counter[c.id]
-            t = None if tid is None else self._s.tickets[tid]
-            counters.append(
-                {
-                    "id": c.id,
-                    "number": c.number,
-                    "services": list(c.services),
-                    "ticket": None if t is None else t.number,
-                    "ticket_id": None if t is None else t.id,
-                    "state": None if t is None else t.state.value,
-                }
-            )
         return {
             "at": now,
             "day": self.day_of(now),
-            "counters": counters,
+            "counters": self._s.counter_rows(),
             "recent": list(self._s.recent),
             "waiting_counts": counts,
             "waiting": [msgspec.to_builtins(v) for v in views],
@@ -353,6 +361,11 @@ class QueueEngine:
 
     def _service(self, service: str) -> ServiceSpec:
         spec = self._services.get(service)
+        if service == "self":
+            raise QueueError(
+                "self_service",
+                "Service 'self' issues no ticket: guide the customer to a self-service terminal.",
+            )
         if spec is None:
             raise QueueError("unknown_service", f"There is no queue service {service!r}.")
         return spec

@@ -43,6 +43,24 @@ class QueueState:
         self.recent: deque[dict[str, Any]] = deque(maxlen=settings.recent_called)
         self.seq = 0
 
+    def counter_rows(self) -> list[dict[str, Any]]:
+        """Each counter and the ticket it is calling or serving, for boards."""
+        rows = []
+        for c in self.counters.values():
+            tid = self.at_counter[c.id]
+            t = None if tid is None else self.tickets[tid]
+            rows.append(
+                {
+                    "id": c.id,
+                    "number": c.number,
+                    "services": list(c.services),
+                    "ticket": None if t is None else t.number,
+                    "ticket_id": None if t is None else t.id,
+                    "state": None if t is None else t.state.value,
+                }
+            )
+        return rows
+
     def apply(self, event: Event) -> None:
         """The only way state changes; refuses an event that does not fit, changing nothing."""
         kind = event.get("kind")
