@@ -7,6 +7,7 @@ Prints a table and writes bench/results/stt_bench.json.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import csv
 import json
 import os
@@ -18,7 +19,8 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from speech.stt import SttEngine
+from speech.endpoint import Endpointer, SpeechEnd, SpeechStart
+from speech.stt import StreamingTranscriber, SttEngine, SttSettings, Transcript
 from speech.textnorm import cer, wer
 from speech.vad import FRAME_SAMPLES, SileroVad
 
@@ -55,12 +57,46 @@ def bench_vad(model: Path) -> dict[str, float]:
     return {"load_s": load_s, "per_frame_ms": per_frame_ms, "frames": len(frames)}
 
 
+async def stream_clip(
+    engine: SttEngine, vad: SileroVad, audio: np.ndarray, speculative: bool
+) -> dict[str, object]:
+    """Play a clip plus 1.5 s of silence in real time through VAD, endpointer and transcriber."""
+    audio = np.concatenate([audio, np.zeros(24_000, np.float32)]).astype(np.float32)
+    partials: list[Transcript] = []
+    st = StreamingTranscriber(engine, SttSettings(), on_partial=partials.append)
+    ep, stream = Endpointer(), vad.new_stream()
+    t0 = time.perf_counter()
+    final_task, end_wall = None, 0.0
+    for i in range(0, len(audio) - FRAME_SAMPLES + 1, FRAME_SAMPLES):
+        frame = audio[i : i + FRAME_SAMPLES]
+        st.push(frame)
+        for ev in ep.feed(stream.process(frame), i // 16):
+            if not speculative and not isinstance(ev, (SpeechStart, SpeechEnd)):
+                continue
+            task = st.handle(ev)
+            if isinstance(ev, SpeechEnd) and final_task is None:
+                final_task, end_wall = task, time.perf_counter()
+        await asyncio.sleep(max(0.0, t0 + (i + FRAME_SAMPLES) / 16_000 - time.perf_counter()))
+        if final_task is not None:
+            break
+    assert final_task is not None, "no turn found"
+    final = await final_task
+    await st.aclose()
+    return {
+        "partials": len(partials),
+        "first_partial": partials[0].text if partials else "",
+        "final_latency_s": round(time.perf_counter() - end_wall, 3),
+        "text": final.text,
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--model", default=str(ROOT / "models" / "whisper-base"))
     ap.add_argument("--vad", default=str(ROOT / "models" / "silero-vad" / "silero_vad_v6.onnx"))
     ap.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--stream-only", action="store_true", help="only the real-time stream runs")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "stt_bench.json"))
     args = ap.parse_args()
 
@@ -74,7 +110,7 @@ def main() -> None:
     engine.transcribe_sync(np.zeros(16_000, np.float32), language="en")  # warm-up
 
     rows: list[dict[str, object]] = []
-    for clip in load_clips():
+    for clip in [] if args.stream_only else load_clips():
         audio, rate = sf.read(CLIPS / clip["file"], dtype="float32")
         assert rate == 16_000
         lang = clip["lang"]
@@ -112,7 +148,7 @@ def main() -> None:
                 )
 
     summary: dict[str, object] = {}
-    for lang in ("zh", "en"):
+    for lang in () if args.stream_only else ("zh", "en"):
         for mode, prompt_name in [("auto", "none"), *(("forced", p) for p in PROMPTS)]:
             sel = [
                 r
@@ -126,7 +162,21 @@ def main() -> None:
             metric = "CER" if lang == "zh" else "WER"
             print(f"{key:22} mean {metric} {mean_err * 100:5.1f}%  RTF {mean_rtf:.3f}")
 
+    vad_model = SileroVad.load(args.vad)
+    streaming: list[dict[str, object]] = []
+    for name in ("BAC009S0764W0121.wav", "jfk_16k_mono.flac"):
+        audio, _ = sf.read(CLIPS / name, dtype="float32")
+        for speculative in (True, False):
+            r = asyncio.run(stream_clip(engine, vad_model, audio, speculative))
+            r.update(file=name, speculative=speculative)
+            streaming.append(r)
+            print(
+                f"stream {name[:24]:24} speculative={speculative!s:5} partials {r['partials']}"
+                f" final {r['final_latency_s']} s after SpeechEnd: {r['text']}"
+            )
+
     result = {
+        "streaming": streaming,
         "machine": f"{platform.machine()} {os.cpu_count()} cpus, device {engine.device}",
         "model": args.model,
         "stt_load_s": round(load_s, 3),

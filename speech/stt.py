@@ -371,7 +371,6 @@ class StreamingTranscriber:
         if self._turn_start is None:
             return None
         if isinstance(event, PossibleEnd):
-            self._cancel_partial()
             span = (event.start_ms, event.end_ms)
             self._speculative = (span, self._spawn(self._decode_final(span)))
             return None
@@ -380,7 +379,6 @@ class StreamingTranscriber:
                 self._speculative[1].cancel()
                 self._speculative = None
             return None
-        self._cancel_partial()
         span = (event.start_ms, event.end_ms)
         final: asyncio.Task[Transcript] | None = None
         if self._speculative is not None:
@@ -392,6 +390,7 @@ class StreamingTranscriber:
         if final is None:
             final = self._spawn(self._decode_final(span))
         self._speculative = None
+        self._partial = None
         self._turn_start = None
         self._trim(self._total - self._keep)
         return final
@@ -408,12 +407,6 @@ class StreamingTranscriber:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task
-
-    def _cancel_partial(self) -> None:
-        if self._partial is not None:
-            self._partial.cancel()
-            self._partial = None
-        self._throttle.finished()
 
     def _trim(self, keep_from: int) -> None:
         if keep_from <= self._buf_start or not self._chunks:
@@ -446,4 +439,21 @@ class StreamingTranscriber:
     def _decode_final(self, span: tuple[int, int]) -> Coroutine[Any, Any, Transcript]:
         # the audio is sliced now: the buffer is trimmed before the task first runs
         audio = self._audio(span[0] * 16, span[1] * 16)
-        return self._engine.transcribe(audio, language=self._turn_language)
+        partial = self._partial if self._partial is not None and not self._partial.done() else None
+        return self._final_after(audio, self._turn_language, partial)
+
+    async def _final_after(
+        self,
+        audio: npt.NDArray[np.float32],
+        language: str | None,
+        partial: asyncio.Task[Transcript] | None,
+    ) -> Transcript:
+        # A running partial cannot be stopped inside CTranslate2 and holds a worker anyway, so
+        # the final waits for it and reuses the language it found instead of detecting again.
+        if partial is not None:
+            await asyncio.wait([partial])
+            if not partial.cancelled() and partial.exception() is None:
+                found = partial.result()
+                if language is None and found.language_prob >= self._lock_prob:
+                    language = found.language
+        return await self._engine.transcribe(audio, language=language)

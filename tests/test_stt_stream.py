@@ -212,3 +212,18 @@ async def test_aclose_cancels_pending_decodes() -> None:
     assert pending
     await asyncio.wait_for(rig.st.aclose(), 1)
     assert all(t.cancelled() for t in pending)
+
+
+async def test_final_waits_for_running_partial_and_reuses_its_language() -> None:
+    engine = FakeEngine(language="en", prob=0.97)
+    rig = Rig(engine)
+    rig.st.handle(SpeechStart(start_ms=0, at_ms=256))
+    engine.hold.clear()
+    await rig.speak(700)  # a partial is running; the turn's language is still unknown
+    task = rig.st.handle(SpeechEnd(start_ms=0, end_ms=700, at_ms=1300))
+    assert task is not None
+    await asyncio.sleep(0.01)
+    assert len(engine.calls) == 1  # the final queues behind the partial, not beside it
+    engine.hold.set()
+    final = await asyncio.wait_for(task, 1)
+    assert engine.calls[1][1] == "en" and final.language == "en"
