@@ -71,26 +71,32 @@ _EN_SCALES: Final[dict[str, int]] = {"hundred": 100, "thousand": 1_000, "grand":
                                       "million": 1_000_000, "billion": 1_000_000_000}
 _EN_WORD: Final = _alternation(list(_EN_UNITS) + list(_EN_SCALES))
 _EN_NUMBER: Final = re.compile(
-    rf"\b(?:a\s+(?=(?:hundred|thousand|million|billion|grand)\b))?(?:{_EN_WORD})"
+    rf"\b(?:(?:half\s+)?a\s+(?=(?:hundred|thousand|million|billion|grand)\b))?(?:{_EN_WORD})"
     rf"(?:(?:\s+|-)(?:and\s+)?(?:{_EN_WORD}))*\b",
     re.IGNORECASE,
 )
 
 # Text right after a number that makes it a date, time, count or rank rather than money.
 _NOT_MONEY_AFTER: Final = re.compile(
-    r"\s*(?:[月日号点时分秒年岁个次楼层位人张天周期笔倍折项条%:]|小时|星期|礼拜"
+    r"\s*[多来余几]?(?:[月日号点时分秒年岁个次楼层位人张天周期笔倍折项条%:头亩只件台辆套间斤米户名份瓶盒支根双]"
+    r"|本(?!金)|小时|星期|礼拜|平米|公斤|(?:怎么)?(?:打|拨)|电话|热线"
     r"|(?:st|nd|rd|th|am|pm|a\.m|p\.m|o'?clock|years?|yrs?|days?|weeks?|months?|hours?|hrs?"
     r"|minutes?|mins?|seconds?|people|persons?|percent|cards?|accounts?|times|digits?"
     r"|floors?|tickets?|kids|children|passbooks?)\b)",
     re.IGNORECASE,
 )
 _NOT_MONEY_BEFORE: Final = re.compile(
-    r"(?:[第之周初#]|星期|礼拜|密码|号码|尾号|编号|验证码|\b(?:no\.?|number|room|counter|window"
+    r"(?:[第之周初#几数]|星期|礼拜|密码|号码|尾号|编号|验证码|电话|热线|拨打|\b(?:no\.?|number|room|counter|window"
     r"|ticket|gate|floor|aged?|i'?m|i am|at|version|line|platform|pin|code|password|born in"
     r"|since|ending in|ends? (?:in|with)|last (?:4|four)(?: digits)?))"
     r"\s*(?:is|was|是|为|:)?\s*$",
     re.IGNORECASE,
 )
+_APPROX_MAG: Final = re.compile(r"[多来余]([千万亿]+)")  # 二十多万, 十来万: the lower bound
+_ZH_MONEY_VERB: Final = re.compile(r"[存取转汇贷借还付交换买花欠赔]")
+_EN_MONEY_VERB_ANY: Final = re.compile(
+    r"\b(?:withdraw|deposit|transfer|send|pay|take out|exchange|change|borrow|lend|owe|spend"
+    r"|wire|remit|convert|buy|sell)", re.IGNORECASE)
 _CN_DECIMAL_MAG: Final = re.compile(rf"^(.+?)[点.]([\d{_ZD}]+)([{_MAG}]+)$")
 
 
@@ -230,7 +236,7 @@ _DATE_RULES: Final[tuple[tuple[str, re.Pattern[str]], ...]] = tuple(
         ("zh_ymd", rf"(?:(\d{{4}}|[{_ZD}]{{4}}|今|明|去)年)?({_ZN})月({_ZN})(?:日|号){_NOT_A_DAY}"),
         ("zh_month_day", rf"(下下|下|这|本|上)个?月({_ZN})(?:日|号)"),
         ("zh_week", r"(下下|下|这|本|上)?个?(?:周|星期|礼拜)([一二三四五六日天末1-7])"),
-        ("in_days", rf"({_ZN})天(?:以后|之后|后)|\bin\s+(\d{{1,2}}|a|one|two|three|four|five"
+        ("in_days", rf"({_ZN})天(?:以后|之后|后)|\bin\s+(\d{{1,2}}|two|three|four|five"
                     r"|six|seven|ten|fourteen)\s+(days?|weeks?)\b"),
         ("relative", rf"(?<![a-z])(?:{_alternation(_RELATIVE_DAYS)})(?![a-z])"),
         ("en_week", rf"\b(?:(next|this|coming|last)\s+)?({_alternation(_EN_WEEKDAYS)})\b"),
@@ -240,7 +246,7 @@ _DATE_RULES: Final[tuple[tuple[str, re.Pattern[str]], ...]] = tuple(
         ("zh_day", rf"({_ZN})(?:日|号){_NOT_A_DAY}"),
     )
 )
-_EN_COUNTS: Final = {"a": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6,
+_EN_COUNTS: Final = {"two": 2, "three": 3, "four": 4, "five": 5, "six": 6,
                      "seven": 7, "ten": 10, "fourteen": 14}
 
 
@@ -363,7 +369,10 @@ _NOT_EN_NAMES: Final = frozenset(
     {w.capitalize() for w in [*_EN_MONTHS, *_EN_WEEKDAYS]}
     | {"I", "The", "My", "Our", "A", "An", "Hong", "China", "Macau", "Taiwan", "Japan", "America",
        "Bank", "Account", "Counter", "Window", "Today", "Tomorrow", "Usd", "Rmb", "Mainland",
-       "Europe", "England", "Canada", "Australia", "Singapore", "Korea", "Me", "Him", "Her"})
+       "Europe", "England", "Canada", "Australia", "Singapore", "Korea", "Me", "Him", "Her",
+       "Beijing", "Shanghai", "Shenzhen", "Guangzhou", "India", "France", "Germany", "Italy",
+       "Spain", "Thailand", "Vietnam", "Malaysia", "Russia", "Britain", "London", "New",
+       "United", "Hongkong", "Macao", "Us", "Uk"})
 
 
 def find_counterparty(s: str) -> tuple[str | None, str]:
@@ -413,6 +422,8 @@ def _cn_amount(span: str) -> Decimal | None:
 
 
 def _en_words_amount(words: list[str]) -> Decimal:
+    if words[0] == "half":
+        return _en_words_amount(words[1:]) / 2
     total = current = 0
     for word in words:
         if word in _EN_UNITS:
@@ -425,18 +436,20 @@ def _en_words_amount(words: list[str]) -> Decimal:
     return Decimal(total + current)
 
 
-def _context(s: str, start: int, end: int) -> tuple[str | None, bool, Decimal]:
+def _context(s: str, start: int, end: int, num: str) -> tuple[str | None, bool, Decimal]:
     """The currency named beside a number, whether its context rules money out, and 三块*五*."""
     after = _CUR_AFTER.match(s, end)
     before = _CUR_BEFORE.search(s[max(0, start - 20):start])
     currency_word = after.group(1) if after else before.group(1) if before else None
+    if currency_word == "刀" and len(num) == 1 and num in _ZD:
+        currency_word = None  # 剪了一刀 is a cut, 五千刀 is dollars
     currency = _CURRENCY_WORDS[currency_word.lower()] if currency_word else None
     jiao = Decimal(0)
     if after and currency_word == "块" and re.match("[儿去走来住玩吃]", s[after.end():]):
         return None, True, jiao  # 一块儿, 一块去: "together", not one yuan
     if after and currency_word in ("块", "元"):
         m = re.match(rf"([{_ZD}\d])(?:毛|角|(?=[\s,.!?。！？]|$))", s[after.end():])
-        jiao = Decimal(0) if m is None else _cn_amount(m.group(1)) or Decimal(0)
+        jiao = Decimal(0) if m is None else (_cn_amount(m.group(1)) or Decimal(0)) / 10
     if currency is None:
         if _NOT_MONEY_AFTER.match(s, end) or re.match(r"[a-zA-Z]", s[end:end + 1]):
             return None, True, jiao
@@ -444,7 +457,12 @@ def _context(s: str, start: int, end: int) -> tuple[str | None, bool, Decimal]:
             return None, True, jiao
     if _NOT_MONEY_BEFORE.search(s[max(0, start - 12):start]):
         return currency, True, jiao
-    return currency, False, jiao / 10
+    return currency, False, jiao
+
+
+def _money_verb_near(s: str, start: int) -> bool:
+    """Small bare numbers are money only after a money verb: 取五十 yes, 我六十五了 no."""
+    return bool(_ZH_MONEY_VERB.search(s[max(0, start - 4):start]) or _EN_MONEY_VERB_ANY.search(s))
 
 
 def _find_amount(s: str) -> tuple[Decimal | None, str | None]:
@@ -456,21 +474,27 @@ def _find_amount(s: str) -> tuple[Decimal | None, str | None]:
         while num and num[-1] in ".点":
             num, num_end = num[:-1], num_end - 1
         end = num_end if not (mult or scale) else m.end()
+        factor = _MULT.get((mult or scale or "").lower(), 1)
+        approx = _APPROX_MAG.match(s, end) if factor == 1 else None
+        if approx:
+            factor, end = int(_cn_amount("一" + approx.group(1)) or 1), approx.end()
         value = _cn_amount(num)
-        currency, ruled_out, jiao = _context(s, m.start(), end)
+        currency, ruled_out, jiao = _context(s, m.start(), end, num)
         if value is None or ruled_out or value <= 0:
             continue
-        factor = _MULT.get((mult or scale or "").lower(), 1)
+        total = value * factor + jiao
+        strong = currency is not None or factor > 1 or any(ch in "千万亿" for ch in num)
         chinese = any(ch in _ZD + "十" for ch in num)
-        cue = currency is not None or factor > 1 or any(ch in _MAG for ch in num)
-        if chinese and not cue:
+        if not strong and chinese and not any(ch in "十百" for ch in num):
             continue  # 一下, 两个, 三五: bare Chinese digits are rarely money
-        rank = (0 if cue else 1, m.start())
+        if not strong and total < 100 and not _money_verb_near(s, m.start()):
+            continue  # a menu choice "2", an age 六十五
+        rank = (0 if strong or chinese else 1, m.start())
         if best is None or rank < best[:2]:
-            best = (*rank, value * factor + jiao, currency)
+            best = (*rank, total, currency)
     for m in _EN_NUMBER.finditer(s):
         words = re.split(r"[\s-]+", m.group().lower())
-        currency, ruled_out, _ = _context(s, m.start(), m.end())
+        currency, ruled_out, _ = _context(s, m.start(), m.end(), "")
         has_scale = any(w in _EN_SCALES for w in words)
         if ruled_out or not (has_scale or currency):
             continue
