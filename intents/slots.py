@@ -92,6 +92,8 @@ _NOT_MONEY_BEFORE: Final = re.compile(
     r"\s*(?:is|was|是|为|:)?\s*$",
     re.IGNORECASE,
 )
+_YEAR_BEFORE: Final = re.compile(r"\b(?:in|it'?s|it is|year|since|until|by|before|after)\s*$",
+                                 re.IGNORECASE)
 _APPROX_MAG: Final = re.compile(r"[多来余]([千万亿]+)")  # 二十多万, 十来万: the lower bound
 _ZH_MONEY_VERB: Final = re.compile(r"[存取转汇贷借还付交换买花欠赔]")
 _EN_MONEY_VERB_ANY: Final = re.compile(
@@ -489,6 +491,9 @@ def _find_amount(s: str) -> tuple[Decimal | None, str | None]:
             continue  # 一下, 两个, 三五: bare Chinese digits are rarely money
         if not strong and total < 100 and not _money_verb_near(s, m.start()):
             continue  # a menu choice "2", an age 六十五
+        if not strong and re.fullmatch(r"(?:19|20)\d\d", num) and _YEAR_BEFORE.search(
+                s[max(0, m.start() - 8):m.start()]):
+            continue  # "it's 2018", "in 2025"
         rank = (0 if strong or chinese else 1, m.start())
         if best is None or rank < best[:2]:
             best = (*rank, total, currency)
