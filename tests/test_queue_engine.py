@@ -404,3 +404,53 @@ def test_settings_refused_at_construction(clock: Clock) -> None:
 def test_state_is_enum_and_views_are_structs(engine: QueueEngine) -> None:
     t = engine.issue("cash").ticket
     assert msgspec.to_builtins(t)["state"] == State.WAITING.value
+
+
+def test_closed_counter_cannot_call_and_estimates_drop_it(
+    engine: QueueEngine, clock: Clock
+) -> None:
+    for _ in range(6):
+        engine.issue("cash")
+    waiting = [t.id for t in engine.waiting()]
+    before = engine.ticket(waiting[-1]).estimated_wait_s
+    out = engine.close_counter("c1")
+    assert out.tickets == [] and out.events[0]["kind"] == "counter_closed"
+    after = engine.ticket(waiting[-1]).estimated_wait_s
+    assert before is not None and after is not None
+    assert after == pytest.approx(before * 6 / 5)  # five counters share the same work
+    snap = engine.snapshot()
+    for op, code in (
+        (lambda: engine.call_next("c1"), "counter_closed"),
+        (lambda: engine.walk_in("c1", "cash"), "counter_closed"),
+        (lambda: engine.close_counter("c1"), "bad_state"),
+    ):
+        with pytest.raises(QueueError) as err:
+            op()
+        assert err.value.code == code
+    assert engine.snapshot() == snap
+    assert next(c for c in engine.board()["counters"] if c["id"] == "c1")["open"] is False
+    engine.open_counter("c1")
+    assert engine.call_next("c1").ticket.counter_number == 1
+
+
+def test_counter_with_a_customer_cannot_close(engine: QueueEngine) -> None:
+    engine.issue("cash")
+    engine.call_next("c2")
+    with pytest.raises(QueueError) as err:
+        engine.close_counter("c2")
+    assert err.value.code == "counter_busy"
+    with pytest.raises(QueueError) as err:
+        engine.open_counter("c2")
+    assert err.value.code == "counter_busy"
+
+
+def test_counter_closed_at_start_by_settings(clock: Clock) -> None:
+    base = QueueSettings()
+    counters = [msgspec.structs.replace(c, open_at_start=c.id != "c6") for c in base.counters]
+    engine = QueueEngine(msgspec.structs.replace(base, counters=counters), clock)
+    engine.issue("corporate")
+    with pytest.raises(QueueError) as err:
+        engine.call_next("c6")
+    assert err.value.code == "counter_closed"
+    engine.open_counter("c6")
+    assert engine.call_next("c6").ticket.service == "corporate"

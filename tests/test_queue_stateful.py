@@ -57,6 +57,8 @@ class QueueMachine(RuleBasedStateMachine):
         for e in out.events:
             assert "kind" in e and "at" in e
             tid = e.get("ticket")
+            if tid is None:
+                continue
             assert tid not in self.completed, f"{e['kind']} after {tid} was completed"
             if e["kind"] == "completed":
                 self.completed.add(tid)
@@ -122,6 +124,15 @@ class QueueMachine(RuleBasedStateMachine):
     def walk_in(self, counter: str, service: str) -> None:
         self._run(self.engine.walk_in, counter, service)
 
+    @rule(counter=st.sampled_from(COUNTERS), opened=st.booleans())
+    def staffing(self, counter: str, opened: bool) -> None:
+        op = self.engine.open_counter if opened else self.engine.close_counter
+        self._run(op, counter)
+
+    @rule()
+    def close_day(self) -> None:
+        self._run(self.engine.close_day)
+
     @precondition(lambda self: len(self.log) > 0)
     @rule()
     def restart(self) -> None:
@@ -148,6 +159,12 @@ class QueueMachine(RuleBasedStateMachine):
             assert (t.counter is not None) == (tid in held)
             if tid in held:
                 assert held[tid] == t.counter
+
+    @invariant()
+    def closed_counters_hold_nobody(self) -> None:
+        snap = self.engine.snapshot()
+        for cid, is_open in snap["open"].items():
+            assert is_open or snap["at_counter"][cid] is None
 
     @invariant()
     def numbers_unique_per_day(self) -> None:

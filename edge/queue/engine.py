@@ -10,7 +10,6 @@ from zoneinfo import ZoneInfo
 import msgspec
 
 from edge.queue.announce import announce, urgent_alert
-from edge.queue.estimate import estimate_one, estimate_waits
 from edge.queue.model import (
     Announcement,
     Event,
@@ -21,9 +20,10 @@ from edge.queue.model import (
     Ticket,
     TicketView,
 )
-from edge.queue.priority import Policy, make_policy, pick, ranked, resolve_class
+from edge.queue.priority import Policy, make_policy, pick, resolve_class
 from edge.queue.settings import CounterSpec, QueueSettings, ServiceSpec, validate_settings
 from edge.queue.state import CANCELLABLE, TRANSFERABLE, QueueState
+from edge.queue.views import view_of, waiting_views
 
 
 class QueueEngine:
@@ -157,6 +157,14 @@ class QueueEngine:
         event = {"kind": EventKind.CANCELLED.value, "at": now, "ticket": ticket.id}
         self.apply(event)
         return self._outcome(ticket, now, [event])
+
+    def open_counter(self, counter_id: str) -> Outcome:
+        """A teller sits down: the counter can call, and estimates count it."""
+        return self._staffing(counter_id, opened=True)
+
+    def close_counter(self, counter_id: str) -> Outcome:
+        """A teller leaves (lunch, end of shift): only a free counter can close."""
+        return self._staffing(counter_id, opened=False)
 
     def close_day(self) -> Outcome:
         """End of business: serving tickets complete, everyone still waiting or called is
@@ -330,34 +338,11 @@ class QueueEngine:
     ) -> Outcome:
         return Outcome(tickets=[self._view(t, now)], events=events, announcement=note)
 
-    def _busy(self) -> dict[str, bool]:
-        return {cid: tid is not None for cid, tid in self._s.at_counter.items()}
-
     def _waiting_views(self, now: float) -> list[TicketView]:
-        order = ranked(self.policy, list(self._s.waiting.values()), now)
-        est = estimate_waits(order, self.settings.counters, self._busy(), self._s.times)
-        return [self._view(t, now, est[t.id]) for t in order]
+        return waiting_views(self._s, self.policy, now)
 
-    def _view(self, t: Ticket, now: float, est: tuple[int, float] | None = None) -> TicketView:
-        if t.state is State.WAITING and est is None:
-            order = ranked(self.policy, list(self._s.waiting.values()), now)
-            est = estimate_one(t, order, self.settings.counters, self._busy(), self._s.times)
-        end = t.first_called_at if t.first_called_at is not None else (t.finished_at or now)
-        waited = (now if t.state is State.WAITING else end) - t.arrival_at
-        counter = self._counters.get(t.counter or "")
-        return TicketView(
-            id=t.id,
-            number=t.number,
-            service=t.service,
-            cls=t.cls,
-            state=t.state.value,
-            language=t.language,
-            counter=t.counter,
-            counter_number=None if counter is None else counter.number,
-            waited_s=max(0.0, waited),
-            people_ahead=None if est is None else est[0],
-            estimated_wait_s=None if est is None else est[1],
-        )
+    def _view(self, t: Ticket, now: float) -> TicketView:
+        return view_of(self._s, self.policy, t, now)
 
     def _service(self, service: str) -> ServiceSpec:
         spec = self._services.get(service)
@@ -370,14 +355,27 @@ class QueueEngine:
             raise QueueError("unknown_service", f"There is no queue service {service!r}.")
         return spec
 
+    def _staffing(self, counter_id: str, *, opened: bool) -> Outcome:
+        now = self._clock()
+        counter = self._free_counter(counter_id, must_be_open=False)
+        if self._s.open[counter.id] == opened:
+            word = "open" if opened else "closed"
+            raise QueueError("bad_state", f"Counter {counter.number} is already {word}.")
+        kind = EventKind.COUNTER_OPENED if opened else EventKind.COUNTER_CLOSED
+        event: Event = {"kind": kind.value, "at": now, "counter": counter.id}
+        self.apply(event)
+        return Outcome(tickets=[], events=[event])
+
     def _counter(self, counter_id: str) -> CounterSpec:
         counter = self._counters.get(counter_id)
         if counter is None:
             raise QueueError("unknown_counter", f"There is no counter {counter_id!r}.")
         return counter
 
-    def _free_counter(self, counter_id: str) -> CounterSpec:
+    def _free_counter(self, counter_id: str, *, must_be_open: bool = True) -> CounterSpec:
         counter = self._counter(counter_id)
+        if must_be_open and not self._s.open[counter.id]:
+            raise QueueError("counter_closed", f"Counter {counter.number} is closed.")
         held = self._s.at_counter[counter.id]
         if held is not None:
             number = self._s.tickets[held].number

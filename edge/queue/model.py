@@ -34,9 +34,10 @@ class EventKind(StrEnum):
     STARTED = "started"
     COMPLETED = "completed"
     NO_SHOW = "no_show"
-    REQUEUED = "requeued"
     TRANSFERRED = "transferred"
     CANCELLED = "cancelled"
+    COUNTER_OPENED = "counter_opened"
+    COUNTER_CLOSED = "counter_closed"
 
 
 class QueueError(Exception):

@@ -29,6 +29,7 @@ class CounterSpec(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     # serves its VIPs first, still takes a customer who has waited much longer than them, and
     # takes others when none is waiting. 300 was best on the tuning seeds (bench/queue_sim.py).
     prefer_bonus_s: float = 300.0
+    open_at_start: bool = True  # staffed when the engine starts (open/close are events)
 
 
 class ClassSpec(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

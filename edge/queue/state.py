@@ -42,6 +42,7 @@ class QueueState:
         self.times = ServiceTimes(settings)
         self.recent: deque[dict[str, Any]] = deque(maxlen=settings.recent_called)
         self.seq = 0
+        self.open: dict[str, bool] = {c.id: c.open_at_start for c in settings.counters}
 
     def counter_rows(self) -> list[dict[str, Any]]:
         """Each counter and the ticket it is calling or serving, for boards."""
@@ -57,6 +58,7 @@ class QueueState:
                     "ticket": None if t is None else t.number,
                     "ticket_id": None if t is None else t.id,
                     "state": None if t is None else t.state.value,
+                    "open": self.open[c.id],
                 }
             )
         return rows
@@ -66,6 +68,12 @@ class QueueState:
         kind = event.get("kind")
         if kind == EventKind.ISSUED:
             self._apply_issued(event)
+            return
+        if kind in (EventKind.COUNTER_OPENED, EventKind.COUNTER_CLOSED):
+            cid = str(event.get("counter"))
+            if cid not in self.counters or self.at_counter[cid] is not None:
+                raise QueueError("bad_event", f"Counter {cid!r} cannot open or close now.")
+            self.open[cid] = kind == EventKind.COUNTER_OPENED
             return
         if kind not in _FROM:
             raise QueueError("bad_event", f"Unknown event kind {kind!r}.")
@@ -77,7 +85,7 @@ class QueueState:
         at = float(event["at"])
         if kind == EventKind.CALLED:
             cid = str(event["counter"])
-            if cid not in self.counters or self.at_counter[cid] is not None:
+            if cid not in self.counters or self.at_counter[cid] is not None or not self.open[cid]:
                 raise QueueError("bad_event", f"Counter {cid!r} cannot call now.")
             self.waiting.pop(t.id)
             self.at_counter[cid] = t.id
@@ -177,4 +185,5 @@ class QueueState:
             "times": self.times.snapshot(),
             "recent": list(self.recent),
             "seq": self.seq,
+            "open": dict(self.open),
         }

@@ -1,0 +1,58 @@
+"""What callers see of tickets: number, counter, time waited, people ahead, estimated wait."""
+
+from __future__ import annotations
+
+from edge.queue.estimate import estimate_one, estimate_waits
+from edge.queue.model import State, Ticket, TicketView
+from edge.queue.priority import Policy, ranked
+from edge.queue.settings import CounterSpec
+from edge.queue.state import QueueState
+
+
+def staffed(state: QueueState) -> list[CounterSpec]:
+    """Open counters, which are the ones that will call; all of them if every one is closed."""
+    open_ = [c for c in state.counters.values() if state.open[c.id]]
+    return open_ or list(state.counters.values())
+
+
+def busy(state: QueueState) -> dict[str, bool]:
+    """Which counters hold a called or serving ticket."""
+    return {cid: tid is not None for cid, tid in state.at_counter.items()}
+
+
+def waiting_views(state: QueueState, policy: Policy, now: float) -> list[TicketView]:
+    """Waiting tickets in branch-wide call order, each with people ahead and estimate."""
+    order = ranked(policy, list(state.waiting.values()), now)
+    est = estimate_waits(order, staffed(state), busy(state), state.times)
+    return [ticket_view(state, t, now, est[t.id]) for t in order]
+
+
+def view_of(state: QueueState, policy: Policy, t: Ticket, now: float) -> TicketView:
+    """One ticket's view; a waiting ticket gets its estimate computed on the spot."""
+    est = None
+    if t.state is State.WAITING:
+        order = ranked(policy, list(state.waiting.values()), now)
+        est = estimate_one(t, order, staffed(state), busy(state), state.times)
+    return ticket_view(state, t, now, est)
+
+
+def ticket_view(
+    state: QueueState, t: Ticket, now: float, est: tuple[int, float] | None
+) -> TicketView:
+    """Plain view of a ticket; waited is until the first call (or now, while waiting)."""
+    end = t.first_called_at if t.first_called_at is not None else (t.finished_at or now)
+    waited = (now if t.state is State.WAITING else end) - t.arrival_at
+    counter = state.counters.get(t.counter or "")
+    return TicketView(
+        id=t.id,
+        number=t.number,
+        service=t.service,
+        cls=t.cls,
+        state=t.state.value,
+        language=t.language,
+        counter=t.counter,
+        counter_number=None if counter is None else counter.number,
+        waited_s=max(0.0, waited),
+        people_ahead=None if est is None else est[0],
+        estimated_wait_s=None if est is None else est[1],
+    )
