@@ -56,7 +56,11 @@ def build_policy(config: BranchConfig) -> Policy:
     b = config.branch
     return Policy(terminals=terminals, hours={"zh": b.hours_zh, "en": b.hours_en},
                   address={"zh": b.address_zh, "en": b.address_en},
-                  care_class=config.queue.care_class)
+                  care_class=config.queue.care_class,
+                  large_cash_cny=config.thresholds.large_cash_cny,
+                  large_transfer_cny=config.thresholds.large_transfer_cny,
+                  cross_border_cny=config.thresholds.cross_border_cny,
+                  cross_border_usd=config.thresholds.cross_border_usd)
 
 
 class Service:

@@ -111,6 +111,11 @@ class DialogueState:
     priority_class: str = "normal"
     flags: tuple[str, ...] = ()
     ended: bool = False
+    pending: str | None = None  # intent waiting for the answer to a follow-up question
+    asked: Literal["amount", "currency"] | None = None
+    followups: int = 0
+    amount: str | None = None  # from this conversation's turns
+    currency: str | None = None
 
 
 @dataclass(frozen=True)
@@ -122,6 +127,11 @@ class Policy:
     address: dict[str, str]
     vip_class: str = "vip"
     care_class: str = "elderly"
+    large_cash_cny: int = 50_000
+    large_transfer_cny: int = 500_000
+    cross_border_cny: int = 200_000
+    cross_border_usd: int = 10_000
+    max_followups: int = 2
 
 
 def priority_from_words(text: str) -> tuple[str | None, tuple[str, ...]]:
@@ -145,12 +155,70 @@ def _terminal_for(policy: Policy, intent: str, amount: Decimal | None) -> Termin
     return None
 
 
-def _amount(slots: dict[str, Any]) -> Decimal | None:
-    value = slots.get("amount")
+def _amount(value: str | None) -> Decimal | None:
     try:
-        return Decimal(str(value)) if value is not None else None
+        return Decimal(value) if value is not None else None
     except ArithmeticError:
         return None
+
+
+def _remember_slots(state: DialogueState, slots: dict[str, Any]) -> DialogueState:
+    amount, currency = slots.get("amount"), slots.get("currency")
+    return replace(state, amount=str(amount) if amount is not None else state.amount,
+                   currency=str(currency) if currency is not None else state.currency)
+
+
+def _ask(state: DialogueState, intent: str,
+         what: Literal["amount", "currency"]) -> tuple[DialogueState, list[Action]]:
+    """One follow-up question at a time, at most `max_followups` per conversation."""
+    lang = state.language
+    state = replace(state, pending=intent, asked=what, followups=state.followups + 1)
+    return state, [Say(t(f"ask_{what}", lang), lang)]
+
+
+def _follow_up(state: DialogueState, u: Understanding,
+               policy: Policy) -> tuple[DialogueState, list[Action]] | None:
+    """The customer's answer to our question; None when they moved on to something else."""
+    assert state.pending is not None
+    answered = (state.amount if state.asked == "amount" else state.currency) is not None
+    moved_on = (not answered and not u.unsure and u.intent not in (state.pending, "out_of_scope")
+                and u.confidence >= 0.8)
+    if moved_on:
+        return None
+    intent = state.pending
+    state = replace(state, pending=None, asked=None)
+    if not answered and state.followups < policy.max_followups:
+        return _ask(state, intent, state.asked or "amount")
+    # Answered, or asked enough: go on with what we have (a ticket at worst).
+    state = replace(state, followups=policy.max_followups)
+    return _act_on(state, intent, u, policy, "")
+
+
+def _risk_checks(state: DialogueState, intent: str,
+                 policy: Policy) -> tuple[DialogueState, list[Action]] | None:
+    """Large-value rules: explain, alert staff for a second verification, send to a counter."""
+    lang = state.language
+    amount = _amount(state.amount)
+    if amount is None:
+        return None
+    cny = state.currency in (None, "CNY")
+    key = None
+    if intent == "cash_withdrawal" and cny and amount >= policy.large_cash_cny:
+        key = "large_cash"
+    elif intent == "transfer" and cny and amount >= policy.large_transfer_cny:
+        key = "large_transfer"
+    elif intent == "international_remittance" and (
+            (cny and amount >= policy.cross_border_cny)
+            or (state.currency == "USD" and amount >= policy.cross_border_usd)):
+        key = "cross_border"
+    if key is None:
+        return None
+    service = INTENTS[intent].service or "cash"
+    shown = f"{amount:,.0f} {state.currency or 'CNY'}"
+    return replace(state, ended=True), [
+        Say(t(f"{key}_rule", lang, amount=shown), lang),
+        AlertStaff(key, "warning", t(f"alert_{key}", "zh", amount=shown)),
+        IssueTicket(service, state.priority_class, intent, state.flags)]
 
 
 def decide(state: DialogueState, text: str, u: Understanding, policy: Policy,
@@ -166,12 +234,23 @@ def decide(state: DialogueState, text: str, u: Understanding, policy: Policy,
     elif cls == "vip" and state.priority_class == "normal":
         state = replace(state, priority_class=policy.vip_class)
 
+    if (cls is not None and u.intent == "out_of_scope" and state.pending is None
+            and not state.clarifying):
+        return state, [Say(t("noted_priority", lang), lang)]
+
     if choice == "end" or any(p in said for p in END_PHRASES):
         return replace(state, ended=True), [Say(t("goodbye", lang), lang, ends_session=True)]
 
     if state.offered and (choice == "ticket" or u.intent == "human_agent"
                           or any(p in said for p in TICKET_PHRASES)):
         return _ticket_or_staff(state, state.offered, lang)
+
+    state = _remember_slots(state, u.slots)
+    if state.pending is not None:
+        followed = _follow_up(state, u, policy)
+        if followed is not None:
+            return followed
+        state = replace(state, pending=None, asked=None)
 
     intent = u.intent
     if state.clarifying:
@@ -222,8 +301,16 @@ def _act_on(state: DialogueState, intent: str, u: Understanding, policy: Policy,
             IssueTicket("urgent", "urgent", intent, state.flags),
             Say(t("fraud_comfort", lang), lang),
         ]
+    risk = _risk_checks(state, intent, policy)
+    if risk is not None:
+        return risk
+    may_ask = state.followups < policy.max_followups
+    if intent == "cash_withdrawal" and state.amount is None and may_ask:
+        return _ask(state, intent, "amount")
+    if intent == "foreign_exchange" and state.currency is None and may_ask:
+        return _ask(state, intent, "currency")
     if info.self_service:
-        terminal = _terminal_for(policy, intent, _amount(u.slots))
+        terminal = _terminal_for(policy, intent, _amount(state.amount))
         if terminal is not None:
             bring = tuple(BRING.get(intent, {}).get(lang, ()))
             state = replace(state, offered=intent)

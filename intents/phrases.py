@@ -51,6 +51,31 @@ TEXTS: Final[dict[str, dict[str, str]]] = {
         "en": "Your ticket is {number} ({service}), served at counter {counters}. "
               "{ahead} ahead of you, about {minutes} min wait.",
     },
+    "noted_priority": {"zh": "好的，已为您记下，会优先安排。请问您要办理什么业务？",
+                       "en": "Noted, we will give you priority. What would you like to do today?"},
+    "ask_amount": {"zh": "请问您要取多少钱？", "en": "How much would you like to withdraw?"},
+    "ask_currency": {"zh": "请问您要兑换哪种外币？比如美元、港币、欧元、日元。",
+                     "en": "Which currency would you like? For example US dollars, "
+                           "Hong Kong dollars, euros or yen."},
+    "large_cash_rule": {
+        "zh": "取现{amount}属于大额取现，需要在柜台办理并核实身份；按规定5万元及以上现金建议提前一天预约。",
+        "en": "Withdrawing {amount} in cash is a large withdrawal: it is done at the counter "
+              "with an identity check, and amounts of 50,000 yuan or more should be booked "
+              "a day ahead.",
+    },
+    "large_transfer_rule": {
+        "zh": "转账{amount}金额较大，需要在柜台办理并由工作人员核实。",
+        "en": "A transfer of {amount} is a large amount: a member of staff will verify it "
+              "at the counter.",
+    },
+    "cross_border_rule": {
+        "zh": "境外汇款{amount}需要在柜台办理并核实用途和相关材料。",
+        "en": "Sending {amount} abroad is done at the counter, where staff check the purpose "
+              "and documents.",
+    },
+    "alert_large_cash": {"zh": "大额取现{amount}，请柜台二次核实", "en": "Large cash {amount}"},
+    "alert_large_transfer": {"zh": "大额转账{amount}，请柜台二次核实", "en": "Large transfer {amount}"},
+    "alert_cross_border": {"zh": "跨境汇款{amount}，请柜台二次核实", "en": "Cross-border {amount}"},
     "alert_human": {"zh": "有客户请求人工服务", "en": "A customer asks for a person"},
     "alert_complaint": {"zh": "客户投诉：{text}", "en": "Complaint: {text}"},
     "alert_fraud": {"zh": "疑似电信诈骗受害客户，请立即上前协助", "en": "Possible fraud victim"},

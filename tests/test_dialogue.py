@@ -52,8 +52,44 @@ def test_self_service_intent_offers_the_terminal_first_then_a_ticket_on_request(
 def test_withdrawal_above_the_terminal_limit_goes_to_the_counter() -> None:
     _, small = decide(DialogueState(), "取五千", u("cash_withdrawal", amount="5000"), POLICY)
     assert kinds(small) == ["GoTerminal", "Say"]
-    _, large = decide(DialogueState(), "取五万", u("cash_withdrawal", amount="50000"), POLICY)
+    _, large = decide(DialogueState(), "取三万", u("cash_withdrawal", amount="30000"), POLICY)
     assert large == [IssueTicket("cash", "normal", "cash_withdrawal", ())]
+
+
+def test_large_cash_explains_the_rule_alerts_for_second_verification_and_queues() -> None:
+    _, actions = decide(DialogueState(), "取五万", u("cash_withdrawal", amount="50000"), POLICY)
+    assert kinds(actions) == ["Say", "AlertStaff", "IssueTicket"]
+    assert "预约" in actions[0].text  # type: ignore[union-attr]
+    alert = actions[1]
+    assert isinstance(alert, AlertStaff) and alert.kind == "large_cash"
+    assert alert.severity == "warning"
+
+
+def test_withdrawal_asks_the_amount_once_then_acts_on_the_answer() -> None:
+    state, actions = decide(DialogueState(), "我要取钱", u("cash_withdrawal"), POLICY)
+    assert kinds(actions) == ["Say"] and "多少" in actions[0].text  # type: ignore[union-attr]
+    state, actions = decide(state, "六万", u("out_of_scope", amount="60000"), POLICY)
+    assert kinds(actions) == ["Say", "AlertStaff", "IssueTicket"]
+
+
+def test_at_most_two_follow_ups_then_a_ticket_anyway() -> None:
+    state, _ = decide(DialogueState(), "换外币", u("foreign_exchange"), POLICY)
+    state, again = decide(state, "嗯", u("foreign_exchange"), POLICY)
+    assert kinds(again) == ["Say"]
+    state, last = decide(state, "嗯", u("foreign_exchange"), POLICY)
+    assert last == [IssueTicket("fx", "normal", "foreign_exchange", ())]
+
+
+def test_a_new_request_during_a_follow_up_is_taken_as_such() -> None:
+    state, _ = decide(DialogueState(), "我要取钱", u("cash_withdrawal"), POLICY)
+    _, actions = decide(state, "算了我要开户", u("account_open"), POLICY)
+    assert actions == [IssueTicket("personal", "normal", "account_open", ())]
+
+
+def test_large_cross_border_remittance_alerts_staff() -> None:
+    _, actions = decide(DialogueState(), "汇两万美元去美国",
+                        u("international_remittance", amount="20000", currency="USD"), POLICY)
+    assert kinds(actions) == ["Say", "AlertStaff", "IssueTicket"]
 
 
 def test_fraud_is_urgent_and_alerts_staff() -> None:
@@ -78,8 +114,9 @@ def test_priority_from_the_customers_own_words(text: str, cls: str | None,
 
 
 def test_stated_priority_reaches_the_ticket() -> None:
-    state, _ = decide(DialogueState(), "我七十多了", u("out_of_scope"), POLICY)
-    _, actions = decide(state, "我要换外币", u("foreign_exchange"), POLICY)
+    state, first = decide(DialogueState(), "我七十多了", u("out_of_scope"), POLICY)
+    assert kinds(first) == ["Say"] and state.failures == 0
+    _, actions = decide(state, "我要换美元", u("foreign_exchange", currency="USD"), POLICY)
     assert actions == [IssueTicket("fx", "elderly", "foreign_exchange", ("elderly",))]
 
 
