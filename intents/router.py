@@ -22,6 +22,9 @@ OUT_OF_SCOPE: Final = "out_of_scope"
 FORMAT_VERSION: Final = 1
 TOP_K: Final = 4
 
+# chosen on a 20% validation carve of intents/data/train.tsv (bench/intent_bench.py grid)
+DEFAULT_CONFIG: Final = TrainConfig(c=0.5, char_max=3)
+
 SlotParser = Callable[[str, str, date], Any]
 
 
@@ -220,3 +223,25 @@ class Router:
             )
         parser = slot_parser if slot_parser is not None else _default_slot_parser()
         return cls(head, parser, today)
+
+
+def load_or_train(
+    path: str | Path,
+    train_tsv: str | Path,
+    ambiguous_tsv: str | Path | None = None,
+    config: TrainConfig | None = None,
+) -> Router:
+    """Load the saved router, or train it from the project data (seconds) and save it there."""
+    from intents.evaluate import read_ambiguous, read_labelled
+
+    path = Path(path)
+    newest_data = max(Path(p).stat().st_mtime for p in (train_tsv, ambiguous_tsv) if p)
+    if path.exists() and path.stat().st_mtime >= newest_data:
+        return Router.load(path)
+    ambiguous = read_ambiguous(ambiguous_tsv) if ambiguous_tsv else []
+    router = Router.train(read_labelled(train_tsv), config or DEFAULT_CONFIG, ambiguous)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    router.save(tmp)
+    tmp.replace(path)  # atomic: a crash mid-write never leaves half a router
+    return router

@@ -11,7 +11,7 @@ import pytest
 from intents.catalog import INTENT_IDS
 from intents.data import AMBIGUOUS_TSV, TRAIN_TSV
 from intents.evaluate import read_ambiguous, read_labelled
-from intents.router import OUT_OF_SCOPE, TOP_K, Router, RouteResult
+from intents.router import DEFAULT_CONFIG, OUT_OF_SCOPE, TOP_K, Router, RouteResult
 from intents.router_train import TrainConfig
 
 # Written for this test (not taken from the data files): one plain request per intent and language.
@@ -68,7 +68,7 @@ AMBIGUOUS = ["my card doesn't work", "卡用不了了"]
 @pytest.fixture(scope="module")
 def router() -> Router:
     ambiguous = read_ambiguous(AMBIGUOUS_TSV)
-    return Router.train(read_labelled(TRAIN_TSV), TrainConfig(c=0.5, char_max=3), ambiguous)
+    return Router.train(read_labelled(TRAIN_TSV), DEFAULT_CONFIG, ambiguous)
 
 
 def test_handwritten_examples_cover_every_intent() -> None:
@@ -181,3 +181,18 @@ def test_single_query_latency_is_milliseconds(router: Router) -> None:
         timings.append(time.perf_counter() - start)
     timings.sort()
     assert timings[len(timings) // 2] < 0.005  # p50 under 5 ms even on a shared 2-core box
+
+
+def test_load_or_train_trains_once_then_loads(tmp_path: Path) -> None:
+    from intents.router import load_or_train
+
+    small = tmp_path / "train.tsv"
+    rows = read_labelled(TRAIN_TSV)[::4]
+    small.write_text("".join(f"{i}\t{t}\n" for i, t in rows), encoding="utf-8")
+    model = tmp_path / "models" / "router.npz"
+    first = load_or_train(model, small)
+    assert model.exists()
+    stamp = model.stat().st_mtime_ns
+    second = load_or_train(model, small)
+    assert model.stat().st_mtime_ns == stamp
+    assert second.route("我要转账") == first.route("我要转账")
