@@ -321,6 +321,42 @@ def tune(seeds: Sequence[int]) -> None:
         )
 
 
+class _Clock:
+    def __init__(self, t: float) -> None:
+        self.t = t
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def scaling(settings: QueueSettings, sizes: Sequence[int] = (50, 200, 1000)) -> dict[str, Any]:
+    """Milliseconds per board(), issue() and call_next() with N tickets already waiting."""
+    out: dict[str, Any] = {}
+    rng = random.Random(0)
+    services = [x.id for x in settings.services if x.id != "urgent"]
+    for n in sizes:
+        clock = _Clock(day_start(tz=settings.timezone))
+        engine = QueueEngine(settings, clock)
+        for _ in range(n):
+            clock.t += 5.0
+            tier = "vip" if rng.random() < 0.1 else None
+            engine.issue(rng.choice(services), vip_tier=tier)
+        t0 = time.perf_counter()
+        for _ in range(20):
+            engine.board()
+        board_ms = (time.perf_counter() - t0) * 1000 / 20
+        t0 = time.perf_counter()
+        issued = [engine.issue("cash").ticket.id for _ in range(20)]
+        issue_ms = (time.perf_counter() - t0) * 1000 / 20
+        t0 = time.perf_counter()
+        for c in settings.counters:
+            engine.call_next(c.id)
+        call_ms = (time.perf_counter() - t0) * 1000 / len(settings.counters)
+        assert len(issued) == 20
+        out[f"waiting_{n}"] = {"board_ms": board_ms, "issue_ms": issue_ms, "call_ms": call_ms}
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the reported seed under all policies, print the table, write the JSON."""
     ap = argparse.ArgumentParser(description=__doc__)
@@ -368,6 +404,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"within 5 min {100 * (estimate['within_5min_share'] or 0):.0f}%"
     )
     print(f"engine throughput (in memory, aging): {ops_per_s:,.0f} ops/s over {aging.ops} ops")
+    scale = scaling(settings)
+    for k, v in scale.items():
+        print(
+            f"{k}: board {v['board_ms']:.2f} ms, issue {v['issue_ms']:.2f} ms, "
+            f"call_next {v['call_ms']:.2f} ms"
+        )
     for k, ok in targets.items():
         print(f"target {k}: {'PASS' if ok else 'FAIL'}")
     doc = {
@@ -379,6 +421,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "targets": targets,
         "estimate_at_issue": estimate,
         "ops_per_s_memory": ops_per_s,
+        "scaling_memory": scale,
         "ops_per_s_durable": None,
         "durable_issue_ms_p99": None,
         "kill_test": None,

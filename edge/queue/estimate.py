@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterable, Mapping
+from functools import lru_cache
 
 from edge.queue.model import Ticket
 from edge.queue.settings import CounterSpec, QueueSettings
@@ -56,8 +57,10 @@ def estimate_waits(
     """
     overlap = _overlap(counters)
     result: dict[str, tuple[int, float]] = {}
-    for i, t in enumerate(ranked_waiting):
-        result[t.id] = _estimate(t, ranked_waiting[:i], counters, overlap, busy, times)
+    above: dict[str, int] = {}  # tickets ranked above, per service
+    for t in ranked_waiting:
+        result[t.id] = _estimate(t, above, counters, overlap, busy, times)
+        above[t.service] = above.get(t.service, 0) + 1
     return result
 
 
@@ -69,18 +72,27 @@ def estimate_one(
     times: ServiceTimes,
 ) -> tuple[int, float]:
     """People ahead and estimated wait for one ticket (the ticket must be waiting)."""
-    idx = next(i for i, t in enumerate(ranked_waiting) if t.id == ticket.id)
-    return _estimate(ticket, ranked_waiting[:idx], counters, _overlap(counters), busy, times)
+    above: dict[str, int] = {}
+    for t in ranked_waiting:
+        if t.id == ticket.id:
+            break
+        above[t.service] = above.get(t.service, 0) + 1
+    return _estimate(ticket, above, counters, _overlap(counters), busy, times)
 
 
 def _overlap(counters: list[CounterSpec]) -> dict[tuple[str, str], float]:
     """(mine, theirs) -> share of `theirs` counters that also serve `mine`."""
-    services = {s for c in counters for s in c.services}
+    return _overlap_of(tuple(tuple(c.services) for c in counters))
+
+
+@lru_cache(maxsize=64)  # staffing changes a few times a day; estimates run on every event
+def _overlap_of(counters: tuple[tuple[str, ...], ...]) -> dict[tuple[str, str], float]:
+    services = {s for c in counters for s in c}
     out: dict[tuple[str, str], float] = {}
     for mine in services:
         for theirs in services:
-            serving = [c for c in counters if theirs in c.services]
-            both = sum(1 for c in serving if mine in c.services)
+            serving = [c for c in counters if theirs in c]
+            both = sum(1 for c in serving if mine in c)
             if both:
                 out[(mine, theirs)] = both / len(serving)
     return out
@@ -88,7 +100,7 @@ def _overlap(counters: list[CounterSpec]) -> dict[tuple[str, str], float]:
 
 def _estimate(
     ticket: Ticket,
-    above: list[Ticket],
+    above: Mapping[str, int],
     counters: list[CounterSpec],
     overlap: dict[tuple[str, str], float],
     busy: Mapping[str, bool],
@@ -98,11 +110,11 @@ def _estimate(
     n = max(1, len(mine))
     ahead = 0
     work: dict[str, float] = {}  # per service ahead: work landing on my counters
-    for u in above:
-        share = overlap.get((ticket.service, u.service), 0.0)
-        if share > 0.0:
-            ahead += 1
-            work[u.service] = work.get(u.service, 0.0) + share * times.mean(u.service)
+    for service, count in above.items():
+        share = overlap.get((ticket.service, service), 0.0)
+        if share > 0.0 and count:
+            ahead += count
+            work[service] = share * count * times.mean(service)
     # A service only reaches my counters through the ones that serve it, so within a wait
     # of W it takes at most k x W of their time (k = my counters serving it): a corporate
     # backlog occupies the one corporate counter, not all of the cash counters.
