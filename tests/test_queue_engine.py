@@ -454,3 +454,13 @@ def test_counter_closed_at_start_by_settings(clock: Clock) -> None:
     assert err.value.code == "counter_closed"
     engine.open_counter("c6")
     assert engine.call_next("c6").ticket.service == "corporate"
+
+
+def test_business_day_follows_configured_timezone(clock: Clock) -> None:
+    clock.t = datetime(2026, 11, 26, 1, 0, tzinfo=SH).timestamp()  # 17:00 UTC on the 25th
+    shanghai = QueueEngine(QueueSettings(), clock)
+    utc = QueueEngine(msgspec.structs.replace(QueueSettings(), timezone="UTC"), clock)
+    assert shanghai.issue("cash").ticket.id == "20261126-B001"
+    assert utc.issue("cash").ticket.id == "20261125-B001"
+    log = utc.snapshot()["tickets"]
+    assert log[0]["day"] == "2026-11-25"
