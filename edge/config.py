@@ -115,6 +115,15 @@ class Retention(_Section):
     queue_event_days: int = 400
 
 
+class KnowledgeSettings(_Section):
+    """The knowledge hub: which document folders are indexed, and how it searches."""
+
+    include_sample_pack: bool = True  # the fictional demo branch's documents
+    folders: list[str] = msgspec.field(default_factory=list)  # the branch's own Markdown/text/PDF
+    dense: bool = True  # add the multilingual sentence encoder to BM25 (hybrid retrieval)
+    top_k: int = 5
+
+
 class SessionSettings(_Section):
     """Kiosk conversations."""
 
@@ -142,6 +151,7 @@ class BranchConfig(_Section):
     thresholds: Thresholds = msgspec.field(default_factory=Thresholds)
     retention: Retention = msgspec.field(default_factory=Retention)
     sessions: SessionSettings = msgspec.field(default_factory=SessionSettings)
+    knowledge: KnowledgeSettings = msgspec.field(default_factory=KnowledgeSettings)
     demo: DemoSettings = msgspec.field(default_factory=DemoSettings)
 
     def device(self, device_id: str) -> DeviceCredential | None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from datetime import date
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -9,6 +11,8 @@ import msgspec
 from devices.protocol import Command, ConsoleSnapshot, ProtocolError, Result
 from devices.server import Peer
 from edge.queue.model import Outcome, QueueError
+from edge.queue.reports import class_rows, report_rows
+from intents.knowledge import render_results
 
 if TYPE_CHECKING:
     from edge.service import Service
@@ -27,6 +31,10 @@ async def run_command(service: Service, peer: Peer, cmd: Command) -> Result | Co
     assert desk is not None and store is not None
     if cmd.action == "snapshot":
         return service.console_snapshot()
+    if cmd.action == "kb_search":
+        return await _kb_search(service, cmd)
+    if cmd.action == "report":
+        return _report(service, cmd)
     counter = cmd.counter or peer.identity.counter
     detail: dict[str, Any] = {k: v for k, v in msgspec.structs.asdict(cmd).items()
                               if v is not None and k != "id"}
@@ -43,6 +51,44 @@ async def run_command(service: Service, peer: Peer, cmd: Command) -> Result | Co
     await store.audit(peer.device_id, cmd.action, {**detail, "ticket": outcome.ticket.number})
     return Result(ref=cmd.id, action=cmd.action, ticket=msgspec.to_builtins(outcome.ticket),
                   text=f"{cmd.action} {outcome.ticket.number}")
+
+
+async def _kb_search(service: Service, cmd: Command) -> Result:
+    query = _need(cmd.query, "query", cmd)
+    hub = service.hub
+    if hub is None:
+        raise ProtocolError("knowledge_unavailable", "The knowledge hub is still indexing "
+                            "or failed to load; see health.", cmd.id)
+    loop = asyncio.get_running_loop()
+    k = service.config.knowledge.top_k
+    results = await loop.run_in_executor(
+        service.models, lambda: hub.search(query, k=k, audience="staff"))
+    passages = [{"source": r.source, "section": r.section, "title": r.passage.title,
+                 "text": r.passage.text, "risk_note": r.passage.risk_note,
+                 "audience": r.passage.audience, "version": r.passage.version,
+                 "effective_date": r.passage.effective_date, "score": round(r.score, 4)}
+                for r in results]
+    return Result(ref=cmd.id, action=cmd.action, text=render_results(results),
+                  data={"query": query, "passages": passages})
+
+
+def _report(service: Service, cmd: Command) -> Result:
+    desk = service.desk
+    assert desk is not None
+    engine = desk.engine
+    day = cmd.date or engine.day_of(desk.clock())
+    if cmd.date is not None:
+        try:
+            date.fromisoformat(cmd.date)
+        except ValueError:
+            raise ProtocolError("invalid", f"Report date {cmd.date!r} is not YYYY-MM-DD.",
+                                cmd.id) from None
+    tickets = engine.tickets()
+    settings = engine.settings
+    rows = [msgspec.to_builtins(r) for r in report_rows(tickets, settings, day)]
+    classes = [msgspec.to_builtins(r) for r in class_rows(tickets, settings, day)]
+    return Result(ref=cmd.id, action=cmd.action, text=f"report {day}",
+                  data={"day": day, "services": rows, "classes": classes})
 
 
 async def _queue_op(service: Service, cmd: Command, counter: str | None) -> Outcome:

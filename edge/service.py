@@ -33,10 +33,12 @@ from devices.server import DeviceServer, Identity, Limits, Peer
 from edge.config import BranchConfig
 from edge.console_commands import run_command
 from edge.desk import QueueDesk
+from edge.kb_cli import open_hub
 from edge.sessions import KioskSession
 from edge.store import Store
 from edge.understanding import load_understanding
 from intents.dialogue import Policy, Terminal
+from intents.knowledge import KnowledgeHub
 
 log = logging.getLogger("branch_teller.service")
 
@@ -78,6 +80,8 @@ class Service:
         self.address: tuple[str, int] | None = None
         self._credentials = {d.id: _digest(d.credential) for d in config.devices}
         self._understand: Any = None
+        self.hub: KnowledgeHub | None = None
+        self.hub_error: str | None = None
 
     # ------------------------------------------------------------ lifecycle
 
@@ -100,7 +104,19 @@ class Service:
         self.server = DeviceServer(self, limits, cfg.branch.name_zh)
         self.address = await self.server.start(s.host, s.port)
         self.spawn(self._housekeeping(), "housekeeping")
+        self.spawn(self._load_knowledge(), "knowledge")
         return self.address
+
+    async def _load_knowledge(self) -> None:
+        """Index the branch documents off the event loop; search works once this is done."""
+        loop = asyncio.get_running_loop()
+        try:
+            self.hub = await loop.run_in_executor(self.models, open_hub, self.config, True, False)
+        except Exception as err:  # the service still runs; staff see why in health
+            self.hub_error = f"{type(err).__name__}: {err}"
+            log.exception("knowledge hub failed to load")
+        else:
+            log.info("knowledge hub ready: %d passages", len(self.hub.passages))
 
     def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
         """Start a background task and keep a strong reference until it ends."""
@@ -216,6 +232,8 @@ class Service:
             "pending_calls": len(desk.pending_calls) if desk else 0,
             "open_alerts": len(desk.alerts) if desk else 0,
             "router": "loaded" if self._understand is not None else "absent",
+            "knowledge": ("ready" if self.hub is not None
+                          else f"failed: {self.hub_error}" if self.hub_error else "loading"),
         }
 
     # ------------------------------------------------------------ desk.Broadcaster

@@ -174,3 +174,29 @@ async def test_a_stuck_client_is_disconnected_without_hurting_others() -> None:
     assert sent[:4] == [True] * 4 and not any(sent[6:])
     assert peer.stuck
     await peer.finish()
+
+
+async def test_console_searches_the_knowledge_hub_and_gets_the_report(running: Running) -> None:
+    async with asyncio.timeout(60):
+        while running.service.hub is None:
+            assert running.service.hub_error is None, running.service.hub_error
+            await asyncio.sleep(0.1)
+    staff = await login(running.url, "manager")
+    found = await command(staff, "s1", "kb_search", query="小微企业信用贷准入条件")
+    assert found["type"] == "result"
+    top = found["data"]["passages"][0]
+    assert "small_business" in top["source"] or "小微" in top["title"], top
+    assert "准入" in found["text"]
+    missing = await command(staff, "s2", "kb_search")
+    assert missing["type"] == "error" and missing["code"] == "missing_field"
+
+    kiosk = await login(running.url, "kiosk-1")
+    await kiosk.send(json.dumps({"type": "text", "id": "t1", "text": "我想换点美元外币"}))
+    await recv_until(kiosk, "ticket", id="t1")
+    report = await command(staff, "r1", "report")
+    assert report["type"] == "result"
+    assert [r["service"] for r in report["data"]["services"]] == ["fx", "fx"]
+    bad = await command(staff, "r2", "report", date="yesterday")
+    assert bad["type"] == "error" and bad["code"] == "invalid"
+    await staff.close()
+    await kiosk.close()

@@ -158,6 +158,26 @@ class QueueEngine:
         self.apply(event)
         return self._outcome(ticket, now, [event])
 
+    def set_class(self, ticket_id: str, cls: str) -> Outcome:
+        """Staff correct a waiting ticket's priority class (a VIP card shown, a wheelchair
+        seen); its place follows from the new class and its original arrival."""
+        now = self._clock()
+        ticket = self._ticket_in(ticket_id, {State.WAITING}, "change the class of")
+        if cls not in self._classes:
+            raise QueueError("unknown_class", f"There is no priority class {cls!r}.")
+        if cls == ticket.cls:
+            raise QueueError("same_class", f"Ticket {ticket.number} is already {cls}.")
+        event = {
+            "kind": EventKind.CLASS_CHANGED.value,
+            "at": now,
+            "ticket": ticket.id,
+            "cls": cls,
+            "from_cls": ticket.cls,
+        }
+        self.apply(event)
+        alerts = [urgent_alert(ticket, now)] if self._classes[cls].alert else []
+        return Outcome(tickets=[self._view(ticket, now)], events=[event], alerts=alerts)
+
     def open_counter(self, counter_id: str) -> Outcome:
         """A teller sits down: the counter can call, and estimates count it."""
         return self._staffing(counter_id, opened=True)
@@ -170,19 +190,7 @@ class QueueEngine:
         """End of business: serving tickets complete, everyone still waiting or called is
         cancelled, so tomorrow's board starts empty (numbers restart by date anyway)."""
         now = self._clock()
-        events: list[Event] = []
-        for t in list(self._s.tickets.values()):
-            if t.state is State.SERVING:
-                events.append({"kind": EventKind.COMPLETED.value, "at": now, "ticket": t.id})
-            elif t.state in CANCELLABLE:
-                events.append(
-                    {
-                        "kind": EventKind.CANCELLED.value,
-                        "at": now,
-                        "ticket": t.id,
-                        "reason": "day_closed",
-                    }
-                )
+        events = self._s.closing_events(now)
         for event in events:
             self.apply(event)
         touched = [self._s.tickets[e["ticket"]] for e in events]
@@ -299,23 +307,18 @@ class QueueEngine:
             appointment_at=appointment_at,
             arrival_at=now,
         )
-        day = self.day_of(now)
-        n = self._s.last_number.get((day, spec.prefix), 0) + 1
-        number = f"{spec.prefix}{n:0{self.settings.number_digits}d}"
-        return {
-            "kind": EventKind.ISSUED.value,
-            "at": now,
-            "ticket": f"{day.replace('-', '')}-{number}",
-            "day": day,
-            "number": number,
-            "service": service,
-            "cls": cls,
-            "language": language,
-            "flags": list(flags),
-            "intent": intent,
-            "appointment_at": appointment_at,
-            "walk_in": False,
-        }
+        return self._s.issued_event(
+            now,
+            self.day_of(now),
+            spec.prefix,
+            self.settings.number_digits,
+            service=service,
+            cls=cls,
+            language=language,
+            flags=list(flags),
+            intent=intent,
+            appointment_at=appointment_at,
+        )
 
     def _no_show(self, ticket: Ticket, now: float) -> Outcome:
         policy = self.settings.no_show

