@@ -85,8 +85,8 @@ class TtsSettings(msgspec.Struct, kw_only=True):
     """Longest chunk in width units (a CJK character counts 2): 80 = ~40 hanzi or ~80 letters."""
     elderly_sentence_max_width: int = 36
     """Shorter chunks in elderly mode (~18 hanzi)."""
-    first_sentence_max_width: int = 40
-    """A wider first sentence is cut after its leading clauses so audio starts sooner."""
+    first_sentence_max_width: int = 24
+    """A wider first sentence is cut after its leading clauses ('Hello,') so audio starts sooner."""
     noise_scale: float | None = None
     """Piper generator noise; None keeps the voice's value, 0 makes synthesis deterministic."""
     noise_w: float | None = None
