@@ -464,3 +464,24 @@ def test_business_day_follows_configured_timezone(clock: Clock) -> None:
     assert utc.issue("cash").ticket.id == "20261125-B001"
     log = utc.snapshot()["tickets"]
     assert log[0]["day"] == "2026-11-25"
+
+
+def test_set_class_reorders_by_original_arrival(engine: QueueEngine, clock: Clock) -> None:
+    first = engine.issue("cash").ticket
+    clock.tick(60)
+    second = engine.issue("cash").ticket
+    out = engine.set_class(second.id, "elderly")
+    assert out.ticket.cls == "elderly" and out.events[0]["from_cls"] == "normal"
+    assert out.alerts == []
+    assert [t.id for t in engine.waiting()] == [second.id, first.id]
+    assert engine.set_class(first.id, "urgent").alerts[0]["kind"] == "urgent_ticket"
+    before = engine.snapshot()
+    for cls, code in (("urgent", "same_class"), ("platinum", "unknown_class")):
+        with pytest.raises(QueueError) as err:
+            engine.set_class(first.id, cls)
+        assert err.value.code == code
+    assert engine.snapshot() == before
+    engine.call_next("c1")
+    with pytest.raises(QueueError) as err:
+        engine.set_class(first.id, "vip")
+    assert err.value.code == "bad_state"

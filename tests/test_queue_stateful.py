@@ -116,6 +116,10 @@ class QueueMachine(RuleBasedStateMachine):
     def ticket_op(self, op: str, pick: int) -> None:
         self._run(getattr(self.engine, op), self._ticket_id(pick))
 
+    @rule(pick=PICK, cls=st.sampled_from(["normal", "vip", "elderly", "urgent", "gold"]))
+    def set_class(self, pick: int, cls: str) -> None:
+        self._run(self.engine.set_class, self._ticket_id(pick), cls)
+
     @rule(pick=PICK, service=st.sampled_from(SERVICES))
     def transfer(self, pick: int, service: str) -> None:
         self._run(self.engine.transfer, self._ticket_id(pick), service)
