@@ -254,7 +254,7 @@ class QueueEngine:
 
     def tickets(self) -> list[Ticket]:
         """Every ticket the engine knows (copies), for reports."""
-        return [msgspec.structs.replace(t) for t in self._s.tickets.values()]
+        return [msgspec.structs.replace(t, flags=list(t.flags)) for t in self._s.tickets.values()]
 
     def counter_ticket(self, counter_id: str) -> TicketView | None:
         """What a counter is calling or serving now."""

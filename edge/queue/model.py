@@ -26,7 +26,14 @@ AT_COUNTER = frozenset({State.CALLED, State.SERVING})
 
 
 class EventKind(StrEnum):
-    """Every fact the engine records; replaying them rebuilds the queue."""
+    """Every fact the engine records; replaying them rebuilds the queue.
+
+    All events carry "kind" and "at" (epoch seconds); ticket events carry "ticket" (its id).
+    issued: day, number, service, cls, language, flags, intent, appointment_at, walk_in.
+    called: counter. no_show: action ("requeue" | "cancel"), penalty_s.
+    transferred: service, from_service. class_changed: cls, from_cls.
+    cancelled: reason (only "day_closed", from close_day). counter_opened/closed: counter.
+    """
 
     ISSUED = "issued"
     CALLED = "called"
