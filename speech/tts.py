@@ -29,6 +29,7 @@ from speech.visemes import VisemeEvent, build_track, ipa_viseme
 _LOGGER = logging.getLogger(__name__)
 _WORD_GAP = " "
 _SILENT_MARKS = frozenset("^$_")
+_STRESS = frozenset("ˈˌ")
 # espeak reads a lone capital A as the article "a" (ɐ); a ticket letter must sound like its name.
 _ESPEAK_RESPELL = {"A": "eh"}
 _DIGIT_WORDS = frozenset(EN_DIGITS)
@@ -181,7 +182,7 @@ class PiperVoiceEngine:
         samples = np.concatenate(audio) if audio else np.zeros(0, np.float32)
         total_ms = 1000.0 * len(samples) / self.sample_rate
         visemes = build_track(
-            (() if (v := ipa_viseme(p)) is None else (v,), d) for p, d in segments
+            (() if (v := ipa_viseme(p)) is None else (v,), d) for p, d in stress_forward(segments)
         )
         return SpeechChunk(
             text=text,
@@ -202,6 +203,21 @@ class PiperVoiceEngine:
         phonemes = [p for p in chunk.phonemes if ipa_viseme(p) is not None] or [" "]
         each = len(chunk.audio_float_array) * ms_per_sample / len(phonemes)
         return [(p, each) for p in phonemes]
+
+
+def stress_forward(segments: list[tuple[str, float]]) -> list[tuple[str, float]]:
+    """Give a stress mark's time to the vowel it precedes (piper times marks like phonemes)."""
+    out: list[tuple[str, float]] = []
+    carry = 0.0
+    for phoneme, duration in segments:
+        if phoneme in _STRESS:
+            carry += duration
+            continue
+        out.append((phoneme, duration + carry))
+        carry = 0.0
+    if carry and out:
+        out[-1] = (out[-1][0], out[-1][1] + carry)
+    return out
 
 
 def _word_groups(segments: list[tuple[str, float]]) -> list[tuple[float, float]]:

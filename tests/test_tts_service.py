@@ -259,3 +259,10 @@ def test_piper_engine_mandarin_voice_captions_by_character() -> None:
     assert fake.asked[0][0] == "您好。"
     assert [w.text for w in chunk.words] == ["您", "好"]
     assert [w.start_ms for w in chunk.words] == [100, 400]
+
+
+def test_stress_mark_time_goes_to_the_following_vowel() -> None:
+    from speech.tts import stress_forward
+
+    segments = [("t", 50.0), ("ˈ", 80.0), ("ɪ", 40.0), ("k", 30.0), ("ˌ", 10.0)]
+    assert stress_forward(segments) == [("t", 50.0), ("ɪ", 120.0), ("k", 40.0)]

@@ -87,6 +87,8 @@ def check_golden(name: str, chunk: SpeechChunk) -> None:
     for got, want in zip(chunk.words, expected["words"], strict=True):
         assert abs(got.start_ms - want[1]) <= 20 and abs(got.duration_ms - want[2]) <= 20
     assert [v.viseme for v in chunk.visemes] == [v[0] for v in expected["visemes"]]
+    for got_v, want_v in zip(chunk.visemes, expected["visemes"], strict=True):
+        assert abs(got_v.start_ms - want_v[1]) <= 20 and abs(got_v.duration_ms - want_v[2]) <= 20
 
 
 def check_timings_fit_audio(chunk: SpeechChunk) -> None:
