@@ -43,6 +43,10 @@ _LONG_DIGITS = re.compile(
     r"(?<![\d.])(?<!\d,)(?:\d{7,}|[09]\d{4,5}|\d{3,4}-\d{3,4}-\d{4})(?!\d|[.,]\d)"
 )
 _NUMBER = re.compile(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?")
+# A count before a measure word is read with 两 (2个 两个, 2000人 两千人), but 2号 stays 二号.
+_ZH_MEASURE = "个位人户天张次年周种份笔件台套本名条家项岁小分秒千万亿元块"
+_ZH_QUANTITY = re.compile(rf"(?<![\d.第])(\d[\d,]*)(?=[{_ZH_MEASURE}])")
+_EN_ORDINAL_NUMBER = re.compile(r"\b(\d+)(?:st|nd|rd|th)\b")
 _ZH_CURRENCY = {"¥": "元", "￥": "元", "RMB": "元", "CNY": "元", "yuan": "元",
                 "$": "美元", "USD": "美元", "dollar": "美元", "dollars": "美元", "€": "欧元",
                 "元": "元", "块": "块", "美元": "美元", "欧元": "欧元"}  # fmt: skip
@@ -117,6 +121,13 @@ def en_number(text: str) -> str:
     return f"{words} point {en_digits(frac)}" if frac else words
 
 
+def _liang(reading: str) -> str:
+    """Spoken form of a leading 二 in a count: 二 -> 两, 二千 -> 两千, 二万 -> 两万 (not 二十)."""
+    if reading == "二" or (reading[:1] == "二" and reading[1:2] in "千万亿"):
+        return "两" + reading[1:]
+    return reading
+
+
 def strip_markup(text: str) -> str:
     """Drop Markdown, links and citation markers like [1] so they are not read aloud."""
     text = re.sub(r"```.*?```", " ", text, flags=re.DOTALL)
@@ -156,7 +167,7 @@ def _date(match: re.Match[str], language: str) -> str:
 def _time(match: re.Match[str], language: str) -> str:
     hour, minute = int(match.group(1)), int(match.group(2))
     if language == "zh":
-        spoken = f"{zh_number(str(hour))}点"
+        spoken = f"{_liang(zh_number(str(hour)))}点"
         if minute:
             spoken += ("零" if minute < 10 else "") + f"{zh_number(str(minute))}分"
         return spoken
@@ -171,7 +182,7 @@ def _money(match: re.Match[str], language: str) -> str:
     if language == "zh":
         if "." in number:
             number = number.rstrip("0").rstrip(".")
-        return zh_number(number) + _ZH_CURRENCY[unit]
+        return _liang(zh_number(number)) + _ZH_CURRENCY[unit]
     name = _EN_CURRENCY[unit]
     whole, _, frac = number.replace(",", "").partition(".")
     if name == "dollars" and frac and len(frac) == 2:
@@ -206,6 +217,10 @@ def speakable(text: str, language: str) -> str:
         text = pattern.sub(partial(_apply, rule, lang), text)
     digits = zh_digits if lang == "zh" else en_digits
     text = _LONG_DIGITS.sub(lambda m: digits(m.group(0).replace("-", "")), text)
-    number = zh_number if lang == "zh" else en_number
-    text = _NUMBER.sub(lambda m: number(m.group(0)), text)
+    if lang == "zh":
+        text = _ZH_QUANTITY.sub(lambda m: _liang(zh_number(m.group(1))), text)
+        text = _NUMBER.sub(lambda m: zh_number(m.group(0)), text)
+    else:
+        text = _EN_ORDINAL_NUMBER.sub(lambda m: en_ordinal(int(m.group(1))), text)
+        text = _NUMBER.sub(lambda m: en_number(m.group(0)), text)
     return re.sub(r"[ \t]{2,}", " ", text).strip()

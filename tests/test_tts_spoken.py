@@ -25,6 +25,8 @@ from speech.spoken import en_cardinal, en_ordinal, en_year, speakable, strip_mar
         ("手机13812345678", "手机一三八一二三四五六七八。"),
         ("- 身份证\n- 银行卡", "身份证。银行卡。"),
         ("请 A023 号到 3 号窗口", "请 A零二三 号到 三 号窗口。"),
+        ("新卡2个工作日后领取，请到2号窗口", "新卡两个工作日后领取，请到二号窗口。"),
+        ("共2000人，第2位，取2万元，2:30", "共两千人，第二位，取两万元，两点三十分。"),
     ],
 )
 def test_mandarin(text: str, expected: str) -> None:
@@ -42,6 +44,7 @@ def test_mandarin(text: str, expected: str) -> None:
          "Open nine o'clock to seventeen oh five on November twenty-fifth, twenty twenty-six."),
         ("Call 95588, rate 3.5%", "Call nine five five eight eight, rate three point five percent."),
         ("We served 1,250 people", "We served one thousand two hundred fifty people."),
+        ("Go to the 2nd floor, 1st desk.", "Go to the second floor, first desk."),
     ],
 )  # fmt: skip
 def test_english(text: str, expected: str) -> None:
