@@ -88,9 +88,8 @@ class QueueDesk:
         return outcome
 
     def _publish(self, op: str, outcome: Outcome) -> None:
-        board = self.engine.board()
         ticket = msgspec.to_builtins(outcome.ticket) if outcome.tickets else None
-        update = QueueUpdate(event=op, ticket=ticket, waiting=board["waiting_counts"])
+        update = QueueUpdate(event=op, ticket=ticket, waiting=self.engine.waiting_counts())
         self.out.to_consoles(update)
         self.out.to_kiosks(update)
         for raw in outcome.alerts:
@@ -143,8 +142,8 @@ class QueueDesk:
 
     def board_snapshot(self) -> BoardSnapshot:
         """What a number-caller display shows."""
-        board = self.engine.board()
+        engine = self.engine
         serving = [{"counter": str(c["number"]), "number": c["ticket"], "state": c["state"]}
-                   for c in board["counters"] if c["ticket"]]
-        return BoardSnapshot(serving=serving, recent=board["recent"],
-                             waiting=board["waiting_counts"])
+                   for c in engine.counters() if c["ticket"]]
+        return BoardSnapshot(serving=serving, recent=engine.recent_calls(),
+                             waiting=engine.waiting_counts())

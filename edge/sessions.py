@@ -115,9 +115,9 @@ class KioskSession:
         for action in actions:
             await self._carry_out(action, msg, reply)
         lang = self.state.language
+        said = " ".join(reply.texts) if lang == "en" else "".join(reply.texts)
         self.peer.send(Reply(
-            id=msg.id, turn=self.turn, text=" ".join(reply.texts) if lang == "en"
-            else "".join(reply.texts), language=lang, intent=understood.intent,
+            id=msg.id, turn=self.turn, text=said, language=lang, intent=understood.intent,
             confidence=round(understood.confidence, 4),
             choices=[Choice(key=k, label=v) for k, v in reply.choices],
             large_text=self.context.elderly, ends_session=self.state.ended or reply.ends))
@@ -126,6 +126,8 @@ class KioskSession:
                              text=mask_pii(text), intent=understood.intent,
                              timings_ms={"route": round(route_ms, 2),
                                          "turn": round(total_ms, 2)}))
+        self.on_turn(TurnLog(device=self.peer.device_id, turn=self.turn, speaker="teller",
+                             text=mask_pii(said)))
         if self.state.ended or reply.ends:
             self.reset("conversation complete")
 

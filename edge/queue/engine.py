@@ -262,6 +262,21 @@ class QueueEngine:
         tid = self._s.at_counter[counter.id]
         return None if tid is None else self._view(self._s.tickets[tid], self._clock())
 
+    def waiting_counts(self) -> dict[str, int]:
+        """Waiting tickets per service, cheaply (no estimates): for every-event updates."""
+        counts = dict.fromkeys(self._services, 0)
+        for t in self._s.waiting.values():
+            counts[t.service] += 1
+        return counts
+
+    def counters(self) -> list[dict[str, Any]]:
+        """Each counter and the ticket it is calling or serving (no estimates)."""
+        return self._s.counter_rows()
+
+    def recent_calls(self) -> list[dict[str, Any]]:
+        """The last calls, newest last, as the board shows them."""
+        return list(self._s.recent)
+
     def board(self) -> dict[str, Any]:
         """Snapshot for the number-caller and console boards, as plain JSON-ready values."""
         now = self._clock()
