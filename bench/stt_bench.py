@@ -90,6 +90,44 @@ async def stream_clip(
     }
 
 
+DOMAIN_ZH = (
+    "我要挂失银行卡",
+    "我想开一个储蓄账户",
+    "帮我查一下账户余额",
+    "我要给我儿子转账五万块",
+    "信用卡怎么激活",
+    "我想办理三年定期存款",
+    "我的网银密码忘记了",
+    "请问对公业务在哪里取号",
+    "我要换一张新的借记卡",
+    "这个理财产品的风险等级是多少",
+)
+
+
+def bench_domain(engine: SttEngine) -> dict[str, object]:
+    """Banking phrases from the offline zh voice (synthetic, so easier than real callers)."""
+    from speech.audio import PcmStreamDecoder
+    from speech.zh_voice import ZhVoiceEngine
+
+    voice = ZhVoiceEngine.load(ROOT / "models" / "zh-databaker")
+    clips = []
+    for text in DOMAIN_ZH:
+        chunk = voice.synthesize(text)
+        decoder = PcmStreamDecoder(chunk.sample_rate)
+        audio = np.concatenate([decoder.feed(chunk.pcm), decoder.flush()])
+        clips.append((text, np.concatenate([np.zeros(4800, np.float32), audio])))
+    result: dict[str, object] = {}
+    for prompt_name, prompts in PROMPTS.items():
+        errors = []
+        for text, audio in clips:
+            tr = engine.transcribe_sync(audio, language="zh", initial_prompt=prompts["zh"])
+            errors.append(cer(text, tr.text))
+            print(f"domain {prompt_name:7} CER {errors[-1] * 100:5.1f}%  {text} -> {tr.text}")
+        result[prompt_name] = round(statistics.mean(errors), 4)
+        print(f"domain {prompt_name:7} mean CER {result[prompt_name]}")
+    return result
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--model", default=str(ROOT / "models" / "whisper-base"))
@@ -97,6 +135,7 @@ def main() -> None:
     ap.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--stream-only", action="store_true", help="only the real-time stream runs")
+    ap.add_argument("--domain", action="store_true", help="also TTS banking phrases (zh)")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "stt_bench.json"))
     args = ap.parse_args()
 
@@ -162,6 +201,7 @@ def main() -> None:
             metric = "CER" if lang == "zh" else "WER"
             print(f"{key:22} mean {metric} {mean_err * 100:5.1f}%  RTF {mean_rtf:.3f}")
 
+    domain = bench_domain(engine) if args.domain else None
     vad_model = SileroVad.load(args.vad)
     streaming: list[dict[str, object]] = []
     for name in ("BAC009S0764W0121.wav", "jfk_16k_mono.flac"):
@@ -177,7 +217,9 @@ def main() -> None:
 
     result = {
         "streaming": streaming,
+        "domain_zh_tts": domain,
         "machine": f"{platform.machine()} {os.cpu_count()} cpus, device {engine.device}",
+        "load_avg_1_5_15": [round(x, 2) for x in os.getloadavg()],
         "model": args.model,
         "stt_load_s": round(load_s, 3),
         "vad": vad,
