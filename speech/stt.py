@@ -47,8 +47,9 @@ class SttSettings(msgspec.Struct, kw_only=True, frozen=True):
     """At most one partial decode per stream per this many ms of wall time."""
     partial_min_new_audio_ms: int = 300
     """A partial decode runs only if at least this much new audio arrived since the last."""
-    partial_min_audio_ms: int = 600
-    """No partial before the turn holds this much audio."""
+    partial_min_audio_ms: int = 1000
+    """No partial before the turn holds this much audio (pre-roll included; shorter ones came
+    back empty on the clips and cost a full encoder pass each)."""
     lock_language_prob: float = 0.8
     """A partial's zh/en guess this sure fixes the language for the rest of the turn."""
     initial_prompt_zh: str | None = "以下是普通话的句子。"
@@ -240,7 +241,7 @@ class SttEngine:
             for s in segments
         )
         raw = "".join(s.text for s in segs).strip()
-        text = clean_transcript(raw, language)
+        text = clean_transcript(raw, language, prompt=initial_prompt)
         return Transcript(
             text=text,
             language=language,
@@ -320,13 +321,15 @@ class StreamingTranscriber:
         clock: Callable[[], float] = time.monotonic,
         on_partial: Callable[[Transcript], None] | None = None,
         language: str | None = None,
-        keep_ms: int = 1000,
+        keep_ms: int = 2000,
     ) -> None:
         self._engine = engine
         self._clock = clock
         self._on_partial = on_partial
         self.language = language
         """Language the kiosk fixed (customer's choice); None means detect per turn."""
+        # keep_ms of audio is held between turns: it must cover the VAD pre-roll plus the
+        # speech the endpointer needs before it confirms a turn (min_speech or min_turn).
         self._keep = keep_ms * 16
         self._throttle = PartialThrottle(
             settings.partial_interval_ms,

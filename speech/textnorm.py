@@ -99,12 +99,17 @@ def collapse_repetitions(text: str) -> str:
     return _REPEAT.sub(keep_one, text)
 
 
-def clean_transcript(text: str, language: str) -> str:
-    """What the dialogue sees: Simplified for zh, loops collapsed, silence phrases dropped."""
+def clean_transcript(text: str, language: str, prompt: str | None = None) -> str:
+    """What the dialogue sees: Simplified for zh, loops collapsed, silence phrases dropped.
+
+    Whisper sometimes echoes its initial prompt over silence; that echo is dropped too.
+    """
     out = _WS.sub(" ", text).strip()
     if language == "zh":
         out = to_simplified(out)
     out = collapse_repetitions(out).strip()
+    if prompt and _key(out) == to_simplified(_key(prompt)):
+        return ""
     return "" if is_hallucination(out) else out
 
 

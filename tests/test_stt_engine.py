@@ -144,7 +144,10 @@ def test_missing_folder_fails_without_download(tmp_path: Path) -> None:
 def whisper() -> Iterator[SttEngine]:
     if not (WHISPER / "model.bin").is_file():
         pytest.skip("models/whisper-base not assembled")
-    engine = SttEngine.load(WHISPER, device="cpu")
+    import ctranslate2
+
+    engine = SttEngine.load(WHISPER, device="auto")
+    assert engine.device == ("cuda" if ctranslate2.get_cuda_device_count() else "cpu")
     yield engine
     engine.close()
 

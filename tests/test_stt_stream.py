@@ -57,7 +57,10 @@ class Rig:
         self.partials: list[Transcript] = []
         self.engine = engine
         self.st = StreamingTranscriber(
-            engine, SttSettings(**kw), clock=self.clock, on_partial=self.partials.append
+            engine,
+            SttSettings(**{"partial_min_audio_ms": 600, **kw}),
+            clock=self.clock,
+            on_partial=self.partials.append,
         )
         self.pushed = 0
 
@@ -199,7 +202,7 @@ async def test_unsure_partial_does_not_fix_language(prob: float) -> None:
 async def test_buffer_between_turns_stays_bounded() -> None:
     rig = Rig(FakeEngine())
     await rig.speak(10_000)
-    assert sum(len(c) for c in rig.st._chunks) <= 1000 * 16 + FRAME
+    assert sum(len(c) for c in rig.st._chunks) <= 2000 * 16 + FRAME
 
 
 async def test_aclose_cancels_pending_decodes() -> None:

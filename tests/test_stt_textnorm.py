@@ -62,6 +62,9 @@ def test_clean_transcript_converts_and_filters() -> None:
     assert clean_transcript("謝謝觀看", "zh") == ""
     assert clean_transcript("I want to   open an account", "en") == "I want to open an account"
     assert clean_transcript("帳戶", "en") == "帳戶"  # only zh turns are converted
+    prompt = "以下是普通话的句子。"
+    assert clean_transcript("以下是普通話的句子", "zh", prompt=prompt) == ""  # prompt echo
+    assert clean_transcript("以下是我的账户", "zh", prompt=prompt) == "以下是我的账户"
 
 
 @pytest.mark.parametrize(
