@@ -8,11 +8,9 @@ from enum import Enum
 import msgspec
 
 
-class VadSettings(msgspec.Struct, kw_only=True, frozen=True):
+class VadSettings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
     """Endpointing knobs (branch.toml `[speech.vad]`); times are in ms of stream audio."""
 
-    model_path: str = "models/silero-vad/silero_vad_v6.onnx"
-    """Silero v6 ONNX file (ships inside the faster-whisper wheel)."""
     threshold: float = 0.5
     """A frame at or above this probability counts as speech."""
     neg_threshold: float = 0.35

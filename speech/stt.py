@@ -22,11 +22,9 @@ LANGUAGES = ("zh", "en")
 """The only languages a branch customer is answered in; Whisper's guess is restricted to them."""
 
 
-class SttSettings(msgspec.Struct, kw_only=True, frozen=True):
-    """Speech-to-text knobs (branch.toml `[speech.stt]`)."""
+class SttSettings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    """Speech-to-text knobs (branch.toml `[speech.stt]`); the model folder comes from [models]."""
 
-    model_dir: str = "models/whisper-base"
-    """Any CTranslate2 Whisper folder (base here; small/large-v3-turbo from a bundle)."""
     device: Literal["auto", "cpu", "cuda"] = "auto"
     """auto = CUDA when CTranslate2 sees a GPU, else CPU."""
     compute_type: str = "int8"
@@ -138,18 +136,14 @@ class SttEngine:
     ) -> SttEngine:
         """Load a local CTranslate2 Whisper folder; never downloads (a typo fails loudly)."""
         settings = SttSettings(
-            model_dir=str(folder),
-            device=device,
-            compute_type=compute_type,
-            cpu_threads=cpu_threads,
-            workers=workers,
+            device=device, compute_type=compute_type, cpu_threads=cpu_threads, workers=workers
         )
-        return cls.from_settings(settings)
+        return cls.from_settings(folder, settings)
 
     @classmethod
-    def from_settings(cls, settings: SttSettings) -> SttEngine:
-        """Load as configured in branch.toml."""
-        folder = Path(settings.model_dir)
+    def from_settings(cls, folder: str | Path, settings: SttSettings) -> SttEngine:
+        """Load any CTranslate2 Whisper folder (base here, small/large-v3-turbo from a bundle)."""
+        folder = Path(folder)
         if not (folder / "model.bin").is_file() or not (folder / "config.json").is_file():
             raise FileNotFoundError(f"not a CTranslate2 Whisper folder: {folder}")
         from faster_whisper import WhisperModel

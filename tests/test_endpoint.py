@@ -140,6 +140,10 @@ def test_settings_reject_inconsistent_values(kwargs: dict[str, float]) -> None:
 def test_settings_load_from_toml_dict() -> None:
     s = msgspec.convert({"end_silence_ms": 800, "digits_end_silence_ms": 2000}, VadSettings)
     assert s.end_silence_ms == 800 and s.threshold == 0.5
+    with pytest.raises(msgspec.ValidationError):  # a typo in branch.toml is an error
+        msgspec.convert({"end_silense_ms": 800}, VadSettings)
+    with pytest.raises(msgspec.ValidationError):  # __post_init__ errors surface as validation
+        msgspec.convert({"end_silence_ms": 100}, VadSettings)
 
 
 @given(st.lists(st.floats(min_value=0.0, max_value=1.0), max_size=400))

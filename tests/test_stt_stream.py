@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import pytest
+import soundfile as sf
 
-from speech.endpoint import PossibleEnd, Resumed, SpeechEnd, SpeechStart
+from speech.endpoint import Endpointer, PossibleEnd, Resumed, SpeechEnd, SpeechStart
 from speech.stt import PartialThrottle, StreamingTranscriber, SttSettings, Transcript
+from speech.vad import SileroVad
 
 FRAME = 512  # 32 ms
 
@@ -230,3 +233,34 @@ async def test_final_waits_for_running_partial_and_reuses_its_language() -> None
     engine.hold.set()
     final = await asyncio.wait_for(task, 1)
     assert engine.calls[1][1] == "en" and final.language == "en"
+
+
+VAD_MODEL = Path(__file__).resolve().parents[1] / "models" / "silero-vad" / "silero_vad_v6.onnx"
+CLIPS = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "speech"
+
+
+@pytest.mark.skipif(not VAD_MODEL.is_file(), reason="models/ not assembled")
+async def test_real_clip_through_vad_endpointer_and_transcriber() -> None:
+    """Stage test: real speech -> Silero -> Endpointer -> StreamingTranscriber (fake decoder)."""
+    speech, _ = sf.read(CLIPS / "BAC009S0764W0121.wav", dtype="float32")
+    audio = np.concatenate([np.zeros(8000, np.float32), speech, np.zeros(16_000, np.float32)])
+    engine = FakeEngine()
+    rig = Rig(engine)
+    vad, ep = SileroVad.load(VAD_MODEL).new_stream(), Endpointer()
+    finals, ends = [], []
+    for i in range(0, len(audio) - 511, 512):
+        frame = audio[i : i + 512]
+        rig.st.push(frame)
+        rig.clock.t += 0.032
+        for event in ep.feed(vad.process(frame), i // 16):
+            task = rig.st.handle(event)
+            if task is not None:
+                ends.append(event)
+                finals.append(await asyncio.wait_for(task, 1))
+        await asyncio.sleep(0)
+    assert len(finals) == 1 and rig.partials
+    end = ends[0]
+    assert isinstance(end, SpeechEnd), end
+    # the clip sits at 500-4700 ms of the stream, with ~0.5 s of silence inside its edges
+    assert 500 <= end.start_ms <= 1300 and 3900 <= end.end_ms <= 4800
+    assert np.array_equal(engine.calls[-1][0], audio[end.start_ms * 16 : end.end_ms * 16])
