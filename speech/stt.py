@@ -22,6 +22,10 @@ LANGUAGES = ("zh", "en")
 """The only languages a branch customer is answered in; Whisper's guess is restricted to them."""
 
 
+_MAX_NEW_TOKENS = 448 - 228
+"""Whisper's 448-token window minus the longest prompt faster-whisper builds (223 + 5)."""
+
+
 class SttSettings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
     """Speech-to-text knobs (branch.toml `[speech.stt]`); the model folder comes from [models]."""
 
@@ -226,7 +230,9 @@ class SttEngine:
             vad_filter=False,
             initial_prompt=initial_prompt or None,
             without_timestamps=True,
-            max_new_tokens=min(400, int(20 + self.settings.max_tokens_per_s * duration)),
+            max_new_tokens=min(
+                _MAX_NEW_TOKENS, int(20 + self.settings.max_tokens_per_s * duration)
+            ),
         )
         segs = tuple(
             SegmentInfo(

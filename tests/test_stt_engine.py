@@ -69,6 +69,13 @@ async def test_decode_runs_in_worker_thread_with_greedy_settings() -> None:
     assert kw["beam_size"] == 1 and kw["temperature"] == 0.0
     assert kw["condition_on_previous_text"] is False and kw["vad_filter"] is False
     assert kw["initial_prompt"] == "以下是普通话的句子。" and kw["language"] == "zh"
+    assert kw["max_new_tokens"] == 20 + 15  # bounded by the audio's length
+
+
+async def test_token_budget_leaves_room_for_the_longest_prompt() -> None:
+    model = FakeWhisper([("zh", 1.0)])
+    await engine_with(model).transcribe(np.zeros(16_000 * 60, np.float32), "zh", "长" * 500)
+    assert model.calls[0]["max_new_tokens"] == 448 - 228
 
 
 async def test_language_restricted_to_zh_or_en() -> None:
