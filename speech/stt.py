@@ -43,8 +43,6 @@ class SttSettings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fiel
     """Greedy decoding: beam 5 did not help base on Mandarin and costs latency."""
     max_tokens_per_s: float = 15.0
     """Token budget per second of audio (plus 20) so a decoder loop cannot run on for seconds."""
-    detect_seconds: float = 3.0
-    """Audio used for zh/en detection when the language is not known."""
     partial_interval_ms: int = 1000
     """At most one partial decode per stream per this many ms of wall time."""
     partial_min_new_audio_ms: int = 300
@@ -121,6 +119,7 @@ class SttEngine:
 
     def __init__(self, model: Any, settings: SttSettings, device: str = "cpu") -> None:
         self._model = model
+        self._shared = _SharedEncoder(model) if hasattr(model, "encode") else None
         self.settings = settings
         self.device = device
         self._pool = concurrent.futures.ThreadPoolExecutor(
@@ -212,36 +211,16 @@ class SttEngine:
         if len(samples) == 0:
             return Transcript("", language or "zh", 0.0, 0.0, 0.0)
         lang_prob = 1.0
-        if language is None:
-            language, lang_prob = self.detect_language(samples)
-        if initial_prompt is None:
-            initial_prompt = (
-                self.settings.initial_prompt_zh
-                if language == "zh"
-                else self.settings.initial_prompt_en
-            )
-        segments, _info = self._model.transcribe(
-            samples,
-            language=language,
-            task="transcribe",
-            beam_size=self.settings.beam_size,
-            temperature=0.0,
-            condition_on_previous_text=False,
-            vad_filter=False,
-            initial_prompt=initial_prompt or None,
-            without_timestamps=True,
-            max_new_tokens=min(
-                _MAX_NEW_TOKENS, int(20 + self.settings.max_tokens_per_s * duration)
-            ),
-        )
-        segs = tuple(
-            SegmentInfo(
-                s.start, s.end, s.text, s.avg_logprob, s.no_speech_prob, s.compression_ratio
-            )
-            for s in segments
-        )
+        try:
+            if language is None:
+                language, lang_prob = self.detect_language(samples)
+            segs = self._decode(samples, language, initial_prompt, duration)
+        finally:
+            if self._shared is not None:
+                self._shared.clear()
         raw = "".join(s.text for s in segs).strip()
-        text = clean_transcript(raw, language, prompt=initial_prompt)
+        prompt = self._prompt(language, initial_prompt)
+        text = clean_transcript(raw, language, prompt=prompt)
         return Transcript(
             text=text,
             language=language,
@@ -253,13 +232,48 @@ class SttEngine:
             backchannel=is_backchannel(text, language),
         )
 
+    def _prompt(self, language: str, initial_prompt: str | None) -> str | None:
+        if initial_prompt is not None:
+            return initial_prompt or None
+        s = self.settings
+        return s.initial_prompt_zh if language == "zh" else s.initial_prompt_en
+
+    def _decode(
+        self,
+        samples: npt.NDArray[np.float32],
+        language: str,
+        initial_prompt: str | None,
+        duration: float,
+    ) -> tuple[SegmentInfo, ...]:
+        segments, _info = self._model.transcribe(
+            samples,
+            language=language,
+            task="transcribe",
+            beam_size=self.settings.beam_size,
+            temperature=0.0,
+            condition_on_previous_text=False,
+            vad_filter=False,
+            initial_prompt=self._prompt(language, initial_prompt),
+            without_timestamps=True,
+            max_new_tokens=min(
+                _MAX_NEW_TOKENS, int(20 + self.settings.max_tokens_per_s * duration)
+            ),
+        )
+        return tuple(
+            SegmentInfo(
+                s.start, s.end, s.text, s.avg_logprob, s.no_speech_prob, s.compression_ratio
+            )
+            for s in segments
+        )
+
     def detect_language(self, samples: npt.NDArray[np.float32]) -> tuple[str, float]:
         """Whisper's guess restricted to zh/en; the probability is renormalised over the two."""
         if not getattr(self._model.model, "is_multilingual", True):
             return "en", 1.0
-        head = samples[: int(self.settings.detect_seconds * 16_000)]
-        _lang, _prob, all_probs = self._model.detect_language(head)
-        probs = dict(all_probs)
+        if self._shared is not None:
+            probs = dict(self._shared.detect(self._model, samples))
+        else:
+            probs = dict(self._model.detect_language(samples)[2])
         p_zh, p_en = float(probs.get("zh", 0.0)), float(probs.get("en", 0.0))
         if p_zh + p_en <= 0.0:
             return "zh", 0.5
@@ -269,6 +283,46 @@ class SttEngine:
     def close(self) -> None:
         """Stop the worker threads at shutdown (running decodes finish first)."""
         self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+class _SharedEncoder:
+    """Lets zh/en detection and the decode share one encoder pass (each costs a padded 30 s).
+
+    faster-whisper's own detection encodes the window, then its decoder encodes it again. This
+    wraps the model's `encode`: the window detection encoded is handed back once, in the same
+    thread, when the decoder asks for an identical window. If faster-whisper changes how it
+    cuts windows, the arrays differ and it simply encodes again.
+    """
+
+    def __init__(self, model: Any) -> None:
+        self._encode = model.encode
+        self._local = threading.local()
+        self.hits = 0
+        model.encode = self
+
+    def detect(self, model: Any, samples: npt.NDArray[np.float32]) -> list[tuple[str, float]]:
+        """Language probabilities of the first window; its encoding is kept for the decode."""
+        from faster_whisper.audio import pad_or_trim
+
+        features = model.feature_extractor(samples)
+        frames = min(model.feature_extractor.nb_max_frames, features.shape[-1] - 1)
+        window = pad_or_trim(features[:, :frames])
+        output = self._encode(window)
+        self._local.pending = (window, output)
+        return [(token[2:-2], float(p)) for token, p in model.model.detect_language(output)[0]]
+
+    def __call__(self, features: npt.NDArray[np.float32]) -> Any:
+        pending = getattr(self._local, "pending", None)
+        self._local.pending = None
+        if pending is not None and pending[0].shape == features.shape:
+            if np.array_equal(pending[0], features):
+                self.hits += 1
+                return pending[1]
+        return self._encode(features)
+
+    def clear(self) -> None:
+        """Forget a kept encoding (the decode failed or did not ask for it)."""
+        self._local.pending = None
 
 
 class PartialThrottle:

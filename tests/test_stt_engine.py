@@ -173,8 +173,11 @@ async def test_real_clip_transcribed(whisper: SttEngine, name: str, max_error: f
     row = manifest()[name]
     audio, rate = sf.read(CLIPS / name, dtype="float32")
     assert rate == 16_000
+    assert whisper._shared is not None
+    hits = whisper._shared.hits
     started = time.perf_counter()
     tr = await asyncio.wait_for(whisper.transcribe(audio), 30)
+    assert whisper._shared.hits == hits + 1  # detection and decode shared one encoder pass
     assert time.perf_counter() - started < 15
     assert tr.language == row["lang"]
     score = cer if row["lang"] == "zh" else wer
