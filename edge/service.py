@@ -7,6 +7,7 @@ import contextlib
 import hashlib
 import hmac
 import logging
+import threading
 import time
 from collections.abc import Coroutine
 from concurrent.futures import ThreadPoolExecutor
@@ -33,7 +34,7 @@ from devices.server import DeviceServer, Identity, Limits, Peer
 from edge.config import BranchConfig
 from edge.console_commands import run_command
 from edge.desk import QueueDesk
-from edge.kb_cli import open_hub
+from edge.kb_cli import IndexingStopped, open_hub
 from edge.sessions import KioskSession
 from edge.store import Store
 from edge.understanding import load_understanding
@@ -82,6 +83,7 @@ class Service:
         self._understand: Any = None
         self.hub: KnowledgeHub | None = None
         self.hub_error: str | None = None
+        self._stopping = threading.Event()  # tells worker-thread jobs to give up early
 
     # ------------------------------------------------------------ lifecycle
 
@@ -110,13 +112,19 @@ class Service:
     async def _load_knowledge(self) -> None:
         """Index the branch documents off the event loop; search works once this is done."""
         loop = asyncio.get_running_loop()
-        try:
-            self.hub = await loop.run_in_executor(self.models, open_hub, self.config, True, False)
-        except Exception as err:  # the service still runs; staff see why in health
-            self.hub_error = f"{type(err).__name__}: {err}"
-            log.exception("knowledge hub failed to load")
-        else:
-            log.info("knowledge hub ready: %d passages", len(self.hub.passages))
+        steps = [False, True] if self.config.knowledge.dense else [False]
+        for dense in steps:  # keyword search at once, then hybrid once passages are embedded
+            try:
+                self.hub = await loop.run_in_executor(
+                    self.models, open_hub, self.config, dense, False, self._stopping)
+            except IndexingStopped:
+                return
+            except Exception as err:  # the service still runs; staff see why in health
+                self.hub_error = f"{type(err).__name__}: {err}"
+                log.exception("knowledge hub failed to load (%s)", "hybrid" if dense else "bm25")
+                return
+            log.info("knowledge hub ready (%s): %d passages",
+                     "hybrid" if dense else "keyword", len(self.hub.passages))
 
     def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
         """Start a background task and keep a strong reference until it ends."""
@@ -132,6 +140,7 @@ class Service:
 
     async def stop(self) -> None:
         """Graceful shutdown: clients told, queue already durable, database closed."""
+        self._stopping.set()
         if self.server is not None:
             await self.server.stop("service shutting down")
         for task in list(self.tasks):
@@ -232,7 +241,7 @@ class Service:
             "pending_calls": len(desk.pending_calls) if desk else 0,
             "open_alerts": len(desk.alerts) if desk else 0,
             "router": "loaded" if self._understand is not None else "absent",
-            "knowledge": ("ready" if self.hub is not None
+            "knowledge": (("hybrid" if self.hub.dense else "keyword") if self.hub is not None
                           else f"failed: {self.hub_error}" if self.hub_error else "loading"),
         }
 

@@ -51,4 +51,7 @@ else
   "$VENV/bin/branch-teller" train-router --out "$router"
   echo "$rwant" > "$rstamp"
 fi
+step "indexing the knowledge pack into data/kb (only changed files; first run embeds them)"
+"$VENV/bin/branch-teller" kb reindex
+
 printf '\ninstall done in %ss\n' "$(( $(date +%s) - started ))"

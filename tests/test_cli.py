@@ -17,7 +17,7 @@ from tests.wsclient import command, login, recv_until
 
 CLI = [sys.executable, "-m", "edge.cli"]
 SUBCOMMANDS = ["serve", "kiosk-sim", "caller-sim", "route", "eval-intents", "train-router",
-               "queue", "report", "models"]
+               "queue", "report", "kb", "models"]
 
 
 def run(*args: str, timeout: float = 60) -> tuple[int, str, str]:
@@ -66,7 +66,8 @@ def test_route_json_shape() -> None:
 
 async def _start_service(data_dir: Path) -> tuple[asyncio.subprocess.Process, str]:
     proc = await asyncio.create_subprocess_exec(
-        *CLI, "serve", "--port", "0", "--data-dir", str(data_dir), cwd=REPO,
+        *CLI, "serve", "--port", "0", "--data-dir", str(data_dir), "--knowledge-dense", "false",
+        cwd=REPO,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL)
     assert proc.stdout is not None
     line = (await asyncio.wait_for(proc.stdout.readline(), 60)).decode().strip()
