@@ -1,0 +1,400 @@
+"""The staff console: a Textual app over `ConsoleClient`, the lobby manager's cockpit."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Callable, Mapping, Sequence
+from datetime import tzinfo
+from pathlib import Path
+from typing import Any, ClassVar
+
+import msgspec
+from rich.text import Text
+from textual import on
+from textual.app import App, ComposeResult
+from textual.binding import Binding, BindingType
+from textual.timer import Timer
+from textual.widgets import Footer, Input, Static, TabbedContent, TabPane
+
+from devices.protocol import (
+    PROTOCOL_VERSION,
+    Alert,
+    Bye,
+    ConsoleSnapshot,
+    Error,
+    Message,
+    QueueUpdate,
+    Result,
+    TurnLog,
+)
+from ui.client import ConsoleClient, LinkStatus, Reply
+from ui.dialogs import ChoiceScreen, ConfirmScreen, HelpScreen
+from ui.queue_pane import QueuePane
+from ui.search_report import KnowledgePane, ReportPane
+from ui.side_panes import AlertsPane, HealthPane, KiosksPane
+from ui.view import CLASS_LABELS, SETTABLE_CLASSES, alert_line
+
+TABS = ("queue", "alerts", "kiosks", "knowledge", "report", "health")
+REFRESH_DEBOUNCE_S = 0.3
+REFRESH_EVERY_S = 10.0  # waited times tick even when nothing happens
+
+
+class ConsoleApp(App[None]):
+    """Shows what the service pushes and sends staff actions; owns no business state."""
+
+    CSS_PATH = "console.tcss"
+    TITLE = "Branch Teller console"
+    ENABLE_COMMAND_PALETTE = False  # its footer slot is worth more to `? Help` at 80 columns
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("n", "queue('call_next')", "Next"),
+        Binding("r", "queue('recall')", "Recall"),
+        Binding("x", "queue('no_show')", "No-show"),
+        Binding("s", "queue('start')", "Start", show=False),
+        Binding("d", "queue('complete')", "Done"),
+        Binding("t", "transfer", "Transfer"),
+        Binding("c", "cancel_ticket", "Cancel", show=False),
+        Binding("w", "walk_in", "Walk-in", show=False),
+        Binding("p", "priority", "Class"),
+        Binding("a", "ack_alert", "Ack"),
+        Binding("slash", "search", "Search", show=False),
+        Binding("f5", "refresh", "Refresh", show=False),
+        Binding("question_mark", "help", "Help"),
+        Binding("q", "quit", "Quit"),
+        *(Binding(str(i), f"show_tab('{tab}')", tab.title(), show=False)
+          for i, tab in enumerate(TABS, 1)),
+    ]
+
+    def __init__(self, url: str, user: str, credential: str, counter: str | None = None, *,
+                 autoconnect: bool = True, command_timeout_s: float = 10.0,
+                 tz: tzinfo | None = None) -> None:
+        super().__init__()
+        self.url = url
+        self.user = user
+        self.counter = counter
+        self.autoconnect = autoconnect
+        self.tz = tz  # None: the terminal's local time
+        self.client = ConsoleClient(url, user, credential, on_message=self.handle,
+                                    on_status=self.set_link, command_timeout_s=command_timeout_s)
+        self.link = LinkStatus("stopped", "not connected")
+        self.board: dict[str, Any] = {}
+        self.counters: list[Mapping[str, Any]] = []
+        self.alerts: dict[str, Alert] = {}
+        self.health: dict[str, Any] = {}
+        self.last_text = ""
+        self.replies: list[Reply] = []  # every answer, newest last: what tests and staff see
+        self._refresh_timer: Timer | None = None
+
+    # ------------------------------------------------------------ layout
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="status")
+        with TabbedContent(id="tabs", initial="queue"):
+            with TabPane("1 Queue", id="queue"):
+                yield QueuePane(id="queue-pane")
+            with TabPane("2 Alerts", id="alerts-tab"):
+                yield AlertsPane(id="alerts-pane")
+            with TabPane("3 Kiosks", id="kiosks"):
+                yield KiosksPane(id="kiosks-pane")
+            with TabPane("4 Knowledge", id="knowledge"):
+                yield KnowledgePane(id="knowledge-pane")
+            with TabPane("5 Report", id="report"):
+                yield ReportPane(id="report-pane")
+            with TabPane("6 Health", id="health-tab"):
+                yield HealthPane(id="health-pane")
+        yield Static("Ready. Press ? for help.", id="last")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self._draw_status()
+        self._draw_health()
+        if self.autoconnect:
+            self.run_worker(self.client.run(), name="link", group="link", exclusive=True)
+            self.set_interval(REFRESH_EVERY_S, self._schedule_refresh)
+
+    async def on_unmount(self) -> None:
+        await self.client.stop()
+
+    # ------------------------------------------------------------ from the service
+
+    def set_link(self, status: LinkStatus) -> None:
+        """The client's link changed: redraw the status line (OFFLINE is loud)."""
+        self.link = status
+        if status.state == "online" and status.counter and self.counter is None:
+            self.counter = status.counter
+        if self.is_running and self.screen_stack:
+            self._draw_status()
+            self._draw_health()
+
+    def handle(self, msg: Message) -> None:
+        """Every message from the service lands here (also fed directly by tests)."""
+        if not self.is_running:
+            return  # the app is closing; nothing left to draw on
+        if isinstance(msg, ConsoleSnapshot):
+            self.board = dict(msg.board)
+            self.counters = [dict(c) for c in msg.counters]
+            self.alerts = {a.alert: a for a in msg.alerts}
+            self.health = dict(msg.health)
+            self._draw_queue()
+            self._draw_alerts()
+            self._draw_health()
+        elif isinstance(msg, QueueUpdate):
+            if msg.waiting:
+                self.board["waiting_counts"] = dict(msg.waiting)
+            self._schedule_refresh()
+        elif isinstance(msg, Alert):
+            if msg.requires_ack:
+                self.alerts[msg.alert] = msg
+            self._draw_alerts()
+            self.notify(alert_line(msgspec.to_builtins(msg)), title="Alert",
+                        severity="error" if msg.severity == "urgent" else "warning",
+                        timeout=15)
+        elif isinstance(msg, TurnLog):
+            self.query_one(KiosksPane).add(msg)
+        elif isinstance(msg, Error) and msg.ref is None:
+            self._say(f"✗ service: {msg.code}: {msg.message}", error=True)
+        elif isinstance(msg, Bye):
+            self._say(f"service said bye: {msg.reason}", error=True)
+        self._draw_status()
+
+    # ------------------------------------------------------------ drawing
+
+    def _draw_status(self) -> None:
+        s = self.link
+        where = f"{self.user}" + (f" @ {self.counter}" if self.counter else " (no counter)")
+        alerts = len(self.alerts)
+        line = Text()
+        if s.state == "online":
+            line.append(" ● ONLINE ", style="bold black on green")
+        elif s.state == "connecting" and s.attempt == 0:
+            line.append(" ◌ CONNECTING ", style="bold black on yellow")
+        else:
+            line.append(f" ○ {'REFUSED' if s.state == 'refused' else 'OFFLINE'} ",
+                        style="bold white on red")
+        line.append(f" {where}")
+        if s.state == "online":
+            line.append(f" · {s.branch}")
+        elif s.retry_in_s is not None:
+            line.append(f" · retry {s.attempt} in {s.retry_in_s:.1f}s · {s.detail}")
+        elif s.detail:
+            line.append(f" · {s.detail}")
+        if alerts:
+            line.append(f"  ⚠ {alerts} alert{'s' if alerts > 1 else ''} ",
+                        style="bold black on yellow")
+        self.query_one("#status", Static).update(line)
+        self.query_one("#status", Static).set_class(s.state != "online", "offline")
+
+    def _draw_queue(self) -> None:
+        self.query_one(QueuePane).show(self.board, self.counters, self.counter)
+
+    def _draw_alerts(self) -> None:
+        self.query_one(AlertsPane).show(self.alerts.values(), self.tz)
+        tabs = self.query_one(TabbedContent)
+        label = f"2 Alerts ({len(self.alerts)})" if self.alerts else "2 Alerts"
+        tabs.get_tab("alerts-tab").label = label
+
+    def _draw_health(self) -> None:
+        console = {"url": self.url, "user": self.user, "protocol": PROTOCOL_VERSION,
+                   "link": self.link.state}
+        self.query_one(HealthPane).show(self.health, console)
+
+    def _say(self, text: str, error: bool = False) -> None:
+        """The last outcome line above the footer; errors also pop up, never swallowed."""
+        self.last_text = text
+        last = self.query_one("#last", Static)
+        last.update(Text(text, style="bold red" if error else "green"))
+        if error:
+            self.notify(text, severity="error", timeout=8)
+
+    # ------------------------------------------------------------ sending
+
+    def _schedule_refresh(self) -> None:
+        if self._refresh_timer is None and self.client.online:
+            self._refresh_timer = self.set_timer(REFRESH_DEBOUNCE_S, self._refresh)
+
+    def _refresh(self) -> None:
+        self._refresh_timer = None
+        self.run_worker(self.client.command("snapshot"), group="refresh", exclusive=True)
+
+    def send(self, action: str, on_ok: Callable[[Result], None] | None = None,
+             **fields: Any) -> None:
+        """Run one command in a worker so the UI never waits on the network."""
+        fields = {k: v for k, v in fields.items() if v is not None}
+        self.run_worker(self._send(action, on_ok, fields), group="commands")
+
+    async def _send(self, action: str, on_ok: Callable[[Result], None] | None,
+                    fields: dict[str, Any]) -> None:
+        reply = await self.client.command(action, **fields)
+        self.replies.append(reply)
+        if isinstance(reply, Error):
+            self._say(f"✗ {action}: {reply.code}: {reply.message}", error=True)
+            return
+        if isinstance(reply, Result):
+            self._say(f"✓ {reply.text or action}")
+            if on_ok is not None:
+                on_ok(reply)
+            self._schedule_refresh()
+
+    def _counter_or_complain(self) -> str | None:
+        counter = self.counter or self.query_one(QueuePane).selected_counter()
+        if counter is None:
+            self._say("✗ choose a counter in the Counters table first", error=True)
+        return counter
+
+    # ------------------------------------------------------------ actions
+
+    def action_queue(self, action: str) -> None:
+        """call_next / recall / no_show / start / complete at my (or the chosen) counter."""
+        counter = self._counter_or_complain()
+        if counter is not None:
+            self.send(action, counter=counter)
+
+    def _target(self) -> tuple[str | None, str | None, str]:
+        """(counter, ticket, label): a highlighted waiting ticket, else the counter's ticket."""
+        ticket = self.query_one(QueuePane).selected_ticket()
+        if ticket is not None:
+            return self.counter, ticket, ticket
+        counter = self.counter or self.query_one(QueuePane).selected_counter()
+        row = next((c for c in self.counters if c.get("id") == counter), {})
+        return counter, None, str(row.get("ticket") or f"the ticket at {counter}")
+
+    def action_transfer(self) -> None:
+        counter, ticket, label = self._target()
+        services = [(s, s) for s in self.board.get("waiting_counts", {})]
+
+        def chosen(service: str | None) -> None:
+            if service:
+                self.send("transfer", counter=counter, ticket=ticket, service=service)
+        self.push_screen(ChoiceScreen(f"Transfer {label} to which service?", services), chosen)
+
+    def action_walk_in(self) -> None:
+        counter = self._counter_or_complain()
+        services = [(s, s) for s in self.board.get("waiting_counts", {})]
+
+        def chosen(service: str | None) -> None:
+            if service and counter:
+                self.send("walk_in", counter=counter, service=service)
+        if counter:
+            self.push_screen(ChoiceScreen("Walk-in ticket for which service?", services), chosen)
+
+    def action_cancel_ticket(self) -> None:
+        counter, ticket, label = self._target()
+
+        def confirmed(ok: bool | None) -> None:
+            if ok:
+                self.send("cancel", counter=counter, ticket=ticket)
+        self.push_screen(ConfirmScreen(f"Cancel {label}?", "The customer loses the place "
+                                       "in the queue."), confirmed)
+
+    def action_priority(self) -> None:
+        counter, ticket, label = self._target()
+        choices = [(c, CLASS_LABELS.get(c) or c) for c in SETTABLE_CLASSES]
+
+        def chosen(cls: str | None) -> None:
+            if cls is None:
+                return
+
+            def confirmed(ok: bool | None) -> None:
+                if ok:
+                    self.send("set_class", counter=counter, ticket=ticket, priority_class=cls)
+            self.push_screen(ConfirmScreen(f"Set {label} to class {cls}?",
+                                           "Changes the customer's place in the queue; "
+                                           "the change is audited."), confirmed)
+        self.push_screen(ChoiceScreen(f"Priority class for {label}", choices), chosen)
+
+    def action_ack_alert(self) -> None:
+        alert_id = self.query_one(AlertsPane).selected()
+        alert = self.alerts.get(alert_id or "")
+        if alert is None:
+            self._say("✗ no open alert to acknowledge", error=True)
+            return
+
+        def done(_: Result) -> None:
+            self.alerts.pop(alert.alert, None)
+            self._draw_alerts()
+            self._draw_status()
+
+        def confirmed(ok: bool | None) -> None:
+            if ok:
+                self.send("ack_alert", on_ok=done, alert=alert.alert)
+        self.push_screen(ConfirmScreen("Second verification: acknowledge this alert?",
+                                       alert_line(msgspec.to_builtins(alert))), confirmed)
+
+    def action_show_tab(self, tab: str) -> None:
+        self.query_one(TabbedContent).active = tab if tab in ("queue", "kiosks", "knowledge",
+                                                              "report") else f"{tab}-tab"
+
+    def action_search(self) -> None:
+        self.action_show_tab("knowledge")
+        self.query_one("#kb-input", Input).focus()
+
+    def action_refresh(self) -> None:
+        self.run_worker(self.client.command("snapshot"), group="refresh", exclusive=True)
+        if self.query_one(TabbedContent).active == "report":
+            self.load_report()
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen())
+
+    @on(TabbedContent.TabActivated)
+    def _tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        if event.pane.id == "report" and self.client.online:
+            self.load_report()
+
+    @on(Input.Submitted, "#kb-input")
+    def _search_submitted(self, event: Input.Submitted) -> None:
+        query = event.value.strip()
+        if query:
+            self.query_one(KnowledgePane).searching(query)
+            self.run_worker(self._search(query), group="search", exclusive=True)
+
+    async def _search(self, query: str) -> None:
+        reply = await self.client.command("kb_search", query=query)
+        self.replies.append(reply)
+        pane = self.query_one(KnowledgePane)
+        if isinstance(reply, Result):
+            pane.show(reply.data)
+            self._say(f"✓ {len((reply.data or {}).get('passages', []))} passages for {query}")
+        elif isinstance(reply, Error):
+            pane.failed(reply.code, reply.message)
+            self._say(f"✗ kb_search: {reply.code}: {reply.message}", error=True)
+
+    def load_report(self) -> None:
+        """Ask the service for today's report (in a worker)."""
+        self.run_worker(self._report(), group="report", exclusive=True)
+
+    async def _report(self) -> None:
+        reply = await self.client.command("report")
+        pane = self.query_one(ReportPane)
+        if isinstance(reply, Result):
+            pane.show(reply.data)
+        elif isinstance(reply, Error):
+            pane.failed(reply.code, reply.message)
+            self._say(f"✗ report: {reply.code}: {reply.message}", error=True)
+
+
+def run_console(url: str, user: str, credential: str, counter: str | None = None) -> None:
+    """Run the console in this terminal until the user quits (what `branch-teller console` calls)."""
+    ConsoleApp(url, user, credential, counter).run()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`python -m ui.app --url ws://127.0.0.1:8765 --user teller-1 [--credential ...]`."""
+    parser = argparse.ArgumentParser(prog="branch-teller console", description=__doc__)
+    parser.add_argument("--url", default="ws://127.0.0.1:8765")
+    parser.add_argument("--user", required=True, help="staff login (a console device id)")
+    parser.add_argument("--credential", default=os.environ.get("BRANCH_TELLER_CREDENTIAL"),
+                        help="per-user credential (default: $BRANCH_TELLER_CREDENTIAL)")
+    parser.add_argument("--counter", default=None, help="act for this counter (default: the "
+                        "counter the service has for this user)")
+    args = parser.parse_args(argv)
+    if not args.credential:
+        parser.error("a credential is required (--credential or $BRANCH_TELLER_CREDENTIAL)")
+    run_console(args.url, args.user, args.credential, args.counter)
+    return 0
+
+
+STYLE_PATH = Path(__file__).with_name("console.tcss")
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,97 @@
+"""Modal screens: confirmations (second verification), one-of-many choices, and `?` help."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Button, Label, OptionList, Static
+from textual.widgets.option_list import Option
+
+
+class ConfirmScreen(ModalScreen[bool]):
+    """Ask before an action that changes a customer's standing; `y` confirms, `n`/Esc not."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("y", "answer(True)", "Yes"), Binding("n", "answer(False)", "No"),
+                Binding("escape", "answer(False)", "Cancel", show=False)]
+
+    def __init__(self, title: str, detail: str = "") -> None:
+        super().__init__()
+        self.title_text = title
+        self.detail = detail
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label(self.title_text, classes="dialog-title")
+            if self.detail:
+                yield Static(self.detail, classes="dialog-detail")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Yes (y)", variant="warning", id="yes")
+                yield Button("No (n)", id="no")
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "yes")
+
+    def action_answer(self, value: bool) -> None:
+        self.dismiss(value)
+
+
+class ChoiceScreen(ModalScreen[str | None]):
+    """Pick one of a few values (a service to transfer to, a priority class); Esc cancels."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, title: str, choices: list[tuple[str, str]]) -> None:
+        super().__init__()
+        self.title_text = title
+        self.choices = choices
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label(self.title_text, classes="dialog-title")
+            yield OptionList(*(Option(label, id=key) for key, label in self.choices),
+                             id="choices")
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        self.dismiss(event.option.id)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+HELP_TEXT = """\
+[b]Branch Teller staff console[/b]  (every action goes through the service and its audit log)
+
+[b]Queue[/b]  (acts on your counter; a manager picks a counter in the Counters table)
+  n  call next          r  recall             x  no-show
+  s  start serving      d  done (complete)    c  cancel ticket (confirm)
+  t  transfer to another service             w  walk-in ticket at this counter
+  p  priority class (normal / elderly / VIP, confirm)
+  transfer, cancel and class act on the ticket highlighted in Waiting when that
+  table has focus, otherwise on the ticket at the counter.
+
+[b]Alerts[/b]   a  acknowledge the highlighted (or oldest) alert: second verification
+[b]Panes[/b]    1 queue  2 alerts  3 kiosks  4 knowledge  5 report  6 health
+         /  search the knowledge hub     f5  refresh from the service
+         tab / shift+tab move between tables     ?  this help    q  quit
+
+While the link is down the status line says OFFLINE and actions are not sent;
+the console reconnects by itself.  Press Esc or ? to close.
+"""
+
+
+class HelpScreen(ModalScreen[None]):
+    """Every key binding, reachable with `?` from anywhere."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "close", "Close"), Binding("question_mark", "close", "Close"),
+                Binding("q", "close", "Close", show=False)]
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(classes="dialog help"):
+            yield Static(HELP_TEXT, id="help-text")
+
+    def action_close(self) -> None:
+        self.dismiss(None)

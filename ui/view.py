@@ -1,0 +1,180 @@
+"""Pure formatting of service messages into console rows, so panes stay thin and testable."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, tzinfo
+from typing import Any
+
+CLASS_LABELS: dict[str, str] = {"normal": "", "elderly": "elderly", "vip": "VIP",
+                                "disabled": "disabled", "pregnant": "pregnant",
+                                "appointment": "appt", "urgent": "urgent"}
+SETTABLE_CLASSES: tuple[str, ...] = ("normal", "elderly", "vip")
+BAR_CHARS = " ▏▎▍▌▋▊▉█"
+
+
+def duration(seconds: float | None) -> str:
+    """Waits as staff say them: 45s, 7m, 1h05."""
+    if seconds is None or math.isnan(seconds):
+        return "-"
+    s = max(0, round(seconds))
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}"
+    return f"{s // 3600}h{(s % 3600) // 60:02d}"
+
+
+def clock_time(at: float, tz: tzinfo | None = None) -> str:
+    """HH:MM:SS of an epoch instant (local time unless a zone is given)."""
+    if not at:
+        return "--:--:--"
+    return datetime.fromtimestamp(at, tz).strftime("%H:%M:%S")
+
+
+def percent(share: float | None) -> str:
+    """A share 0..1 as a whole percentage."""
+    return "-" if share is None else f"{share * 100:.0f}%"
+
+
+def bar(share: float | None, width: int = 10) -> str:
+    """A horizontal bar of `share` (0..1) in eighth-blocks: the report's small chart."""
+    if share is None:
+        return " " * width
+    eighths = round(max(0.0, min(1.0, share)) * width * 8)
+    full, rest = divmod(eighths, 8)
+    text = "█" * full + (BAR_CHARS[rest] if rest and full < width else "")
+    return text.ljust(width)
+
+
+@dataclass(frozen=True)
+class WaitingRow:
+    """One waiting ticket as the queue board lists it."""
+
+    number: str
+    service: str
+    cls: str
+    waited: str
+    ahead: str
+    estimate: str
+
+
+def waiting_rows(board: Mapping[str, Any]) -> list[WaitingRow]:
+    """Waiting tickets in call order, from the board's `waiting` views."""
+    rows = []
+    for v in board.get("waiting", []):
+        ahead = v.get("people_ahead")
+        rows.append(WaitingRow(
+            number=str(v.get("number", "?")), service=str(v.get("service", "")),
+            cls=CLASS_LABELS.get(str(v.get("cls", "")), str(v.get("cls", ""))),
+            waited=duration(v.get("waited_s")),
+            ahead="-" if ahead is None else str(ahead),
+            estimate=duration(v.get("estimated_wait_s"))))
+    return rows
+
+
+def service_summary(board: Mapping[str, Any]) -> list[tuple[str, int, str]]:
+    """(service, waiting, longest wait) per service, services with nobody waiting included."""
+    longest: dict[str, float] = {}
+    for v in board.get("waiting", []):
+        s = str(v.get("service", ""))
+        longest[s] = max(longest.get(s, 0.0), float(v.get("waited_s") or 0.0))
+    counts: Mapping[str, int] = board.get("waiting_counts", {})
+    return [(s, int(n), duration(longest[s]) if s in longest else "-")
+            for s, n in counts.items()]
+
+
+def counter_label(row: Mapping[str, Any]) -> str:
+    """`c1 (1)`: the counter id staff type and its number on the wall."""
+    return f"{row.get('id', '?')} ({row.get('number', '?')})"
+
+
+def counter_state(row: Mapping[str, Any]) -> str:
+    """What a counter is doing in one word."""
+    if not row.get("open", True):
+        return "closed"
+    return str(row.get("state") or "idle")
+
+
+def alert_line(alert: Mapping[str, Any]) -> str:
+    """One alert for a notification: severity, kind, text and where it came from."""
+    where = " ".join(str(x) for x in (alert.get("ticket"), alert.get("device")) if x)
+    return f"[{alert.get('severity', '?')}] {alert.get('kind', '')}: {alert.get('text', '')}" + (
+        f" ({where})" if where else "")
+
+
+def timings(t: Mapping[str, float]) -> str:
+    """Per-turn latency in ms, the whole turn first, its stages after: `19.9 (route 7.4)`."""
+    if not t:
+        return "-"
+    total = t.get("turn")
+    stages = ", ".join(f"{k} {v:.1f}" for k, v in sorted(t.items()) if k != "turn")
+    if total is None:
+        return stages
+    return f"{total:.1f}" + (f" ({stages})" if stages else "")
+
+
+def passage_lines(p: Mapping[str, Any], index: int) -> list[str]:
+    """A knowledge passage with its source, version and risk note, for staff to quote."""
+    head = f"{index}. {p.get('title', '')} › {p.get('section', '')}"
+    src = (f"   source {p.get('source', '?')} v{p.get('version', '?')}"
+           f" effective {p.get('effective_date', '?')} · {p.get('audience', '')}"
+           f" · score {float(p.get('score', 0.0)):.3f}")
+    lines = [head, src, f"   {' '.join(str(p.get('text', '')).split())}"]
+    if p.get("risk_note"):
+        lines.append(f"   ⚠ {p['risk_note']}")
+    return lines
+
+
+@dataclass(frozen=True)
+class ReportLine:
+    """One service's day in the report table."""
+
+    service: str
+    issued: int
+    served: int
+    avg_wait: str
+    p90_wait: str
+    within: str
+    chart: str
+    no_shows: int
+
+
+def report_lines(services: Sequence[Mapping[str, Any]], width: int = 10) -> list[ReportLine]:
+    """Whole-day rows (hour None) of the report, with a bar of the share served within target."""
+    out = []
+    for r in services:
+        if r.get("hour") is not None:
+            continue
+        share = r.get("within_target")
+        out.append(ReportLine(
+            service=str(r.get("service", "")), issued=int(r.get("issued", 0)),
+            served=int(r.get("served", 0)), avg_wait=duration(r.get("avg_wait_s")),
+            p90_wait=duration(r.get("p90_wait_s")), within=percent(share),
+            chart=bar(share, width), no_shows=int(r.get("no_shows", 0))))
+    return out
+
+
+def hourly_issued(services: Sequence[Mapping[str, Any]]) -> list[tuple[int, int]]:
+    """(hour, tickets issued) over all services: the day's arrival curve."""
+    per: dict[int, int] = {}
+    for r in services:
+        hour = r.get("hour")
+        if hour is not None:
+            per[int(hour)] = per.get(int(hour), 0) + int(r.get("issued", 0))
+    return sorted(per.items())
+
+
+def health_rows(health: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """Health and version facts as key/value pairs, nested dicts flattened with dots."""
+    rows: list[tuple[str, str]] = []
+    for key, value in health.items():
+        if isinstance(value, Mapping):
+            rows.extend((f"{key}.{k}", v) for k, v in health_rows(value))
+        elif isinstance(value, float):
+            rows.append((str(key), f"{value:g}"))
+        else:
+            rows.append((str(key), str(value)))
+    return rows
