@@ -63,23 +63,24 @@ class ChoiceScreen(ModalScreen[str | None]):
 
 
 HELP_TEXT = """\
-[b]Branch Teller staff console[/b]  (every action goes through the service and its audit log)
+[b]Branch Teller staff console[/b]: every action goes through the service
+and its audit log; errors from the service show on the bottom line.
 
-[b]Queue[/b]  (acts on your counter; a manager picks a counter in the Counters table)
-  n  call next          r  recall             x  no-show
-  s  start serving      d  done (complete)    c  cancel ticket (confirm)
-  t  transfer to another service             w  walk-in ticket at this counter
-  p  priority class (normal / elderly / VIP, confirm)
-  transfer, cancel and class act on the ticket highlighted in Waiting when that
-  table has focus, otherwise on the ticket at the counter.
+[b]Queue[/b] (your counter; a manager picks one in the Counters table)
+  n  call next        r  recall            x  no-show
+  s  start serving    d  done (complete)   c  cancel ticket (confirm)
+  t  transfer to another service           w  walk-in at this counter
+  p  priority class: normal / elderly / VIP (confirm)
+  t, c and p act on the ticket highlighted in Waiting while that table
+  has focus (tab to it), otherwise on the ticket at the counter.
 
-[b]Alerts[/b]   a  acknowledge the highlighted (or oldest) alert: second verification
-[b]Panes[/b]    1 queue  2 alerts  3 kiosks  4 knowledge  5 report  6 health
-         /  search the knowledge hub     f5  refresh from the service
-         tab / shift+tab move between tables     ?  this help    q  quit
+[b]Alerts[/b]  a  acknowledge the highlighted alert (second verification)
+[b]Panes[/b]   1 queue  2 alerts  3 kiosks  4 knowledge  5 report  6 health
+        /  search the knowledge hub    f5  refresh from the service
+        tab  next table    ?  this help    q  quit
 
-While the link is down the status line says OFFLINE and actions are not sent;
-the console reconnects by itself.  Press Esc or ? to close.
+OFFLINE on the top line: actions are not sent; it reconnects by itself.
+Esc or ? closes this help.
 """
 
 

@@ -54,7 +54,7 @@ class AlertsPane(Vertical):
     def _detail(self, alert_id: str | None) -> None:
         text = self._texts.get(alert_id or "", "")
         self.query_one("#alert-detail", Static).update(
-            Text(f"{text}  · a: acknowledge" if text else "No open alerts.", style="bold"))
+            Text(f"{text} · a: ack" if text else "No open alerts.", style="bold"))
 
     @on(DataTable.RowHighlighted, "#alerts")
     def _highlighted(self, event: DataTable.RowHighlighted) -> None:
