@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import logging
 import threading
 import time
 from collections.abc import Callable, Coroutine
@@ -17,6 +18,8 @@ import numpy.typing as npt
 
 from speech.endpoint import Event, PossibleEnd, Resumed, SpeechStart
 from speech.textnorm import clean_transcript, is_backchannel
+
+_log = logging.getLogger(__name__)
 
 LANGUAGES = ("zh", "en")
 """The only languages a branch customer is answered in; Whisper's guess is restricted to them."""
@@ -464,8 +467,14 @@ class StreamingTranscriber:
     def _spawn(self, coro: Coroutine[Any, Any, Transcript]) -> asyncio.Task[Transcript]:
         task: asyncio.Task[Transcript] = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._finished)
         return task
+
+    def _finished(self, task: asyncio.Task[Transcript]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            # finals are awaited by the session; a failed partial is only worth a log line
+            _log.warning("speech decode failed: %r", task.exception())
 
     def _trim(self, keep_from: int) -> None:
         if keep_from <= self._buf_start or not self._chunks:
@@ -484,6 +493,8 @@ class StreamingTranscriber:
     async def _decode_partial(self, audio: npt.NDArray[np.float32], turn_id: int) -> Transcript:
         try:
             result = await self._engine.transcribe(audio, language=self._turn_language)
+        except SttBusy:
+            return Transcript("", self._turn_language or "zh", 0.0, len(audio) / 16_000, 0.0)
         finally:
             if turn_id == self._turn_id:
                 self._throttle.finished()

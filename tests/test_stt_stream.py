@@ -13,7 +13,7 @@ import pytest
 import soundfile as sf
 
 from speech.endpoint import Endpointer, PossibleEnd, Resumed, SpeechEnd, SpeechStart
-from speech.stt import PartialThrottle, StreamingTranscriber, SttSettings, Transcript
+from speech.stt import PartialThrottle, StreamingTranscriber, SttBusy, SttSettings, Transcript
 from speech.vad import SileroVad
 
 FRAME = 512  # 32 ms
@@ -264,3 +264,30 @@ async def test_real_clip_through_vad_endpointer_and_transcriber() -> None:
     # the clip sits at 500-4700 ms of the stream, with ~0.5 s of silence inside its edges
     assert 500 <= end.start_ms <= 1300 and 3900 <= end.end_ms <= 4800
     assert np.array_equal(engine.calls[-1][0], audio[end.start_ms * 16 : end.end_ms * 16])
+
+
+async def test_busy_engine_skips_a_partial_without_breaking_the_turn(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    class Saturated(FakeEngine):
+        async def transcribe(
+            self,
+            audio: npt.NDArray[np.float32],
+            language: str | None = None,
+            initial_prompt: str | None = None,
+        ) -> Transcript:
+            if len(self.calls) == 0:
+                self.calls.append((audio.copy(), language))
+                raise SttBusy("full")
+            return await super().transcribe(audio, language, initial_prompt)
+
+    engine = Saturated()
+    rig = Rig(engine)
+    rig.st.handle(SpeechStart(start_ms=0, at_ms=256))
+    await rig.speak(2000)
+    task = rig.st.handle(SpeechEnd(start_ms=0, end_ms=rig.now_ms, at_ms=rig.now_ms))
+    assert task is not None
+    final = await asyncio.wait_for(task, 1)
+    assert final.text == f"n={rig.pushed}" and len(engine.calls) >= 3
+    assert all(p.text for p in rig.partials)  # the refused partial was not shown as empty text
+    assert "decode failed" not in caplog.text  # a refusal is routine, not a failure
