@@ -149,6 +149,26 @@ def _risk_coverage(views: tuple[Any, ...]) -> dict[str, float]:
     return out
 
 
+def _fast_share_tradeoff(
+    oof: FloatArray,
+    enc_oof: FloatArray,
+    y: npt.NDArray[np.int64],
+    temperature: float,
+    head: EncoderHead,
+    n_intents: int,
+) -> dict[str, float]:
+    """Validation accuracy if the fast path had to take a given share (a latency budget)."""
+    top = softmax(oof, temperature)[:, :n_intents].max(axis=1)
+    out: dict[str, float] = {}
+    for share in (0.5, 0.75):
+        thr = float(np.quantile(top, 1.0 - share))
+        fast_head = replace(head, fast_confidence=thr)
+        probs, _ = cascade_probs(oof, enc_oof, temperature, fast_head, n_intents)
+        correct = probs[:, :n_intents].argmax(axis=1) == y
+        out[f"val_accuracy_fast_share_{share:.2f}"] = float(correct.mean())
+    return out
+
+
 def _with_ambiguous(
     feats: list[list[str]],
     y: npt.NDArray[np.int64],
@@ -249,6 +269,7 @@ def fit_head(
                 "fusion_fast_confidence": enc_head.fast_confidence,
             }
         )
+        report.update(_fast_share_tradeoff(oof, enc_oof, y, temperature, enc_head, n_intents))
 
     all_feats, all_y = _with_ambiguous(feats, y, amb_feats, amb_labels)
     vocab, idf = _vocabulary(all_feats, cfg.min_df)
