@@ -220,7 +220,7 @@ class LlmEngine:
         prompt = chat_prompt(self.family, ROUTE_SYSTEM_EN, route_user_message(text, options))
         ids = self.backend.encode(prompt)
         stats.prompt_tokens = len(ids)
-        keys = menu_keys(len(options))
+        keys = menu_keys(options)
         end_ids = frozenset(self.backend.encode("\n")) | self.backend.eos_ids
         trie = ChoiceTrie([tuple(self.backend.encode(k)) for k in keys], end_ids)
         session = self.backend.start(ids, budget, 0.0)

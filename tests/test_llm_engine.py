@@ -72,19 +72,26 @@ def test_missing_folder_turns_the_tier_off(tmp_path: Path) -> None:
 # --- routing fallbacks -------------------------------------------------------------------
 
 
-def test_route_reads_the_constrained_menu_number() -> None:
-    e = engine(route_key="2")
-    assert e.route("send money", CANDIDATES) == "transfer"
+def test_route_reads_the_constrained_intent_id() -> None:
+    e = engine(route_key="transfer")
+    stats = CallStats()
+    assert e.route("send money", CANDIDATES, stats=stats) == "transfer"
+    assert stats.new_tokens == 1  # "t" already singles out "transfer"
     prompt = e.backend.prompts[-1]  # type: ignore[attr-defined]
     assert prompt.endswith("<｜Assistant｜><think>\n\n</think>\n\n")
-    assert "2. a transfer (transfer)" in prompt
+    assert "- transfer: a transfer" in prompt
 
 
-def test_route_two_digit_key_among_many_candidates() -> None:
-    many = [(f"intent_{i}", f"label {i}") for i in range(12)]
+def test_route_ids_sharing_a_prefix_read_until_they_differ() -> None:
+    options = [("card_lost", "lost"), ("card_replace", "replace"), ("transfer", "t")]
     stats = CallStats()
-    assert engine(route_key="11").route("x", many, stats=stats) == "intent_10"
-    assert stats.new_tokens == 2
+    assert engine(route_key="card_replace").route("x", options, stats=stats) == "card_replace"
+    assert stats.new_tokens == 6  # c-a-r-d-_-r in the character-level fake
+
+
+def test_route_output_never_leaves_the_menu() -> None:
+    """A model that wants to write something else still lands on a candidate or nothing."""
+    assert engine(route_key="zzz").route("x", CANDIDATES) in {None, *[c[0] for c in CANDIDATES]}
 
 
 def test_route_returns_none_when_the_model_raises() -> None:
@@ -112,7 +119,8 @@ async def test_route_async_gives_up_on_a_stalled_model() -> None:
 
 
 async def test_route_async_happy_path_runs_off_the_loop() -> None:
-    assert await engine(route_key="3").route_async("where", CANDIDATES, 2.0) == "branch_info"
+    assert await engine(route_key="branch_info").route_async("where", CANDIDATES,
+                                                              2.0) == "branch_info"
 
 
 # --- answer streaming fallbacks ----------------------------------------------------------

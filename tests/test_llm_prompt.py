@@ -82,9 +82,9 @@ def test_clean_for_speech_removes_markdown_and_special_tokens() -> None:
 def test_route_menu_lists_every_candidate() -> None:
     msg = route_user_message(" lost card ", [("card_lost", "reporting a lost card"),
                                              ("transfer", "a transfer")])
-    assert '"lost card"' in msg and "1. reporting a lost card (card_lost)" in msg
-    assert "2. a transfer (transfer)" in msg
-    assert menu_keys(3) == ["1", "2", "3"]
+    assert '"lost card"' in msg and "- card_lost: reporting a lost card" in msg
+    assert "- transfer: a transfer" in msg and msg.endswith("Service id:")
+    assert menu_keys([("card_lost", "x"), ("transfer", "y")]) == ["card_lost", "transfer"]
 
 
 def test_choice_trie_single_token_keys_resolve_in_one_step() -> None:

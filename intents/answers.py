@@ -1,0 +1,255 @@
+"""Answer composer: knowledge-hub passages -> a short spoken answer that cites its sources.
+
+The LLM writes the answer when it is present, on time and grounded (intents.grounding);
+otherwise the best passage's most relevant sentences are read out with their source; with
+no relevant passage the customer is told politely to ask staff. Nothing is ever invented.
+Synchronous: the service runs `answer` in a worker thread and passes a cancel event.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Final, Literal, Protocol
+
+import msgspec
+
+from intents.grounding import GroundingReport, check, strip_citations
+from intents.knowledge.chunker import Passage
+from intents.knowledge.hub import SearchResult
+from intents.knowledge.tokens import tokenize
+from intents.llm import CallStats, LlmEngine
+from intents.llm_prompt import clean_for_speech
+
+Mode = Literal["llm", "extractive", "none"]
+Language = Literal["zh", "en"]
+NOT_FOUND: Final = "NONE"
+DONT_KNOW: Final = {
+    "zh": "抱歉，这个问题我暂时答不上来，请咨询大堂工作人员。",
+    "en": "Sorry, I don't have that information. Please ask our staff at the counter.",
+}
+_SYSTEM: Final = {
+    "en": ("You are the bank branch's assistant. Answer the question using only the numbered "
+           "passages, in English, in one or two short sentences for speaking aloud. Copy every "
+           "number exactly as the passage writes it. Never promise returns. End with the "
+           "passage number in brackets, like [1]. If the passages do not answer the question, "
+           f"reply only {NOT_FOUND}."),
+    "zh": ("你是银行网点的服务助手。只根据编号资料回答问题，用简体中文，一到两句简短口语。"
+           "数字必须与资料完全一致。不得承诺收益。句末用方括号注明资料编号，如[1]。"
+           f"资料中没有答案时只回复 {NOT_FOUND}。"),
+}
+_CITE: Final = re.compile(r"\[\s*(\d+(?:\s*[,，]\s*\d+)*)\s*\]")
+_SPLIT: Final = re.compile(r"(?<=[。！？；!?;])\s*|(?<=\.)\s+|\n+")
+
+
+class Searcher(Protocol):
+    """The knowledge hub's search (intents.knowledge.KnowledgeHub)."""
+
+    def search(self, query: str, k: int = 5,
+               audience: Literal["customer", "staff"] = "customer") -> list[SearchResult]: ...
+
+
+class AnswerSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """The `[answers]` table of branch.toml."""
+
+    top_k: int = 8  # passages retrieved, then re-ranked by words shared with the question
+    prompt_passages: int = 2  # passages shown to the LLM (prefill costs ~1 s per 200 tokens here)
+    passage_chars: int = 320  # each prompt passage cut to this many characters
+    deadline_s: float = 10.0  # whole answer, LLM included
+    first_sentence_s: float = 3.0  # no grounded first sentence by then: extractive answer
+    max_new_tokens: int = 96
+    extractive_sentences: int = 2
+    max_chars_zh: int = 90  # extractive answer length for speech
+    max_chars_en: int = 200
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """What to say, in which language, from which sources ("file § section"), and how."""
+
+    text: str
+    language: str
+    sources: tuple[str, ...]
+    mode: Mode
+    passages: tuple[Passage, ...] = ()
+    grounding: GroundingReport | None = None
+    stats: CallStats = field(default_factory=CallStats)
+    fallback_reason: str = ""  # why the LLM answer was not used ("" when mode is "llm")
+
+
+def cite(passage: Passage) -> str:
+    """How a source is named to staff and in logs: "fees.md § 取款与转账"."""
+    return f"{passage.source} § {passage.section}" if passage.section else passage.source
+
+
+def _sentences(text: str) -> list[str]:
+    return [s for s in (clean_for_speech(p) for p in _SPLIT.split(text)) if s]
+
+
+_CJK_RUN: Final = re.compile(r"[0-9\u3400-\u9fff]+")
+_STOP_BIGRAMS: Final = frozenset("多少 什么 怎么 可以 需要 办理 请问 是否 哪些 如何 有没 没有 一下 你们 我们 "
+                                 "要多 我要 我想 想要 么办".split())
+
+
+_CN_SMALL: Final = {c: str(i) for i, c in enumerate("零一二三四五六七八九十")} | {"两": "2"}
+_CN_COUNT: Final = re.compile(r"([零一二两三四五六七八九十])(?=年|个月|月|天|日|万|元|位|号)")
+_DIGIT_GAP: Final = re.compile(r"(?<=\d)\s+(?=[\u3400-\u9fff])|(?<=[\u3400-\u9fff])\s+(?=\d)")
+
+
+def terms(text: str) -> set[str]:
+    """jieba words plus character bigrams for Chinese (robust to segmentation), 三年 = 3 年."""
+    text = _DIGIT_GAP.sub("", _CN_COUNT.sub(lambda m: _CN_SMALL[m.group(1)], text))
+    out = set(tokenize(text))
+    for run in _CJK_RUN.findall(text):
+        out |= {run[i:i + 2] for i in range(len(run) - 1)} - _STOP_BIGRAMS
+        if len(run) == 1:
+            out.add(run)
+    return out
+
+
+def _overlap(wanted: set[str], text: str) -> int:
+    return len(wanted & terms(text))
+
+
+def best_sentence_overlap(question: str, passage: Passage) -> int:
+    """How many of the question's words the passage's best sentence (or heading) holds."""
+    wanted = terms(question)
+    return max([_overlap(wanted, s) for s in _sentences(passage.text)] or [0])
+
+
+def extractive(question: str, passage: Passage, language: str, settings: AnswerSettings) -> str:
+    """The passage's sentences that share most words with the question, in reading order."""
+    wanted = terms(question)
+    sentences = _sentences(passage.text)
+    if not sentences:
+        return ""
+    scored = sorted(range(len(sentences)), key=lambda i: (-_overlap(wanted, sentences[i]), i))
+    limit = settings.max_chars_zh if language == "zh" else settings.max_chars_en
+    chosen: list[int] = []
+    for i in scored[: settings.extractive_sentences]:
+        size = sum(len(sentences[j]) for j in chosen) + len(sentences[i])
+        if not chosen or size <= limit:
+            chosen.append(i)
+    picked = [sentences[i] for i in sorted(chosen)]
+    if language == "zh":
+        picked = [p if p[-1] in "。！？；" else p + "；" for p in picked]
+        last = picked[-1].rstrip("；")
+        picked[-1] = last if last[-1] in "。！？" else last + "。"
+    text = (" " if language == "en" else "").join(picked)
+    if len(text) > limit * 2:  # one giant list item: cut at a comma for speech
+        cut = max(text.rfind(c, 0, limit) for c in "，,；;")
+        text = text[: cut if cut > 0 else limit] + ("……" if language == "zh" else "...")
+    if language == "zh":
+        return f"根据《{passage.title}》：{text}"
+    return f"From our \"{passage.title}\": {text}"
+
+
+def _relevant(question: str, results: Sequence[SearchResult], language: str) -> list[Passage]:
+    """Passages sharing enough words with the question; customer's language, best match first.
+
+    Enough = two of the question's content words (one if it has only one): a single shared
+    word such as "bring" is how "Can I bring my dog?" finds the documents checklist.
+    """
+    wanted = terms(question)
+    need = min(2, len(wanted))
+    kept = [(r.passage, _overlap(wanted, r.passage.index_text()), rank)
+            for rank, r in enumerate(results) if r.bm25_rank is not None]
+    kept = [k for k in kept if need and k[1] >= need]
+    kept.sort(key=lambda k: (k[0].lang not in ("", language), -k[1],
+                             -best_sentence_overlap(question, k[0]), k[2]))
+    return [k[0] for k in kept]
+
+
+class Answerer:
+    """Retrieval, then a grounded LLM answer, else an extractive one, else "please ask staff"."""
+
+    def __init__(self, hub: Searcher, engine: LlmEngine | None,
+                 settings: AnswerSettings | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.hub = hub
+        self.engine = engine
+        self.settings = settings or AnswerSettings()
+        self._clock = clock
+
+    def answer(self, question: str, language: str = "zh",
+               audience: Literal["customer", "staff"] = "customer",
+               deadline_s: float | None = None, cancel: threading.Event | None = None,
+               on_sentence: Callable[[str], None] | None = None) -> Answer:
+        """Answer one question; `on_sentence` receives each checked sentence as soon as it is."""
+        lang = "en" if language.startswith("en") else "zh"
+        say = on_sentence or (lambda _s: None)
+        passages = _relevant(question, self.hub.search(question, self.settings.top_k,
+                                                       audience), lang)
+        if not passages:
+            say(DONT_KNOW[lang])
+            return Answer(DONT_KNOW[lang], lang, (), "none", fallback_reason="no passage")
+        stats = CallStats()
+        reason = "no model"
+        if self.engine is not None:
+            llm, reason = self._generate(question, lang, passages, deadline_s, cancel, say, stats)
+            if llm is not None:
+                return llm
+        if cancel is not None and cancel.is_set():
+            return Answer("", lang, (), "none", tuple(passages), None, stats, "cancelled")
+        same = [p for p in passages if p.lang in ("", lang)]
+        text = extractive(question, same[0], lang, self.settings) if same else ""
+        if not text:
+            say(DONT_KNOW[lang])
+            return Answer(DONT_KNOW[lang], lang, (), "none", tuple(passages), None, stats,
+                          "no passage in the customer's language")
+        say(text)
+        return Answer(text, lang, (cite(same[0]),), "extractive", tuple(passages),
+                      check(text, [same[0]]), stats, reason)
+
+    def _prompt(self, question: str, lang: str, passages: Sequence[Passage]) -> str:
+        limit = self.settings.passage_chars
+        blocks = [f"[{n}] {p.title} - {p.section}\n{p.text[:limit]}"
+                  for n, p in enumerate(passages, start=1)]
+        label = "资料" if lang == "zh" else "Passages"
+        ask = "问题" if lang == "zh" else "Question"
+        return f"{label}:\n" + "\n\n".join(blocks) + f"\n\n{ask}: {question.strip()}"
+
+    def _generate(self, question: str, lang: str, passages: list[Passage],
+                  deadline_s: float | None, cancel: threading.Event | None,
+                  say: Callable[[str], None], stats: CallStats) -> tuple[Answer | None, str]:
+        """The LLM's answer, sentence by sentence through the guard; (None, why) to fall back."""
+        assert self.engine is not None
+        shown = passages[: self.settings.prompt_passages]
+        spoken: list[str] = []
+        cited: set[int] = set()
+        reason = ""
+        stream = self.engine.stream_answer(
+            _SYSTEM[lang], self._prompt(question, lang, shown),
+            deadline_s if deadline_s is not None else self.settings.deadline_s,
+            self.settings.max_new_tokens, cancel, stats, self.settings.first_sentence_s)
+        try:
+            for sentence in stream:
+                if re.match(rf"\W*{NOT_FOUND}\b", sentence):
+                    reason = "model found no answer"
+                    break
+                marks = {int(n) for m in _CITE.findall(sentence)
+                         for n in re.split(r"[,，]", m) if n.strip().isdigit()}
+                marks = {n for n in marks if 1 <= n <= len(shown)}
+                evidence = [shown[n - 1] for n in marks] or shown
+                text = strip_citations(sentence)
+                report = check(text, evidence)
+                if not report.ok or not text:
+                    reason = (f"unsupported numbers {list(report.unsupported_numbers)}"
+                              if report.unsupported_numbers else "promise of returns"
+                              if report.promise_of_returns else "empty sentence")
+                    break
+                cited |= marks or set(range(1, len(shown) + 1))
+                spoken.append(text)
+                say(text)
+        finally:
+            stream.close()  # stops generation and frees the engine for the next call
+        if not spoken:
+            return None, reason or f"LLM gave no sentence ({stats.stop or 'no output'})"
+        joiner = " " if lang == "en" else ""
+        used = [shown[n - 1] for n in sorted(cited)]
+        text = joiner.join(spoken)
+        return Answer(text, lang, tuple(cite(p) for p in used), "llm", tuple(passages),
+                      check(text, used), stats), ""
