@@ -17,6 +17,7 @@ from tests.conftest import Running
 from tests.wsclient import login, recv_until
 from ui.app import ConsoleApp
 from ui.dialogs import ChoiceScreen, ConfirmScreen
+from ui.side_panes import AlertsPane
 
 TIMEOUT = 10.0
 CREDENTIALS = {"manager": "demo-manager", "teller-1": "demo-teller-1",
@@ -53,15 +54,8 @@ def rows(app: ConsoleApp, table_id: str) -> list[list[str]]:
     return [[str(c) for c in table.get_row_at(i)] for i in range(table.row_count)]
 
 
-def last_reply(app: ConsoleApp, action: str) -> Result | Error | None:
-    for reply in reversed(app.replies):
-        if isinstance(reply, Error) or (isinstance(reply, Result) and reply.action == action):
-            return reply  # type: ignore[return-value]
-    return None
-
-
 async def answered(pilot: Pilot[None], app: ConsoleApp, before: int) -> Result | Error:
-    await until(pilot, lambda: len(app.replies) > before)
+    await until(pilot, lambda: app.replied > before)
     reply = app.replies[-1]
     assert isinstance(reply, Result | Error)
     return reply
@@ -77,7 +71,7 @@ async def test_call_next_recall_and_done_from_the_keyboard(running: Running) -> 
     async with console(running) as (app, pilot):
         number = ticket["number"]
         await until(pilot, lambda: [number] == [r[0] for r in rows(app, "waiting")])
-        n = len(app.replies)
+        n = app.replied
         await pilot.press("n")
         called = await answered(pilot, app, n)
         assert isinstance(called, Result) and called.ticket is not None
@@ -86,12 +80,12 @@ async def test_call_next_recall_and_done_from_the_keyboard(running: Running) -> 
         assert rows(app, "waiting") == []
         assert "call_next" in str(app.query_one("#last", Static).render())
 
-        n = len(app.replies)
+        n = app.replied
         await pilot.press("r")
         recalled = await answered(pilot, app, n)
         assert isinstance(recalled, Result) and recalled.action == "recall"
 
-        n = len(app.replies)
+        n = app.replied
         await pilot.press("d")
         done = await answered(pilot, app, n)
         assert isinstance(done, Result) and done.ticket and done.ticket["state"] == "done"
@@ -104,10 +98,10 @@ async def test_no_show_from_the_keyboard(running: Running) -> None:
     kiosk, ticket = await issue(running)
     async with console(running, "teller-2") as (app, pilot):
         await until(pilot, lambda: len(rows(app, "waiting")) == 1)
-        n = len(app.replies)
+        n = app.replied
         await pilot.press("n")
         await answered(pilot, app, n)
-        n = len(app.replies)
+        n = app.replied
         await pilot.press("x")
         reply = await answered(pilot, app, n)
         assert isinstance(reply, Result) and reply.action == "no_show", reply
@@ -118,7 +112,7 @@ async def test_no_show_from_the_keyboard(running: Running) -> None:
 
 async def test_service_errors_are_shown_not_swallowed(running: Running) -> None:
     async with console(running) as (app, pilot):
-        n = len(app.replies)
+        n = app.replied
         await pilot.press("n")
         reply = await answered(pilot, app, n)
         assert isinstance(reply, Error) and reply.code == "nothing_waiting"
@@ -131,7 +125,7 @@ async def test_transfer_the_called_customer_to_another_service(running: Running)
     kiosk, ticket = await issue(running)
     async with console(running) as (app, pilot):
         await until(pilot, lambda: len(rows(app, "waiting")) == 1)
-        n = len(app.replies)
+        n = app.replied
         await pilot.press("n")
         await answered(pilot, app, n)
         await pilot.press("t")
@@ -143,7 +137,7 @@ async def test_transfer_the_called_customer_to_another_service(running: Running)
         options.highlighted = 0
         for _ in range(target):
             await pilot.press("down")
-        n = len(app.replies)
+        n = app.replied
         await pilot.press("enter")
         reply = await answered(pilot, app, n)
         assert isinstance(reply, Result) and reply.action == "transfer", reply
@@ -175,7 +169,7 @@ async def test_priority_class_needs_confirmation(running: Running) -> None:
         app.screen.query_one(OptionList).focus()
         await pilot.press("down", "enter")
         await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
-        n = len(app.replies)
+        n = app.replied
         await pilot.press("y")
         reply = await answered(pilot, app, n)
         assert isinstance(reply, Result) and reply.action == "set_class", reply
@@ -195,12 +189,18 @@ async def test_alert_acknowledged_with_second_verification(running: Running) -> 
         await until(pilot, lambda: len(rows(app, "alerts")) == len(app.alerts))
         await pilot.press("a")
         await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        # A new alert arriving while the dialog is open still reaches the panes.
+        other, _ = await issue(running, "我要取十万元现金", "kiosk-2")
+        await until(pilot, lambda: len(app.alerts) >= 2)
         await pilot.press("escape")
         await pilot.pause(0.2)
         assert alert_id in running.service.desk.alerts  # not acknowledged by a slip
+        assert len(rows(app, "alerts")) == len(app.alerts)
+        await pilot.press("up", "up")  # to the first row: the alert `alert_id` is
+        alert_id = app.query_one(AlertsPane).selected() or ""
         await pilot.press("a")
         await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
-        n = len(app.replies)
+        n = app.replied
         await pilot.press("y")
         reply = await answered(pilot, app, n)
         assert isinstance(reply, Result) and reply.action == "ack_alert", reply
@@ -208,6 +208,7 @@ async def test_alert_acknowledged_with_second_verification(running: Running) -> 
         assert alert_id not in running.service.desk.alerts
     assert (await audit_actions(running))[0] == "ack_alert"
     await kiosk.close()
+    await other.close()
 
 
 async def test_knowledge_search_shows_sources(running: Running) -> None:
@@ -219,7 +220,7 @@ async def test_knowledge_search_shows_sources(running: Running) -> None:
         await pilot.press("slash")
         await until(pilot, lambda: app.focused is not None and app.focused.id == "kb-input")
         await pilot.press(*"small business loan")
-        n = len(app.replies)
+        n = app.replied
         await pilot.press("enter")
         reply = await answered(pilot, app, n)
         assert isinstance(reply, Result) and reply.data and reply.data["passages"], reply
@@ -235,7 +236,7 @@ async def test_console_says_offline_when_the_service_goes_away(running: Running)
         await until(pilot, lambda: app.link.state in ("offline", "connecting")
                     and app.link.attempt > 0)
         assert "OFFLINE" in str(app.query_one("#status", Static).render())
-        n = len(app.replies)
+        n = app.replied
         await pilot.press("n")
         reply = await answered(pilot, app, n)
         assert isinstance(reply, Error) and reply.code == "offline"

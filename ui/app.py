@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from datetime import tzinfo
 from pathlib import Path
@@ -14,8 +15,9 @@ from rich.text import Text
 from textual import on
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
+from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import Footer, Input, Static, TabbedContent, TabPane
+from textual.widgets import DataTable, Footer, Input, Static, TabbedContent, TabPane
 
 from devices.protocol import (
     PROTOCOL_VERSION,
@@ -82,8 +84,14 @@ class ConsoleApp(App[None]):
         self.alerts: dict[str, Alert] = {}
         self.health: dict[str, Any] = {}
         self.last_text = ""
-        self.replies: list[Reply] = []  # every answer, newest last: what tests and staff see
+        self.replies: deque[Reply] = deque(maxlen=100)  # recent answers, newest last
+        self.replied = 0  # answers received so far (tests wait on it)
         self._refresh_timer: Timer | None = None
+
+    @property
+    def _base(self) -> Screen[Any]:
+        """The screen the panes live on; `app.query_one` would search a dialog on top."""
+        return self.screen_stack[0]
 
     # ------------------------------------------------------------ layout
 
@@ -150,7 +158,7 @@ class ConsoleApp(App[None]):
                         severity="error" if msg.severity == "urgent" else "warning",
                         timeout=15)
         elif isinstance(msg, TurnLog):
-            self.query_one(KiosksPane).add(msg)
+            self._base.query_one(KiosksPane).add(msg)
         elif isinstance(msg, Error) and msg.ref is None:
             self._say(f"✗ service: {msg.code}: {msg.message}", error=True)
         elif isinstance(msg, Bye):
@@ -161,7 +169,11 @@ class ConsoleApp(App[None]):
 
     def _draw_status(self) -> None:
         s = self.link
-        where = f"{self.user}" + (f" @ {self.counter}" if self.counter else " (no counter)")
+        if self.counter:
+            where = f"{self.user} @ {self.counter}"
+        else:
+            chosen = self._base.query_one(QueuePane).selected_counter()
+            where = f"{self.user} → {chosen or 'pick a counter'}"
         alerts = len(self.alerts)
         line = Text()
         if s.state == "online":
@@ -181,27 +193,27 @@ class ConsoleApp(App[None]):
         if alerts:
             line.append(f"  ⚠ {alerts} alert{'s' if alerts > 1 else ''} ",
                         style="bold black on yellow")
-        self.query_one("#status", Static).update(line)
-        self.query_one("#status", Static).set_class(s.state != "online", "offline")
+        self._base.query_one("#status", Static).update(line)
+        self._base.query_one("#status", Static).set_class(s.state != "online", "offline")
 
     def _draw_queue(self) -> None:
-        self.query_one(QueuePane).show(self.board, self.counters, self.counter)
+        self._base.query_one(QueuePane).show(self.board, self.counters, self.counter)
 
     def _draw_alerts(self) -> None:
-        self.query_one(AlertsPane).show(self.alerts.values(), self.tz)
-        tabs = self.query_one(TabbedContent)
+        self._base.query_one(AlertsPane).show(self.alerts.values(), self.tz)
+        tabs = self._base.query_one(TabbedContent)
         label = f"2 Alerts ({len(self.alerts)})" if self.alerts else "2 Alerts"
         tabs.get_tab("alerts-tab").label = label
 
     def _draw_health(self) -> None:
         console = {"url": self.url, "user": self.user, "protocol": PROTOCOL_VERSION,
                    "link": self.link.state}
-        self.query_one(HealthPane).show(self.health, console)
+        self._base.query_one(HealthPane).show(self.health, console)
 
     def _say(self, text: str, error: bool = False) -> None:
         """The last outcome line above the footer; errors also pop up, never swallowed."""
         self.last_text = text
-        last = self.query_one("#last", Static)
+        last = self._base.query_one("#last", Static)
         last.update(Text(text, style="bold red" if error else "green"))
         if error:
             self.notify(text, severity="error", timeout=8)
@@ -225,7 +237,7 @@ class ConsoleApp(App[None]):
     async def _send(self, action: str, on_ok: Callable[[Result], None] | None,
                     fields: dict[str, Any]) -> None:
         reply = await self.client.command(action, **fields)
-        self.replies.append(reply)
+        self._record(reply)
         if isinstance(reply, Error):
             self._say(f"✗ {action}: {reply.code}: {reply.message}", error=True)
             return
@@ -235,8 +247,12 @@ class ConsoleApp(App[None]):
                 on_ok(reply)
             self._schedule_refresh()
 
+    def _record(self, reply: Reply) -> None:
+        self.replies.append(reply)
+        self.replied += 1
+
     def _counter_or_complain(self) -> str | None:
-        counter = self.counter or self.query_one(QueuePane).selected_counter()
+        counter = self.counter or self._base.query_one(QueuePane).selected_counter()
         if counter is None:
             self._say("✗ choose a counter in the Counters table first", error=True)
         return counter
@@ -251,10 +267,10 @@ class ConsoleApp(App[None]):
 
     def _target(self) -> tuple[str | None, str | None, str]:
         """(counter, ticket, label): a highlighted waiting ticket, else the counter's ticket."""
-        ticket = self.query_one(QueuePane).selected_ticket()
+        ticket = self._base.query_one(QueuePane).selected_ticket()
         if ticket is not None:
             return self.counter, ticket, ticket
-        counter = self.counter or self.query_one(QueuePane).selected_counter()
+        counter = self.counter or self._base.query_one(QueuePane).selected_counter()
         row = next((c for c in self.counters if c.get("id") == counter), {})
         return counter, None, str(row.get("ticket") or f"the ticket at {counter}")
 
@@ -303,7 +319,7 @@ class ConsoleApp(App[None]):
         self.push_screen(ChoiceScreen(f"Priority class for {label}", choices), chosen)
 
     def action_ack_alert(self) -> None:
-        alert_id = self.query_one(AlertsPane).selected()
+        alert_id = self._base.query_one(AlertsPane).selected()
         alert = self.alerts.get(alert_id or "")
         if alert is None:
             self._say("✗ no open alert to acknowledge", error=True)
@@ -321,20 +337,26 @@ class ConsoleApp(App[None]):
                                        alert_line(msgspec.to_builtins(alert))), confirmed)
 
     def action_show_tab(self, tab: str) -> None:
-        self.query_one(TabbedContent).active = tab if tab in ("queue", "kiosks", "knowledge",
+        self._base.query_one(TabbedContent).active = tab if tab in ("queue", "kiosks", "knowledge",
                                                               "report") else f"{tab}-tab"
 
     def action_search(self) -> None:
         self.action_show_tab("knowledge")
-        self.query_one("#kb-input", Input).focus()
+        self._base.query_one("#kb-input", Input).focus()
 
     def action_refresh(self) -> None:
         self.run_worker(self.client.command("snapshot"), group="refresh", exclusive=True)
-        if self.query_one(TabbedContent).active == "report":
+        if self._base.query_one(TabbedContent).active == "report":
             self.load_report()
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen())
+
+    @on(DataTable.RowHighlighted, "#counters")
+    def _counter_highlighted(self) -> None:
+        """A manager acts on the highlighted counter: the status line names it."""
+        if self.counter is None:
+            self._draw_status()
 
     @on(TabbedContent.TabActivated)
     def _tab_activated(self, event: TabbedContent.TabActivated) -> None:
@@ -345,13 +367,13 @@ class ConsoleApp(App[None]):
     def _search_submitted(self, event: Input.Submitted) -> None:
         query = event.value.strip()
         if query:
-            self.query_one(KnowledgePane).searching(query)
+            self._base.query_one(KnowledgePane).searching(query)
             self.run_worker(self._search(query), group="search", exclusive=True)
 
     async def _search(self, query: str) -> None:
         reply = await self.client.command("kb_search", query=query)
-        self.replies.append(reply)
-        pane = self.query_one(KnowledgePane)
+        self._record(reply)
+        pane = self._base.query_one(KnowledgePane)
         if isinstance(reply, Result):
             pane.show(reply.data)
             self._say(f"✓ {len((reply.data or {}).get('passages', []))} passages for {query}")
@@ -365,7 +387,7 @@ class ConsoleApp(App[None]):
 
     async def _report(self) -> None:
         reply = await self.client.command("report")
-        pane = self.query_one(ReportPane)
+        pane = self._base.query_one(ReportPane)
         if isinstance(reply, Result):
             pane.show(reply.data)
         elif isinstance(reply, Error):
