@@ -14,6 +14,7 @@ from websockets.asyncio.server import ServerConnection, serve
 
 from devices.protocol import (
     PROTOCOL_VERSION,
+    Bye,
     ConsoleSnapshot,
     Error,
     Message,
@@ -221,5 +222,39 @@ async def test_unanswered_command_times_out(
     await rec.until(lambda: client.online)
     reply = await client.command("complete", counter="c1")
     assert isinstance(reply, Error) and reply.code == "timeout"
+    await client.stop()
+    await asyncio.wait_for(task, TIMEOUT)
+
+
+async def test_replaced_login_stops_instead_of_fighting_back(
+        fake_service: Callable[[Handler], Awaitable[str]]) -> None:
+    async def replace(ws: ServerConnection, n: int) -> None:
+        await ws.send(encode(Bye(reason="replaced by a newer connection of the same device")))
+        await ws.close()
+
+    url = await fake_service(replace)
+    rec = Recorder()
+    client = make_client(url, "teller-1", "x", rec)
+    await asyncio.wait_for(client.run(), TIMEOUT)
+    assert rec.states() == ["connecting", "online", "stopped"]
+    assert any(isinstance(m, Bye) for m in rec.messages)
+
+
+async def test_bye_with_delay_is_honoured_before_reconnecting(
+        fake_service: Callable[[Handler], Awaitable[str]]) -> None:
+    async def restart(ws: ServerConnection, n: int) -> None:
+        if n == 1:
+            await ws.send(encode(Bye(reason="service shutting down", reconnect_after_s=0.3)))
+            await ws.close()
+        else:
+            await ws.wait_closed()
+
+    url = await fake_service(restart)
+    rec = Recorder()
+    client = make_client(url, "manager", "x", rec)
+    task = asyncio.create_task(client.run())
+    await rec.until(lambda: rec.states().count("online") == 2)
+    offline = next(s for s in rec.statuses if s.state == "offline")
+    assert offline.retry_in_s == 0.3
     await client.stop()
     await asyncio.wait_for(task, TIMEOUT)

@@ -123,6 +123,9 @@ class ConsoleClient:
                 detail = f"{err.code}: {err.message}"
             except (OSError, TimeoutError, ConnectionClosed, InvalidHandshake, InvalidURI) as err:
                 detail = f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
+            except Exception as err:  # a console bug must not end the staff's link for good
+                log.exception("console link failed")
+                detail = f"{type(err).__name__}: {err}"
             else:
                 detail = "connection closed"
             finally:
