@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from rich.cells import cell_len
 
 from ui.app import main
+from ui.client import LinkStatus
 from ui.view import (
     bar,
     duration,
@@ -18,6 +19,7 @@ from ui.view import (
     passage_lines,
     report_lines,
     service_summary,
+    status_line,
     timings,
     waiting_rows,
 )
@@ -107,3 +109,15 @@ def test_command_line_refuses_to_run_without_a_credential(
         main(["--user", "teller-1"])
     assert exited.value.code == 2
     assert "credential" in capsys.readouterr().err
+
+
+def test_status_line_is_loud_when_offline_or_refused() -> None:
+    online = status_line(LinkStatus("online", branch="城东支行"), "teller-1 @ c1", 0)
+    assert online.plain == " ● ONLINE  teller-1 @ c1 · 城东支行"
+    offline = status_line(LinkStatus("offline", "ConnectionRefusedError", 2, 1.5),
+                          "manager → c3", 3)
+    assert offline.plain.startswith(" ○ OFFLINE ")
+    assert "retry 2 in 1.5s" in offline.plain and "3 alerts" in offline.plain
+    refused = status_line(LinkStatus("refused", "bad_credential: wrong"), "x", 1)
+    assert "REFUSED" in refused.plain and "bad_credential" in refused.plain
+    assert refused.plain.endswith("1 alert ")

@@ -7,7 +7,6 @@ import os
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from datetime import tzinfo
-from pathlib import Path
 from typing import Any, ClassVar
 
 import msgspec
@@ -35,7 +34,7 @@ from ui.dialogs import ChoiceScreen, ConfirmScreen, HelpScreen
 from ui.queue_pane import QueuePane
 from ui.search_report import KnowledgePane, ReportPane
 from ui.side_panes import AlertsPane, HealthPane, KiosksPane
-from ui.view import CLASS_LABELS, SETTABLE_CLASSES, alert_line
+from ui.view import CLASS_LABELS, SETTABLE_CLASSES, alert_line, status_line
 
 TABS = ("queue", "alerts", "kiosks", "knowledge", "report", "health")
 REFRESH_DEBOUNCE_S = 0.3
@@ -97,18 +96,18 @@ class ConsoleApp(App[None]):
 
     def compose(self) -> ComposeResult:
         yield Static(id="status")
-        with TabbedContent(id="tabs", initial="queue"):
-            with TabPane("1 Queue", id="queue"):
+        with TabbedContent(id="tabs", initial="tab-queue"):
+            with TabPane("1 Queue", id="tab-queue"):
                 yield QueuePane(id="queue-pane")
-            with TabPane("2 Alerts", id="alerts-tab"):
+            with TabPane("2 Alerts", id="tab-alerts"):
                 yield AlertsPane(id="alerts-pane")
-            with TabPane("3 Kiosks", id="kiosks"):
+            with TabPane("3 Kiosks", id="tab-kiosks"):
                 yield KiosksPane(id="kiosks-pane")
-            with TabPane("4 Knowledge", id="knowledge"):
+            with TabPane("4 Knowledge", id="tab-knowledge"):
                 yield KnowledgePane(id="knowledge-pane")
-            with TabPane("5 Report", id="report"):
+            with TabPane("5 Report", id="tab-report"):
                 yield ReportPane(id="report-pane")
-            with TabPane("6 Health", id="health-tab"):
+            with TabPane("6 Health", id="tab-health"):
                 yield HealthPane(id="health-pane")
         yield Static("Ready. Press ? for help.", id="last")
         yield Footer()
@@ -174,25 +173,7 @@ class ConsoleApp(App[None]):
         else:
             chosen = self._base.query_one(QueuePane).selected_counter()
             where = f"{self.user} → {chosen or 'pick a counter'}"
-        alerts = len(self.alerts)
-        line = Text()
-        if s.state == "online":
-            line.append(" ● ONLINE ", style="bold black on green")
-        elif s.state == "connecting" and s.attempt == 0:
-            line.append(" ◌ CONNECTING ", style="bold black on yellow")
-        else:
-            line.append(f" ○ {'REFUSED' if s.state == 'refused' else 'OFFLINE'} ",
-                        style="bold white on red")
-        line.append(f" {where}")
-        if s.state == "online":
-            line.append(f" · {s.branch}")
-        elif s.retry_in_s is not None:
-            line.append(f" · retry {s.attempt} in {s.retry_in_s:.1f}s · {s.detail}")
-        elif s.detail:
-            line.append(f" · {s.detail}")
-        if alerts:
-            line.append(f"  ⚠ {alerts} alert{'s' if alerts > 1 else ''} ",
-                        style="bold black on yellow")
+        line = status_line(s, where, len(self.alerts))
         self._base.query_one("#status", Static).update(line)
         self._base.query_one("#status", Static).set_class(s.state != "online", "offline")
 
@@ -203,7 +184,7 @@ class ConsoleApp(App[None]):
         self._base.query_one(AlertsPane).show(self.alerts.values(), self.tz)
         tabs = self._base.query_one(TabbedContent)
         label = f"2 Alerts ({len(self.alerts)})" if self.alerts else "2 Alerts"
-        tabs.get_tab("alerts-tab").label = label
+        tabs.get_tab("tab-alerts").label = label
 
     def _draw_health(self) -> None:
         console = {"url": self.url, "user": self.user, "protocol": PROTOCOL_VERSION,
@@ -337,8 +318,7 @@ class ConsoleApp(App[None]):
                                        alert_line(msgspec.to_builtins(alert))), confirmed)
 
     def action_show_tab(self, tab: str) -> None:
-        self._base.query_one(TabbedContent).active = tab if tab in ("queue", "kiosks", "knowledge",
-                                                              "report") else f"{tab}-tab"
+        self._base.query_one(TabbedContent).active = f"tab-{tab}"
 
     def action_search(self) -> None:
         self.action_show_tab("knowledge")
@@ -346,7 +326,7 @@ class ConsoleApp(App[None]):
 
     def action_refresh(self) -> None:
         self.run_worker(self.client.command("snapshot"), group="refresh", exclusive=True)
-        if self._base.query_one(TabbedContent).active == "report":
+        if self._base.query_one(TabbedContent).active == "tab-report":
             self.load_report()
 
     def action_help(self) -> None:
@@ -360,7 +340,7 @@ class ConsoleApp(App[None]):
 
     @on(TabbedContent.TabActivated)
     def _tab_activated(self, event: TabbedContent.TabActivated) -> None:
-        if event.pane.id == "report" and self.client.online:
+        if event.pane.id == "tab-report" and self.client.online:
             self.load_report()
 
     @on(Input.Submitted, "#kb-input")
@@ -415,8 +395,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     run_console(args.url, args.user, args.credential, args.counter)
     return 0
 
-
-STYLE_PATH = Path(__file__).with_name("console.tcss")
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -8,6 +8,10 @@ from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from typing import Any
 
+from rich.text import Text
+
+from ui.client import LinkStatus
+
 CLASS_LABELS: dict[str, str] = {"normal": "", "elderly": "elderly", "vip": "VIP",
                                 "disabled": "disabled", "pregnant": "pregnant",
                                 "appointment": "appt", "urgent": "urgent"}
@@ -178,3 +182,26 @@ def health_rows(health: Mapping[str, Any]) -> list[tuple[str, str]]:
         else:
             rows.append((str(key), str(value)))
     return rows
+
+
+def status_line(s: LinkStatus, where: str, alerts: int) -> Text:
+    """The console's top line: link state (OFFLINE loud), who acts where, open alerts."""
+    line = Text()
+    if s.state == "online":
+        line.append(" ● ONLINE ", style="bold black on green")
+    elif s.state == "connecting" and s.attempt == 0:
+        line.append(" ◌ CONNECTING ", style="bold black on yellow")
+    else:
+        line.append(f" ○ {'REFUSED' if s.state == 'refused' else 'OFFLINE'} ",
+                    style="bold white on red")
+    line.append(f" {where}")
+    if s.state == "online":
+        line.append(f" · {s.branch}")
+    elif s.retry_in_s is not None:
+        line.append(f" · retry {s.attempt} in {s.retry_in_s:.1f}s · {s.detail}")
+    elif s.detail:
+        line.append(f" · {s.detail}")
+    if alerts:
+        line.append(f"  ⚠ {alerts} alert{'s' if alerts > 1 else ''} ",
+                    style="bold black on yellow")
+    return line
