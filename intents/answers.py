@@ -8,6 +8,8 @@ Synchronous: the service runs `answer` in a worker thread and passes a cancel ev
 
 from __future__ import annotations
 
+import itertools
+import math
 import re
 import threading
 import time
@@ -32,17 +34,14 @@ DONT_KNOW: Final = {
     "en": "Sorry, I don't have that information. Please ask our staff at the counter.",
 }
 _SYSTEM: Final = {
-    "en": ("You are the bank branch's assistant. Answer the question using only the numbered "
-           "passages, in English, in one or two short sentences for speaking aloud. Copy every "
-           "number exactly as the passage writes it. Never promise returns. End with the "
-           "passage number in brackets, like [1]. If the passages do not answer the question, "
-           f"reply only {NOT_FOUND}."),
-    "zh": ("你是银行网点的服务助手。只根据编号资料回答问题，用简体中文，一到两句简短口语。"
-           "数字必须与资料完全一致。不得承诺收益。句末用方括号注明资料编号，如[1]。"
-           f"资料中没有答案时只回复 {NOT_FOUND}。"),
+    "en": ("Answer from the passages only, in one or two short spoken English sentences. "
+           "Copy numbers exactly. Never promise returns. Cite like [1]. "
+           f"If the passages lack the answer, reply {NOT_FOUND}."),
+    "zh": ("只根据资料用中文一两句简短回答，数字照抄资料，不承诺收益，句末注明编号如[1]。"
+           f"资料没有答案时只回复 {NOT_FOUND}。"),
 }
 _CITE: Final = re.compile(r"\[\s*(\d+(?:\s*[,，]\s*\d+)*)\s*\]")
-_SPLIT: Final = re.compile(r"(?<=[。！？；!?;])\s*|(?<=\.)\s+|\n+")
+_SPLIT: Final = re.compile(r"(?<=[。！？；!?;])\s*|(?<=[^\d\s]\.)\s+|\n+")
 
 
 class Searcher(Protocol):
@@ -57,7 +56,7 @@ class AnswerSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
     top_k: int = 8  # passages retrieved, then re-ranked by words shared with the question
     prompt_passages: int = 2  # passages shown to the LLM (prefill costs ~1 s per 200 tokens here)
-    passage_chars: int = 320  # each prompt passage cut to this many characters
+    passage_chars: int = 160  # each prompt passage: its most relevant sentences, this long
     deadline_s: float = 10.0  # whole answer, LLM included
     first_sentence_s: float = 3.0  # no grounded first sentence by then: extractive answer
     max_new_tokens: int = 96
@@ -97,12 +96,18 @@ _STOP_BIGRAMS: Final = frozenset("多少 什么 怎么 可以 需要 办理 请�
 _CN_SMALL: Final = {c: str(i) for i, c in enumerate("零一二三四五六七八九十")} | {"两": "2"}
 _CN_COUNT: Final = re.compile(r"([零一二两三四五六七八九十])(?=年|个月|月|天|日|万|元|位|号)")
 _DIGIT_GAP: Final = re.compile(r"(?<=\d)\s+(?=[\u3400-\u9fff])|(?<=[\u3400-\u9fff])\s+(?=\d)")
+_EN_SMALL: Final = {w: str(i) for i, w in enumerate(
+    "zero one two three four five six seven eight nine ten".split())}
+_EN_COUNT: Final = re.compile(r"\b(" + "|".join(_EN_SMALL) + r")\b", re.IGNORECASE)
 
 
 def terms(text: str) -> set[str]:
-    """jieba words plus character bigrams for Chinese (robust to segmentation), 三年 = 3 年."""
+    """jieba words plus Chinese character bigrams (robust to segmentation) and English word
+    pairs ("1 year" beats "2 years" for "a one year deposit"); 三年 = 3 年, one = 1."""
+    text = _EN_COUNT.sub(lambda m: _EN_SMALL[m.group(1).lower()], text)
     text = _DIGIT_GAP.sub("", _CN_COUNT.sub(lambda m: _CN_SMALL[m.group(1)], text))
-    out = set(tokenize(text))
+    words = tokenize(_CJK_RUN.sub(lambda m: m.group(0) if m.group(0).isdigit() else " ; ", text))
+    out = set(tokenize(text)) | {f"{a} {b}" for a, b in itertools.pairwise(words)}
     for run in _CJK_RUN.findall(text):
         out |= {run[i:i + 2] for i in range(len(run) - 1)} - _STOP_BIGRAMS
         if len(run) == 1:
@@ -114,20 +119,27 @@ def _overlap(wanted: set[str], text: str) -> int:
     return len(wanted & terms(text))
 
 
-def best_sentence_overlap(question: str, passage: Passage) -> int:
-    """How many of the question's words the passage's best sentence (or heading) holds."""
-    wanted = terms(question)
-    return max([_overlap(wanted, s) for s in _sentences(passage.text)] or [0])
+def _weights(wanted: set[str], texts: Sequence[str]) -> dict[str, float]:
+    """IDF of the question's terms over these texts: a word every text has decides nothing."""
+    sets = [terms(t) for t in texts]
+    return {w: math.log((len(sets) + 1) / (sum(w in s for s in sets) + 0.5)) for w in wanted}
 
 
-def extractive(question: str, passage: Passage, language: str, settings: AnswerSettings) -> str:
+def _score(weights: dict[str, float], text: str) -> float:
+    return sum(weights[w] for w in weights.keys() & terms(text))
+
+
+def excerpt(question: str, passage: Passage, language: str, settings: AnswerSettings,
+            limit: int | None = None) -> str:
     """The passage's sentences that share most words with the question, in reading order."""
     wanted = terms(question)
     sentences = _sentences(passage.text)
     if not sentences:
         return ""
-    scored = sorted(range(len(sentences)), key=lambda i: (-_overlap(wanted, sentences[i]), i))
-    limit = settings.max_chars_zh if language == "zh" else settings.max_chars_en
+    weights = _weights(wanted, sentences)
+    scored = sorted(range(len(sentences)), key=lambda i: (-_score(weights, sentences[i]), i))
+    if limit is None:
+        limit = settings.max_chars_zh if language == "zh" else settings.max_chars_en
     chosen: list[int] = []
     for i in scored[: settings.extractive_sentences]:
         size = sum(len(sentences[j]) for j in chosen) + len(sentences[i])
@@ -142,6 +154,14 @@ def extractive(question: str, passage: Passage, language: str, settings: AnswerS
     if len(text) > limit * 2:  # one giant list item: cut at a comma for speech
         cut = max(text.rfind(c, 0, limit) for c in "，,；;")
         text = text[: cut if cut > 0 else limit] + ("……" if language == "zh" else "...")
+    return text
+
+
+def extractive(question: str, passage: Passage, language: str, settings: AnswerSettings) -> str:
+    """The spoken extractive answer: the excerpt, introduced by the document's title."""
+    text = excerpt(question, passage, language, settings)
+    if not text:
+        return ""
     if language == "zh":
         return f"根据《{passage.title}》：{text}"
     return f"From our \"{passage.title}\": {text}"
@@ -151,15 +171,17 @@ def _relevant(question: str, results: Sequence[SearchResult], language: str) -> 
     """Passages sharing enough words with the question; customer's language, best match first.
 
     Enough = two of the question's content words (one if it has only one): a single shared
-    word such as "bring" is how "Can I bring my dog?" finds the documents checklist.
+    word such as "bring" is how "Can I bring my dog?" finds the documents checklist. Dense-only
+    hits count too when they share the words; order is IDF-weighted overlap, then hub rank.
     """
     wanted = terms(question)
     need = min(2, len(wanted))
-    kept = [(r.passage, _overlap(wanted, r.passage.index_text()), rank)
-            for rank, r in enumerate(results) if r.bm25_rank is not None]
-    kept = [k for k in kept if need and k[1] >= need]
-    kept.sort(key=lambda k: (k[0].lang not in ("", language), -k[1],
-                             -best_sentence_overlap(question, k[0]), k[2]))
+    same = [r.passage for r in results if r.passage.lang in ("", language)]
+    weights = _weights(wanted, [p.index_text() for p in same] or [""])
+    kept = [(r.passage, _score(weights, r.passage.index_text()), rank)
+            for rank, r in enumerate(results)
+            if need and _overlap(wanted, r.passage.index_text()) >= need]
+    kept.sort(key=lambda k: (k[0].lang not in ("", language), -k[1], k[2]))
     return [k[0] for k in kept]
 
 
@@ -205,8 +227,11 @@ class Answerer:
                       check(text, [same[0]]), stats, reason)
 
     def _prompt(self, question: str, lang: str, passages: Sequence[Passage]) -> str:
+        """Only each passage's most relevant sentences: prefill time is the first-sentence
+        latency on 2 cores (~10 ms a token), so the prompt stays near 150 tokens."""
         limit = self.settings.passage_chars
-        blocks = [f"[{n}] {p.title} - {p.section}\n{p.text[:limit]}"
+        blocks = [f"[{n}] {p.title} - {p.section}\n"
+                  f"{excerpt(question, p, lang, self.settings, limit) or p.text[:limit]}"
                   for n, p in enumerate(passages, start=1)]
         label = "资料" if lang == "zh" else "Passages"
         ask = "问题" if lang == "zh" else "Question"

@@ -10,9 +10,7 @@ import numpy as np
 import numpy.typing as npt
 
 MAX_CANDIDATES: Final = 20
-ROUTE_SYSTEM_EN: Final = (
-    "You sort bank branch customers' requests into services. Reply with the service id only."
-)
+ROUTE_SYSTEM_EN: Final = "Reply with the bank service id only."
 
 
 def route_user_message(text: str, candidates: Sequence[tuple[str, str]]) -> str:
@@ -21,8 +19,8 @@ def route_user_message(text: str, candidates: Sequence[tuple[str, str]]) -> str:
     Ids rather than menu numbers: the 0.5B demo model answered "1" to every numbered menu
     (4/10 right with ids on a 10-question probe, the router's order with numbers).
     """
-    menu = "\n".join(f"- {intent_id}: {label}" for intent_id, label in candidates)
-    return f"Services:\n{menu}\n\nCustomer: \"{text.strip()}\"\nService id:"
+    menu = "; ".join(f"{intent_id} ({label})" for intent_id, label in candidates)
+    return f"Customer: \"{text.strip()}\"\nServices: {menu}\nService id:"
 
 
 def menu_keys(candidates: Sequence[tuple[str, str]]) -> list[str]:

@@ -79,7 +79,7 @@ def test_route_reads_the_constrained_intent_id() -> None:
     assert stats.new_tokens == 1  # "t" already singles out "transfer"
     prompt = e.backend.prompts[-1]  # type: ignore[attr-defined]
     assert prompt.endswith("<｜Assistant｜><think>\n\n</think>\n\n")
-    assert "- transfer: a transfer" in prompt
+    assert "transfer (a transfer)" in prompt
 
 
 def test_route_ids_sharing_a_prefix_read_until_they_differ() -> None:

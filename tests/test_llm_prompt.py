@@ -82,8 +82,8 @@ def test_clean_for_speech_removes_markdown_and_special_tokens() -> None:
 def test_route_menu_lists_every_candidate() -> None:
     msg = route_user_message(" lost card ", [("card_lost", "reporting a lost card"),
                                              ("transfer", "a transfer")])
-    assert '"lost card"' in msg and "- card_lost: reporting a lost card" in msg
-    assert "- transfer: a transfer" in msg and msg.endswith("Service id:")
+    assert '"lost card"' in msg and "card_lost (reporting a lost card)" in msg
+    assert "transfer (a transfer)" in msg and msg.endswith("Service id:")
     assert menu_keys([("card_lost", "x"), ("transfer", "y")]) == ["card_lost", "transfer"]
 
 
