@@ -62,7 +62,7 @@ def test_run_day_serves_everyone_through_any_engine_like() -> None:
 def test_main_writes_the_agreed_json(tmp_path: Path) -> None:
     sim = _sim()
     out = tmp_path / "q.json"
-    assert sim.main(["--seed", "99", "--out", str(out)]) == 0
+    assert sim.main(["--seed", "99", "--quick", "--out", str(out)]) == 0
     doc = json.loads(out.read_text())
     assert set(doc["policies"]) == {"fifo", "strict", "aging"}
     for policy in doc["policies"].values():
@@ -71,3 +71,27 @@ def test_main_writes_the_agreed_json(tmp_path: Path) -> None:
     assert doc["ops_per_s_memory"] > 0
     assert doc["ops_per_s_durable"] is None and doc["kill_test"] is None
     assert doc["seed"] == 99 and 99 not in doc["tuning_seeds"]
+
+
+def test_appointment_wait_counts_from_the_booked_time() -> None:
+    sim = _sim()
+    early = sim.Arrival(
+        at=100.0, service="loan", kind="appointment", service_s=60.0, appointment_at=700.0
+    )
+    late = sim.Arrival(
+        at=100.0, service="loan", kind="appointment", service_s=60.0, appointment_at=0.0
+    )
+    assert sim._target_wait(early, "appointment", 900.0) == 300.0  # came 10 min early
+    assert sim._target_wait(early, "appointment", 500.0) == 0.0  # called before the booking
+    assert sim._target_wait(late, "appointment", 200.0) == 200.0  # came late: from arrival
+    assert sim._target_wait(early, "normal", 900.0) == 900.0  # over late_s: ranked as normal
+
+
+def test_days_meeting_targets_counts_each_group() -> None:
+    sim = _sim()
+    days = sim.days_meeting_targets((3, 4), sim.baselines())
+    assert set(days) == {"fifo", "strict", "aging"}
+    for counts in days.values():
+        assert set(counts) == {"all", "priority_p90", "normal_p90", "normal_max"}
+        assert 0 <= counts["all"] <= min(counts.values()) <= max(counts.values()) <= 2
+    assert days["fifo"]["normal_max"] == 2  # FIFO is its own yardstick
