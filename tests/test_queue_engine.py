@@ -134,11 +134,11 @@ def test_counter_only_calls_its_services(engine: QueueEngine) -> None:
 
 def test_vip_counter_prefers_vip_but_takes_others(engine: QueueEngine, clock: Clock) -> None:
     engine.issue("personal")
-    clock.tick(700)
+    clock.tick(1300)
     engine.issue("personal", vip_tier="vip")
-    clock.tick(1)  # normal 701 vs vip 600 + 2: branch-wide the normal is first
+    clock.tick(1)  # normal 1301 vs vip 1200 + 1: branch-wide the normal is first
     assert engine.waiting()[0].cls == "normal"
-    assert engine.call_next("c5").ticket.cls == "vip"  # + 300 preference bonus at c5
+    assert engine.call_next("c5").ticket.cls == "vip"  # + 900 preference bonus at c5
     engine.complete(engine.counter_ticket("c5").id)  # type: ignore[union-attr]
     assert engine.call_next("c5").ticket.cls == "normal"  # idle: takes others
 
@@ -147,7 +147,7 @@ def test_aging_lets_a_long_wait_pass_a_new_priority_ticket(
     engine: QueueEngine, clock: Clock
 ) -> None:
     engine.issue("cash")
-    clock.tick(1300)  # 1300 > vip offset 600 + 2 x 0
+    clock.tick(1300)  # 1300 > vip offset 1200 + 1 x 0
     engine.issue("cash", vip_tier="vip")
     assert engine.call_next("c1").ticket.cls == "normal"
     assert engine.call_next("c2").ticket.cls == "vip"
@@ -315,17 +315,18 @@ def test_walk_in_is_numbered_and_served_at_once(engine: QueueEngine) -> None:
 
 
 def test_appointment_priority_inside_window(engine: QueueEngine, clock: Clock) -> None:
-    engine.issue("loan")
-    due = clock.t + 1800  # booked for 30 minutes from now: window opens in 20
+    old = engine.issue("loan").ticket
+    clock.tick(1500)
+    recent = engine.issue("loan").ticket
+    due = clock.t + 900  # booked for 15 minutes from now: window opens in 5
     appt = engine.issue("loan", appointment_at=due).ticket
     assert appt.cls == "appointment"
-    assert engine.waiting()[0].cls == "normal"  # before the window: plain arrival order
-    clock.tick(1300)  # window open 100 s: max(1300, 600 + 2 x 100) ties the normal 1300
-    assert engine.waiting()[0].cls == "normal"
-    clock.tick(400)  # window open 500 s: 600 + 2 x 500 = 1600 < normal 1700
-    assert engine.waiting()[0].cls == "normal"
-    clock.tick(300)  # window open 800 s: 600 + 2 x 800 = 2200 > normal 2000
-    assert engine.waiting()[0].cls == "appointment"
+    clock.tick(299)  # before the window: plain arrival order
+    assert [t.id for t in engine.waiting()] == [old.id, recent.id, appt.id]
+    clock.tick(1)  # window open: max(300, 1200 + 0) passes the recent 300, not the old 1800
+    assert [t.id for t in engine.waiting()] == [old.id, appt.id, recent.id]
+    clock.tick(3600)  # every class ages at rate 1: the gaps never close
+    assert [t.id for t in engine.waiting()] == [old.id, appt.id, recent.id]
     late = engine.issue("loan", appointment_at=clock.t - 1000).ticket  # over 15 min late
     assert late.cls == "normal"
 

@@ -50,7 +50,7 @@ def counter(cid: str) -> CounterSpec:
 def test_score_is_offset_plus_rate_times_wait() -> None:
     aging = AgingPolicy(S)
     assert aging.score(ticket(1, "normal", at=100.0), 400.0) == pytest.approx(300.0)
-    assert aging.score(ticket(2, "vip", at=100.0), 400.0) == pytest.approx(600.0 + 2 * 300.0)
+    assert aging.score(ticket(2, "vip", at=100.0), 400.0) == pytest.approx(1200.0 + 1 * 300.0)
     assert aging.score(ticket(3, "urgent", at=0.0), 0.0) == pytest.approx(86400.0)
 
 
@@ -59,10 +59,10 @@ def test_preference_bonus_only_at_preferring_counter() -> None:
     vip = ticket(1, "vip", service="personal")
     wealth = ticket(2, "normal", service="wealth")
     plain = ticket(3, "normal", service="personal")
-    assert aging.score(vip, 0.0, counter("c5")) == pytest.approx(600.0 + 300.0)
-    assert aging.score(wealth, 0.0, counter("c5")) == pytest.approx(300.0)
+    assert aging.score(vip, 0.0, counter("c5")) == pytest.approx(1200.0 + 900.0)
+    assert aging.score(wealth, 0.0, counter("c5")) == pytest.approx(900.0)
     assert aging.score(plain, 0.0, counter("c5")) == pytest.approx(0.0)
-    assert aging.score(vip, 0.0, counter("c1")) == pytest.approx(600.0)
+    assert aging.score(vip, 0.0, counter("c1")) == pytest.approx(1200.0)
 
 
 def test_strict_starves_where_aging_does_not() -> None:
@@ -90,10 +90,12 @@ def test_ties_go_to_earlier_arrival_then_issue_order() -> None:
 
 def test_appointment_scores_as_normal_until_window() -> None:
     aging = AgingPolicy(S)
-    appt = ticket(1, "appointment", at=0.0, appointment_at=2000.0)  # window opens at 1400
-    assert aging.score(appt, 1000.0) == pytest.approx(1000.0)
-    assert aging.score(appt, 1400.0) == pytest.approx(1400.0)  # 600 + 0 < 1400
-    assert aging.score(appt, 2400.0) == pytest.approx(600.0 + 2 * 1000.0)  # > normal 2400
+    appt = ticket(1, "appointment", at=0.0, appointment_at=1000.0)  # window opens at 400
+    assert aging.score(appt, 300.0) == pytest.approx(300.0)
+    assert aging.score(appt, 400.0) == pytest.approx(1200.0)  # 1200 + 0 > normal 400
+    assert aging.score(appt, 1400.0) == pytest.approx(1200.0 + 1000.0)  # > normal 1400
+    early = ticket(2, "appointment", at=0.0, appointment_at=3000.0)  # window opens at 2400
+    assert aging.score(early, 2400.0) == pytest.approx(2400.0)  # its own wait is worth more
 
 
 def test_resolve_class_precedence() -> None:
@@ -153,3 +155,35 @@ def test_long_wait_outranks_a_fresh_priority_ticket(now: float, beyond: float, c
     assert order[0] is normal
     strict = ranked(StrictPolicy(S), [rival, normal], now)
     assert strict[0] is rival  # the baseline starves it, whatever the wait
+
+
+@given(
+    st.sampled_from(["urgent", "vip_gold", "vip", "elderly", "normal"]),
+    st.sampled_from(["urgent", "vip_gold", "vip", "elderly", "normal"]),
+    st.floats(min_value=0, max_value=20_000),
+    st.floats(min_value=0, max_value=20_000),
+    st.floats(min_value=0, max_value=40_000),
+)
+def test_default_order_never_changes_while_both_wait(
+    cls_a: str, cls_b: str, at_a: float, at_b: float, extra: float
+) -> None:
+    """Every default class ages at rate 1: offsets are fixed head starts, so a ticket's place
+    relative to another never drifts with time (no slide toward strict priority at the peak)."""
+    a, b = ticket(1, cls_a, at=at_a), ticket(2, cls_b, at=at_b)
+    aging = AgingPolicy(S)
+    start = max(at_a, at_b)
+    assert aging.score(a, start) - aging.score(b, start) == pytest.approx(
+        aging.score(a, start + extra) - aging.score(b, start + extra), abs=1e-6
+    )
+    first = ranked(aging, [a, b], start)
+    assert ranked(aging, [a, b], start + extra) == first
+
+
+def test_counter_bonus_never_lifts_a_normal_ticket_over_a_priority_one() -> None:
+    """A counter serves its own customers first among equals, but a priority customer who
+    arrived at the same time still goes first (the bonus stays below every offset)."""
+    lowest = min(c.offset_s for c in S.classes if c.id != S.normal_class)
+    assert all(c.prefer_bonus_s < lowest for c in S.counters)
+    wealth = ticket(1, "normal", at=0.0, service="wealth")
+    elderly = ticket(2, "elderly", at=0.0, service="cash")
+    assert pick(AgingPolicy(S), [wealth, elderly], 600.0, counter("c5")) is elderly

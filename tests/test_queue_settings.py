@@ -63,7 +63,7 @@ target_wait_s = 900
     validate_settings(s)
     assert s.no_show.action == "cancel" and s.estimator_window == 10
     assert [c.id for c in s.classes] == ["urgent", "elderly", "appointment", "normal"]
-    assert s.counters[0].prefer_bonus_s == 300.0  # documented default fills the gap
+    assert s.counters[0].prefer_bonus_s == 900.0  # documented default fills the gap
     again = msgspec.convert(msgspec.to_builtins(s), QueueSettings)
     assert again == s
 
