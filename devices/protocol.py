@@ -138,6 +138,29 @@ class Transcript(Message, tag="transcript"):
     language: Language | None = None
 
 
+class SpeechOut(Message, tag="speech"):
+    """One synthesised sentence; its PCM follows in the binary frame (kind 2) with the same
+    `turn` as stream and `seq`. Visemes and word timings drive the digital human and captions."""
+
+    turn: int
+    seq: int
+    text: str
+    language: Language
+    sample_rate: int
+    duration_ms: int
+    visemes: list[tuple[int, int, int]]  # (viseme id, start ms, duration ms)
+    words: list[tuple[str, int, int]]  # (text, start ms, duration ms)
+    final: bool
+    interruptible: bool = True
+
+
+class StopAudio(Message, tag="stop_audio"):
+    """Stop playing and clear the audio buffer now (the customer spoke over the reply)."""
+
+    turn: int
+    reason: str = "barge_in"
+
+
 class TicketIssued(Message, tag="ticket"):
     """A queue ticket for the customer at this kiosk."""
 
@@ -276,7 +299,8 @@ CLIENT_MESSAGES: Final[dict[Role, tuple[type[Message], ...]]] = {
     "console": (Hello, Command),
 }
 SERVER_MESSAGES: Final[tuple[type[Message], ...]] = (
-    Welcome, Error, Bye, Reply, Transcript, TicketIssued, GoToTerminal, Call, BoardSnapshot,
+    Welcome, Error, Bye, Reply, Transcript, SpeechOut, StopAudio, TicketIssued, GoToTerminal,
+    Call, BoardSnapshot,
     Result, Alert, ConsoleSnapshot, QueueUpdate, TurnLog,
 )
 ALL_MESSAGES: Final[tuple[type[Message], ...]] = tuple(

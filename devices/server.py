@@ -15,7 +15,7 @@ import logging
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from websockets.asyncio.server import Server, ServerConnection, serve
@@ -70,6 +70,7 @@ class Identity:
     role: Role
     counter: str | None = None
     language: str = "zh"
+    capabilities: tuple[str, ...] = ()
 
 
 class Handler(Protocol):
@@ -249,7 +250,7 @@ class DeviceServer:
         except ProtocolError as err:
             await self._refuse(ws, err, True)
             return None
-        return result
+        return replace(result, capabilities=tuple(msg.capabilities))
 
     async def _serve_connection(self, ws: ServerConnection) -> None:
         role = ENDPOINTS[ws.request.path.split("?", 1)[0]] if ws.request else "kiosk"

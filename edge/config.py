@@ -15,6 +15,9 @@ from typing import Any, Literal
 import msgspec
 
 from edge.queue.settings import QueueSettings, validate_settings
+from speech.endpoint import VadSettings
+from speech.stt import SttSettings
+from speech.tts import TtsSettings
 
 Role = Literal["kiosk", "caller", "console"]
 
@@ -83,10 +86,8 @@ class ModelPaths(_Section):
     """Model folders (each replaceable by a provisioned bundle)."""
 
     root: str = "models"
-    whisper: str = "whisper-base"
+    whisper: str = "whisper-base"  # any CTranslate2 Whisper folder
     vad: str = "silero-vad/silero_vad_v6.onnx"
-    piper_en: str = "piper-en-joe"
-    zh_voice: str = "zh-databaker"
     router: str = "router/router.npz"
     llm: str = ""  # empty: no LLM tier, the service answers from the router and knowledge hub
 
@@ -124,6 +125,19 @@ class KnowledgeSettings(_Section):
     top_k: int = 5
 
 
+def _tts_defaults() -> TtsSettings:
+    return TtsSettings(voices={"en": "piper-en-joe", "zh": "zh-databaker"})
+
+
+class SpeechSettings(_Section):
+    """Voice turns: VAD endpointing, speech-to-text, text-to-speech (voices under models.root)."""
+
+    enabled: bool = True  # False: text turns only (audio gets a clear error)
+    vad: VadSettings = msgspec.field(default_factory=VadSettings)
+    stt: SttSettings = msgspec.field(default_factory=SttSettings)
+    tts: TtsSettings = msgspec.field(default_factory=_tts_defaults)
+
+
 class SessionSettings(_Section):
     """Kiosk conversations."""
 
@@ -152,6 +166,7 @@ class BranchConfig(_Section):
     retention: Retention = msgspec.field(default_factory=Retention)
     sessions: SessionSettings = msgspec.field(default_factory=SessionSettings)
     knowledge: KnowledgeSettings = msgspec.field(default_factory=KnowledgeSettings)
+    speech: SpeechSettings = msgspec.field(default_factory=SpeechSettings)
     demo: DemoSettings = msgspec.field(default_factory=DemoSettings)
 
     def device(self, device_id: str) -> DeviceCredential | None:

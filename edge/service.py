@@ -17,6 +17,8 @@ from typing import Any
 from devices.protocol import (
     Ack,
     Alert,
+    AudioEnd,
+    AudioStart,
     BoardSnapshot,
     Call,
     Command,
@@ -38,6 +40,7 @@ from edge.kb_cli import IndexingStopped, open_hub
 from edge.sessions import KioskSession
 from edge.store import Store
 from edge.understanding import load_understanding
+from edge.voice import SpeechResources, VoiceChannel
 from intents.dialogue import Policy, Terminal
 from intents.knowledge import KnowledgeHub
 
@@ -83,6 +86,7 @@ class Service:
         self._understand: Any = None
         self.hub: KnowledgeHub | None = None
         self.hub_error: str | None = None
+        self.speech: SpeechResources | None = None
         self._stopping = threading.Event()  # tells worker-thread jobs to give up early
 
     # ------------------------------------------------------------ lifecycle
@@ -96,6 +100,11 @@ class Service:
         loop = asyncio.get_running_loop()
         self._understand = await loop.run_in_executor(
             self.models, load_understanding, cfg.models.resolve("router"))
+        if cfg.speech.enabled:
+            sp = cfg.speech
+            self.speech = await loop.run_in_executor(
+                self.models, SpeechResources.load, Path(cfg.models.root),
+                cfg.models.resolve("whisper"), cfg.models.resolve("vad"), sp.vad, sp.stt, sp.tts)
         self.policy = build_policy(cfg)
         s = cfg.server
         limits = Limits(max_message_bytes=s.max_message_bytes,
@@ -150,6 +159,8 @@ class Service:
                 await task
         if self.store is not None:
             await self.store.close()
+        if self.speech is not None:
+            self.speech.close()
         self.models.shutdown(wait=False, cancel_futures=True)
 
     async def _housekeeping(self) -> None:
@@ -191,9 +202,13 @@ class Service:
     async def on_connect(self, peer: Peer) -> None:
         assert self.desk is not None
         if peer.role == "kiosk":
-            self.sessions[peer.device_id] = KioskSession(
+            session = KioskSession(
                 peer, self.desk, self.policy, self._understand, self.models,
                 self.config.server.max_text_chars, self._turn_logged)
+            if self.speech is not None:
+                session.voice = VoiceChannel(peer, self.speech, self.models, session.voice_turn,
+                                             self.config.server.max_audio_seconds)
+            self.sessions[peer.device_id] = session
         elif peer.role == "caller":
             peer.send(self.desk.board_snapshot())
             for pending in self.desk.pending_calls.values():
@@ -205,6 +220,8 @@ class Service:
         session = self.sessions.get(peer.device_id)
         if session is not None and session.peer is peer:
             del self.sessions[peer.device_id]
+            if session.voice is not None:
+                await session.voice.close()
 
     async def on_message(self, peer: Peer, msg: Message) -> None:
         assert self.desk is not None and self.store is not None
@@ -223,13 +240,25 @@ class Service:
             await session.on_context(msg)
         elif isinstance(msg, EndSession):
             await session.on_end(msg)
+        elif isinstance(msg, AudioStart | AudioEnd):
+            voice = self._voice(session, msg.id)
+            await (voice.start(msg) if isinstance(msg, AudioStart) else voice.end(msg))
         else:
             raise ProtocolError("unsupported", f"{type(msg).__name__} is not handled yet.",
                                 msg.id)
 
     async def on_audio(self, peer: Peer, stream: int, seq: int, pcm: bytes) -> None:
-        raise ProtocolError("speech_unavailable", "Speech input is not enabled on this "
-                            "service yet; please send text turns.")
+        session = self.sessions.get(peer.device_id)
+        if session is None:
+            raise ProtocolError("no_session", "This device has no conversation.")
+        await self._voice(session, None).frame(stream, pcm)
+
+    def _voice(self, session: KioskSession, ref: str | None) -> VoiceChannel:
+        if session.voice is None or not session.voice.res.listening:
+            why = "; ".join(self.speech.problems) if self.speech else "disabled in branch.toml"
+            raise ProtocolError("speech_unavailable", "Speech input is not available on "
+                                f"this service ({why}); please send text turns.", ref)
+        return session.voice
 
     def health(self) -> dict[str, Any]:
         desk = self.desk
@@ -241,9 +270,17 @@ class Service:
             "pending_calls": len(desk.pending_calls) if desk else 0,
             "open_alerts": len(desk.alerts) if desk else 0,
             "router": "loaded" if self._understand is not None else "absent",
+            "speech": self._speech_health(),
             "knowledge": (("hybrid" if self.hub.dense else "keyword") if self.hub is not None
                           else f"failed: {self.hub_error}" if self.hub_error else "loading"),
         }
+
+    def _speech_health(self) -> dict[str, Any]:
+        sp = self.speech
+        if sp is None:
+            return {"enabled": False}
+        return {"enabled": True, "vad": sp.vad is not None, "stt": sp.stt is not None,
+                "tts": sorted(sp.tts.voices) if sp.tts else [], "problems": sp.problems}
 
     # ------------------------------------------------------------ desk.Broadcaster
 

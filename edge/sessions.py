@@ -30,6 +30,7 @@ from devices.protocol import (
 from devices.server import Peer
 from edge.desk import QueueDesk
 from edge.queue.model import QueueError
+from edge.voice import TurnTimer, VoiceChannel
 from intents.dialogue import (
     AlertStaff,
     DialogueState,
@@ -55,6 +56,7 @@ class _ReplyParts:
     texts: list[str] = field(default_factory=list)
     choices: list[tuple[str, str]] = field(default_factory=list)
     ends: bool = False
+    interruptible: bool = True  # anti-fraud and compliance warnings always play to the end
 
 
 class KioskSession:
@@ -76,6 +78,7 @@ class KioskSession:
         self.turn = 0
         self.last_activity = clock()
         self.conversation = secrets.token_hex(4)
+        self.voice: VoiceChannel | None = None
 
     def reset(self, reason: str) -> None:
         """Forget the customer (ticket issued, idle timeout, 'that's all', kiosk reset)."""
@@ -97,49 +100,73 @@ class KioskSession:
 
     async def on_text(self, msg: KioskText) -> None:
         """One typed customer turn, end to end."""
-        text = msg.text
-        if len(text) > self.max_text_chars:
+        if len(msg.text) > self.max_text_chars:
             raise ProtocolError("text_too_long", f"Text turns are limited to "
-                                f"{self.max_text_chars} characters; this one had {len(text)}.",
-                                msg.id)
+                                f"{self.max_text_chars} characters; this one had "
+                                f"{len(msg.text)}.", msg.id)
+        await self.take_turn(msg.text, msg.language, msg.choice, msg.id, None)
+
+    async def voice_turn(self, text: str, language: str | None,
+                         timer: TurnTimer | None) -> None:
+        """A spoken turn, once its final transcript is in."""
+        await self.take_turn(text, language, None, None, timer)
+
+    async def take_turn(self, text: str, language: str | None, choice: str | None,
+                        ref: str | None, timer: TurnTimer | None) -> None:
+        """Route, decide, carry out, answer (and speak, for kiosks that play audio)."""
         self.turn += 1
+        turn = self.turn
         self.last_activity = self.clock()
         started = time.perf_counter()
         loop = asyncio.get_running_loop()
         understood = await loop.run_in_executor(self.executor, self.understand, text)
-        if msg.language is not None:
-            understood = replace(understood, language=msg.language)
+        if language in ("zh", "en"):
+            understood = replace(understood, language=language)  # type: ignore[arg-type]
         route_ms = (time.perf_counter() - started) * 1000
-        self.state, actions = decide(self.state, text, understood, self.policy, msg.choice)
+        if timer is not None:
+            timer.mark("route")
+        self.state, actions = decide(self.state, text, understood, self.policy, choice)
         reply = _ReplyParts()
         for action in actions:
-            await self._carry_out(action, msg, reply)
+            await self._carry_out(action, ref, reply)
         lang = self.state.language
         said = " ".join(reply.texts) if lang == "en" else "".join(reply.texts)
         self.peer.send(Reply(
-            id=msg.id, turn=self.turn, text=said, language=lang, intent=understood.intent,
+            id=ref, turn=turn, text=said, language=lang, intent=understood.intent,
             confidence=round(understood.confidence, 4),
             choices=[Choice(key=k, label=v) for k, v in reply.choices],
             large_text=self.context.elderly, ends_session=self.state.ended or reply.ends))
-        total_ms = (time.perf_counter() - started) * 1000
-        self.on_turn(TurnLog(device=self.peer.device_id, turn=self.turn, speaker="customer",
-                             text=mask_pii(text), intent=understood.intent,
-                             timings_ms={"route": round(route_ms, 2),
-                                         "turn": round(total_ms, 2)}))
-        self.on_turn(TurnLog(device=self.peer.device_id, turn=self.turn, speaker="teller",
-                             text=mask_pii(said)))
+        if timer is not None:
+            timer.mark("answer")
+        masked = mask_pii(text)
+
+        def logged(timer: TurnTimer | None) -> None:
+            timings = timer.as_ms() if timer is not None else {}
+            timings["route"] = round(route_ms, 2)
+            timings["turn"] = round((time.perf_counter() - started) * 1000, 2)
+            self.on_turn(TurnLog(device=self.peer.device_id, turn=turn, speaker="customer",
+                                 text=masked, intent=understood.intent, timings_ms=timings))
+            self.on_turn(TurnLog(device=self.peer.device_id, turn=turn, speaker="teller",
+                                 text=mask_pii(said)))
+
+        if self.voice is not None:
+            self.voice.speak(turn, said, lang, self.context.elderly, reply.interruptible,
+                             timer, logged)
+        else:
+            logged(timer)
         if self.state.ended or reply.ends:
             self.reset("conversation complete")
 
-    async def _carry_out(self, action: Any, msg: KioskText, reply: _ReplyParts) -> None:
+    async def _carry_out(self, action: Any, ref: str | None, reply: _ReplyParts) -> None:
         lang = self.state.language
         if isinstance(action, Say):
             reply.texts.append(action.text)
             reply.choices.extend(action.choices)
             reply.ends = reply.ends or action.ends_session
+            reply.interruptible = reply.interruptible and action.interruptible
         elif isinstance(action, GoTerminal):
             term = action.terminal
-            self.peer.send(GoToTerminal(id=msg.id, turn=self.turn, terminal=term.id,
+            self.peer.send(GoToTerminal(id=ref, turn=self.turn, terminal=term.id,
                                         name=term.name[lang], location=term.location[lang],
                                         bring=list(action.bring), language=lang))
         elif isinstance(action, AlertStaff):
@@ -148,9 +175,9 @@ class KioskSession:
                 text=mask_pii(action.text), device=self.peer.device_id, at=self.clock(),
                 requires_ack=action.severity != "info"))
         elif isinstance(action, IssueTicket):
-            reply.texts.append(await self._issue(action, msg))
+            reply.texts.append(await self._issue(action, ref))
 
-    async def _issue(self, action: IssueTicket, msg: KioskText) -> str:
+    async def _issue(self, action: IssueTicket, ref: str | None) -> str:
         lang = self.state.language
         flags = set(action.flags)
         for flag in ("elderly", "disabled", "pregnant"):
@@ -162,7 +189,7 @@ class KioskSession:
             outcome = await self.desk.run("issue", action.service, language=lang,
                                           flags=sorted(flags), vip_tier=vip, intent=action.intent)
         except QueueError as err:
-            raise ProtocolError(err.code, err.message, msg.id) from None
+            raise ProtocolError(err.code, err.message, ref) from None
         view = outcome.ticket
         settings = self.desk.engine.settings
         counters = [str(c.number) for c in settings.counters if view.service in c.services]
@@ -173,7 +200,7 @@ class KioskSession:
                  counters="、".join(counters) if lang == "zh" else ", ".join(counters),
                  ahead=view.people_ahead or 0, minutes=minutes)
         self.peer.send(TicketIssued(
-            id=msg.id, turn=self.turn, number=view.number, service=view.service,
+            id=ref, turn=self.turn, number=view.number, service=view.service,
             priority_class=view.cls, counters=counters, ahead=view.people_ahead or 0,
             estimated_wait_s=int(view.estimated_wait_s or 0), text=text, language=lang))
         return text

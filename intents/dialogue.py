@@ -66,6 +66,7 @@ class Say:
     language: Lang
     choices: tuple[tuple[str, str], ...] = ()
     ends_session: bool = False
+    interruptible: bool = True  # False: anti-fraud / compliance warnings play to the end
 
 
 @dataclass(frozen=True)
@@ -216,7 +217,7 @@ def _risk_checks(state: DialogueState, intent: str,
     service = INTENTS[intent].service or "cash"
     shown = f"{amount:,.0f} {state.currency or 'CNY'}"
     return replace(state, ended=True), [
-        Say(t(f"{key}_rule", lang, amount=shown), lang),
+        Say(t(f"{key}_rule", lang, amount=shown), lang, interruptible=False),
         AlertStaff(key, "warning", t(f"alert_{key}", "zh", amount=shown)),
         IssueTicket(service, state.priority_class, intent, state.flags)]
 
@@ -299,7 +300,7 @@ def _act_on(state: DialogueState, intent: str, u: Understanding, policy: Policy,
         return replace(state, ended=True), [
             AlertStaff("fraud", "urgent", t("alert_fraud", "zh")),
             IssueTicket("urgent", "urgent", intent, state.flags),
-            Say(t("fraud_comfort", lang), lang),
+            Say(t("fraud_comfort", lang), lang, interruptible=False),
         ]
     risk = _risk_checks(state, intent, policy)
     if risk is not None:

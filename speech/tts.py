@@ -71,7 +71,7 @@ class Voice(Protocol):
     def synthesize(self, text: str, rate: float = 1.0) -> SpeechChunk: ...
 
 
-class TtsSettings(msgspec.Struct, kw_only=True):
+class TtsSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """TTS settings for branch.toml ([tts]); folders are bundle components under the models root."""
 
     voices: dict[str, str] = msgspec.field(
