@@ -60,6 +60,7 @@ class AnswerSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     deadline_s: float = 10.0  # whole answer, LLM included
     first_sentence_s: float = 3.0  # no grounded first sentence by then: extractive answer
     max_new_tokens: int = 96
+    max_sentences: int = 3  # spoken answer length; a repeated sentence also ends it
     extractive_sentences: int = 2
     max_chars_zh: int = 90  # extractive answer length for speech
     max_chars_en: int = 200
@@ -185,6 +186,22 @@ def _relevant(question: str, results: Sequence[SearchResult], language: str) -> 
     return [k[0] for k in kept]
 
 
+def _key(text: str) -> str:
+    return re.sub(r"\W+", "", text).lower()
+
+
+def _without_headings(text: str, passages: Sequence[Passage]) -> str:
+    """Drop document titles and headings the model echoed; a bare heading leaves nothing."""
+    for p in passages:
+        for heading in (f"{p.title} - {p.section}", f"{p.title} > {p.section}", p.title):
+            if heading.strip():
+                text = text.replace(heading, " ")
+        if p.section and _key(text) == _key(p.section):
+            return ""
+    text = re.sub(r"^[\s\-–:：，,、。.]+", "", text).strip()
+    return text if re.search(r"[\w\u3400-\u9fff]", text) else ""
+
+
 class Answerer:
     """Retrieval, then a grounded LLM answer, else an extractive one, else "please ask staff"."""
 
@@ -230,8 +247,8 @@ class Answerer:
         """Only each passage's most relevant sentences: prefill time is the first-sentence
         latency on 2 cores (~10 ms a token), so the prompt stays near 150 tokens."""
         limit = self.settings.passage_chars
-        blocks = [f"[{n}] {p.title} - {p.section}\n"
-                  f"{excerpt(question, p, lang, self.settings, limit) or p.text[:limit]}"
+        # no titles or headings in the prompt: the 0.5B demo model copied them into its answer
+        blocks = [f"[{n}] {excerpt(question, p, lang, self.settings, limit) or p.text[:limit]}"
                   for n, p in enumerate(passages, start=1)]
         label = "资料" if lang == "zh" else "Passages"
         ask = "问题" if lang == "zh" else "Question"
@@ -259,16 +276,21 @@ class Answerer:
                          for n in re.split(r"[,，]", m) if n.strip().isdigit()}
                 marks = {n for n in marks if 1 <= n <= len(shown)}
                 evidence = [shown[n - 1] for n in marks] or shown
-                text = strip_citations(sentence)
+                text = _without_headings(strip_citations(sentence), shown)
+                if not text:
+                    continue  # a bare heading or citation: nothing to say
+                if _key(text) in {_key(t) for t in spoken}:
+                    break  # the model started repeating itself
                 report = check(text, evidence)
-                if not report.ok or not text:
+                if not report.ok:
                     reason = (f"unsupported numbers {list(report.unsupported_numbers)}"
-                              if report.unsupported_numbers else "promise of returns"
-                              if report.promise_of_returns else "empty sentence")
+                              if report.unsupported_numbers else "promise of returns")
                     break
                 cited |= marks or set(range(1, len(shown) + 1))
                 spoken.append(text)
                 say(text)
+                if len(spoken) >= self.settings.max_sentences:
+                    break
         finally:
             stream.close()  # stops generation and frees the engine for the next call
         if not spoken:

@@ -57,7 +57,8 @@ def test_prompt_holds_the_passages_and_the_closed_think_block(hub: KnowledgeHub)
     backend = ScriptedBackend(answer="每次 10 元[1]。")
     Answerer(hub, LlmEngine(backend)).answer(FEE_Q, "zh")
     prompt = backend.prompts[-1]
-    assert "[1] 个人业务收费标准 - 借记卡与账户" in prompt and "正式挂失手续费" in prompt
+    assert "[1] " in prompt and "正式挂失手续费" in prompt
+    assert "个人业务收费标准" not in prompt  # headings invite the model to echo them
     assert prompt.endswith("<think>\n\n</think>\n\n") and "问题: " + FEE_Q in prompt
 
 
@@ -142,3 +143,22 @@ def test_tiny_real_model_end_to_end_still_cites(hub: KnowledgeHub, tmp_path: Pat
     a = Answerer(hub, engine, AnswerSettings(max_new_tokens=16)).answer(FEE_Q, "zh")
     assert a.sources and a.mode in {"llm", "extractive"}
     assert a.grounding is not None and a.grounding.ok
+
+
+def test_echoed_headings_are_dropped_and_repetition_ends_the_answer(hub: KnowledgeHub) -> None:
+    script = ("个人业务收费标准 - 借记卡与账户正式挂失每次 10 元[1]。借记卡与账户。"
+              "正式挂失每次 10 元[1]。口头挂失免费。")
+    a = answerer(hub, answer=script).answer(FEE_Q, "zh")
+    assert a.mode == "llm" and a.text == "正式挂失每次 10 元。"
+
+
+def test_only_headings_falls_back_to_extractive(hub: KnowledgeHub) -> None:
+    a = answerer(hub, answer="借记卡与账户[1]。").answer(FEE_Q, "zh")
+    assert a.mode == "extractive" and "10 元" in a.text
+
+
+def test_answer_length_is_capped(hub: KnowledgeHub) -> None:
+    settings = AnswerSettings(max_sentences=2)
+    engine = LlmEngine(ScriptedBackend(answer="正式挂失 10 元。口头挂失免费。请带身份证。再见。"))
+    a = Answerer(hub, engine, settings).answer(FEE_Q, "zh")
+    assert a.text == "正式挂失 10 元。口头挂失免费。"
