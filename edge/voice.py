@@ -33,8 +33,9 @@ from devices.protocol import (
 from devices.server import Peer
 from speech.audio import FrameSplitter, PcmStreamDecoder
 from speech.endpoint import Endpointer, SpeechEnd, SpeechStart, VadSettings
-from speech.stt import StreamingTranscriber, SttBusy, SttEngine, SttSettings
+from speech.stt import SttBusy, SttEngine, SttSettings
 from speech.stt import Transcript as SttTranscript
+from speech.stt_stream import StreamingTranscriber
 from speech.textnorm import is_backchannel
 from speech.tts import TtsService, TtsSettings
 from speech.vad import FRAME_MS, FRAME_SAMPLES, SileroVad, VadStream

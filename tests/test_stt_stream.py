@@ -13,7 +13,8 @@ import pytest
 import soundfile as sf
 
 from speech.endpoint import Endpointer, PossibleEnd, Resumed, SpeechEnd, SpeechStart
-from speech.stt import PartialThrottle, StreamingTranscriber, SttBusy, SttSettings, Transcript
+from speech.stt import SttBusy, SttSettings, Transcript
+from speech.stt_stream import PartialThrottle, StreamingTranscriber
 from speech.vad import SileroVad
 
 FRAME = 512  # 32 ms
