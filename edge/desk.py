@@ -48,7 +48,8 @@ class QueueDesk:
 
     def __init__(self, engine: QueueEngine, store: Store, out: Broadcaster,
                  clock: Callable[[], float] = time.time, resend_s: float = 5.0,
-                 call_expiry_s: float = 900.0) -> None:
+                 call_expiry_s: float = 900.0,
+                 on_committed: Callable[[str], None] | None = None) -> None:
         self.engine = engine
         self.store = store
         self.out = out
@@ -59,6 +60,7 @@ class QueueDesk:
         self._lock = asyncio.Lock()
         self.alerts: dict[str, Alert] = {}
         self.ops = 0
+        self.on_committed = on_committed
 
     @classmethod
     async def open(cls, settings: QueueSettings, store: Store, out: Broadcaster,
@@ -84,6 +86,8 @@ class QueueDesk:
                 self.engine = QueueEngine.restore(self.engine.settings, self.clock, events)
                 raise
             self.ops += 1
+        if self.on_committed is not None:
+            self.on_committed(op)
         self._publish(op, outcome)
         return outcome
 

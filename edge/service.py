@@ -14,6 +14,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from websockets.datastructures import Headers
+from websockets.http11 import Response
+
 from devices.protocol import (
     Ack,
     Alert,
@@ -37,6 +40,7 @@ from edge.config import BranchConfig
 from edge.console_commands import run_command
 from edge.desk import QueueDesk
 from edge.kb_cli import IndexingStopped, open_hub
+from edge.metrics import Metrics
 from edge.sessions import KioskSession
 from edge.store import Store
 from edge.understanding import load_understanding
@@ -88,6 +92,7 @@ class Service:
         self.hub_error: str | None = None
         self.speech: SpeechResources | None = None
         self._stopping = threading.Event()  # tells worker-thread jobs to give up early
+        self.metrics = Metrics(self._connections)
 
     # ------------------------------------------------------------ lifecycle
 
@@ -96,7 +101,9 @@ class Service:
         cfg = self.config
         data_dir = Path(cfg.data_dir)
         self.store = await Store.open(data_dir / "branch.db")
-        self.desk = await QueueDesk.open(cfg.queue, self.store, self)
+        self.desk = await QueueDesk.open(
+            cfg.queue, self.store, self,
+            on_committed=lambda op: self.metrics.queue_ops.labels(op).inc())
         loop = asyncio.get_running_loop()
         self._understand = await loop.run_in_executor(
             self.models, load_understanding, cfg.models.resolve("router"))
@@ -112,7 +119,7 @@ class Service:
                         send_queue=s.send_queue, hello_timeout_s=s.hello_timeout_s,
                         ping_interval_s=s.ping_interval_s, ping_timeout_s=s.ping_timeout_s,
                         max_connections=s.max_connections)
-        self.server = DeviceServer(self, limits, cfg.branch.name_zh)
+        self.server = DeviceServer(self, limits, cfg.branch.name_zh, extra_http=self._http)
         self.address = await self.server.start(s.host, s.port)
         self.spawn(self._housekeeping(), "housekeeping")
         self.spawn(self._load_knowledge(), "knowledge")
@@ -207,7 +214,8 @@ class Service:
                 self.config.server.max_text_chars, self._turn_logged)
             if self.speech is not None:
                 session.voice = VoiceChannel(peer, self.speech, self.models, session.voice_turn,
-                                             self.config.server.max_audio_seconds)
+                                             self.config.server.max_audio_seconds,
+                                             on_barge_in=self.metrics.barge_ins.inc)
             self.sessions[peer.device_id] = session
         elif peer.role == "caller":
             peer.send(self.desk.board_snapshot())
@@ -275,6 +283,18 @@ class Service:
                           else f"failed: {self.hub_error}" if self.hub_error else "loading"),
         }
 
+    def _connections(self) -> dict[str, int]:
+        roles: dict[str, int] = {}
+        for peer in (self.server.peers.values() if self.server else ()):
+            roles[peer.role] = roles.get(peer.role, 0) + 1
+        return roles
+
+    def _http(self, path: str) -> Response | None:
+        if path != "/metrics":
+            return None
+        return Response(200, "OK", Headers([("Content-Type", self.metrics.content_type)]),
+                        self.metrics.render())
+
     def _speech_health(self) -> dict[str, Any]:
         sp = self.speech
         if sp is None:
@@ -298,6 +318,11 @@ class Service:
 
     def _turn_logged(self, turn: TurnLog) -> None:
         self.to_consoles(turn)
+        if turn.speaker == "customer":
+            kind = "voice" if "stt_final" in turn.timings_ms else "text"
+            self.metrics.observe_turn(kind, turn.intent, turn.timings_ms)
+            log.info("turn %s/%d %s intent=%s timings_ms=%s", turn.device, turn.turn, kind,
+                     turn.intent, turn.timings_ms)
         assert self.store is not None
         self.spawn(self.store.add_transcripts([{
             "at": time.time(), "device": turn.device, "turn": turn.turn,

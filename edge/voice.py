@@ -114,7 +114,8 @@ class VoiceChannel:
     """Audio in and speech out for one kiosk connection."""
 
     def __init__(self, peer: Peer, res: SpeechResources, executor: Executor,
-                 on_turn: TurnHandler, max_audio_s: float) -> None:
+                 on_turn: TurnHandler, max_audio_s: float,
+                 on_barge_in: Callable[[], None] | None = None) -> None:
         self.peer = peer
         self.res = res
         self.executor = executor
@@ -127,6 +128,7 @@ class VoiceChannel:
         self._interruptible = True
         self._tasks: set[asyncio.Task[Any]] = set()
         self._last_turn: asyncio.Task[None] | None = None
+        self.on_barge_in = on_barge_in
         self.barge_ins = 0
 
     # ------------------------------------------------------------ audio in
@@ -279,6 +281,8 @@ class VoiceChannel:
         if self._speaking is not None and not self._speaking.done():
             self._speaking.cancel()
             self.barge_ins += 1
+            if self.on_barge_in is not None:
+                self.on_barge_in()
             self.peer.send(StopAudio(turn=self._speaking_turn))
             log.info("kiosk %s barge-in on turn %d", self.peer.device_id, self._speaking_turn)
 

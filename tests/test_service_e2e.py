@@ -200,3 +200,17 @@ async def test_console_searches_the_knowledge_hub_and_gets_the_report(running: R
     assert bad["type"] == "error" and bad["code"] == "invalid"
     await staff.close()
     await kiosk.close()
+
+
+async def test_metrics_endpoint_counts_turns_and_queue_operations(running: Running) -> None:
+    kiosk = await login(running.url, "kiosk-1")
+    await kiosk.send(json.dumps({"type": "text", "id": "t1", "text": "我想换点美元外币"}))
+    await recv_until(kiosk, "reply", id="t1")
+    url = running.url.replace("ws://", "http://") + "/metrics"
+    body = await asyncio.to_thread(lambda: urllib.request.urlopen(url, timeout=TIMEOUT).read())
+    text = body.decode()
+    assert 'branch_teller_queue_operations_total{op="issue"} 1.0' in text
+    assert 'branch_teller_turns_total{intent="foreign_exchange",kind="text"} 1.0' in text
+    assert 'branch_teller_connected_devices{role="kiosk"} 1.0' in text
+    assert 'branch_teller_turn_stage_seconds_count{kind="text",stage="route"} 1.0' in text
+    await kiosk.close()

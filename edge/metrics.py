@@ -1,0 +1,52 @@
+"""Prometheus metrics of one service: turn latencies by stage, queue operations, devices.
+
+Served on GET /metrics of the service port. No customer data is ever a label.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+STAGE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0)
+
+
+class Metrics:
+    """One registry per service instance (tests run several services in one process)."""
+
+    content_type = CONTENT_TYPE_LATEST
+
+    def __init__(self, connections: Callable[[], dict[str, int]]) -> None:
+        self.registry = CollectorRegistry()
+        self.turn_stage = Histogram(
+            "branch_teller_turn_stage_seconds",
+            "Time from the end of the customer's speech (voice) or the request (text) to a "
+            "stage of the turn: stt_final, route, answer, first_audio, turn.",
+            ["kind", "stage"], buckets=STAGE_BUCKETS, registry=self.registry)
+        self.turns = Counter("branch_teller_turns_total", "Customer turns handled.",
+                             ["kind", "intent"], registry=self.registry)
+        self.queue_ops = Counter("branch_teller_queue_operations_total",
+                                 "Queue operations committed.", ["op"], registry=self.registry)
+        self.barge_ins = Counter("branch_teller_barge_ins_total",
+                                 "Replies stopped because the customer spoke over them.",
+                                 registry=self.registry)
+        gauge = Gauge("branch_teller_connected_devices", "Devices connected now.", ["role"],
+                      registry=self.registry)
+        for role in ("kiosk", "caller", "console"):
+            gauge.labels(role).set_function(_count(connections, role))
+
+    def observe_turn(self, kind: str, intent: str | None, timings_ms: dict[str, float]) -> None:
+        """Record one turn's stage timings (milliseconds)."""
+        self.turns.labels(kind, intent or "none").inc()
+        for stage, ms in timings_ms.items():
+            self.turn_stage.labels(kind, stage).observe(max(ms, 0.0) / 1000)
+
+    def render(self) -> bytes:
+        """The text exposition format."""
+        return generate_latest(self.registry)
+
+
+def _count(connections: Callable[[], dict[str, int]], role: str) -> Callable[[], float]:
+    return lambda: float(connections().get(role, 0))
