@@ -16,12 +16,13 @@ import pytest
 from pytest_textual_snapshot import SVGImageExtension
 from syrupy.assertion import SnapshotAssertion
 from syrupy.location import PyTestLocation
-from textual.widgets import Static
+from textual.widgets import DataTable, Static
 
 from devices.protocol import decode_server
 from ui.app import ConsoleApp
 from ui.client import LinkStatus
 from ui.search_report import KnowledgePane, ReportPane
+from ui.side_panes import MAX_TURNS
 
 SNAPSHOTS = Path(__file__).parent / "snapshots"
 FEED: dict[str, Any] = json.loads((SNAPSHOTS / "console_feed.json").read_text("utf-8"))
@@ -90,3 +91,18 @@ async def test_status_line_text_at_80_columns() -> None:
         await pilot.pause()
         status = str(app.query_one("#status", Static).render())
         assert "ONLINE" in status and "teller-1 @ c1" in status and "2 alerts" in status
+
+
+async def test_kiosk_turns_keep_the_latest_and_show_the_whole_text() -> None:
+    app = ConsoleApp("ws://127.0.0.1:8765", "manager", "unused", autoconnect=False, tz=UTC)
+    turn: dict[str, Any] = dict(FEED["turns"][0])
+    async with app.run_test(size=(80, 24)) as pilot:
+        for i in range(MAX_TURNS + 5):
+            app.handle(decode_server(json.dumps({**turn, "turn": i, "text": f"turn {i} " * 9})))
+        await pilot.press("3")
+        await pilot.pause()
+        table = app.query_one("#turns", DataTable)
+        assert table.row_count == MAX_TURNS
+        assert table.get_row_at(0)[1] == "5"
+        detail = str(app.query_one("#turn-detail", Static).render())
+        assert detail.endswith(f"turn {MAX_TURNS + 4} ")

@@ -135,14 +135,14 @@ class ConsoleApp(App[None]):
 
     def handle(self, msg: Message) -> None:
         """Every message from the service lands here (also fed directly by tests)."""
-        if not self.is_running:
+        if not self.is_running or not self.screen_stack:
             return  # the app is closing; nothing left to draw on
         if isinstance(msg, ConsoleSnapshot):
             self.board = dict(msg.board)
             self.counters = [dict(c) for c in msg.counters]
             self.alerts = {a.alert: a for a in msg.alerts}
             self.health = dict(msg.health)
-            self._draw_queue()
+            self._base.query_one(QueuePane).show(self.board, self.counters, self.counter)
             self._draw_alerts()
             self._draw_health()
         elif isinstance(msg, QueueUpdate):
@@ -153,9 +153,8 @@ class ConsoleApp(App[None]):
             if msg.requires_ack:
                 self.alerts[msg.alert] = msg
             self._draw_alerts()
-            self.notify(alert_line(msgspec.to_builtins(msg)), title="Alert",
-                        severity="error" if msg.severity == "urgent" else "warning",
-                        timeout=15)
+            self.notify(alert_line(msgspec.to_builtins(msg)), title="Alert", timeout=15,
+                        severity="error" if msg.severity == "urgent" else "warning")
         elif isinstance(msg, TurnLog):
             self._base.query_one(KiosksPane).add(msg)
         elif isinstance(msg, Error) and msg.ref is None:
@@ -167,6 +166,8 @@ class ConsoleApp(App[None]):
     # ------------------------------------------------------------ drawing
 
     def _draw_status(self) -> None:
+        if not self.screen_stack:
+            return  # a late event while the app shuts down
         s = self.link
         if self.counter:
             where = f"{self.user} @ {self.counter}"
@@ -176,9 +177,6 @@ class ConsoleApp(App[None]):
         line = status_line(s, where, len(self.alerts))
         self._base.query_one("#status", Static).update(line)
         self._base.query_one("#status", Static).set_class(s.state != "online", "offline")
-
-    def _draw_queue(self) -> None:
-        self._base.query_one(QueuePane).show(self.board, self.counters, self.counter)
 
     def _draw_alerts(self) -> None:
         self._base.query_one(AlertsPane).show(self.alerts.values(), self.tz)

@@ -59,7 +59,7 @@ class AlertsPane(Vertical):
     @on(DataTable.RowHighlighted, "#alerts")
     def _highlighted(self, event: DataTable.RowHighlighted) -> None:
         """The table cuts long texts at 80 columns: the line below shows the whole alert."""
-        self._detail(event.row_key.value)
+        self._detail(self.selected())  # the cursor now; the event may describe an older row
 
     def selected(self) -> str | None:
         """The highlighted alert id, or the first (most urgent) one."""
@@ -74,10 +74,16 @@ class AlertsPane(Vertical):
 class KiosksPane(Vertical):
     """Kiosk turns as they happen, already masked by the service, with per-turn latency."""
 
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._texts: dict[str, str] = {}
+        self._serial = 0
+
     def compose(self) -> ComposeResult:
         table: DataTable[str] = DataTable(id="turns", cursor_type="row", zebra_stripes=True)
         table.border_title = "Live kiosk conversations (masked)"
         yield table
+        yield Static("", id="turn-detail")
 
     def on_mount(self) -> None:
         self.query_one("#turns", DataTable).add_columns(
@@ -87,14 +93,30 @@ class KiosksPane(Vertical):
         """Append one turn, keeping the last MAX_TURNS and following the newest."""
         table: DataTable[str] = self.query_one("#turns", DataTable)
         follow = table.row_count == 0 or table.cursor_row >= table.row_count - 1
+        self._serial += 1
+        key = str(self._serial)
         table.add_row(turn.device, str(turn.turn), turn.speaker, turn.intent or "-",
-                      timings(turn.timings_ms), turn.text)
+                      timings(turn.timings_ms), turn.text, key=key)
         while table.row_count > MAX_TURNS:
             first = table.coordinate_to_cell_key(Coordinate(0, 0)).row_key
             table.remove_row(first)
+            self._texts.pop(first.value or "", None)
+        self._texts[key] = f"{turn.device} {turn.speaker}: {turn.text}"
         if follow:
             table.move_cursor(row=table.row_count - 1, animate=False)
+            self._detail(key)
         table.border_subtitle = f"{table.row_count} turns"
+
+    def _detail(self, key: str | None) -> None:
+        self.query_one("#turn-detail", Static).update(Text(self._texts.get(key or "", "")))
+
+    @on(DataTable.RowHighlighted, "#turns")
+    def _highlighted(self, event: DataTable.RowHighlighted) -> None:
+        """Long turns are cut in the table: the line below shows the whole (masked) text."""
+        table: DataTable[str] = self.query_one("#turns", DataTable)
+        if table.row_count:  # the cursor now, not the event's row: events lag behind trims
+            row = min(max(table.cursor_row, 0), table.row_count - 1)
+            self._detail(table.coordinate_to_cell_key(Coordinate(row, 0)).row_key.value)
 
 
 class HealthPane(Vertical):
