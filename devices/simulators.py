@@ -112,6 +112,56 @@ async def run_kiosk(ep: Endpoint, conversations: list[list[str]], out: Printer,
     return results
 
 
+async def run_kiosk_audio(ep: Endpoint, files: list[str], out: Printer, as_json: bool = False,
+                          realtime: bool = True, quiet_s: float = 3.0,
+                          timeout: float = 60.0) -> list[Message]:
+    """Speak audio files to the service as a kiosk microphone would (PCM16 binary frames)."""
+    import numpy as np
+    import soundfile as sf
+
+    from devices.frames import KIND_AUDIO_IN, AudioFrame, decode_frame
+    from devices.protocol import AudioEnd, AudioStart
+
+    got: list[Message] = []
+    async with connect(f"{ep.url.rstrip('/')}/{ep.role}", open_timeout=timeout,
+                       max_size=2**23) as ws:
+        await ws.send(encode(Hello(device_id=ep.device_id, role="kiosk", credential=ep.credential,
+                                   protocol=PROTOCOL_VERSION, capabilities=["audio", "tts"])))
+        first = decode_server(await asyncio.wait_for(ws.recv(), timeout))
+        if not isinstance(first, Welcome):
+            raise SimulatorError(f"refused: {getattr(first, 'message', first)}")
+        for stream, path in enumerate(files, start=1):
+            audio, rate = sf.read(path, dtype="int16", always_2d=True)
+            pcm = np.concatenate([audio[:, 0], np.zeros(rate, np.int16)])  # + 1 s of silence
+            if not as_json:
+                out(f"customer> (speaking {path}, {len(audio) / rate:.1f} s at {rate} Hz)")
+            await ws.send(encode(AudioStart(stream=stream, sample_rate=rate)))
+            step = rate // 25  # 40 ms frames
+            for seq, i in enumerate(range(0, len(pcm), step)):
+                await ws.send(AudioFrame(KIND_AUDIO_IN, stream, seq, pcm[i:i + step].tobytes())
+                              .encode())
+                if realtime:
+                    await asyncio.sleep(0.04)
+            await ws.send(encode(AudioEnd(stream=stream)))
+            replied = False
+            while True:
+                try:
+                    raw = await asyncio.wait_for(ws.recv(), quiet_s if replied else timeout)
+                except TimeoutError:
+                    break
+                if isinstance(raw, bytes):
+                    frame = decode_frame(raw)
+                    out(json.dumps({"binary": "audio", "stream": frame.stream, "seq": frame.seq,
+                                    "bytes": len(frame.pcm)}) if as_json
+                        else f"  audio   {len(frame.pcm)} bytes")
+                    continue
+                msg = decode_server(raw)
+                got.append(msg)
+                replied = replied or isinstance(msg, Reply)
+                out(to_json_line(msg) if as_json else describe(msg))
+    return got
+
+
 def describe(msg: Message) -> str:
     """A one-line human rendering of a message from the service."""
     kind = type(msg).__name__
@@ -122,6 +172,10 @@ def describe(msg: Message) -> str:
         return f"  go to   {msg.name}"  # type: ignore[attr-defined]
     if kind == "Error":
         return f"  error   {msg.code}: {msg.message}"  # type: ignore[attr-defined]
+    if kind == "Transcript":
+        return f"  heard   {text}" + ("" if msg.final else " ...")  # type: ignore[attr-defined]
+    if kind == "SpeechOut":
+        return f"  speech  {text} ({msg.duration_ms} ms)"  # type: ignore[attr-defined]
     return f"  teller> {text}" if text else f"  {kind}"
 
 

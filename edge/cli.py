@@ -52,6 +52,13 @@ async def _serve_async(config: BranchConfig, demo: bool) -> int:
 def _kiosk_sim(args: argparse.Namespace) -> int:
     from devices.simulators import Endpoint, read_script, run_kiosk
 
+    if args.audio:
+        from devices.simulators import run_kiosk_audio
+
+        ep = Endpoint(args.url, args.device, args.credential, "kiosk")
+        asyncio.run(run_kiosk_audio(ep, args.audio, print, args.json, not args.fast,
+                                    timeout=args.timeout))
+        return 0
     if args.script:
         conversations = read_script(Path(args.script).read_text(encoding="utf-8"))
     elif args.text:
@@ -176,6 +183,11 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--script", metavar="FILE",
                    help="one turn per line; a blank line starts the next customer")
     k.add_argument("--json", action="store_true", help="print every message as one JSON line")
+    k.add_argument("--audio", action="append", metavar="FILE",
+                   help="speak a WAV/FLAC file as the kiosk microphone (repeatable); replies "
+                   "come back as transcripts, text and synthesised speech")
+    k.add_argument("--fast", action="store_true",
+                   help="with --audio: send audio as fast as possible, not in real time")
     k.set_defaults(func=_kiosk_sim)
 
     c = client("caller-sim", "simulated number-caller: print and acknowledge calls",

@@ -186,3 +186,18 @@ async def test_an_anti_fraud_warning_is_never_cut(voiced: Running) -> None:
     assert voiced.service.sessions["kiosk-1"].voice.barge_ins == 0  # type: ignore[union-attr]
     await ws.close()
 
+
+
+async def test_kiosk_simulator_speaks_a_file(voiced: Running) -> None:
+    from devices.protocol import Reply
+    from devices.protocol import Transcript as TranscriptMsg
+    from devices.simulators import Endpoint, run_kiosk_audio
+
+    lines: list[str] = []
+    got = await run_kiosk_audio(Endpoint(voiced.url, "kiosk-2", "demo-kiosk-2", "kiosk"),
+                                [str(CLIPS / "BAC009S0764W0122.wav")], lines.append,
+                                realtime=False, quiet_s=1.0)
+    heard = [m for m in got if isinstance(m, TranscriptMsg) and m.final]
+    assert heard and cer("一二线城市虽然也处于调整中", heard[0].text) <= 0.35
+    assert any(isinstance(m, Reply) for m in got)
+    assert any(line.startswith("  audio") for line in lines)
