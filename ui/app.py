@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import getpass
 import os
+import sys
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from datetime import tzinfo
@@ -379,7 +381,7 @@ def run_console(url: str, user: str, credential: str, counter: str | None = None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """`python -m ui.app --url ws://127.0.0.1:8765 --user teller-1 [--credential ...]`."""
+    """`python -m ui --url ws://127.0.0.1:8765 --user teller-1 [--credential ...]`."""
     parser = argparse.ArgumentParser(prog="branch-teller console", description=__doc__)
     parser.add_argument("--url", default="ws://127.0.0.1:8765")
     parser.add_argument("--user", required=True, help="staff login (a console device id)")
@@ -388,11 +390,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--counter", default=None, help="act for this counter (default: the "
                         "counter the service has for this user)")
     args = parser.parse_args(argv)
+    if not args.credential and sys.stdin.isatty():
+        args.credential = getpass.getpass(f"Credential for {args.user}: ")  # not in ps/history
     if not args.credential:
         parser.error("a credential is required (--credential or $BRANCH_TELLER_CREDENTIAL)")
     run_console(args.url, args.user, args.credential, args.counter)
     return 0
 
-
-if __name__ == "__main__":
-    raise SystemExit(main())

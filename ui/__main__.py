@@ -1,0 +1,7 @@
+"""`python -m ui`: the staff console without going through `branch-teller`."""
+
+from __future__ import annotations
+
+from ui.app import main
+
+raise SystemExit(main())
