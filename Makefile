@@ -5,7 +5,7 @@ install:
 	bash scripts/install.sh
 
 run: install
-	.venv/bin/branch-teller serve --demo
+	.venv/bin/branch-teller demo
 
 serve: install
 	.venv/bin/branch-teller serve

@@ -270,6 +270,7 @@ class ConsoleSnapshot(Message, tag="snapshot"):
     counters: list[dict[str, Any]]
     alerts: list[Alert]
     health: dict[str, Any]
+    recent_turns: list[TurnLog] = msgspec.field(default_factory=list)  # masked, oldest first
 
 
 class QueueUpdate(Message, tag="queue_update"):

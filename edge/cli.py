@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import signal
 import sys
 from pathlib import Path
@@ -23,6 +24,7 @@ def _serve(args: argparse.Namespace) -> int:
     logging.basicConfig(level=config.log_level, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("websockets").setLevel(logging.WARNING)
+    logging.getLogger("bm25s").setLevel(logging.WARNING)
     return asyncio.run(_serve_async(config, args.demo))
 
 
@@ -136,6 +138,31 @@ def _report(args: argparse.Namespace) -> int:
     return print_report(config_from_args(args), args.date, args.csv)
 
 
+def _console(args: argparse.Namespace) -> int:
+    import getpass
+
+    from ui.app import run_console
+
+    credential = args.credential or os.environ.get("BRANCH_TELLER_CREDENTIAL")
+    if not credential and sys.stdin.isatty():
+        credential = getpass.getpass(f"Credential for {args.user}: ")  # not in ps or history
+    if not credential:
+        raise ConfigError("console: a credential is required (--credential or "
+                          "$BRANCH_TELLER_CREDENTIAL)")
+    run_console(args.url, args.user, credential, args.counter)
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from edge.main_job import run_demo_job
+
+    extra = ["--port", str(args.port)]
+    if args.config:
+        extra += ["--config", args.config]
+    console = True if args.console else False if args.no_console else None
+    return run_demo_job(extra, args.data_dir, console)
+
+
 def _kb(args: argparse.Namespace) -> int:
     from edge.kb_cli import run_kb
 
@@ -232,6 +259,29 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--date", required=True, metavar="YYYY-MM-DD")
     rp.add_argument("--csv", metavar="FILE", help="also write the table as CSV")
     rp.set_defaults(func=_report)
+
+    co = sub.add_parser("console", help="the staff console (terminal UI)",
+                        description="Connect to a running service as a staff member: live queue, "
+                        "counters, alerts, kiosk conversations, knowledge search, report, health. "
+                        "Press ? inside for the keys.")
+    co.add_argument("--url", default=DEFAULT_URL, help=f"service address (default {DEFAULT_URL})")
+    co.add_argument("--user", required=True, help="staff login (a console device id)")
+    co.add_argument("--credential", help="per-user credential (default: "
+                    "$BRANCH_TELLER_CREDENTIAL, else asked for)")
+    co.add_argument("--counter", help="act for this counter (default: the user's counter)")
+    co.set_defaults(func=_console)
+
+    dm = sub.add_parser("demo", help="the main job: service with the demo branch + console",
+                        description="Start the service with simulated kiosks, tellers and a "
+                        "number-caller, then open the staff console as the lobby manager at "
+                        "counter 4 (n calls the next customer). Without a terminal the demo's "
+                        "activity is printed instead. q or Ctrl-C stops everything.")
+    dm.add_argument("--port", type=int, default=8765, help="service port (0 picks a free one)")
+    dm.add_argument("--data-dir", default="data", help="where the demo branch keeps its data")
+    dm.add_argument("--config", help="branch.toml (default: the built-in demo branch)")
+    dm.add_argument("--console", action="store_true", help="open the console even without a TTY")
+    dm.add_argument("--no-console", action="store_true", help="print activity, no console")
+    dm.set_defaults(func=_demo)
 
     kb = sub.add_parser("kb", help="knowledge hub: search or reindex the branch documents",
                         description="Search the branch's indexed documents (passages with "

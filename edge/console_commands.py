@@ -30,7 +30,7 @@ async def run_command(service: Service, peer: Peer, cmd: Command) -> Result | Co
     store = service.store
     assert desk is not None and store is not None
     if cmd.action == "snapshot":
-        return service.console_snapshot()
+        return msgspec.structs.replace(service.console_snapshot(), id=cmd.id)
     if cmd.action == "kb_search":
         return await _kb_search(service, cmd)
     if cmd.action == "report":

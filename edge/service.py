@@ -9,6 +9,7 @@ import hmac
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -73,6 +74,23 @@ def build_policy(config: BranchConfig) -> Policy:
                   cross_border_usd=config.thresholds.cross_border_usd)
 
 
+def model_versions(config: BranchConfig) -> dict[str, Any]:
+    """What is loaded, for staff and central operations (no bundles yet: local wheels)."""
+    from importlib.metadata import version
+
+    models = config.models
+    router = models.resolve("router")
+    digest = hashlib.sha256(router.read_bytes()).hexdigest()[:12] if router.exists() else "absent"
+    return {
+        "service": version("branch-teller"),
+        "router": f"{router.name} sha256:{digest}",
+        "stt": models.resolve("whisper").name,
+        "tts": dict(config.speech.tts.voices),
+        "llm": models.llm or "none",
+        "bundle": "none (models assembled from local wheels)",
+    }
+
+
 class Service:
     """Authenticates devices, keeps kiosk sessions, runs the queue desk, feeds consoles."""
 
@@ -93,6 +111,8 @@ class Service:
         self.speech: SpeechResources | None = None
         self._stopping = threading.Event()  # tells worker-thread jobs to give up early
         self.metrics = Metrics(self._connections)
+        self.recent_turns: deque[TurnLog] = deque(maxlen=50)
+        self.versions: dict[str, Any] = {}
 
     # ------------------------------------------------------------ lifecycle
 
@@ -113,6 +133,7 @@ class Service:
                 self.models, SpeechResources.load, Path(cfg.models.root),
                 cfg.models.resolve("whisper"), cfg.models.resolve("vad"), sp.vad, sp.stt, sp.tts)
         self.policy = build_policy(cfg)
+        self.versions = model_versions(cfg)
         s = cfg.server
         limits = Limits(max_message_bytes=s.max_message_bytes,
                         hard_max_message_bytes=s.hard_max_message_bytes,
@@ -279,9 +300,17 @@ class Service:
             "open_alerts": len(desk.alerts) if desk else 0,
             "router": "loaded" if self._understand is not None else "absent",
             "speech": self._speech_health(),
+            "versions": {**self.versions, "knowledge": self._knowledge_version()},
             "knowledge": (("hybrid" if self.hub.dense else "keyword") if self.hub is not None
                           else f"failed: {self.hub_error}" if self.hub_error else "loading"),
         }
+
+    def _knowledge_version(self) -> str:
+        hub = self.hub
+        if hub is None:
+            return "loading"
+        sources = {p.source for p in hub.passages}
+        return f"{len(sources)} documents, {len(hub.passages)} passages"
 
     def _connections(self) -> dict[str, int]:
         roles: dict[str, int] = {}
@@ -317,6 +346,7 @@ class Service:
             self.server.broadcast("kiosk", msg)
 
     def _turn_logged(self, turn: TurnLog) -> None:
+        self.recent_turns.append(turn)
         self.to_consoles(turn)
         if turn.speaker == "customer":
             kind = "voice" if "stt_final" in turn.timings_ms else "text"
@@ -334,4 +364,5 @@ class Service:
         assert self.desk is not None
         board = self.desk.engine.board()
         return ConsoleSnapshot(board=board, counters=board["counters"],
-                               alerts=list(self.desk.alerts.values()), health=self.health())
+                               alerts=list(self.desk.alerts.values()), health=self.health(),
+                               recent_turns=list(self.recent_turns))
