@@ -269,7 +269,7 @@ class Answerer:
             self.settings.max_new_tokens, cancel, stats, self.settings.first_sentence_s)
         try:
             for sentence in stream:
-                if re.match(rf"\W*{NOT_FOUND}\b", sentence):
+                if re.search(rf"\b{NOT_FOUND}\b", sentence):  # "[1] NONE" seen from the demo model
                     reason = "model found no answer"
                     break
                 marks = {int(n) for m in _CITE.findall(sentence)

@@ -82,8 +82,9 @@ def test_a_promise_of_returns_is_never_produced(hub: KnowledgeHub) -> None:
     assert a.fallback_reason == "promise of returns"
 
 
-def test_model_saying_none_falls_back(hub: KnowledgeHub) -> None:
-    a = answerer(hub, answer="NONE").answer(FEE_Q, "zh")
+@pytest.mark.parametrize("script", ["NONE", "[1] NONE", " NONE."])
+def test_model_saying_none_falls_back(hub: KnowledgeHub, script: str) -> None:
+    a = answerer(hub, answer=script).answer(FEE_Q, "zh")
     assert a.mode == "extractive" and a.fallback_reason == "model found no answer"
 
 
