@@ -112,10 +112,10 @@ def test_route_without_candidates_or_text_is_none() -> None:
 
 
 async def test_route_async_gives_up_on_a_stalled_model() -> None:
-    e = engine(prefill_s=2.0)
+    e = engine(prefill_s=0.8)
     started = time.monotonic()
-    assert await e.route_async("lost card", CANDIDATES, deadline_s=0.2) is None
-    assert time.monotonic() - started < 1.0
+    assert await e.route_async("lost card", CANDIDATES, deadline_s=0.1) is None
+    assert time.monotonic() - started < 0.6
 
 
 async def test_route_async_happy_path_runs_off_the_loop() -> None:
