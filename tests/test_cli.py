@@ -117,3 +117,22 @@ def test_kiosk_sim_script_blank_line_starts_a_new_customer(tmp_path: Path) -> No
 
     assert read_script("a\nb\n\n\nc\n") == [["a", "b"], ["c"]]
     assert os.path.exists(REPO / "devices" / "demo_script.txt")
+
+
+async def test_main_job_without_a_terminal_prints_the_demo_branch_at_work(tmp_path: Path) -> None:
+    proc = await asyncio.create_subprocess_exec(
+        *CLI, "demo", "--port", "0", "--data-dir", str(tmp_path / "data"), "--no-console",
+        cwd=REPO, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    assert proc.stdout is not None
+    seen: list[str] = []
+    try:
+        async with asyncio.timeout(120):
+            while not (any("ticket" in s for s in seen) and any("CALL " in s for s in seen)):
+                line = (await proc.stdout.readline()).decode()
+                assert line, "the demo stopped:\n" + "".join(seen[-20:])
+                seen.append(line)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        await asyncio.wait_for(proc.wait(), 60)
+    assert any(s.startswith("branch-teller service listening on ws://") for s in seen)
+    assert proc.returncode == 0
