@@ -58,7 +58,7 @@ class AnswerSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     prompt_passages: int = 2  # passages shown to the LLM (prefill costs ~1 s per 200 tokens here)
     passage_chars: int = 160  # each prompt passage: its most relevant sentences, this long
     deadline_s: float = 10.0  # whole answer, LLM included
-    first_sentence_s: float = 3.0  # no grounded first sentence by then: extractive answer
+    first_sentence_s: float = 2.0  # no grounded first sentence by then: extractive answer
     max_new_tokens: int = 96
     max_sentences: int = 3  # spoken answer length; a repeated sentence also ends it
     extractive_sentences: int = 2

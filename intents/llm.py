@@ -54,8 +54,7 @@ class LlmSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     route_deadline_s: float = 1.5  # wall time for one routing call, prompt included
     route_max_new_tokens: int = 8  # routing output budget (a menu number is 1-2 tokens)
     route_candidates: int = 5  # router's top-k offered to the model
-    answer_deadline_s: float = 10.0  # whole answer; sentences already spoken stay
-    first_sentence_deadline_s: float = 3.0  # no grounded first sentence by then: extractive
+    answer_deadline_s: float = 10.0  # stream_answer default (the Answerer passes its own)
     answer_max_new_tokens: int = 120  # about two short sentences
     temperature: float = 0.0  # 0 = greedy, deterministic (the only setting tested)
 
