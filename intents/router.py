@@ -95,7 +95,7 @@ class Router:
         encoder: Encoder | None = None,
     ) -> Router:
         """Fit on (intent, text) rows and (text, intents) ambiguous rows; thresholds from out-of-fold."""
-        head = fit_head(rows, config or TrainConfig(), ambiguous, encoder)
+        head = fit_head(rows, config or DEFAULT_CONFIG, ambiguous, encoder)
         parser = slot_parser if slot_parser is not None else _default_slot_parser()
         return cls(head, parser, encoder=encoder)
 
