@@ -1,0 +1,330 @@
+"""Voice benchmark against the real running service: clips streamed at real-time pace like a kiosk.
+
+Run: .venv/bin/python bench/voice_bench.py [--quick]   (full run ~15 min on 2 cores)
+Reports STT CER (zh) / WER (en) of the service's transcripts, STT RTF and TTS first audio / RTF
+(in-process, same engines and settings), end of speech -> first reply audio p50/p95 with one
+kiosk and with 4 concurrent kiosks, the server's per-stage timings (console `turn` messages and
+GET /metrics), and the service's RSS growth over 500 turns. Writes bench/results/voice_bench.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import soundfile as sf
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.voice_client import (  # noqa: E402
+    ClipRun,
+    Peer,
+    ServiceProcess,
+    account,
+    attach_console_timings,
+    first_audio,
+    kiosk_ids,
+    last_reply_turns,
+    of,
+    open_peer,
+    settled,
+    stage_means,
+    stream_clip,
+)
+from bench.voice_inproc import stt_rtf, tts_figures, window_experiment  # noqa: E402
+from speech.textnorm import cer, wer  # noqa: E402
+
+CLIPS = ROOT.parent / "shared" / "datasets" / "speech"
+OUT = ROOT / "bench" / "results" / "voice_bench.json"
+TEXT_TURNS = [("en", "What time do you open on Saturday?"), ("zh", "你们周六几点开门"),
+              ("en", "How much does a wire transfer cost?"), ("zh", "我想查一下余额"),
+              ("en", "I lost my bank card"), ("zh", "今天天气怎么样"),
+              ("en", "I want to open an account"), ("zh", "我要存五千块钱")]
+
+
+def load_clips() -> list[dict[str, Any]]:
+    with (CLIPS / "manifest.tsv").open(encoding="utf-8") as f:
+        rows = list(csv.DictReader(f, delimiter="\t"))
+    for row in rows:
+        pcm, rate = sf.read(CLIPS / row["file"], dtype="int16")
+        assert rate == 16_000, row["file"]
+        row["pcm"] = pcm
+    return rows
+
+
+def pct(values: list[float], q: float) -> float | None:
+    """Percentile (linear interpolation); None when there is nothing to summarise."""
+    return round(float(np.percentile(values, q)), 3) if values else None
+
+
+def load() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+async def kiosk_loop(url: str, device: str, credential: str, clips: list[dict[str, Any]],
+                     stream0: int, delay_s: float) -> tuple[Peer, list[ClipRun]]:
+    """One kiosk: each clip at real-time pace, then wait for its answer; a new customer each."""
+    await asyncio.sleep(delay_s)
+    peer = await open_peer(url, "kiosk", device, credential, ["audio", "tts"])
+    runs: list[ClipRun] = []
+    for i, c in enumerate(clips):
+        since = time.perf_counter()
+        clip_end = await stream_clip(peer, stream0 + i, c["pcm"])
+        runs.append(ClipRun(device, c["file"], c["lang"], c["reference"], stream0 + i,
+                            since, clip_end))
+        await peer.wait(lambda s=since, e=clip_end: settled(peer, s, 1.0, e), timeout=60)
+        await peer.ws.send(json.dumps({"type": "end_session", "reason": "bench: next customer"}))
+    account(peer, runs)
+    return peer, runs
+
+
+async def latency_phase(svc: ServiceProcess, console: Peer, plan: list[list[dict[str, Any]]]
+                        ) -> list[ClipRun]:
+    """Kiosk i streams plan[i] (all kiosks at once, staggered by 0.8 s)."""
+    ids = kiosk_ids(len(plan))
+    since = time.perf_counter()
+    results = await asyncio.gather(*(kiosk_loop(svc.url, d, c, plan[i], 1000 * (i + 1), 0.8 * i)
+                                      for i, (d, c) in enumerate(ids)))
+    await asyncio.sleep(3.0)  # console `turn` logs arrive after the reply has been synthesised
+    runs: list[ClipRun] = []
+    for (device, _), (peer, kiosk_runs) in zip(ids, results, strict=True):
+        attach_console_timings(console, device, kiosk_runs, last_reply_turns(peer), since)
+        runs += kiosk_runs
+        await peer.close()
+    return runs
+
+
+def summarise(runs: list[ClipRun]) -> dict[str, Any]:
+    """Latency over single-turn clips (a clip heard as several turns has its later replies
+    queued behind the earlier ones: reported per clip, not in p50/p95); CER/WER over all."""
+    lat = [r.latency_s for r in runs if r.latency_s is not None and r.turns == 1]
+    multi = [r for r in runs if r.turns > 1]
+    zh = [cer(r.reference, r.hypothesis, "zh") for r in runs if r.lang == "zh"]
+    en = [wer(r.reference, r.hypothesis, "en") for r in runs if r.lang == "en"]
+    stages: dict[str, dict[str, float | None]] = {}
+    for stage in ("stt_final", "route", "answer", "first_audio"):
+        vals = [r.timings_ms[stage] / 1000 for r in runs if stage in r.timings_ms]
+        stages[stage] = {"p50_s": pct(vals, 50), "p95_s": pct(vals, 95)}
+    return {"p50_s": pct(lat, 50), "p95_s": pct(lat, 95), "n": len(lat),
+            "missing": len([r for r in runs if r.turns <= 1]) - len(lat),
+            "max_s": pct(lat, 100),
+            "multi_turn_clips": [{"file": r.file, "turns": r.turns, "last_turn_latency_s":
+                                  None if r.latency_s is None else round(r.latency_s, 3)}
+                                 for r in multi],
+            "zh_cer": round(statistics.mean(zh), 4) if zh else None,
+            "en_wer": round(statistics.mean(en), 4) if en else None,
+            "server_stages_last_turn": stages,
+            "per_clip": [{"kiosk": r.kiosk, "file": r.file, "turns": r.turns,
+                          "latency_s": None if r.latency_s is None else round(r.latency_s, 3),
+                          "hypothesis": r.hypothesis, "reply": r.reply,
+                          "timings_ms": r.timings_ms}
+                         for r in runs]}
+
+
+async def text_turn(peer: Peer, ref: str, text: str, whole: bool
+                    ) -> tuple[float, str, int] | None:
+    """One typed turn; waits for the reply and its first (or, if `whole`, last) sentence;
+    returns send -> first audio, the first spoken sentence and its duration in ms."""
+    since = time.perf_counter()
+    await peer.ws.send(json.dumps({"type": "text", "id": ref, "text": text}))
+    await peer.wait(lambda: bool([m for _, m in of(peer, "reply", since) if m.get("id") == ref]),
+                    30)
+    reply = next((m for _, m in of(peer, "reply", since) if m.get("id") == ref), None)
+    if reply is None or not reply["text"]:
+        return None
+    await peer.wait(lambda: any(m["turn"] == reply["turn"] and (m["final"] or not whole)
+                                for _, m in of(peer, "speech", since)), 30)
+    at = first_audio(peer, reply["turn"])
+    first = next((m for _, m in of(peer, "speech", since)
+                  if m["turn"] == reply["turn"] and m["seq"] == 0), None)
+    if at is None or first is None:
+        return None
+    return at - since, first["text"], first["duration_ms"]
+
+
+async def rss_phase(svc: ServiceProcess, clips: list[dict[str, Any]], total: int,
+                    warmup: int, audio_every: int) -> dict[str, Any]:
+    """`total` turns on one kiosk: typed turns (spoken back; the next turn follows the first
+    audio, so most replies are cut short by it, every 5th plays out) and every `audio_every`-th
+    an audio clip sent as fast as the socket takes it; VmRSS after `warmup` turns and at the
+    end."""
+    peer = await open_peer(svc.url, "kiosk", "kiosk-1", "demo-kiosk-1", ["audio", "tts"])
+    samples: list[tuple[int, float]] = [(0, svc.rss_mb())]
+    text_first: dict[str, list[float]] = {"en": [], "zh": []}
+    sentences: dict[str, dict[str, Any]] = {}
+    n_audio = n_text = 0
+    started = time.perf_counter()
+    for i in range(1, total + 1):
+        if i % audio_every == 0:
+            c = clips[(i // audio_every) % len(clips)]
+            since = time.perf_counter()
+            end = await stream_clip(peer, 50_000 + i, c["pcm"], silence_s=1.0, pace=False)
+            await peer.wait(lambda s=since, e=end: settled(peer, s, 0.3, e), timeout=60)
+            n_audio += 1
+        else:
+            lang, text = TEXT_TURNS[i % len(TEXT_TURNS)]
+            took = await text_turn(peer, f"r{i}", text, whole=i % 5 == 4)
+            if took is not None:
+                text_first[lang].append(took[0])
+                sentences.setdefault(text, {"first_sentence": took[1], "audio_ms": took[2],
+                                            "first_audio_s": []})["first_audio_s"].append(
+                                                round(took[0], 3))
+            n_text += 1
+        if i % 5 == 0:
+            await peer.ws.send(json.dumps({"type": "end_session", "reason": "bench"}))
+        if len(peer.log) > 2000:  # the bench's own log must not grow either
+            peer.log.clear()
+        if i == warmup or i % 50 == 0 or i == total:
+            samples.append((i, svc.rss_mb()))
+    await peer.close()
+    base = next(mb for n, mb in samples if n == warmup)
+    return {"growth_mb": round(samples[-1][1] - base, 2), "samples_mb": samples,
+            "turns": total, "text_turns": n_text, "audio_turns": n_audio, "warmup_turns": warmup,
+            "wall_s": round(time.perf_counter() - started, 1),
+            "text_turn_first_audio_s": {k: {"p50": pct(v, 50), "p95": pct(v, 95), "n": len(v)}
+                                        for k, v in text_first.items()},
+            "text_turn_first_sentences": {k: {**v, "first_audio_s": pct(v["first_audio_s"], 50)}
+                                          for k, v in sentences.items()}}
+
+
+async def service_phases(args: argparse.Namespace, clips: list[dict[str, Any]]
+                         ) -> dict[str, Any]:
+    """The phases against one running service: 1 kiosk, 4 kiosks, RSS over many turns."""
+    out: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="voice-bench-") as tmp:
+        svc = ServiceProcess(Path(tmp), n_kiosks=4, overrides=tuple(args.set))
+        svc.start()
+        try:
+            console = await open_peer(svc.url, "console", "manager", "demo-manager")
+            out["rss_after_start_mb"] = round(svc.rss_mb(), 1)
+            reps = 1 if args.quick else args.reps
+            if "one" in args.phases:
+                out["load_before_1_kiosk"] = load()
+                out["turn"] = summarise(await latency_phase(svc, console, [clips * reps]))
+                out["load_after_1_kiosk"] = load()
+                out["metrics_after_1_kiosk"] = stage_means(svc.metrics())
+            if "four" in args.phases:
+                per = 2 if args.quick else len(clips) * max(1, reps - 1)
+                plan = [[clips[(k + j) % len(clips)] for j in range(per)] for k in range(4)]
+                out["load_before_4_kiosks"] = load()
+                out["turn_4_kiosks"] = summarise(await latency_phase(svc, console, plan))
+                out["load_after_4_kiosks"] = load()
+                out["metrics_all_voice"] = stage_means(svc.metrics())
+            if "rss" in args.phases:
+                total, warm = (60, 10) if args.quick else (args.rss_turns, 50)
+                out["load_before_rss"] = load()
+                out["rss"] = await rss_phase(svc, clips, total, warm, 10)
+                out["load_after_rss"] = load()
+                out["metrics_text"] = stage_means(svc.metrics(), "text")
+            await console.close()
+        finally:
+            svc.stop()
+    return out
+
+
+def table(result: dict[str, Any]) -> str:
+    none: dict[str, Any] = {"zh_cer": None, "en_wer": None, "rtf": None, "p50_s": None,
+                            "p95_s": None, "en_first_audio_ms": None, "en_rtf": None,
+                            "zh_first_audio_ms": None, "zh_rtf": None}
+    s, t = result.get("stt") or none, result.get("tts") or none
+    one, four = result.get("turn") or none, result.get("turn_4_kiosks") or none
+    rows = [("STT zh CER (service transcripts)", s["zh_cer"], ""),
+            ("STT en WER (service transcripts)", s["en_wer"], ""),
+            ("STT RTF (in-process, base int8)", s["rtf"], ""),
+            ("TTS en first audio ms", t["en_first_audio_ms"], "<= 150"),
+            ("TTS en RTF", t["en_rtf"], ""),
+            ("TTS zh first audio ms", t["zh_first_audio_ms"], ""),
+            ("TTS zh RTF", t["zh_rtf"], ""),
+            ("turn p50 s (1 kiosk)", one["p50_s"], "<= 1.0"),
+            ("turn p95 s (1 kiosk)", one["p95_s"], "<= 1.8"),
+            ("turn p50 s (4 kiosks)", four["p50_s"], ""),
+            ("turn p95 s (4 kiosks)", four["p95_s"], ""),
+            ("RSS growth MB over turns", result.get("rss_growth_mb_500_turns"), "< 5")]
+    lines = [f"{'figure':<36} {'value':>10}  target"]
+    lines += [f"{name:<36} {'-' if v is None else v:>10}  {goal}" for name, v, goal in rows]
+    for label, key in (("1 kiosk", "turn"), ("4 kiosks", "turn_4_kiosks")):
+        if key not in result["detail"]:
+            continue
+        st = result["detail"][key]["server_stages_last_turn"]
+        lines.append(f"server stages p50 s, {label}: " + ", ".join(
+            f"{k}={v['p50_s']}" for k, v in st.items()))
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="short smoke run (~4 min)")
+    parser.add_argument("--reps", type=int, default=3, help="passes over the clips, 1 kiosk")
+    parser.add_argument("--rss-turns", type=int, default=500)
+    parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument("--phases", nargs="+", default=["inproc", "one", "four", "rss"],
+                        choices=["inproc", "one", "four", "rss"])
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="service config override for an experiment, e.g. "
+                        "speech.stt.partial_min_audio_ms=60000")
+    args = parser.parse_args()
+    clips = load_clips()
+    started = time.perf_counter()
+    load0 = load()
+    detail: dict[str, Any] = {}
+    result: dict[str, Any] = {}
+    if "inproc" in args.phases:
+        detail["stt_inproc"] = stt_rtf(clips, 1 if args.quick else 3)
+        detail["stt_window_experiment"] = window_experiment(clips)
+        detail["tts_inproc"] = tts = tts_figures(2 if args.quick else 5)
+        result["tts"] = {"en_first_audio_ms": tts["en"]["first_audio_ms"],
+                         "en_rtf": tts["en"]["rtf"], "zh_first_audio_ms": tts["zh"]["first_audio_ms"],
+                         "zh_rtf": tts["zh"]["rtf"]}
+    load_inproc = load()
+    svc = asyncio.run(service_phases(args, clips))
+    one, four = svc.pop("turn", None), svc.pop("turn_4_kiosks", None)
+    if one is not None:
+        result["stt"] = {"zh_cer": one["zh_cer"], "en_wer": one["en_wer"],
+                         "rtf": detail["stt_inproc"]["rtf"] if "stt_inproc" in detail else None}
+        result["turn"] = {"p50_s": one["p50_s"], "p95_s": one["p95_s"]}
+        detail["turn"] = one
+    if four is not None:
+        result["turn_4_kiosks"] = {"p50_s": four["p50_s"], "p95_s": four["p95_s"]}
+        detail["turn_4_kiosks"] = four
+    if "rss" in svc:
+        result["rss_growth_mb_500_turns"] = svc["rss"]["growth_mb"]
+    result.update({
+        "machine": f"{platform.machine()} {os.cpu_count()}-core CPU, no GPU",
+        "quick": args.quick, "phases": args.phases, "service_overrides": args.set,
+        "load_average_1_5_15": {"start": load0, "after_inproc": load_inproc, "end": load()},
+        "wall_s": 0.0,
+        "detail": {**detail, **svc},
+        "method": ("clips streamed as 32 ms PCM16 frames on an absolute real-time schedule, then "
+                   "1.2 s of real-time silence and audio_end; end of speech = wall time the "
+                   "clip's last frame was sent; latency = first `speech` binary frame of the "
+                   "reply to the clip's last final transcript (JFK splits at its pause); "
+                   "end_session after every clip; 4 kiosks start 0.8 s apart, each cycling the "
+                   "clips from a different offset. RSS: VmRSS of the service process; typed "
+                   "turns (replies spoken) plus every 10th turn an audio clip sent unpaced."),
+    })
+    result["wall_s"] = round(time.perf_counter() - started, 1)
+    agreed = ["stt", "tts", "turn", "turn_4_kiosks", "rss_growth_mb_500_turns"]
+    result = {**{k: result[k] for k in agreed if k in result},
+              **{k: v for k, v in result.items() if k not in agreed}}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, ensure_ascii=False, indent=2) + "\n",
+                        encoding="utf-8")
+    print(table(result))
+    print(f"load average start {load0} end {load()}; wall {result['wall_s']} s; "
+          f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
