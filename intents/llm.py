@@ -3,6 +3,11 @@
 Synchronous and bounded: every call has a token budget, a deadline and a cancel event, and
 returns None / stops instead of raising, so the service (which runs these calls in a worker
 thread) always has the router and the knowledge hub to fall back on.
+
+Runtime: onnxruntime-genai (int4 MatMulNBits + GroupQueryAttention, KV cache managed by the
+runtime, same folder on CUDA). Measured here on the 0.5B demo weights, 2 threads, 34-token
+prompt, 64 new tokens: genai int4 53.8 tok/s decode, 0.15 s prefill, 0.68 GB RSS; onnxruntime
+1.32 via optimum-onnx 0.1.0 export + int8 dynamic quantization 24.5 tok/s, 0.09 s prefill.
 """
 
 from __future__ import annotations
