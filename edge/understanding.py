@@ -48,6 +48,7 @@ def load_understanding(path: Path) -> Callable[[str], Understanding]:
         return Understanding(
             intent=r.intent, confidence=r.confidence,
             candidates=tuple(i for i, _ in r.candidates), unsure=r.unsure,
+            scores=tuple(p for _, p in r.candidates),
             language="en" if r.language == "en" else "zh", slots=dict(r.slots))
 
     return understand

@@ -45,6 +45,7 @@ class Understanding:
     unsure: bool
     language: Lang
     slots: dict[str, Any] = field(default_factory=dict)
+    scores: tuple[float, ...] = ()  # calibrated probability of each candidate
 
 
 @dataclass(frozen=True)
@@ -163,6 +164,16 @@ def _amount(value: str | None) -> Decimal | None:
         return None
 
 
+def _best_offered(u: Understanding, offered: tuple[str, ...]) -> str | None:
+    """A free reply ("买房子的") picks the offered intent the router scores clearly highest."""
+    scores = dict(zip(u.candidates, u.scores, strict=False))
+    ranked = sorted(((scores.get(i, 0.0), i) for i in offered), reverse=True)
+    if len(ranked) < 2:
+        return None
+    (best, intent), (second, _) = ranked[0], ranked[1]
+    return intent if best >= 0.1 and best >= 2 * second else None
+
+
 def _remember_slots(state: DialogueState, slots: dict[str, Any]) -> DialogueState:
     amount, currency = slots.get("amount"), slots.get("currency")
     return replace(state, amount=str(amount) if amount is not None else state.amount,
@@ -262,6 +273,8 @@ def decide(state: DialogueState, text: str, u: Understanding, policy: Policy,
             from intents.router_clarify import resolve_clarification
 
             picked = resolve_clarification(text, list(state.clarifying), lang)
+        if picked is None:
+            picked = _best_offered(u, state.clarifying)
         if picked is not None:
             intent = picked
             state = replace(state, clarifying=())

@@ -169,3 +169,36 @@ def test_same_conversation_twice_gives_the_same_actions() -> None:
             out.append(actions)
         return out
     assert play() == play()
+
+
+def test_clarification_replies_resolve_through_the_real_router() -> None:
+    """intents/data/clarify_replies.tsv: numbers, ordinals, names and free paraphrases."""
+    from edge.understanding import load_understanding
+    from intents.data import load_clarify
+    from tests.conftest import REPO
+
+    understand = load_understanding(REPO / "models" / "router" / "router.npz")
+    rows = load_clarify()
+    right = 0
+    for candidates, reply, expected in rows:
+        state = DialogueState(clarifying=candidates, language="en" if reply.isascii() else "zh")
+        und = understand(reply)
+        after, actions = decide(state, reply, und, POLICY)
+        chosen = after.pending or next((getattr(a, "intent", None) for a in actions
+                                        if isinstance(a, IssueTicket | GoTerminal)), None)
+        if chosen is None and not after.clarifying and actions:
+            chosen = _kind_intent(actions)
+        right += chosen == expected
+    print(f"clarification resolved: {right}/{len(rows)}")
+    assert right / len(rows) >= 0.85, f"{right}/{len(rows)}"
+
+
+def _kind_intent(actions: list[Any]) -> str | None:
+    """Intents answered without a ticket or terminal, recognised by their action."""
+    alert = next((a for a in actions if isinstance(a, AlertStaff)), None)
+    if alert is not None:
+        return {"human_agent": "human_agent", "complaint": "complaint"}.get(alert.kind)
+    say = actions[-1]
+    if isinstance(say, Say) and ("营业时间" in say.text or "opening hours" in say.text):
+        return "branch_info"
+    return None
