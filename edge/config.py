@@ -106,6 +106,7 @@ class Thresholds(_Section):
     cross_border_cny: int = 200_000
     cross_border_usd: int = 10_000
     router_min_confidence: float = 0.0  # 0 = use the router's calibrated default
+    high_impact_min_confidence: float = 0.5  # fraud report, complaint: else ask first
 
 
 class Retention(_Section):

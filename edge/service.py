@@ -71,7 +71,9 @@ def build_policy(config: BranchConfig) -> Policy:
                   large_cash_cny=config.thresholds.large_cash_cny,
                   large_transfer_cny=config.thresholds.large_transfer_cny,
                   cross_border_cny=config.thresholds.cross_border_cny,
-                  cross_border_usd=config.thresholds.cross_border_usd)
+                  cross_border_usd=config.thresholds.cross_border_usd,
+                  min_confidence=config.thresholds.router_min_confidence,
+                  high_impact_min_confidence=config.thresholds.high_impact_min_confidence)
 
 
 def model_versions(config: BranchConfig) -> dict[str, Any]:

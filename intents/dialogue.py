@@ -134,6 +134,11 @@ class Policy:
     cross_border_cny: int = 200_000
     cross_border_usd: int = 10_000
     max_followups: int = 2
+    # Intents whose action is hard to undo (urgent ticket and alert, a complaint on record)
+    # need this much confidence; below it the customer is asked instead.
+    high_impact: frozenset[str] = frozenset({"fraud_report", "complaint"})
+    high_impact_min_confidence: float = 0.5
+    min_confidence: float = 0.0  # below this any routing counts as unsure
 
 
 def priority_from_words(text: str) -> tuple[str | None, tuple[str, ...]]:
@@ -162,6 +167,11 @@ def _amount(value: str | None) -> Decimal | None:
         return Decimal(value) if value is not None else None
     except ArithmeticError:
         return None
+
+
+def _nameable(candidates: tuple[str, ...]) -> tuple[str, ...]:
+    """The 2-4 intents a clarifying question can name ('something else' is not one)."""
+    return tuple(c for c in candidates if c != "out_of_scope")[:4]
 
 
 def _best_offered(u: Understanding, offered: tuple[str, ...]) -> str | None:
@@ -257,6 +267,11 @@ def decide(state: DialogueState, text: str, u: Understanding, policy: Policy,
                           or any(p in said for p in TICKET_PHRASES)):
         return _ticket_or_staff(state, state.offered, lang)
 
+    if not u.unsure and len(u.candidates) >= 2 and (
+            u.confidence < policy.min_confidence
+            or (u.intent in policy.high_impact
+                and u.confidence < policy.high_impact_min_confidence)):
+        u = replace(u, unsure=True)
     state = _remember_slots(state, u.slots)
     if state.pending is not None:
         followed = _follow_up(state, u, policy)
@@ -284,8 +299,8 @@ def decide(state: DialogueState, text: str, u: Understanding, policy: Policy,
             state = replace(state, clarifying=())
     elif choice in INTENTS:
         intent = choice
-    elif u.unsure and len(u.candidates) >= 2:
-        candidates = tuple(u.candidates[:4])
+    elif u.unsure and len(named := _nameable(u.candidates)) >= 2:
+        candidates = named
         question, choices = clarify_question(candidates, lang)
         state = replace(state, clarifying=candidates)
         return state, [Say(question, lang, choices=choices)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -202,3 +203,14 @@ def _kind_intent(actions: list[Any]) -> str | None:
     if isinstance(say, Say) and ("营业时间" in say.text or "opening hours" in say.text):
         return "branch_info"
     return None
+
+
+def test_a_weak_fraud_guess_asks_before_raising_an_urgent_alert() -> None:
+    weak = Understanding(intent="fraud_report", confidence=0.33,
+                         candidates=("fraud_report", "personal_loan", "out_of_scope"),
+                         unsure=False, language="en", scores=(0.33, 0.11, 0.07))
+    state, actions = decide(DialogueState(), "And so my fellow Americans", weak, POLICY)
+    assert kinds(actions) == ["Say"] and state.clarifying
+    sure = replace(weak, confidence=0.9)
+    _, actions = decide(DialogueState(), "someone said he was police", sure, POLICY)
+    assert "AlertStaff" in kinds(actions)
