@@ -136,3 +136,12 @@ async def test_main_job_without_a_terminal_prints_the_demo_branch_at_work(tmp_pa
         await asyncio.wait_for(proc.wait(), 60)
     assert any(s.startswith("branch-teller service listening on ws://") for s in seen)
     assert proc.returncode == 0
+
+
+def test_kb_search_prints_passages_with_sources(tmp_path: Path) -> None:
+    code, out, err = run("kb", "search", "小微企业信用贷准入条件", "--bm25",
+                         "--data-dir", str(tmp_path))
+    assert code == 0, err
+    assert "small_business_loan.md" in out and "准入" in out
+    code, _, err = run("kb", "search", "--bm25", "--data-dir", str(tmp_path))
+    assert code == 2 and "give the words" in err
