@@ -61,6 +61,7 @@ class AnswerSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     first_sentence_s: float = 2.0  # no grounded first sentence by then: extractive answer
     max_new_tokens: int = 96
     max_sentences: int = 3  # spoken answer length; a repeated sentence also ends it
+    min_support: float = 0.5  # share of a sentence's words that must come from its passages
     extractive_sentences: int = 2
     max_chars_zh: int = 90  # extractive answer length for speech
     max_chars_en: int = 200
@@ -186,6 +187,17 @@ def _relevant(question: str, results: Sequence[SearchResult], language: str) -> 
     return [k[0] for k in kept]
 
 
+def supported_share(text: str, passages: Sequence[Passage]) -> float:
+    """Share of the sentence's words (Chinese bigrams) that the passages contain."""
+    said = terms(text)
+    if not said:
+        return 1.0
+    known: set[str] = set()
+    for p in passages:
+        known |= terms(p.index_text())
+    return len(said & known) / len(said)
+
+
 def _key(text: str) -> str:
     return re.sub(r"\W+", "", text).lower()
 
@@ -285,6 +297,10 @@ class Answerer:
                 if not report.ok:
                     reason = (f"unsupported numbers {list(report.unsupported_numbers)}"
                               if report.unsupported_numbers else "promise of returns")
+                    break
+                support = supported_share(text, evidence)
+                if support < self.settings.min_support:
+                    reason = f"sentence not from the passages ({support:.0%} of its words)"
                     break
                 cited |= marks or set(range(1, len(shown) + 1))
                 spoken.append(text)

@@ -163,3 +163,10 @@ def test_answer_length_is_capped(hub: KnowledgeHub) -> None:
     engine = LlmEngine(ScriptedBackend(answer="正式挂失 10 元。口头挂失免费。请带身份证。再见。"))
     a = Answerer(hub, engine, settings).answer(FEE_Q, "zh")
     assert a.text == "正式挂失 10 元。口头挂失免费。"
+
+
+def test_a_sentence_not_drawn_from_the_passages_is_refused(hub: KnowledgeHub) -> None:
+    """Seen from the demo model: a chatty reply with no number slips past the number check."""
+    a = answerer(hub, answer="请告诉我被骗的具体原因，我会尽力帮助您。").answer("被骗了怎么办？", "zh")
+    assert a.mode == "extractive" and "110" in a.text
+    assert a.fallback_reason.startswith("sentence not from the passages")
