@@ -72,8 +72,10 @@ class QueueDesk:
         log.info("queue restored from %d events", len(events))
         return cls(engine, store, out, clock, **kw)
 
-    async def run(self, op: str, *args: Any, **kwargs: Any) -> Outcome:
-        """Apply one engine operation durably; raises QueueError (nothing changed) on refusal."""
+    async def run(self, op: str, *args: Any, origin: str | None = None, **kwargs: Any) -> Outcome:
+        """Apply one engine operation durably; raises QueueError (nothing changed) on refusal.
+
+        `origin` is the device that asked (a kiosk), named in any alert the operation raises."""
         async with self._lock:
             method = getattr(self.engine, op)
             outcome: Outcome = method(*args, **kwargs)
@@ -88,10 +90,10 @@ class QueueDesk:
             self.ops += 1
         if self.on_committed is not None:
             self.on_committed(op)
-        self._publish(op, outcome)
+        self._publish(op, outcome, origin)
         return outcome
 
-    def _publish(self, op: str, outcome: Outcome) -> None:
+    def _publish(self, op: str, outcome: Outcome, origin: str | None) -> None:
         ticket = msgspec.to_builtins(outcome.ticket) if outcome.tickets else None
         update = QueueUpdate(event=op, ticket=ticket, waiting=self.engine.waiting_counts())
         self.out.to_consoles(update)
@@ -100,7 +102,7 @@ class QueueDesk:
             alert = Alert(alert=secrets.token_hex(4), kind=str(raw.get("kind", "queue")),
                           severity=raw.get("severity", "urgent"),
                           text=str(raw.get("zh") or raw.get("text", "")),
-                          ticket=raw.get("number"),
+                          ticket=raw.get("number"), device=origin,
                           at=self.clock())
             self.raise_alert(alert)
         if outcome.announcement is not None:

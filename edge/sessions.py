@@ -187,7 +187,8 @@ class KioskSession:
                                    if action.priority_class.startswith("vip") else None)
         try:
             outcome = await self.desk.run("issue", action.service, language=lang,
-                                          flags=sorted(flags), vip_tier=vip, intent=action.intent)
+                                          flags=sorted(flags), vip_tier=vip, intent=action.intent,
+                                          origin=self.peer.device_id)
         except QueueError as err:
             raise ProtocolError(err.code, err.message, ref) from None
         view = outcome.ticket

@@ -16,6 +16,7 @@ from typing import Any, Literal
 from intents.catalog import INTENTS, IntentInfo
 from intents.phrases import (
     BRING,
+    COURTESY,
     END_PHRASES,
     TICKET_PHRASES,
     clarify_question,
@@ -107,7 +108,8 @@ class DialogueState:
 
     language: Lang = "zh"
     turns: int = 0
-    failures: int = 0
+    failures: int = 0  # consecutive turns not understood
+    idle_turns: int = 0  # turns since the last ticket, terminal or staff alert
     clarifying: tuple[str, ...] = ()
     offered: str | None = None  # intent whose terminal was offered
     priority_class: str = "normal"
@@ -139,6 +141,7 @@ class Policy:
     high_impact: frozenset[str] = frozenset({"fraud_report", "complaint"})
     high_impact_min_confidence: float = 0.5
     min_confidence: float = 0.0  # below this any routing counts as unsure
+    max_turns_without_progress: int = 8  # chatter this long gets a person, not a loop
 
 
 def priority_from_words(text: str) -> tuple[str | None, tuple[str, ...]]:
@@ -181,7 +184,7 @@ def _best_offered(u: Understanding, offered: tuple[str, ...]) -> str | None:
     if len(ranked) < 2:
         return None
     (best, intent), (second, _) = ranked[0], ranked[1]
-    return intent if best >= 0.1 and best >= 2 * second else None
+    return intent if best >= 0.3 and best >= 2 * second else None
 
 
 def _remember_slots(state: DialogueState, slots: dict[str, Any]) -> DialogueState:
@@ -245,7 +248,31 @@ def _risk_checks(state: DialogueState, intent: str,
 
 def decide(state: DialogueState, text: str, u: Understanding, policy: Policy,
            choice: str | None = None) -> tuple[DialogueState, list[Action]]:
-    """Next state and actions for one customer turn."""
+    """Next state and actions for one customer turn; never an endless loop of chatter."""
+    state, actions = _decide(state, text, u, policy, choice)
+    progress = state.ended or any(isinstance(a, IssueTicket | GoTerminal | AlertStaff)
+                                  for a in actions)
+    if progress:
+        return replace(state, idle_turns=0), actions
+    if state.idle_turns + 1 >= policy.max_turns_without_progress:
+        lang = state.language
+        return replace(state, idle_turns=0, failures=0, clarifying=(), pending=None,
+                       asked=None), [AlertStaff("handover", "info", t("alert_handover", "zh")),
+                                     Say(handover_text(lang), lang)]
+    return replace(state, idle_turns=state.idle_turns + 1), actions
+
+
+def _is_goodbye(text: str) -> bool:
+    """'没事了', 'that's all, thanks': the whole turn is a goodbye, not part of a request."""
+    rest = text.lower()
+    for filler in COURTESY:
+        rest = rest.replace(filler, " ")
+    rest = re.sub(r"[\s\W_]+", " ", rest).strip()
+    return rest in END_PHRASES
+
+
+def _decide(state: DialogueState, text: str, u: Understanding, policy: Policy,
+            choice: str | None) -> tuple[DialogueState, list[Action]]:
     lang = u.language
     state = replace(state, language=lang, turns=state.turns + 1)
     said = text.strip().lower()
@@ -260,7 +287,7 @@ def decide(state: DialogueState, text: str, u: Understanding, policy: Policy,
             and not state.clarifying):
         return state, [Say(t("noted_priority", lang), lang)]
 
-    if choice == "end" or any(p in said for p in END_PHRASES):
+    if choice == "end" or _is_goodbye(text):
         return replace(state, ended=True), [Say(t("goodbye", lang), lang, ends_session=True)]
 
     if state.offered and (choice == "ticket" or u.intent == "human_agent"
@@ -300,9 +327,12 @@ def decide(state: DialogueState, text: str, u: Understanding, policy: Policy,
     elif choice in INTENTS:
         intent = choice
     elif u.unsure and len(named := _nameable(u.candidates)) >= 2:
+        if state.failures + 1 >= MAX_FAILURES:
+            return _fail(state, lang, policy)  # asked enough: a person takes over
         candidates = named
         question, choices = clarify_question(candidates, lang)
-        state = replace(state, clarifying=candidates)
+        # Not understood at once: it counts towards the handover after repeated failures.
+        state = replace(state, clarifying=candidates, failures=state.failures + 1)
         return state, [Say(question, lang, choices=choices)]
 
     return _act_on(state, intent, u, policy, text)
@@ -325,8 +355,8 @@ def _act_on(state: DialogueState, intent: str, u: Understanding, policy: Policy,
         return state, [AlertStaff("complaint", "warning", t("alert_complaint", "zh", text=text)),
                        Say(t("complaint_taken", lang), lang)]
     if intent == "fraud_report":
+        # The urgent ticket itself raises the staff alert (edge/queue: urgent class).
         return replace(state, ended=True), [
-            AlertStaff("fraud", "urgent", t("alert_fraud", "zh")),
             IssueTicket("urgent", "urgent", intent, state.flags),
             Say(t("fraud_comfort", lang), lang, interruptible=False),
         ]

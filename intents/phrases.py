@@ -99,8 +99,12 @@ BRING: Final[dict[str, dict[str, tuple[str, ...]]]] = {
     "utility_payment": {"zh": ("缴费单或户号", "银行卡"), "en": ("bill or account number", "bank card")},
 }
 
-END_PHRASES: Final = ("没事了", "不用了", "就这样", "不办了", "that's all", "that is all",
-                      "nothing else", "no thanks", "goodbye", "再见")
+END_PHRASES: Final = frozenset({
+    "没事了", "没事", "不用了", "就这样", "就这样吧", "不办了", "算了", "没有了", "再见", "拜拜",
+    "that's all", "that s all", "that is all", "nothing else", "no thanks", "goodbye", "bye",
+    "i m done", "i'm done", "all done"})
+COURTESY: Final = ("谢谢你", "谢谢", "谢了", "好的", "好", "嗯", "啊", "吧", "呢",
+                   "thank you", "thanks", "okay", "ok")
 TICKET_PHRASES: Final = ("取号", "要人工", "人工办理", "柜台办", "去柜台", "排号",
                          "ticket", "teller", "a person", "counter")
 

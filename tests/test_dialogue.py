@@ -95,9 +95,9 @@ def test_large_cross_border_remittance_alerts_staff() -> None:
 
 def test_fraud_is_urgent_and_alerts_staff() -> None:
     _, actions = decide(DialogueState(), "有人让我转到安全账户", u("fraud_report"), POLICY)
-    assert kinds(actions) == ["AlertStaff", "IssueTicket", "Say"]
-    assert isinstance(actions[0], AlertStaff) and actions[0].severity == "urgent"
-    assert actions[1] == IssueTicket("urgent", "urgent", "fraud_report", ())
+    assert kinds(actions) == ["IssueTicket", "Say"]  # the urgent ticket alerts staff itself
+    assert actions[0] == IssueTicket("urgent", "urgent", "fraud_report", ())
+    assert isinstance(actions[1], Say) and not actions[1].interruptible
 
 
 @pytest.mark.parametrize(("text", "cls", "flags"), [
@@ -150,6 +150,17 @@ def test_nonsense_three_times_hands_over_to_staff_never_loops() -> None:
         state, actions = decide(state, "啊吧啊吧", u("out_of_scope"), POLICY)
         seen.append(kinds(actions))
     assert seen == [["Say"], ["Say"], ["AlertStaff", "Say"]]
+
+
+def test_chatter_that_goes_on_gets_a_person_even_between_answers() -> None:
+    state = DialogueState()
+    handovers = []
+    for i in range(24):
+        und = u("branch_info") if i % 4 == 3 else u("out_of_scope")
+        state, actions = decide(state, "聊天", und, POLICY)
+        handovers.append("AlertStaff" in kinds(actions))
+    gaps = "".join("H" if h else "." for h in handovers).split("H")
+    assert sum(handovers) >= 3 and max(len(g) for g in gaps) < POLICY.max_turns_without_progress
 
 
 def test_that_is_all_ends_the_conversation() -> None:
@@ -213,4 +224,4 @@ def test_a_weak_fraud_guess_asks_before_raising_an_urgent_alert() -> None:
     assert kinds(actions) == ["Say"] and state.clarifying
     sure = replace(weak, confidence=0.9)
     _, actions = decide(DialogueState(), "someone said he was police", sure, POLICY)
-    assert "AlertStaff" in kinds(actions)
+    assert IssueTicket("urgent", "urgent", "fraud_report", ()) in actions
