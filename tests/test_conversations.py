@@ -177,3 +177,33 @@ async def test_switching_language_mid_conversation(running: Running) -> None:
     replies = [m for m in got if m["type"] == "reply"]
     assert [r["language"] for r in replies] == ["zh", "en"]
     assert final_action(got) == ("ticket", "fx", "normal")
+
+
+async def test_a_customer_who_walks_away_leaves_nothing_for_the_next(tmp_path: Any) -> None:
+    import asyncio
+
+    from edge.service import Service
+    from tests.conftest import make_config
+
+    service = Service(make_config(tmp_path, **{"sessions.idle_timeout_s": 1.0}))
+    host, port = await service.start()
+    url = f"ws://{host}:{port}"
+    try:
+        kiosk = await login(url, "kiosk-1")
+        await kiosk.send(json.dumps({"type": "text", "id": "a", "text": "我七十多了"}))
+        await recv_until(kiosk, "reply", id="a")
+        await kiosk.send(json.dumps({"type": "text", "id": "b", "text": "我要取钱"}))
+        asked = await recv_until(kiosk, "reply", id="b")
+        assert "多少" in asked["text"]
+        session = service.sessions["kiosk-1"]
+        assert session.state.priority_class == "elderly" and session.state.pending
+        await asyncio.sleep(2.5)  # the customer walked away
+        assert session.state.turns == 0 and session.state.pending is None
+        assert session.state.priority_class == "normal"
+        # The next customer starts fresh: no follow-up pending, no priority inherited.
+        await kiosk.send(json.dumps({"type": "text", "id": "c", "text": "我想开户"}))
+        ticket = await recv_until(kiosk, "ticket", id="c")
+        assert ticket["service"] == "personal" and ticket["priority_class"] == "normal"
+        await kiosk.close()
+    finally:
+        await service.stop()
