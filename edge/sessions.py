@@ -150,6 +150,7 @@ class KioskSession:
                                  text=mask_pii(said)))
 
         if self.voice is not None:
+            self.voice.set_expect_digits(self.state.asked == "amount")
             self.voice.speak(turn, said, lang, self.context.elderly, reply.interruptible,
                              timer, logged)
         else:

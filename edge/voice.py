@@ -128,6 +128,7 @@ class VoiceChannel:
         self._interruptible = True
         self._tasks: set[asyncio.Task[Any]] = set()
         self._last_turn: asyncio.Task[None] | None = None
+        self.expect_digits = False
         self.on_barge_in = on_barge_in
         self.barge_ins = 0
 
@@ -141,9 +142,17 @@ class VoiceChannel:
         assert self.res.vad is not None and self.res.stt is not None
         transcriber = StreamingTranscriber(self.res.stt, self.res.stt_settings,
                                            on_partial=self._partial, language=msg.language)
+        endpointer = Endpointer(self.res.vad_settings)
+        endpointer.expect_digits = self.expect_digits
         self._stream = _InStream(msg.stream, PcmStreamDecoder(msg.sample_rate),
                                  FrameSplitter(FRAME_SAMPLES), self.res.vad.new_stream(),
-                                 Endpointer(self.res.vad_settings), transcriber)
+                                 endpointer, transcriber)
+
+    def set_expect_digits(self, expect: bool) -> None:
+        """The dialogue waits for a number (an amount, later an ID or phone): allow pauses."""
+        self.expect_digits = expect
+        if self._stream is not None:
+            self._stream.endpointer.expect_digits = expect
 
     async def frame(self, stream: int, pcm: bytes) -> None:
         s = self._stream
