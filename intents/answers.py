@@ -232,6 +232,7 @@ class Answerer:
         """Answer one question; `on_sentence` receives each checked sentence as soon as it is."""
         lang = "en" if language.startswith("en") else "zh"
         say = on_sentence or (lambda _s: None)
+        started = self._clock()
         passages = _relevant(question, self.hub.search(question, self.settings.top_k,
                                                        audience), lang)
         if not passages:
@@ -240,7 +241,9 @@ class Answerer:
         stats = CallStats()
         reason = "no model"
         if self.engine is not None:
-            llm, reason = self._generate(question, lang, passages, deadline_s, cancel, say, stats)
+            spent = self._clock() - started  # retrieval counts against the first sentence
+            llm, reason = self._generate(question, lang, passages, spent, deadline_s, cancel,
+                                         say, stats)
             if llm is not None:
                 return llm
         if cancel is not None and cancel.is_set():
@@ -266,7 +269,7 @@ class Answerer:
         ask = "问题" if lang == "zh" else "Question"
         return f"{label}:\n" + "\n\n".join(blocks) + f"\n\n{ask}: {question.strip()}"
 
-    def _generate(self, question: str, lang: str, passages: list[Passage],
+    def _generate(self, question: str, lang: str, passages: list[Passage], spent: float,
                   deadline_s: float | None, cancel: threading.Event | None,
                   say: Callable[[str], None], stats: CallStats) -> tuple[Answer | None, str]:
         """The LLM's answer, sentence by sentence through the guard; (None, why) to fall back."""
@@ -275,10 +278,11 @@ class Answerer:
         spoken: list[str] = []
         cited: set[int] = set()
         reason = ""
+        total = deadline_s if deadline_s is not None else self.settings.deadline_s
         stream = self.engine.stream_answer(
-            _SYSTEM[lang], self._prompt(question, lang, shown),
-            deadline_s if deadline_s is not None else self.settings.deadline_s,
-            self.settings.max_new_tokens, cancel, stats, self.settings.first_sentence_s)
+            _SYSTEM[lang], self._prompt(question, lang, shown), max(0.0, total - spent),
+            self.settings.max_new_tokens, cancel, stats,
+            max(0.0, self.settings.first_sentence_s - spent))
         try:
             for sentence in stream:
                 if re.search(rf"\b{NOT_FOUND}\b", sentence):  # "[1] NONE" seen from the demo model

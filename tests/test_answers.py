@@ -170,3 +170,12 @@ def test_a_sentence_not_drawn_from_the_passages_is_refused(hub: KnowledgeHub) ->
     a = answerer(hub, answer="请告诉我被骗的具体原因，我会尽力帮助您。").answer("被骗了怎么办？", "zh")
     assert a.mode == "extractive" and "110" in a.text
     assert a.fallback_reason.startswith("sentence not from the passages")
+
+
+def test_slow_retrieval_leaves_the_model_less_time(hub: KnowledgeHub) -> None:
+    """The 2 s first-sentence budget counts from the question, retrieval included."""
+    ticks = iter([0.0, 1.9])
+    engine = LlmEngine(ScriptedBackend(answer="正式挂失每次 10 元[1]。", token_s=0.01))
+    a = Answerer(hub, engine, AnswerSettings(first_sentence_s=2.0),
+                 clock=lambda: next(ticks)).answer(FEE_Q, "zh")
+    assert a.mode == "extractive" and a.stats.stop == "deadline"
