@@ -15,6 +15,8 @@ from typing import Any, Literal
 import msgspec
 
 from edge.queue.settings import QueueSettings, validate_settings
+from intents.answers import AnswerSettings
+from intents.llm import LlmSettings
 from speech.endpoint import VadSettings
 from speech.stt import SttSettings
 from speech.tts import TtsSettings
@@ -89,7 +91,6 @@ class ModelPaths(_Section):
     whisper: str = "whisper-base"  # any CTranslate2 Whisper folder
     vad: str = "silero-vad/silero_vad_v6.onnx"
     router: str = "router/router.npz"
-    llm: str = ""  # empty: no LLM tier, the service answers from the router and knowledge hub
 
     def resolve(self, name: str) -> Path:
         """Absolute path of one model entry, relative entries taken under root."""
@@ -168,6 +169,8 @@ class BranchConfig(_Section):
     sessions: SessionSettings = msgspec.field(default_factory=SessionSettings)
     knowledge: KnowledgeSettings = msgspec.field(default_factory=KnowledgeSettings)
     speech: SpeechSettings = msgspec.field(default_factory=SpeechSettings)
+    answers: AnswerSettings = msgspec.field(default_factory=AnswerSettings)
+    llm: LlmSettings = msgspec.field(default_factory=LlmSettings)
     demo: DemoSettings = msgspec.field(default_factory=DemoSettings)
 
     def device(self, device_id: str) -> DeviceCredential | None:

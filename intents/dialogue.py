@@ -47,6 +47,7 @@ class Understanding:
     language: Lang
     slots: dict[str, Any] = field(default_factory=dict)
     scores: tuple[float, ...] = ()  # calibrated probability of each candidate
+    source: Literal["router", "llm"] = "router"  # "llm": the second tier chose among candidates
 
 
 @dataclass(frozen=True)
@@ -99,7 +100,34 @@ class AlertStaff:
     text: str
 
 
-Action = Say | IssueTicket | GoTerminal | AlertStaff
+@dataclass(frozen=True)
+class AnswerQuestion:
+    """Answer from the branch's documents (knowledge hub, LLM where present), with sources.
+
+    `fallback` is said when no grounded answer can be given; `offer` is an intent whose
+    ticket is offered next to the answer."""
+
+    question: str
+    fallback: str
+    offer: str | None = None
+
+
+Action = Say | IssueTicket | GoTerminal | AlertStaff | AnswerQuestion
+QUESTION = re.compile(
+    r"[?？]\s*$|吗[？?。]?\s*$|多少|几点|什么|什么时候|怎么|如何|哪些|哪里|有没有|是不是|能不能"
+    r"|可以.{0,8}吗|请问|想问|问一下|咨询"
+    r"|^\W*(?:what|how|when|where|which|who|why|can|could|do|does|is|are)\b", re.I)
+REQUEST = re.compile(r"^\W*(?:你好|您好|hi|hello)?\W*(?:我要|我想(?!问)|帮我|给我|想办|要办|我来"
+                     r"|i (?:want|need|would like|'d like)\b)", re.I)
+
+
+HOURS_OR_PLACE = re.compile(r"几点|营业时间|上班|下班|开门|关门|周末|地址|在哪|怎么走|哪里"
+                            r"|hour|open|close|weekend|address|where", re.I)
+
+
+def is_question(text: str) -> bool:
+    """An information question ('定期利率多少？'), not a request to do something ('我要存定期')."""
+    return bool(QUESTION.search(text.strip())) and not REQUEST.search(text)
 
 
 @dataclass(frozen=True)
@@ -250,8 +278,8 @@ def decide(state: DialogueState, text: str, u: Understanding, policy: Policy,
            choice: str | None = None) -> tuple[DialogueState, list[Action]]:
     """Next state and actions for one customer turn; never an endless loop of chatter."""
     state, actions = _decide(state, text, u, policy, choice)
-    progress = state.ended or any(isinstance(a, IssueTicket | GoTerminal | AlertStaff)
-                                  for a in actions)
+    progress = state.ended or any(
+        isinstance(a, IssueTicket | GoTerminal | AlertStaff | AnswerQuestion) for a in actions)
     if progress:
         return replace(state, idle_turns=0), actions
     if state.idle_turns + 1 >= policy.max_turns_without_progress:
@@ -294,7 +322,7 @@ def _decide(state: DialogueState, text: str, u: Understanding, policy: Policy,
                           or any(p in said for p in TICKET_PHRASES)):
         return _ticket_or_staff(state, state.offered, lang)
 
-    if not u.unsure and len(u.candidates) >= 2 and (
+    if not u.unsure and u.source == "router" and len(u.candidates) >= 2 and (
             u.confidence < policy.min_confidence
             or (u.intent in policy.high_impact
                 and u.confidence < policy.high_impact_min_confidence)):
@@ -346,8 +374,14 @@ def _act_on(state: DialogueState, intent: str, u: Understanding, policy: Policy,
         return _fail(state, lang, policy)
     state = replace(state, failures=0)
     if intent == "branch_info":
-        answer = t("branch_info", lang, hours=policy.hours[lang], address=policy.address[lang])
-        return state, [Say(answer, lang)]
+        fixed = t("branch_info", lang, hours=policy.hours[lang], address=policy.address[lang])
+        if HOURS_OR_PLACE.search(text):  # the branch's own settings, not a document search
+            return state, [Say(fixed, lang)]
+        return state, [AnswerQuestion(text, fixed)]
+    if info.service is not None and is_question(text):
+        # A question about a product or rule: answer it, and offer the counter.
+        state = replace(state, offered=intent)
+        return state, [AnswerQuestion(text, t("ask_staff", lang), offer=intent)]
     if intent == "human_agent":
         return state, [AlertStaff("human_agent", "info", t("alert_human", "zh")),
                        Say(t("staff_coming", lang), lang)]

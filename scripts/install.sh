@@ -51,6 +51,13 @@ else
   "$VENV/bin/branch-teller" train-router --out "$router"
   echo "$rwant" > "$rstamp"
 fi
+if [ -f models/llm-tiny/genai_config.json ]; then
+  step "tiny test LLM present (models/llm-tiny)"
+else
+  step "building the tiny test LLM (random weights, real R1 tokenizer; the first run sets up .venv-genai-build, a few minutes)"
+  "$VENV/bin/python" -m provisioning.llm_build tiny --out models/llm-tiny
+fi
+
 step "indexing the knowledge pack into data/kb (only changed files; first run embeds them)"
 "$VENV/bin/branch-teller" kb reindex
 
