@@ -33,6 +33,7 @@ TEXTS: Final[dict[str, dict[str, str]]] = {
     },
     "choice_ticket": {"zh": "取号", "en": "Take a ticket"},
     "choice_ok": {"zh": "好的，我去自助办理", "en": "OK, I'll use the machine"},
+    "choice_no_thanks": {"zh": "不用了，谢谢", "en": "No, thanks"},
     "refusal": {
         "zh": "抱歉，这个我帮不上忙。我可以帮您办理开户、存取款、转账、挂失补卡、理财贷款等银行业务，"
               "或者告诉您营业时间和需要带的材料。请问您要办理什么业务？",
@@ -51,6 +52,8 @@ TEXTS: Final[dict[str, dict[str, str]]] = {
         "en": "Your ticket is {number} ({service}), served at counter {counters}. "
               "{ahead} ahead of you, about {minutes} min wait.",
     },
+    "ask_staff": {"zh": "这个问题请到柜台咨询工作人员。", "en": "Please ask our staff at the counter about that."},
+    "offer_ticket": {"zh": "需要办理的话可以点“取号”。", "en": "Tap “Take a ticket” if you would like to see a teller."},
     "noted_priority": {"zh": "好的，已为您记下，会优先安排。请问您要办理什么业务？",
                        "en": "Noted, we will give you priority. What would you like to do today?"},
     "ask_amount": {"zh": "请问您要取多少钱？", "en": "How much would you like to withdraw?"},
