@@ -117,6 +117,7 @@ class Service:
         self.llm: LlmEngine | None = None
         self._answerer: Answerer | None = None
         self._stopping = threading.Event()  # tells worker-thread jobs to give up early
+        self.hub_ready = asyncio.Event()  # set once keyword search works (or failed)
         self.metrics = Metrics(self._connections)
         self.recent_turns: deque[TurnLog] = deque(maxlen=50)
         self.versions: dict[str, Any] = {}
@@ -167,7 +168,9 @@ class Service:
             except Exception as err:  # the service still runs; staff see why in health
                 self.hub_error = f"{type(err).__name__}: {err}"
                 log.exception("knowledge hub failed to load (%s)", "hybrid" if dense else "bm25")
+                self.hub_ready.set()
                 return
+            self.hub_ready.set()
             log.info("knowledge hub ready (%s): %d passages",
                      "hybrid" if dense else "keyword", len(self.hub.passages))
 

@@ -65,9 +65,7 @@ async def test_a_failing_or_late_llm_leaves_the_clarifying_question(
 
 
 async def test_knowledge_answers_reach_the_kiosk_with_their_sources(running: Running) -> None:
-    async with asyncio.timeout(60):
-        while running.service.hub is None:
-            await asyncio.sleep(0.1)
+    await asyncio.wait_for(running.service.hub_ready.wait(), 60)
     got = await turn(running, "What documents do I need to open an account?")
     reply = got[-1]
     assert reply["sources"], reply
@@ -79,9 +77,7 @@ async def test_knowledge_answers_reach_the_kiosk_with_their_sources(running: Run
 
 async def test_a_model_stuck_in_its_think_block_gives_the_extractive_answer(
         running: Running) -> None:
-    async with asyncio.timeout(60):
-        while running.service.hub is None:
-            await asyncio.sleep(0.1)
+    await asyncio.wait_for(running.service.hub_ready.wait(), 60)
     running.service.llm = LlmEngine(ScriptedBackend(answer="<think>嗯", endless=True))
     running.service._answerer = None
     got = await turn(running, "What documents do I need to open an account?")
