@@ -49,7 +49,7 @@ class Acked:
 async def _start(data: Path) -> tuple[asyncio.subprocess.Process, str]:
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "edge.cli", "serve", "--port", "0", "--data-dir", str(data),
-        "--log-level", "WARNING", "--knowledge-dense", "false", cwd=REPO, stdout=asyncio.subprocess.PIPE,
+        "--log-level", "WARNING", "--knowledge-dense", "false", "--llm-folder", "", cwd=REPO, stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.DEVNULL)
     assert proc.stdout is not None
     line = (await asyncio.wait_for(proc.stdout.readline(), 60)).decode().strip()

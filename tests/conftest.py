@@ -20,6 +20,7 @@ def make_config(tmp_path: Path, **overrides: Any) -> BranchConfig:
     """Demo-branch config on a free port, data in tmp_path, models from the repo."""
     base: dict[str, Any] = {"data_dir": str(tmp_path / "data"), "server.port": 0,
                             "knowledge.dense": False, "speech.enabled": False,
+                            "llm.folder": "",
                             "models.root": str(REPO / "models")}
     base.update(overrides)
     return load_config(None, base)

@@ -67,6 +67,7 @@ def test_route_json_shape() -> None:
 async def _start_service(data_dir: Path) -> tuple[asyncio.subprocess.Process, str]:
     proc = await asyncio.create_subprocess_exec(
         *CLI, "serve", "--port", "0", "--data-dir", str(data_dir), "--knowledge-dense", "false",
+        "--llm-folder", "",
         cwd=REPO,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL)
     assert proc.stdout is not None
