@@ -16,6 +16,7 @@ import json
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -144,8 +145,8 @@ async def text_turn(peer: Peer, ref: str, text: str, whole: bool
     reply = next((m for _, m in of(peer, "reply", since) if m.get("id") == ref), None)
     if reply is None or not reply["text"]:
         return None
-    await peer.wait(lambda: any(m["turn"] == reply["turn"] and (m["final"] or not whole)
-                                for _, m in of(peer, "speech", since)), 30)
+    await peer.wait(lambda: first_audio(peer, reply["turn"]) is not None and (not whole or any(
+        m["turn"] == reply["turn"] and m["final"] for _, m in of(peer, "speech", since))), 30)
     at = first_audio(peer, reply["turn"])
     first = next((m for _, m in of(peer, "speech", since)
                   if m["turn"] == reply["turn"] and m["seq"] == 0), None)
@@ -225,7 +226,7 @@ async def service_phases(args: argparse.Namespace, clips: list[dict[str, Any]]
             if "rss" in args.phases:
                 total, warm = (60, 10) if args.quick else (args.rss_turns, 50)
                 out["load_before_rss"] = load()
-                out["rss"] = await rss_phase(svc, clips, total, warm, 10)
+                out["rss"] = await rss_phase(svc, clips, total, warm, 20)
                 out["load_after_rss"] = load()
                 out["metrics_text"] = stage_means(svc.metrics(), "text")
             await console.close()
@@ -302,6 +303,8 @@ def main() -> None:
         result["rss_growth_mb_500_turns"] = svc["rss"]["growth_mb"]
     result.update({
         "machine": f"{platform.machine()} {os.cpu_count()}-core CPU, no GPU",
+        "git_head": subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
+                                   capture_output=True, text=True).stdout.strip(),
         "quick": args.quick, "phases": args.phases, "service_overrides": args.set,
         "load_average_1_5_15": {"start": load0, "after_inproc": load_inproc, "end": load()},
         "wall_s": 0.0,
@@ -312,7 +315,7 @@ def main() -> None:
                    "reply to the clip's last final transcript (JFK splits at its pause); "
                    "end_session after every clip; 4 kiosks start 0.8 s apart, each cycling the "
                    "clips from a different offset. RSS: VmRSS of the service process; typed "
-                   "turns (replies spoken) plus every 10th turn an audio clip sent unpaced."),
+                   "turns (replies spoken) plus every 20th turn an audio clip sent unpaced."),
     })
     result["wall_s"] = round(time.perf_counter() - started, 1)
     agreed = ["stt", "tts", "turn", "turn_4_kiosks", "rss_growth_mb_500_turns"]
