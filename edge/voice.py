@@ -129,6 +129,8 @@ class VoiceChannel:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._last_turn: asyncio.Task[None] | None = None
         self.expect_digits = False
+        # (the reply it waits for, interruptible) while a reply queues behind a warning
+        self._queued: tuple[asyncio.Task[None] | None, bool] | None = None
         self.on_barge_in = on_barge_in
         self.barge_ins = 0
 
@@ -251,9 +253,16 @@ class VoiceChannel:
             on_done(timer)
             return
         previous = self._speaking if self.speaking else None
-        if previous is not None and self._interruptible:
+        if previous is not None and self._queued is not None:
+            # A reply still waiting behind a warning: a newer interruptible one replaces it.
+            behind, queued_interruptible = self._queued
+            if queued_interruptible:
+                previous.cancel()
+                previous = behind
+        elif previous is not None and self._interruptible:
             self.barge_in()  # a newer answer replaces one still playing
             previous = None
+        self._queued = (previous, interruptible) if previous is not None else None
         self._speaking = self._spawn(self._speak(turn, text, language, elderly, interruptible,
                                                  timer, on_done, previous))
 
@@ -264,6 +273,7 @@ class VoiceChannel:
         assert self.res.tts is not None
         if after is not None:  # a warning that must play to the end goes first
             await asyncio.wait([after])
+            self._queued = None
         self._speaking_turn = turn
         self._interruptible = interruptible
         played_ms = 0
