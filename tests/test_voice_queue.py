@@ -27,7 +27,7 @@ class FakeTts:
 class FakePeer:
     device_id = "kiosk-1"
 
-    class identity:  # noqa: N801
+    class identity:
         capabilities = ("tts",)
 
     def __init__(self) -> None:
