@@ -106,7 +106,9 @@ class Thresholds(_Section):
     large_transfer_cny: int = 500_000
     cross_border_cny: int = 200_000
     cross_border_usd: int = 10_000
-    router_min_confidence: float = 0.0  # 0 = use the router's calibrated default
+    # Below this top-class probability (of 30 intents) the turn counts as unsure whatever the
+    # router's own rule says: the customer is asked rather than sent somewhere at random.
+    router_min_confidence: float = 0.3
     high_impact_min_confidence: float = 0.5  # fraud report, complaint: else ask first
 
 

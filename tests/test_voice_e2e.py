@@ -122,7 +122,7 @@ async def test_spoken_english_turn_is_transcribed_answered_and_spoken(voiced: Ru
     assert len(speech) >= 1 and len(frames) >= len(speech) - 1
     for meta, frame in zip(speech, frames, strict=False):
         assert frame.kind == KIND_AUDIO_OUT and frame.seq == meta["seq"]
-        assert frame.stream == reply["turn"]
+        assert frame.stream == meta["turn"]  # audio of the reply its metadata announced
         assert len(frame.pcm) == round(meta["duration_ms"] * meta["sample_rate"] / 1000) * 2 or \
             abs(len(frame.pcm) / 2 / meta["sample_rate"] * 1000 - meta["duration_ms"]) <= 2
         assert meta["visemes"] and meta["words"]
