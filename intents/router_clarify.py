@@ -110,15 +110,6 @@ def clarify_candidates(candidates: Sequence[tuple[str, float]], max_named: int =
     return out
 
 
-def clarify_question(candidates: Sequence[str], language: str) -> str:
-    """One short question naming the options, numbered so that a number answers it."""
-    if language == "zh":
-        opts = "，".join(f"{n}. {INTENTS[c].label_zh}" for n, c in enumerate(candidates, 1))
-        return f"请问您要办理哪一项：{opts}？"
-    opts = ", ".join(f"{n}. {INTENTS[c].label_en}" for n, c in enumerate(candidates, 1))
-    return f"Which one do you need: {opts}?"
-
-
 def _number_pick(reply: str) -> int | None:
     """The 1-based option a reply points at by number or ordinal, if it says exactly one."""
     found: set[int] = set()

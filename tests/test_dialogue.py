@@ -225,3 +225,12 @@ def test_a_weak_fraud_guess_asks_before_raising_an_urgent_alert() -> None:
     sure = replace(weak, confidence=0.9)
     _, actions = decide(DialogueState(), "someone said he was police", sure, POLICY)
     assert IssueTicket("urgent", "urgent", "fraud_report", ()) in actions
+
+
+def test_clarifying_question_numbers_the_options_in_the_customers_language() -> None:
+    from intents.phrases import clarify_question
+
+    zh, _ = clarify_question(("card_lost", "card_replace"), "zh")
+    assert "1.挂失" in zh and "2.补卡换卡" in zh
+    en, choices = clarify_question(("card_lost", "card_replace"), "en")
+    assert "2. replacing a card" in en and [k for k, _ in choices] == ["card_lost", "card_replace"]

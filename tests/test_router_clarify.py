@@ -7,7 +7,7 @@ import numpy.typing as npt
 import pytest
 
 from intents.data import CLARIFY_TSV, load_clarify
-from intents.router_clarify import clarify_candidates, clarify_question, resolve_clarification
+from intents.router_clarify import clarify_candidates, resolve_clarification
 
 CARDS = ["card_lost", "card_replace", "password_reset"]
 FROZEN = ["account_frozen", "card_replace"]
@@ -82,8 +82,3 @@ def test_clarify_candidates_names_two_to_four_and_never_out_of_scope() -> None:
     assert clarify_candidates(spread) == ["a", "b", "c", "d"]
 
 
-def test_question_numbers_the_options_in_the_customer_language() -> None:
-    zh = clarify_question(["card_lost", "card_replace"], "zh")
-    assert "1. 挂失" in zh and "2. 补卡换卡" in zh
-    en = clarify_question(["card_lost", "card_replace"], "en")
-    assert en.startswith("Which one") and "2. replacing a card" in en
