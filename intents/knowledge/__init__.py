@@ -12,14 +12,15 @@ from intents.knowledge.hub import (
     SearchResult,
 )
 from intents.knowledge.render import (
+    KB_SUBDIR,
     SAMPLE_PACK_DIR,
     render_progress,
     render_report,
     render_results,
-    search_knowledge,
 )
 
 __all__ = [
+    "KB_SUBDIR",
     "SAMPLE_PACK_DIR",
     "Document",
     "DocumentError",
@@ -36,5 +37,4 @@ __all__ = [
     "render_progress",
     "render_report",
     "render_results",
-    "search_knowledge",
 ]

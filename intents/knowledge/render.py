@@ -5,23 +5,12 @@ from __future__ import annotations
 import textwrap
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Final, Literal
+from typing import Final
 
-from intents.knowledge.encoder import Encoder
-from intents.knowledge.hub import KnowledgeHub, ReindexProgress, ReindexReport, SearchResult
+from intents.knowledge.hub import ReindexProgress, ReindexReport, SearchResult
 
 SAMPLE_PACK_DIR: Final = Path(__file__).resolve().parent.parent / "kb_pack" / "sample_branch"
 KB_SUBDIR: Final = "kb"
-
-
-def search_knowledge(query: str, data_dir: Path | str, *, k: int = 5,
-                     audience: Literal["customer", "staff"] = "staff",
-                     folders: Sequence[Path | str] = (SAMPLE_PACK_DIR,),
-                     encoder: Encoder | None = None) -> list[SearchResult]:
-    """One call for the CLI: bring `<data_dir>/kb` up to date (cheap if unchanged), search it."""
-    hub = KnowledgeHub.open(Path(data_dir) / KB_SUBDIR, encoder=encoder)
-    hub.reindex(folders)
-    return hub.search(query, k=k, audience=audience)
 
 
 def _cite(result: SearchResult) -> str:
