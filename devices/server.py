@@ -197,12 +197,16 @@ class DeviceServer:
             return conn.respond(http.HTTPStatus.SERVICE_UNAVAILABLE, "too many connections\n")
         return None
 
-    def health(self) -> dict[str, Any]:
-        """Liveness plus what the service reports about itself."""
+    def connections(self) -> dict[str, int]:
+        """Connected devices per role."""
         roles: dict[str, int] = {}
         for peer in self.peers.values():
             roles[peer.role] = roles.get(peer.role, 0) + 1
-        return {"status": "ok", "protocol": PROTOCOL_VERSION, "connections": roles,
+        return roles
+
+    def health(self) -> dict[str, Any]:
+        """Liveness plus what the service reports about itself."""
+        return {"status": "ok", "protocol": PROTOCOL_VERSION, "connections": self.connections(),
                 **self.stats, **self.handler.health()}
 
     async def _connection(self, ws: ServerConnection) -> None:

@@ -341,10 +341,7 @@ class Service:
                                      self.config.answers.deadline_s, self._stopping)
 
     def _connections(self) -> dict[str, int]:
-        roles: dict[str, int] = {}
-        for peer in (self.server.peers.values() if self.server else ()):
-            roles[peer.role] = roles.get(peer.role, 0) + 1
-        return roles
+        return self.server.connections() if self.server else {}
 
     def _http(self, path: str) -> Response | None:
         if path != "/metrics":
