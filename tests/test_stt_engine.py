@@ -173,11 +173,16 @@ async def test_real_clip_transcribed(whisper: SttEngine, name: str, max_error: f
     row = manifest()[name]
     audio, rate = sf.read(CLIPS / name, dtype="float32")
     assert rate == 16_000
-    assert whisper._shared is not None
-    hits = whisper._shared.hits
-    started = time.perf_counter()
-    tr = await asyncio.wait_for(whisper.transcribe(audio), 30)
-    assert whisper._shared.hits == hits + 1  # detection and decode shared one encoder pass
+    frames: list[int] = []
+    encode = whisper._model.encode
+    whisper._model.encode = lambda window: frames.append(window.shape[-1]) or encode(window)
+    try:
+        started = time.perf_counter()
+        tr = await asyncio.wait_for(whisper.transcribe(audio), 30)
+    finally:
+        whisper._model.encode = encode
+    # one encoder pass for detection and decode, over the turn plus the margin, not 30 s
+    assert frames == [(len(audio) // 160 + 300 + 1) // 2 * 2]
     assert time.perf_counter() - started < 15
     assert tr.language == row["lang"]
     score = cer if row["lang"] == "zh" else wer
@@ -187,5 +192,26 @@ async def test_real_clip_transcribed(whisper: SttEngine, name: str, max_error: f
 
 
 async def test_real_model_is_silent_on_silence(whisper: SttEngine) -> None:
-    tr = await asyncio.wait_for(whisper.transcribe(np.zeros(32_000, np.float32), "zh"), 30)
+    tr = await asyncio.wait_for(whisper.transcribe(np.zeros(32_000, np.float32), "en"), 30)
     assert tr.text == ""
+    noise = np.random.default_rng(1).standard_normal(32_000).astype(np.float32) * 0.03
+    for language in (None, "zh", "en"):
+        tr = await asyncio.wait_for(whisper.transcribe(noise, language), 30)
+        assert tr.text == "", (language, tr.segments)
+
+
+async def test_full_window_shares_one_encoder_pass(whisper: SttEngine) -> None:
+    audio, _ = sf.read(CLIPS / "jfk_16k_mono.flac", dtype="float32")
+    full = SttEngine(whisper._model, SttSettings(window="full"))
+    assert full._shared is not None
+    try:
+        tr = await asyncio.wait_for(full.transcribe(audio), 30)
+    finally:
+        full.close()
+        whisper._model.encode = full._shared._encode
+    assert full._shared.hits == 1  # detection and decode shared one encoder pass
+    assert tr.language == "en" and wer(manifest()["jfk_16k_mono.flac"]["reference"], tr.text) <= 0.1
+
+
+async def test_turn_too_long_for_the_fit_window_takes_the_full_path(whisper: SttEngine) -> None:
+    assert whisper._fits(16_000 * 26) and not whisper._fits(16_000 * 28)
