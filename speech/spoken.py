@@ -140,6 +140,21 @@ def strip_markup(text: str) -> str:
     return text
 
 
+_ASIDE = re.compile(r"\s*[（(【]\s*([^（()）【】]*?)\s*[)）】]\s*")
+_QUOTE_MARKS = re.compile(r"[《》「」『』]")
+_PAUSES = re.compile(r"([，,])\s*([，,。.！!？?；;：:])")
+
+
+def _asides(text: str, language: str) -> str:
+    """Read a bracketed aside as its own phrase between pauses ("A023（个人业务），" ->
+    "A023，个人业务，"); voices otherwise run it on or stumble over the brackets."""
+    comma = "，" if language == "zh" else ", "
+    text = _QUOTE_MARKS.sub("", text)  # titles and quotes are read as plain words
+    text = _ASIDE.sub(lambda m: f"{comma}{m.group(1)}{comma}" if m.group(1) else " ", text)
+    text = _PAUSES.sub(r"\2", text)
+    return re.sub(r"^[，,]\s*", "", text)
+
+
 def _end_lines(text: str, language: str) -> str:
     """Give each non-empty line a full stop so list items become separate sentences."""
     stop = "。" if language == "zh" else "."
@@ -205,7 +220,7 @@ def _apply(rule: Callable[[re.Match[str], str], str], language: str, match: re.M
 def speakable(text: str, language: str) -> str:
     """The words to synthesise for a written reply in language "zh" or "en"."""
     lang = "zh" if language.startswith("zh") else "en"
-    text = _end_lines(strip_markup(text), lang)
+    text = _asides(_end_lines(strip_markup(text), lang), lang)
     rules: list[tuple[re.Pattern[str], Callable[[re.Match[str], str], str]]] = [
         (_DATE, _date),
         (_TIME, _time),

@@ -106,3 +106,18 @@ def test_any_ticket_reads_letter_then_each_digit(letter: str, number: int) -> No
     )
     en = speakable(f"Ticket {code}", "en")
     assert len(en.split()) == 5 and en.split()[1] == letter
+
+
+@pytest.mark.parametrize(
+    ("text", "language", "expected"),
+    [
+        ("您的号码是A023（个人业务），请到3号窗口办理。", "zh", "您的号码是A零二三，个人业务，请到三号窗口办理。"),
+        ("Your ticket is A023 (Personal), served at counter 3.", "en",
+         "Your ticket is A zero two three, Personal, served at counter three."),
+        ("请带好《身份证》和银行卡（原件）。", "zh", "请带好身份证和银行卡，原件。"),
+        ("（注意）请排队", "zh", "注意，请排队。"),
+        ("Fees (see table) apply", "en", "Fees, see table, apply."),
+    ],
+)  # fmt: skip
+def test_brackets_are_read_as_a_pause_not_a_symbol(text: str, language: str, expected: str) -> None:
+    assert speakable(text, language) == expected
