@@ -16,6 +16,7 @@ import msgspec
 
 from edge.queue.settings import QueueSettings, validate_settings
 from intents.answers import AnswerSettings
+from intents.appointment_policy import AppointmentRules
 from intents.llm import LlmSettings
 from speech.endpoint import VadSettings
 from speech.stt import SttSettings
@@ -148,6 +149,26 @@ class SessionSettings(_Section):
     idle_timeout_s: float = 90.0  # customer walked away: the next one starts fresh
 
 
+class AppointmentSettings(_Section):
+    """Appointment check-in at the kiosk (the book is imported with `branch-teller appointments`)."""
+
+    check_in_early_min: int = 30  # a customer may check in this long before the booked window
+    # Up to this long after the window's end a customer is still checked in; later they get a
+    # normal ticket and are told why. At most queue.appointment.late_s, or the queue would
+    # rank such a check-in as a normal ticket anyway.
+    check_in_late_min: int = 15
+    ask_hint: bool = False  # ask for the booking's hint (phone digits / surname) before checking in
+    number_min_chars: int = 6  # appointment numbers as printed in the booking SMS: "335812"
+    number_max_chars: int = 8  # ... up to "A1234567"
+
+    def rules(self) -> AppointmentRules:
+        """The dialogue policy's view of these settings."""
+        return AppointmentRules(early_s=self.check_in_early_min * 60.0,
+                                late_s=self.check_in_late_min * 60.0, ask_hint=self.ask_hint,
+                                min_chars=self.number_min_chars,
+                                max_chars=self.number_max_chars)
+
+
 class DemoSettings(_Section):
     """The demo mode of the main job: simulated kiosks and a number-caller."""
 
@@ -173,6 +194,7 @@ class BranchConfig(_Section):
     speech: SpeechSettings = msgspec.field(default_factory=SpeechSettings)
     answers: AnswerSettings = msgspec.field(default_factory=AnswerSettings)
     llm: LlmSettings = msgspec.field(default_factory=LlmSettings)
+    appointments: AppointmentSettings = msgspec.field(default_factory=AppointmentSettings)
     demo: DemoSettings = msgspec.field(default_factory=DemoSettings)
 
     def device(self, device_id: str) -> DeviceCredential | None:
@@ -262,12 +284,30 @@ def check(config: BranchConfig) -> list[tuple[str, str]]:
     for i, dev in enumerate(config.devices):
         if dev.counter is not None and dev.counter not in counters:
             problems.append((f"devices[{i}].counter", f"unknown counter {dev.counter!r}"))
+    problems.extend(_check_appointments(config))
     from intents.catalog import INTENTS
 
     for i, term in enumerate(config.terminals):
         for intent_id in term.intents:
             if intent_id not in INTENTS:
                 problems.append((f"terminals[{i}].intents", f"unknown intent id {intent_id!r}"))
+    return problems
+
+
+def _check_appointments(config: BranchConfig) -> list[tuple[str, str]]:
+    a = config.appointments
+    problems: list[tuple[str, str]] = []
+    for name in ("check_in_early_min", "check_in_late_min"):
+        if getattr(a, name) < 0:
+            problems.append((f"appointments.{name}", "must not be negative"))
+    if a.check_in_late_min * 60 > config.queue.appointment.late_s:
+        problems.append(("appointments.check_in_late_min",
+                         f"{a.check_in_late_min} min is later than queue.appointment.late_s "
+                         f"({config.queue.appointment.late_s:.0f} s): such a check-in would "
+                         "queue as a normal ticket"))
+    if not 4 <= a.number_min_chars <= a.number_max_chars <= 16:
+        problems.append(("appointments.number_min_chars",
+                         "need 4 <= number_min_chars <= number_max_chars <= 16"))
     return problems
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any, Literal
 
+from intents.appointment_policy import AppointmentRules, Booking
 from intents.catalog import INTENTS, IntentInfo
 from intents.phrases import (
     BRING,
@@ -78,8 +79,28 @@ class IssueTicket:
 
     service: str
     priority_class: str
-    intent: str
+    intent: str | None  # None: a booked service with no intent named
     flags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class CheckIn:
+    """Check a booked customer in: a ticket with the appointment's priority, book updated."""
+
+    number: str  # the appointment number
+    service: str
+    intent: str | None
+    appointment_at: float  # the booked time the queue ranks the ticket by
+    priority_class: str  # the customer's own class (care, VIP); the queue takes the higher
+    booked_class: str | None = None  # a class the booking itself carries (e.g. a VIP tier)
+    flags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ShowTicket:
+    """The customer already holds this ticket (an appointment checked in before)."""
+
+    number: str
 
 
 @dataclass(frozen=True)
@@ -112,7 +133,7 @@ class AnswerQuestion:
     offer: str | None = None
 
 
-Action = Say | IssueTicket | GoTerminal | AlertStaff | AnswerQuestion
+Action = Say | IssueTicket | GoTerminal | AlertStaff | AnswerQuestion | CheckIn | ShowTicket
 QUESTION = re.compile(
     r"[?？]\s*$|吗[？?。]?\s*$|多少|几点|什么|什么时候|怎么|如何|哪些|哪里|有没有|是不是|能不能"
     r"|可以.{0,8}吗|请问|想问|问一下|咨询"
@@ -144,10 +165,12 @@ class DialogueState:
     flags: tuple[str, ...] = ()
     ended: bool = False
     pending: str | None = None  # intent waiting for the answer to a follow-up question
-    asked: Literal["amount", "currency"] | None = None
+    asked: Literal["amount", "currency", "appointment", "hint"] | None = None
     followups: int = 0
     amount: str | None = None  # from this conversation's turns
     currency: str | None = None
+    booking: Booking | None = None  # the appointment looked up (hint asked, or ticket offered)
+    wants: str | None = None  # what a booked customer also said they came for
 
 
 @dataclass(frozen=True)
@@ -170,6 +193,7 @@ class Policy:
     high_impact_min_confidence: float = 0.5
     min_confidence: float = 0.0  # below this any routing counts as unsure
     max_turns_without_progress: int = 8  # chatter this long gets a person, not a loop
+    appointments: AppointmentRules = field(default_factory=AppointmentRules)
 
 
 def priority_from_words(text: str) -> tuple[str | None, tuple[str, ...]]:
@@ -239,9 +263,10 @@ def _follow_up(state: DialogueState, u: Understanding,
     if moved_on:
         return None
     intent = state.pending
+    what: Literal["amount", "currency"] = "currency" if state.asked == "currency" else "amount"
     state = replace(state, pending=None, asked=None)
     if not answered and state.followups < policy.max_followups:
-        return _ask(state, intent, state.asked or "amount")
+        return _ask(state, intent, what)
     # Answered, or asked enough: go on with what we have (a ticket at worst).
     state = replace(state, followups=policy.max_followups)
     return _act_on(state, intent, u, policy, "")
@@ -275,11 +300,16 @@ def _risk_checks(state: DialogueState, intent: str,
 
 
 def decide(state: DialogueState, text: str, u: Understanding, policy: Policy,
-           choice: str | None = None) -> tuple[DialogueState, list[Action]]:
-    """Next state and actions for one customer turn; never an endless loop of chatter."""
-    state, actions = _decide(state, text, u, policy, choice)
+           choice: str | None = None,
+           booking: Booking | None = None) -> tuple[DialogueState, list[Action]]:
+    """Next state and actions for one customer turn; never an endless loop of chatter.
+
+    `booking` is the appointment book's answer for the number that
+    `dialogue_appointment.appointment_number` found in this turn."""
+    state, actions = _decide(state, text, u, policy, choice, booking)
     progress = state.ended or any(
-        isinstance(a, IssueTicket | GoTerminal | AlertStaff | AnswerQuestion) for a in actions)
+        isinstance(a, IssueTicket | GoTerminal | AlertStaff | AnswerQuestion | CheckIn
+                   | ShowTicket) for a in actions)
     if progress:
         return replace(state, idle_turns=0), actions
     if state.idle_turns + 1 >= policy.max_turns_without_progress:
@@ -300,8 +330,9 @@ def _is_goodbye(text: str) -> bool:
 
 
 def _decide(state: DialogueState, text: str, u: Understanding, policy: Policy,
-            choice: str | None) -> tuple[DialogueState, list[Action]]:
-    lang = u.language
+            choice: str | None, booking: Booking | None) -> tuple[DialogueState, list[Action]]:
+    # A turn of digits alone ("335812", "20000") says nothing about the customer's language.
+    lang = u.language if re.search(r"[^\W\d_]", text) else state.language
     state = replace(state, language=lang, turns=state.turns + 1)
     said = text.strip().lower()
     cls, flags = priority_from_words(text)
@@ -321,6 +352,14 @@ def _decide(state: DialogueState, text: str, u: Understanding, policy: Policy,
     if state.offered and (choice == "ticket" or u.intent == "human_agent"
                           or any(p in said for p in TICKET_PHRASES)):
         return _ticket_or_staff(state, state.offered, lang)
+
+    from intents import dialogue_appointment as appt
+
+    handled = appt.appointment_turn(state, text, u, policy, choice, booking)
+    if handled is not None:
+        return handled
+    if state.asked in ("appointment", "hint"):  # the customer moved on to something else
+        state = replace(state, asked=None, booking=None)
 
     if not u.unsure and u.source == "router" and len(u.candidates) >= 2 and (
             u.confidence < policy.min_confidence

@@ -84,6 +84,81 @@ TEXTS: Final[dict[str, dict[str, str]]] = {
     "alert_fraud": {"zh": "疑似电信诈骗受害客户，请立即上前协助", "en": "Possible fraud victim"},
     "alert_assist": {"zh": "客户需要协助：{intent}", "en": "Customer needs help: {intent}"},
     "alert_handover": {"zh": "客户多次未能识别需求，请上前服务", "en": "Kiosk could not help a customer"},
+    # Appointment check-in
+    "ask_appointment_number": {
+        "zh": "好的，请告诉我您的预约号，就是预约短信里的号码，也可以直接输入或扫描预约二维码。",
+        "en": "Sure. What is your appointment number? It is in your booking text message; you "
+              "can also type it or scan the booking QR code.",
+    },
+    "ask_appointment_again": {
+        "zh": "没有听清您的预约号，请再说一遍，或者直接输入、扫码。没有预约号的话请说“没有”。",
+        "en": "I did not catch the appointment number. Please say it again, type or scan it, "
+              "or say “I don't have it”.",
+    },
+    "ask_hint": {
+        "zh": "为确认是您本人的预约，请说出预约时留的手机号后四位。",
+        "en": "To confirm the booking, please tell me the last four digits of the phone number "
+              "you booked with.",
+    },
+    "hint_mismatch": {
+        "zh": "抱歉，和预约信息对不上，已请工作人员过来帮您核对。",
+        "en": "Sorry, that does not match the booking. A member of staff is coming to check it "
+              "with you.",
+    },
+    "checked_in": {"zh": "预约签到成功（今天{window}）。", "en": "You are checked in for your "
+                   "appointment (today {window})."},
+    "already_checked_in": {"zh": "这个预约已经签到过了。", "en": "This appointment is already "
+                           "checked in."},
+    "ticket_not_waiting": {
+        "zh": "您签到时取的号码是{number}，已经叫过号了，请到柜台或咨询大堂经理。",
+        "en": "Your check-in ticket {number} has already been called; please go to the counter "
+              "or ask our staff.",
+    },
+    "appointment_early": {
+        "zh": "您的预约时间是今天{window}，{opens}起可以签到，请到时再来。现在就要办理的话也可以取普通号。",
+        "en": "Your appointment is today at {window}; check-in opens at {opens}. Please come "
+              "back then, or take a normal ticket now.",
+    },
+    "appointment_late": {
+        "zh": "您的预约时间今天{window}已经过了，只能为您取普通号，按到达顺序办理。",
+        "en": "Your appointment today at {window} has passed, so this is a normal ticket, "
+              "served in order of arrival.",
+    },
+    "appointment_unknown": {
+        "zh": "没有找到预约号{number}，请核对后再说一遍，或者直接输入、扫码。",
+        "en": "I could not find appointment number {number}. Please check it and say it "
+              "again, type or scan it.",
+    },
+    "appointment_unknown_final": {
+        "zh": "没有找到预约号{number}。可以取普通号，或者请工作人员帮您查。",
+        "en": "I could not find appointment number {number}. You can take a normal ticket, or "
+              "ask a member of staff to look it up.",
+    },
+    "appointment_cancelled": {
+        "zh": "预约号{number}已经取消了。可以取普通号，或者请工作人员帮您查。",
+        "en": "Appointment {number} was cancelled. You can take a normal ticket, or ask a "
+              "member of staff.",
+    },
+    "appointment_other_day": {
+        "zh": "您的预约是{day} {window}，不是今天。今天办理的话可以取普通号，或者请工作人员帮您。",
+        "en": "Your appointment is on {day} at {window}, not today. You can take a normal "
+              "ticket for today, or ask a member of staff.",
+    },
+    "appointment_expired": {
+        "zh": "预约号{number}是{day}的预约，已经过期了。可以取普通号，或者请工作人员帮您。",
+        "en": "Appointment {number} was for {day} and has expired. You can take a normal "
+              "ticket, or ask a member of staff.",
+    },
+    "no_number_staff": {
+        "zh": "好的，已请工作人员过来帮您查找预约，请稍等。",
+        "en": "All right. A member of staff is coming to find your booking; please wait a moment.",
+    },
+    "choice_normal_ticket": {"zh": "取普通号", "en": "Take a normal ticket"},
+    "choice_staff": {"zh": "找工作人员", "en": "Ask staff"},
+    "choice_no_number": {"zh": "没有预约号", "en": "I don't have it"},
+    "choice_come_back": {"zh": "好的，我到时再来", "en": "OK, I'll come back"},
+    "alert_appointment_help": {"zh": "预约客户需要协助查找预约", "en": "A booked customer needs help"},
+    "alert_appointment_hint": {"zh": "预约信息核对未通过，请上前协助", "en": "Booking check failed"},
 }
 
 BRING: Final[dict[str, dict[str, tuple[str, ...]]]] = {
