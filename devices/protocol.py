@@ -221,7 +221,7 @@ class BoardSnapshot(Message, tag="board"):
 
 Action = Literal[
     "call_next", "recall", "no_show", "transfer", "cancel", "start", "complete",
-    "walk_in", "set_class", "ack_alert", "snapshot", "kb_search", "report",
+    "walk_in", "set_class", "ack_alert", "snapshot", "kb_search", "report", "appointments",
 ]
 
 
@@ -236,7 +236,7 @@ class Command(Message, tag="command"):
     alert: str | None = None
     note: str | None = None
     query: str | None = None  # kb_search
-    date: str | None = None  # report: YYYY-MM-DD, default today
+    date: str | None = None  # report, appointments: YYYY-MM-DD, default today
 
 
 class Result(Message, tag="result"):

@@ -35,6 +35,8 @@ async def run_command(service: Service, peer: Peer, cmd: Command) -> Result | Co
         return await _kb_search(service, cmd)
     if cmd.action == "report":
         return _report(service, cmd)
+    if cmd.action == "appointments":
+        return await _appointments(service, cmd)
     counter = cmd.counter or peer.identity.counter
     detail: dict[str, Any] = {k: v for k, v in msgspec.structs.asdict(cmd).items()
                               if v is not None and k != "id"}
@@ -89,6 +91,24 @@ def _report(service: Service, cmd: Command) -> Result:
     classes = [msgspec.to_builtins(r) for r in class_rows(tickets, settings, day)]
     return Result(ref=cmd.id, action=cmd.action, text=f"report {day}",
                   data={"day": day, "services": rows, "classes": classes})
+
+
+async def _appointments(service: Service, cmd: Command) -> Result:
+    """The day's appointment book: counts per status and the bookings (hints never shown)."""
+    from edge.appointments import counts, listing
+
+    desk, store = service.desk, service.store
+    assert desk is not None and store is not None
+    day = cmd.date or desk.engine.day_of(desk.clock())
+    try:
+        date.fromisoformat(day)
+    except ValueError:
+        raise ProtocolError("invalid", f"Date {day!r} is not YYYY-MM-DD.", cmd.id) from None
+    rows = await store.appointments_on(day)
+    tally = counts(rows)
+    text = f"appointments {day}: " + ", ".join(f"{n} {k}" for k, n in tally.items())
+    return Result(ref=cmd.id, action=cmd.action, text=text,
+                  data={"day": day, "counts": tally, "appointments": listing(rows)})
 
 
 async def _queue_op(service: Service, cmd: Command, counter: str | None) -> Outcome:

@@ -75,7 +75,8 @@ def build_policy(config: BranchConfig) -> Policy:
                   cross_border_cny=config.thresholds.cross_border_cny,
                   cross_border_usd=config.thresholds.cross_border_usd,
                   min_confidence=config.thresholds.router_min_confidence,
-                  high_impact_min_confidence=config.thresholds.high_impact_min_confidence)
+                  high_impact_min_confidence=config.thresholds.high_impact_min_confidence,
+                  appointments=config.appointments.rules())
 
 
 def model_versions(config: BranchConfig) -> dict[str, Any]:

@@ -28,23 +28,29 @@ from devices.protocol import (
     TurnLog,
 )
 from devices.server import Peer
+from edge.appointments import look_up
 from edge.desk import QueueDesk
-from edge.queue.model import QueueError
+from edge.queue.model import QueueError, TicketView
 from edge.voice import TurnTimer, VoiceChannel
 from intents.answers import Answer
+from intents.appointment_policy import Booking
 from intents.dialogue import (
     AlertStaff,
     AnswerQuestion,
+    CheckIn,
     DialogueState,
     GoTerminal,
     IssueTicket,
     Policy,
     Say,
+    ShowTicket,
     Understanding,
     decide,
 )
+from intents.dialogue_appointment import appointment_number
 from intents.masking import mask_pii
 from intents.phrases import label, t
+from intents.slot_appointment import mask_numbers
 
 log = logging.getLogger("branch_teller.sessions")
 
@@ -133,7 +139,12 @@ class KioskSession:
         route_ms = (time.perf_counter() - started) * 1000
         if timer is not None:
             timer.mark("route")
-        self.state, actions = decide(self.state, text, understood, self.policy, choice)
+        # Appointment numbers and booking hints stay out of transcripts and logs.
+        private = self.state.asked in ("appointment", "hint")
+        booking = await self._booking(text)
+        private = private or booking is not None
+        self.state, actions = decide(self.state, text, understood, self.policy, choice, booking)
+        private = private or self.state.asked in ("appointment", "hint")
         reply = _ReplyParts()
         for action in actions:
             await self._carry_out(action, ref, reply)
@@ -147,6 +158,8 @@ class KioskSession:
         if timer is not None:
             timer.mark("answer")
         masked = mask_pii(text)
+        if private:
+            masked = mask_numbers(masked, 4)
 
         def logged(timer: TurnTimer | None) -> None:
             timings = timer.as_ms() if timer is not None else {}
@@ -154,11 +167,12 @@ class KioskSession:
             timings["turn"] = round((time.perf_counter() - started) * 1000, 2)
             self.on_turn(TurnLog(device=self.peer.device_id, turn=turn, speaker="customer",
                                  text=masked, intent=understood.intent, timings_ms=timings))
+            teller = mask_numbers(mask_pii(said)) if private else mask_pii(said)
             self.on_turn(TurnLog(device=self.peer.device_id, turn=turn, speaker="teller",
-                                 text=mask_pii(said)))
+                                 text=teller))
 
         if self.voice is not None:
-            self.voice.set_expect_digits(self.state.asked == "amount")
+            self.voice.set_expect_digits(self.state.asked in ("amount", "appointment", "hint"))
             self.voice.speak(turn, said, lang, self.context.elderly, reply.interruptible,
                              timer, logged)
         else:
@@ -184,7 +198,13 @@ class KioskSession:
                 text=mask_pii(action.text), device=self.peer.device_id, at=self.clock(),
                 requires_ack=action.severity != "info"))
         elif isinstance(action, IssueTicket):
-            reply.texts.append(await self._issue(action, ref))
+            view = await self._issue_view(action.service, action.priority_class, action.flags,
+                                          action.intent, ref)
+            reply.texts.append(self._send_ticket(view, ref))
+        elif isinstance(action, CheckIn):
+            reply.texts.append(await self._check_in(action, ref))
+        elif isinstance(action, ShowTicket):
+            reply.texts.append(self._show_ticket(action.number, ref))
         elif isinstance(action, AnswerQuestion):
             text, sources = await self._answer(action)
             reply.texts.append(text)
@@ -223,21 +243,74 @@ class KioskSession:
             return action.fallback, []
         return found.text, list(found.sources)
 
-    async def _issue(self, action: IssueTicket, ref: str | None) -> str:
+    async def _booking(self, text: str) -> Booking | None:
+        """The appointment book's answer for a number this turn carries, if it carries one."""
+        number = appointment_number(self.state, text, self.policy)
+        if number is None:
+            return None
+        now = self.clock()
+        engine = self.desk.engine
+        booking = await look_up(self.desk.store, number, engine.day_of(now), now,
+                                engine.settings.timezone)
+        log.info("kiosk %s appointment %s: %s", self.peer.device_id, mask_numbers(number, 4),
+                 booking.status)
+        return booking
+
+    async def _issue_view(self, service: str, priority_class: str, action_flags: tuple[str, ...],
+                          intent: str | None, ref: str | None,
+                          appointment_at: float | None = None) -> TicketView:
+        """Issue a ticket (committed before anyone hears of it) with the customer's class."""
         lang = self.state.language
-        flags = set(action.flags)
+        flags = set(action_flags)
         for flag in ("elderly", "disabled", "pregnant"):
             if getattr(self.context, flag):
                 flags.add(flag)
-        vip = self.context.vip or (action.priority_class
-                                   if action.priority_class.startswith("vip") else None)
+        vip = self.context.vip or (priority_class if priority_class.startswith("vip") else None)
         try:
-            outcome = await self.desk.run("issue", action.service, language=lang,
-                                          flags=sorted(flags), vip_tier=vip, intent=action.intent,
+            outcome = await self.desk.run("issue", service, language=lang,
+                                          flags=sorted(flags), vip_tier=vip, intent=intent,
+                                          appointment_at=appointment_at,
                                           origin=self.peer.device_id)
         except QueueError as err:
             raise ProtocolError(err.code, err.message, ref) from None
-        view = outcome.ticket
+        return outcome.ticket
+
+    async def _check_in(self, action: CheckIn, ref: str | None) -> str:
+        """Ticket first, then the book: the booking is marked only with a committed ticket."""
+        settings = self.desk.engine.settings
+        booked = action.booked_class
+        cls = action.priority_class
+        flags = action.flags
+        if booked is not None and booked.startswith("vip") and not cls.startswith("vip"):
+            cls = booked
+        elif booked == settings.care_class and not flags:
+            flags = ("elderly",)  # booked as a care customer; the queue has one care class
+        view = await self._issue_view(action.service, cls, flags, action.intent, ref,
+                                      appointment_at=action.appointment_at)
+        if await self.desk.store.check_in_appointment(action.number, view.number, self.clock()):
+            return self._send_ticket(view, ref)
+        # Another kiosk checked this booking in a moment ago: keep theirs, withdraw ours.
+        await self.desk.run("cancel", view.id, origin=self.peer.device_id)
+        row = await self.desk.store.appointment(action.number)
+        if row is None or not row["ticket"]:
+            raise ProtocolError("appointment_changed", "The appointment changed while "
+                                "checking in; please ask a member of staff.", ref)
+        return self._show_ticket(row["ticket"], ref)
+
+    def _show_ticket(self, number: str, ref: str | None) -> str:
+        """The ticket an appointment got earlier: shown again while it waits."""
+        lang = self.state.language
+        try:
+            view = self.desk.engine.find(number)
+        except QueueError:
+            view = None
+        if view is None or view.state != "waiting":
+            return t("ticket_not_waiting", lang, number=number)
+        return self._send_ticket(view, ref)
+
+    def _send_ticket(self, view: TicketView, ref: str | None) -> str:
+        """Tell the kiosk about a ticket; returns the sentence for the reply."""
+        lang = self.state.language
         settings = self.desk.engine.settings
         counters = [str(c.number) for c in settings.counters if view.service in c.services]
         service = next(s for s in settings.services if s.id == view.service)

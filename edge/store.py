@@ -1,4 +1,5 @@
-"""SQLite persistence on one dedicated thread: queue events, audit log, masked transcripts.
+"""SQLite persistence on one dedicated thread: queue events, audit log, masked transcripts,
+the appointment book.
 
 Every queue state change is an event; `append_events` returns only after the transaction is
 committed with WAL and synchronous=FULL, so whatever the service acknowledges survives a
@@ -70,6 +71,14 @@ class Store:
                 pk="id",
             )
             db.table("transcripts").create_index(["at"])
+        if "appointments" not in db.table_names():
+            db.table("appointments").create(
+                {"number": str, "day": str, "start": str, "end": str, "service": str,
+                 "intent": str, "priority_class": str, "hint": str, "status": str,
+                 "ticket": str, "checked_in_at": float, "updated_at": float},
+                pk="number", not_null={"day", "start", "end", "service", "status"},
+            )
+            db.table("appointments").create_index(["day"])
         if "meta" not in db.table_names():
             db.table("meta").insert({"key": "schema", "value": str(SCHEMA_VERSION)}, pk="key")
         self._db = db
@@ -181,3 +190,78 @@ class Store:
             cur = conn.execute(f"DELETE FROM {table} WHERE at < ?", (now - days * 86_400.0,))
             out[table] = cur.rowcount
         return out
+
+    # ------------------------------------------------------------ appointment book
+
+    async def upsert_appointments(self, rows: Sequence[dict[str, Any]], now: float,
+                                  force: bool = False) -> dict[str, int]:
+        """Add or update bookings in one transaction (all or nothing).
+
+        A booking still `booked` takes the new values; one already checked in or cancelled
+        keeps its state (re-importing the same file changes nothing) unless `force`."""
+        return await self._run(self._upsert_appointments, list(rows), now, force)
+
+    def _upsert_appointments(self, rows: list[dict[str, Any]], now: float,
+                             force: bool) -> dict[str, int]:
+        conn = self.db.conn
+        counts = {"added": 0, "updated": 0, "unchanged": 0, "kept": 0}
+        fields = ("day", "start", "end", "service", "intent", "priority_class", "hint", "status")
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for row in rows:
+                old = conn.execute(
+                    f"SELECT {', '.join(fields)} FROM appointments WHERE number = ?",
+                    (row["number"],)).fetchone()
+                values = tuple(row.get(f) for f in fields)
+                if old is None:
+                    conn.execute(
+                        f"INSERT INTO appointments(number, {', '.join(fields)}, updated_at) "
+                        f"VALUES (?, {', '.join('?' * len(fields))}, ?)",
+                        (row["number"], *values, now))
+                    counts["added"] += 1
+                elif old[-1] not in ("booked", "expired") and not force:
+                    counts["kept"] += 1
+                elif tuple(old) == values:
+                    counts["unchanged"] += 1
+                else:
+                    sets = ", ".join(f"{f} = ?" for f in fields)
+                    conn.execute(
+                        f"UPDATE appointments SET {sets}, ticket = NULL, checked_in_at = NULL, "
+                        "updated_at = ? WHERE number = ?", (*values, now, row["number"]))
+                    counts["updated"] += 1
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+        return counts
+
+    async def appointment(self, number: str) -> dict[str, Any] | None:
+        """One booking by its number, or None."""
+        def get() -> dict[str, Any] | None:
+            rows = list(self.db.table("appointments").rows_where("number = ?", [number]))
+            return rows[0] if rows else None
+
+        return await self._run(get)
+
+    async def appointments_on(self, day: str) -> list[dict[str, Any]]:
+        """A day's bookings in time order."""
+        return await self._run(lambda: list(self.db.table("appointments").rows_where(
+            "day = ?", [day], order_by="start, number")))
+
+    async def check_in_appointment(self, number: str, ticket: str, at: float) -> bool:
+        """Mark a booking checked in with its ticket, durably; False if it was not `booked`
+        any more (another kiosk checked it in a moment ago, or it was cancelled)."""
+        def mark() -> bool:
+            cur = self.db.conn.execute(
+                "UPDATE appointments SET status = 'checked_in', ticket = ?, checked_in_at = ?, "
+                "updated_at = ? WHERE number = ? AND status = 'booked'",
+                (ticket, at, at, number))
+            return cur.rowcount == 1
+
+        return await self._run(mark)
+
+    async def expire_appointments(self, today: str, at: float) -> int:
+        """Bookings of past days never checked in become `expired`; returns how many."""
+        return await self._run(lambda: self.db.conn.execute(
+            "UPDATE appointments SET status = 'expired', updated_at = ? "
+            "WHERE status = 'booked' AND day < ?", (at, today)).rowcount)

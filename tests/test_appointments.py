@@ -1,0 +1,235 @@
+"""Appointment check-in through the running service: the book, the kiosk, the queue, restarts."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from edge.service import Service
+from edge.store import Store
+from tests.conftest import Running, make_config
+from tests.test_conversations import final_action, play
+
+TZ = ZoneInfo("Asia/Shanghai")
+
+
+def _hhmm(at: dt.datetime) -> str:
+    return at.strftime("%H:%M")
+
+
+def book_rows(now: float) -> list[dict[str, Any]]:
+    """Bookings relative to `now`: one due, one early, one late, one cancelled, one tomorrow."""
+    local = dt.datetime.fromtimestamp(now, TZ).replace(second=0, microsecond=0)
+    day = local.date()
+    midnight = dt.datetime.combine(day, dt.time(), tzinfo=TZ)
+
+    def window(start_min: int, length: int) -> tuple[str, str]:
+        # Clamp inside today so the test also runs near midnight.
+        start = min(
+            max(local + dt.timedelta(minutes=start_min), midnight),
+            midnight + dt.timedelta(hours=23, minutes=58 - length),
+        )
+        return _hhmm(start), _hhmm(start + dt.timedelta(minutes=length))
+
+    rows = []
+    for number, (start, end), service, intent, status, when in [
+        ("335812", window(-10, 30), "wealth", None, "booked", day),
+        ("A1234567", window(-5, 30), "personal", "account_open", "booked", day),
+        ("113355", window(-20, 30), "cash", None, "booked", day),
+        ("112233", window(120, 30), "loan", None, "booked", day),
+        ("445566", window(-120, 30), "fx", None, "booked", day),
+        ("778899", window(0, 30), "personal", None, "cancelled", day),
+        ("990011", ("10:00", "10:30"), "cash", None, "booked", day + dt.timedelta(days=1)),
+    ]:
+        rows.append(
+            {
+                "number": number,
+                "day": when.isoformat(),
+                "start": start,
+                "end": end,
+                "service": service,
+                "intent": intent,
+                "priority_class": None,
+                "hint": None,
+                "status": status,
+            }
+        )
+    return rows
+
+
+def usable(rows: list[dict[str, Any]], now: float) -> bool:
+    """Near midnight the early/late rows cannot be placed in today; skip rather than lie."""
+    local = dt.datetime.fromtimestamp(now, TZ)
+    return 3 <= local.hour <= 20
+
+
+async def seed(data_dir: Path, rows: list[dict[str, Any]]) -> None:
+    store = await Store.open(data_dir / "branch.db")
+    try:
+        await store.upsert_appointments(rows, time.time())
+    finally:
+        await store.close()
+
+
+@pytest.fixture
+async def booked(tmp_path: Path) -> AsyncIterator[Running]:
+    now = time.time()
+    rows = book_rows(now)
+    if not usable(rows, now):
+        pytest.skip("bookings relative to now do not fit in today at this hour")
+    config = make_config(tmp_path)
+    await seed(Path(config.data_dir), rows)
+    service = Service(config)
+    host, port = await service.start()
+    try:
+        yield Running(service, f"ws://{host}:{port}")
+    finally:
+        await service.stop()
+
+
+CHECK_INS: list[Any] = [
+    (["我预约了，预约号A1234567"], ("ticket", "personal", "appointment"), "签到成功"),
+    (["我有预约 号码是 3 3 5 8 1 2"], ("ticket", "wealth", "appointment"), "签到成功"),
+    (["I have an appointment, number 335812"], ("ticket", "wealth", "appointment"), "checked in"),
+    (["我预约了", "三三五八一二"], ("ticket", "wealth", "appointment"), "签到成功"),
+    (["I have an appointment", "A1234567"], ("ticket", "personal", "appointment"), "checked in"),
+    # "幺" for 1, after an answer that carried no number: asked once more, then checked in.
+    (["我预约了", "嗯我看看", "幺幺三三五五"], ("ticket", "cash", "appointment"), "签到成功"),
+    (["335812"], ("ticket", "wealth", "appointment"), "签到成功"),  # typed or scanned alone
+    (["我预约了，预约号112233"], ("ask", "起可以签到"), None),
+    (["I have a booking, number 112233"], ("ask", "check-in opens"), None),
+    (["我预约了，预约号112233", "取普通号"], ("ticket", "loan", "normal"), None),
+    (["我预约了，预约号445566"], ("ticket", "fx", "normal"), "已经过了"),
+    (["I have an appointment, 445566"], ("ticket", "fx", "normal"), "has passed"),
+    (["我预约了，预约号778899"], ("ask", "已经取消"), None),
+    (["我预约了，预约号990011"], ("ask", "不是今天"), None),
+    (["我预约了，预约号 5 5 5 1 2 3"], ("ask", "没有找到预约号555123"), None),
+    (["I have an appointment, number 555123", "555124", "555125"], ("ask", "could not find"), None),
+    (["我预约了", "我不记得预约号了"], ("alert", "appointment"), None),
+    (["我预约了开户", "没有"], ("ticket", "personal", "normal"), None),
+]
+
+
+@pytest.mark.parametrize(
+    ("turns", "expected", "said"), CHECK_INS, ids=[" / ".join(c[0])[:40] for c in CHECK_INS]
+)
+async def test_check_in_conversations(
+    booked: Running, turns: list[str], expected: tuple[str, ...], said: str | None
+) -> None:
+    got = await play(booked.url, turns, {})
+    actual = final_action(got)
+    texts = [m.get("text", "") for m in got if m["type"] == "reply"]
+    if expected[0] == "ask":
+        assert actual[0] in ("ask", "answer") and expected[1] in texts[-1], texts
+    else:
+        assert actual == expected, (actual, texts)
+    if said is not None:
+        assert said in texts[-1], texts
+    # A turn of digits alone keeps the conversation's language (kiosk-1 starts in Mandarin).
+    lang = "en" if turns[0].isascii() and not turns[0].isdigit() else "zh"
+    assert got[-1]["type"] in ("reply", "alert")
+    assert [m for m in got if m["type"] == "reply"][-1]["language"] == lang
+
+
+async def test_check_in_marks_the_book_and_the_same_number_again_shows_that_ticket(
+    booked: Running,
+) -> None:
+    service = booked.service
+    assert service.desk is not None and service.store is not None
+    first = await play(booked.url, ["我预约了，预约号A1234567"], {})
+    ticket = next(m for m in first if m["type"] == "ticket")
+    assert ticket["priority_class"] == "appointment"
+    row = await service.store.appointment("A1234567")
+    assert row is not None and row["status"] == "checked_in" and row["ticket"] == ticket["number"]
+    again = await play(booked.url, ["I have an appointment, number A1234567"], {}, "kiosk-2")
+    shown = [m for m in again if m["type"] == "ticket"]
+    assert [m["number"] for m in shown] == [ticket["number"]]
+    assert "already checked in" in again[-1]["text"] if again[-1]["type"] == "reply" else True
+    issued = [t for t in service.desk.engine.tickets() if t.service == "personal"]
+    assert len(issued) == 1, "the same appointment number must never give a second ticket"
+    assert issued[0].appointment_at is not None
+
+
+async def test_transcripts_do_not_keep_the_appointment_number(booked: Running) -> None:
+    await play(booked.url, ["我预约了", "三三五八一二"], {})
+    store = booked.service.store
+    assert store is not None
+    for _ in range(50):  # transcripts are written in the background
+        rows = await store._run(lambda: list(store.db.table("transcripts").rows))
+        if len(rows) >= 4:
+            break
+        import asyncio
+
+        await asyncio.sleep(0.05)
+    text = " ".join(r["text"] for r in rows)
+    assert "三三五八一二" not in text and "335812" not in text, text
+
+
+async def test_a_check_in_survives_a_restart(tmp_path: Path) -> None:
+    now = time.time()
+    rows = book_rows(now)
+    if not usable(rows, now):
+        pytest.skip("bookings relative to now do not fit in today at this hour")
+    config = make_config(tmp_path)
+    await seed(Path(config.data_dir), rows)
+    service = Service(config)
+    host, port = await service.start()
+    try:
+        got = await play(f"ws://{host}:{port}", ["我预约了，预约号335812"], {})
+        number = next(m for m in got if m["type"] == "ticket")["number"]
+    finally:
+        await service.stop()
+    again = Service(config)
+    host, port = await again.start()
+    try:
+        got = await play(f"ws://{host}:{port}", ["335812"], {})
+        assert [m["number"] for m in got if m["type"] == "ticket"] == [number]
+        assert again.desk is not None
+        assert len([t for t in again.desk.engine.tickets() if t.service == "wealth"]) == 1
+    finally:
+        await again.stop()
+
+
+async def test_hint_is_asked_when_configured_and_a_wrong_one_is_refused(tmp_path: Path) -> None:
+    now = time.time()
+    rows = book_rows(now)
+    if not usable(rows, now):
+        pytest.skip("bookings relative to now do not fit in today at this hour")
+    rows[0]["hint"] = "王*1234"
+    config = make_config(tmp_path, **{"appointments.ask_hint": True})
+    await seed(Path(config.data_dir), rows)
+    service = Service(config)
+    host, port = await service.start()
+    url = f"ws://{host}:{port}"
+    try:
+        wrong = await play(url, ["我预约了，预约号335812", "五六七八"], {})
+        assert final_action(wrong) == ("alert", "appointment")
+        assert "对不上" in [m["text"] for m in wrong if m["type"] == "reply"][-1]
+        right = await play(url, ["我预约了，预约号335812", "幺二三四"], {})
+        assert final_action(right) == ("ticket", "wealth", "appointment")
+        store = service.store
+        assert store is not None
+        logged = await store._run(lambda: [r["text"] for r in store.db.table("transcripts").rows])
+        assert not any("幺二三四" in t or "1234" in t for t in logged), logged
+    finally:
+        await service.stop()
+
+
+async def test_console_lists_todays_appointments(booked: Running) -> None:
+    from tests.wsclient import command, login, recv_until
+
+    staff = await login(booked.url, "manager")
+    await recv_until(staff, "snapshot")
+    result = await command(staff, "a1", "appointments")
+    data = result["data"]
+    assert data["counts"]["booked"] == 5 and data["counts"]["cancelled"] == 1
+    assert all(isinstance(r["hint"], bool) for r in data["appointments"])
+    await staff.close()
+    assert json.dumps(data)  # plain JSON for the console
