@@ -65,6 +65,9 @@ class ServiceProcess:
         """Start and wait for 'listening on ws://HOST:PORT' (models load for several seconds)."""
         cmd = [sys.executable, "-m", "edge.cli", "serve", "--port", "0", "--data-dir",
                str(self.data_dir), "--knowledge-dense", "false", "--log-level", "WARNING",
+               # the issue measures the voice path without the LLM tier (bench/llm_bench.py
+               # measures that): unsure turns are asked back, not sent to the model
+               "--llm-folder", "",
                "--set", f"devices={devices_toml(self.n_kiosks)}"]
         for item in self.overrides:
             cmd += ["--set", item]
