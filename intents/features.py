@@ -39,6 +39,16 @@ def _segmenter() -> Callable[[str], list[str]] | None:
     return rjieba.cut
 
 
+@lru_cache(maxsize=1)
+def _pinyin() -> Callable[[str], list[str]] | None:
+    """Load pypinyin once: speech recognition swaps homophones (挂时 for 挂失, 帐 for 账)."""
+    try:
+        from pypinyin import Style, lazy_pinyin
+    except ImportError:  # pragma: no cover - pypinyin is a declared dependency
+        return None
+    return lambda run: lazy_pinyin(run, style=Style.NORMAL, errors="ignore")
+
+
 def normalise(text: str, max_chars: int = DEFAULT_MAX_CHARS) -> str:
     """Map full-width to half-width, Traditional to Simplified, drop controls, lowercase."""
     text = text[: max_chars * 2]  # bound the work before any pass over the text
@@ -72,7 +82,20 @@ def words(normalised: str) -> list[str]:
     return out
 
 
-def features(normalised: str, char_max: int = 5) -> list[str]:
+def pinyin_features(normalised: str) -> list[str]:
+    """Toneless pinyin syllables and syllable pairs of each Chinese run (homophone slips)."""
+    to_pinyin = _pinyin()
+    if to_pinyin is None:
+        return []
+    feats: list[str] = []
+    for run in _CJK_RUN.findall(normalised):
+        syl = to_pinyin(run)
+        feats.extend("p" + s for s in syl)
+        feats.extend(f"q{a} {b}" for a, b in itertools.pairwise(syl))
+    return feats
+
+
+def features(normalised: str, char_max: int = 5, pinyin: bool = False) -> list[str]:
     """Tagged n-grams: chars within word boundaries, Chinese char runs, words and word pairs."""
     feats: list[str] = []
     for w in _LATIN_WORD.findall(normalised):
@@ -92,4 +115,6 @@ def features(normalised: str, char_max: int = 5) -> list[str]:
     toks = words(normalised)
     feats.extend("w" + t for t in toks)
     feats.extend(f"b{a} {b}" for a, b in itertools.pairwise(toks))
+    if pinyin:
+        feats.extend(pinyin_features(normalised))
     return feats

@@ -105,7 +105,7 @@ class Router:
 
     def _scores_clean(self, clean: str) -> npt.NDArray[np.float64]:
         head = self.head
-        feats = features(clean, head.char_max)
+        feats = features(clean, head.char_max, head.pinyin)
         counts = Counter(head.vocab[f] for f in feats if f in head.vocab)
         if not counts:
             return head.bias.astype(np.float64)
@@ -193,6 +193,7 @@ class Router:
                 head.max_chars,
                 FORMAT_VERSION,
                 head.rule.max_ambiguous,
+                float(head.pinyin),
             ],
             dtype=np.float64,
         )
@@ -242,6 +243,7 @@ class Router:
                     )
                 ),
                 encoder=_encoder_from(data),
+                pinyin=len(meta) > 7 and bool(meta[7]),
             )
         parser = slot_parser if slot_parser is not None else _default_slot_parser()
         return cls(head, parser, today, encoder)

@@ -38,6 +38,7 @@ class TrainConfig:
     c: float = 1.0  # LinearSVC regularisation
     method: str = "svm"  # "svm" (LinearSVC) or "logreg"
     char_max: int = 4  # longest Latin character n-gram
+    pinyin: bool = False  # add toneless pinyin syllables and pairs of Chinese runs
     min_df: int = 1
     folds: int = 5  # cross-fitting folds that give out-of-fold scores for calibration
     max_unsure_rate: float = 0.04  # budget of clear validation requests the rule may interrupt
@@ -60,11 +61,12 @@ class FittedHead:
     char_max: int
     max_chars: int
     report: dict[str, float]
+    pinyin: bool = False
     encoder: EncoderHead | None = None  # optional second stage (router_encoder.py)
 
 
 def _feature_lists(texts: Sequence[str], cfg: TrainConfig) -> list[list[str]]:
-    return [features(normalise(t, cfg.max_chars), cfg.char_max) for t in texts]
+    return [features(normalise(t, cfg.max_chars), cfg.char_max, cfg.pinyin) for t in texts]
 
 
 def _vocabulary(feats: Sequence[list[str]], min_df: int) -> tuple[dict[str, int], FloatArray]:
@@ -288,6 +290,7 @@ def fit_head(
         char_max=cfg.char_max,
         max_chars=cfg.max_chars,
         report=report,
+        pinyin=cfg.pinyin,
         encoder=enc_head,
     )
 
