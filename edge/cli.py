@@ -10,6 +10,7 @@ import logging
 import os
 import signal
 import sys
+import time
 from pathlib import Path
 
 from edge.cli_config import add_config_arguments, config_from_args
@@ -29,9 +30,11 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 async def _serve_async(config: BranchConfig, demo: bool) -> int:
-    from edge.demo import run_demo
+    from edge.demo import run_demo, seed_appointments
     from edge.service import Service
 
+    if demo:
+        await seed_appointments(config, time.time())
     service = Service(config)
     host, port = await service.start()
     print(f"listening on ws://{host}:{port}", flush=True)
@@ -136,6 +139,12 @@ def _report(args: argparse.Namespace) -> int:
     from edge.report_cli import print_report
 
     return print_report(config_from_args(args), args.date, args.csv)
+
+
+def _appointments(args: argparse.Namespace) -> int:
+    from edge.appointments_cli import run_appointments
+
+    return run_appointments(config_from_args(args), args)
 
 
 def _console(args: argparse.Namespace) -> int:
@@ -270,6 +279,20 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--date", required=True, metavar="YYYY-MM-DD")
     rp.add_argument("--csv", metavar="FILE", help="also write the table as CSV")
     rp.set_defaults(func=_report)
+
+    from edge.appointments_cli import HELP as APPOINTMENTS_HELP
+
+    ap = sub.add_parser("appointments", help="import the appointment book, list a day's bookings",
+                        description="import FILE: load the bookings the central side exported "
+                        "(validated in full first). list: a day's bookings and their state.\n\n"
+                        + APPOINTMENTS_HELP,
+                        formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("action", choices=["import", "list"])
+    ap.add_argument("file", nargs="?", help="import: the exported CSV file")
+    ap.add_argument("--date", metavar="YYYY-MM-DD", help="list: the day (default today)")
+    ap.add_argument("--json", action="store_true", help="list: print one JSON object")
+    add_config_arguments(ap)
+    ap.set_defaults(func=_appointments)
 
     co = sub.add_parser("console", help="the staff console (terminal UI)",
                         description="Connect to a running service as a staff member: live queue, "

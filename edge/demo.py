@@ -1,18 +1,21 @@
 """Demo mode of the main job: simulated customers, tellers and a number-caller.
 
 They are ordinary protocol clients (the same simulators the tests use) so a newcomer sees
-the real service at work: conversations ending in tickets, calls and acknowledgements.
+the real service at work: conversations ending in tickets, calls and acknowledgements. A few
+bookings around the current time let the script show an appointment check-in.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import itertools
 import logging
 from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from devices.simulators import (
     ConnectionClosed,
@@ -54,6 +57,40 @@ async def _customers(ep: Endpoint, conversations: list[list[str]], interval: flo
             await ws.send(encode(EndSession(reason="next customer")))
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(stop.wait(), interval)
+
+
+# (number, minutes from now to the window's start, window minutes, service): one customer due
+# now, one too early, one too late. devices/demo_script.txt checks the first two in.
+DEMO_BOOKINGS = (("335812", -10, 30, "wealth"), ("A1234567", 90, 30, "personal"),
+                 ("445566", -120, 30, "fx"))
+
+
+def demo_bookings(now: float, timezone: str) -> list[dict[str, Any]]:
+    """Today's demo bookings around `now`, kept inside today's date."""
+    local = dt.datetime.fromtimestamp(now, ZoneInfo(timezone)).replace(second=0, microsecond=0)
+    midnight = local.replace(hour=0, minute=0)
+    rows = []
+    for number, offset, length, service in DEMO_BOOKINGS:
+        start = local + dt.timedelta(minutes=offset)
+        start = min(max(start, midnight), midnight + dt.timedelta(minutes=24 * 60 - 1 - length))
+        end = start + dt.timedelta(minutes=length)
+        rows.append({"number": number, "day": local.date().isoformat(),
+                     "start": start.strftime("%H:%M"), "end": end.strftime("%H:%M"),
+                     "service": service, "intent": None, "priority_class": None, "hint": None,
+                     "status": "booked"})
+    return rows
+
+
+async def seed_appointments(config: BranchConfig, now: float) -> None:
+    """Put the demo bookings in the book (again, as new) before the service starts."""
+    from edge.store import Store
+
+    store = await Store.open(Path(config.data_dir) / "branch.db")
+    try:
+        await store.upsert_appointments(demo_bookings(now, config.queue.timezone), now,
+                                        force=True)
+    finally:
+        await store.close()
 
 
 async def run_demo(config: BranchConfig, url: str, stop: asyncio.Event) -> None:

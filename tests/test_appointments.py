@@ -233,3 +233,72 @@ async def test_console_lists_todays_appointments(booked: Running) -> None:
     assert all(isinstance(r["hint"], bool) for r in data["appointments"])
     await staff.close()
     assert json.dumps(data)  # plain JSON for the console
+
+
+def test_cli_imports_all_or_nothing_and_lists_the_day(tmp_path: Path) -> None:
+    from tests.test_cli import run
+
+    data = str(tmp_path / "data")
+    header = "number,date,start,end,service,intent,priority_class,hint,status\n"
+    bad = tmp_path / "bad.csv"
+    bad.write_text(
+        header + "335812,2026-11-25,10:00,10:30,wealth,,,王*1234,\n"
+        "A1234567,2026-11-25,11:30,11:00,,account_open,,,\n",
+        encoding="utf-8",
+    )
+    code, _, err = run("appointments", "import", str(bad), "--data-dir", data)
+    assert code == 2 and "line 3, field 'end'" in err and "nothing imported" in err
+    good = tmp_path / "good.csv"
+    good.write_text(
+        header + "335812,2026-11-25,10:00,10:30,wealth,,,王*1234,\n"
+        "a1234567,2026-11-25,11:00,11:30,,account_open,vip,,\n",
+        encoding="utf-8",
+    )
+    code, out, _ = run("appointments", "import", str(good), "--data-dir", data)
+    assert code == 0 and "2 added" in out
+    code, out, _ = run("appointments", "import", str(good), "--data-dir", data)
+    assert code == 0 and "2 unchanged" in out  # importing again changes nothing
+    code, out, _ = run("appointments", "list", "--date", "2026-11-25", "--json", "--data-dir", data)
+    listed = json.loads(out)
+    assert [(r["number"], r["service"], r["hint"]) for r in listed["appointments"]] == [
+        ("335812", "wealth", True),
+        ("A1234567", "personal", False),
+    ]
+    assert "王" not in out  # the hint itself is never shown
+
+
+async def test_reimport_updates_booked_rows_but_keeps_check_ins(tmp_path: Path) -> None:
+    store = await Store.open(tmp_path / "b.db")
+    try:
+        row = {
+            "number": "335812",
+            "day": "2026-11-25",
+            "start": "10:00",
+            "end": "10:30",
+            "service": "wealth",
+            "intent": None,
+            "priority_class": None,
+            "hint": None,
+            "status": "booked",
+        }
+        other = {**row, "number": "445566"}
+        assert (await store.upsert_appointments([row, other], 1.0))["added"] == 2
+        assert await store.check_in_appointment("335812", "E001", 2.0)
+        assert not await store.check_in_appointment("335812", "E002", 3.0)  # only once
+        moved = [
+            {**row, "start": "11:00", "end": "11:30"},
+            {**other, "start": "11:00", "end": "11:30"},
+        ]
+        assert await store.upsert_appointments(moved, 4.0) == {
+            "added": 0,
+            "updated": 1,
+            "unchanged": 0,
+            "kept": 1,
+        }
+        kept = await store.appointment("335812")
+        assert kept is not None and kept["ticket"] == "E001" and kept["start"] == "10:00"
+        updated = await store.appointment("445566")
+        assert updated is not None and updated["start"] == "11:00"
+        assert await store.expire_appointments("2026-11-26", 5.0) == 1
+    finally:
+        await store.close()

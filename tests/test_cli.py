@@ -17,7 +17,7 @@ from tests.wsclient import command, login, recv_until
 
 CLI = [sys.executable, "-m", "edge.cli"]
 SUBCOMMANDS = ["serve", "kiosk-sim", "caller-sim", "route", "eval-intents", "train-router",
-               "queue", "report", "kb", "models", "console", "demo", "bundle"]
+               "queue", "report", "kb", "models", "console", "demo", "bundle", "appointments"]
 
 
 def run(*args: str, timeout: float = 60) -> tuple[int, str, str]:
