@@ -17,7 +17,12 @@ from edge.store import Store
 from tests.conftest import Running, make_config
 from tests.test_conversations import final_action, play
 
-TZ = ZoneInfo("Asia/Shanghai")
+
+def midday_zone(now: float) -> str:
+    """A fixed-offset zone where it is about noon now, so every booking window (2 h either
+    side) falls inside the business day whenever the tests run."""
+    offset = 12 - time.gmtime(now).tm_hour  # -11 .. +12
+    return f"Etc/GMT{-offset:+d}" if offset else "Etc/GMT"  # POSIX sign: Etc/GMT-8 is UTC+8
 
 
 def _hhmm(at: dt.datetime) -> str:
@@ -26,16 +31,12 @@ def _hhmm(at: dt.datetime) -> str:
 
 def book_rows(now: float) -> list[dict[str, Any]]:
     """Bookings relative to `now`: one due, one early, one late, one cancelled, one tomorrow."""
-    local = dt.datetime.fromtimestamp(now, TZ).replace(second=0, microsecond=0)
+    zone = ZoneInfo(midday_zone(now))
+    local = dt.datetime.fromtimestamp(now, zone).replace(second=0, microsecond=0)
     day = local.date()
-    midnight = dt.datetime.combine(day, dt.time(), tzinfo=TZ)
 
     def window(start_min: int, length: int) -> tuple[str, str]:
-        # Clamp inside today so the test also runs near midnight.
-        start = min(
-            max(local + dt.timedelta(minutes=start_min), midnight),
-            midnight + dt.timedelta(hours=23, minutes=58 - length),
-        )
+        start = local + dt.timedelta(minutes=start_min)
         return _hhmm(start), _hhmm(start + dt.timedelta(minutes=length))
 
     rows = []
@@ -64,12 +65,6 @@ def book_rows(now: float) -> list[dict[str, Any]]:
     return rows
 
 
-def usable(rows: list[dict[str, Any]], now: float) -> bool:
-    """Near midnight the early/late rows cannot be placed in today; skip rather than lie."""
-    local = dt.datetime.fromtimestamp(now, TZ)
-    return 3 <= local.hour <= 20
-
-
 async def seed(data_dir: Path, rows: list[dict[str, Any]]) -> None:
     store = await Store.open(data_dir / "branch.db")
     try:
@@ -82,9 +77,7 @@ async def seed(data_dir: Path, rows: list[dict[str, Any]]) -> None:
 async def booked(tmp_path: Path) -> AsyncIterator[Running]:
     now = time.time()
     rows = book_rows(now)
-    if not usable(rows, now):
-        pytest.skip("bookings relative to now do not fit in today at this hour")
-    config = make_config(tmp_path)
+    config = make_config(tmp_path, **{"queue.timezone": midday_zone(now)})
     await seed(Path(config.data_dir), rows)
     service = Service(config)
     host, port = await service.start()
@@ -175,9 +168,7 @@ async def test_transcripts_do_not_keep_the_appointment_number(booked: Running) -
 async def test_a_check_in_survives_a_restart(tmp_path: Path) -> None:
     now = time.time()
     rows = book_rows(now)
-    if not usable(rows, now):
-        pytest.skip("bookings relative to now do not fit in today at this hour")
-    config = make_config(tmp_path)
+    config = make_config(tmp_path, **{"queue.timezone": midday_zone(now)})
     await seed(Path(config.data_dir), rows)
     service = Service(config)
     host, port = await service.start()
@@ -200,10 +191,10 @@ async def test_a_check_in_survives_a_restart(tmp_path: Path) -> None:
 async def test_hint_is_asked_when_configured_and_a_wrong_one_is_refused(tmp_path: Path) -> None:
     now = time.time()
     rows = book_rows(now)
-    if not usable(rows, now):
-        pytest.skip("bookings relative to now do not fit in today at this hour")
     rows[0]["hint"] = "王*1234"
-    config = make_config(tmp_path, **{"appointments.ask_hint": True})
+    config = make_config(
+        tmp_path, **{"appointments.ask_hint": True, "queue.timezone": midday_zone(now)}
+    )
     await seed(Path(config.data_dir), rows)
     service = Service(config)
     host, port = await service.start()
