@@ -10,7 +10,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -331,15 +331,18 @@ class Service:
         assert self.llm is not None
         return await self.llm.route_async(text, candidates, self.config.llm.route_deadline_s)
 
-    def _answer(self, question: str, language: str) -> Answer | None:
-        """A grounded answer from the knowledge hub (worker thread); None while it loads."""
+    def _answer(self, question: str, language: str,
+                on_sentence: Callable[[str], None] | None = None) -> Answer | None:
+        """A grounded answer from the knowledge hub (worker thread); None while it loads.
+        `on_sentence` gets each sentence as soon as it is checked (to speak it at once)."""
         hub = self.hub
         if hub is None:
             return None
         if self._answerer is None or self._answerer.hub is not hub:
             self._answerer = Answerer(hub, self.llm, self.config.answers)
         return self._answerer.answer(question, language, "customer",
-                                     self.config.answers.deadline_s, self._stopping)
+                                     self.config.answers.deadline_s, self._stopping,
+                                     on_sentence)
 
     def _connections(self) -> dict[str, int]:
         return self.server.connections() if self.server else {}

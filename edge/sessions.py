@@ -51,6 +51,7 @@ from intents.dialogue_appointment import appointment_number
 from intents.masking import mask_pii
 from intents.phrases import label, t
 from intents.slot_appointment import mask_numbers
+from speech.tts import TextFeed
 
 log = logging.getLogger("branch_teller.sessions")
 
@@ -66,6 +67,13 @@ class _ReplyParts:
     ends: bool = False
     sources: list[str] = field(default_factory=list)
     interruptible: bool = True  # anti-fraud and compliance warnings always play to the end
+    feed: TextFeed | None = None  # speech already playing while the turn is carried out
+
+    def add(self, text: str, spoken: bool = False) -> None:
+        """A sentence of the reply; to the voice at once unless it was `spoken` already."""
+        self.texts.append(text)
+        if self.feed is not None and not spoken and text:
+            self.feed.put(text)
 
 
 class KioskSession:
@@ -88,7 +96,9 @@ class KioskSession:
         self.last_activity = clock()
         self.conversation = secrets.token_hex(4)
         self.voice: VoiceChannel | None = None
-        self.answer: Callable[[str, str], Answer | None] | None = None
+        # (question, language, on_sentence) -> the answer, in a worker thread
+        self.answer: Callable[[str, str, Callable[[str], None] | None],
+                              Answer | None] | None = None
         self.llm_route: Callable[[str, list[tuple[str, str]]],
                                  Awaitable[str | None]] | None = None
 
@@ -145,21 +155,9 @@ class KioskSession:
         private = private or booking is not None
         self.state, actions = decide(self.state, text, understood, self.policy, choice, booking)
         private = private or self.state.asked in ("appointment", "hint")
-        reply = _ReplyParts()
-        for action in actions:
-            await self._carry_out(action, ref, reply)
         lang = self.state.language
-        said = " ".join(reply.texts) if lang == "en" else "".join(reply.texts)
-        self.peer.send(Reply(
-            id=ref, turn=turn, text=said, language=lang, intent=understood.intent,
-            confidence=round(understood.confidence, 4),
-            choices=[Choice(key=k, label=v) for k, v in reply.choices], sources=reply.sources,
-            large_text=self.context.elderly, ends_session=self.state.ended or reply.ends))
-        if timer is not None:
-            timer.mark("answer")
-        masked = mask_pii(text)
-        if private:
-            masked = mask_numbers(masked, 4)
+        reply = _ReplyParts()
+        said = ""
 
         def logged(timer: TurnTimer | None) -> None:
             timings = timer.as_ms() if timer is not None else {}
@@ -171,10 +169,35 @@ class KioskSession:
             self.on_turn(TurnLog(device=self.peer.device_id, turn=turn, speaker="teller",
                                  text=teller))
 
+        masked = mask_pii(text)
+        if private:
+            masked = mask_numbers(masked, 4)
+        if (self.voice is not None and self.voice.speaks
+                and any(isinstance(a, AnswerQuestion) for a in actions)):
+            # An answer from the model is spoken sentence by sentence as it is written.
+            reply.feed = TextFeed().bind()
+            self.voice.speak(turn, reply.feed, lang, self.context.elderly,
+                             all(a.interruptible for a in actions if isinstance(a, Say)),
+                             timer, logged)
+        try:
+            for action in actions:
+                await self._carry_out(action, ref, reply)
+        finally:
+            if reply.feed is not None:
+                reply.feed.close()
+        said = " ".join(reply.texts) if lang == "en" else "".join(reply.texts)
+        self.peer.send(Reply(
+            id=ref, turn=turn, text=said, language=lang, intent=understood.intent,
+            confidence=round(understood.confidence, 4),
+            choices=[Choice(key=k, label=v) for k, v in reply.choices], sources=reply.sources,
+            large_text=self.context.elderly, ends_session=self.state.ended or reply.ends))
+        if timer is not None:
+            timer.mark("answer")
         if self.voice is not None:
             self.voice.set_expect_digits(self.state.asked in ("amount", "appointment", "hint"))
-            self.voice.speak(turn, said, lang, self.context.elderly, reply.interruptible,
-                             timer, logged)
+            if reply.feed is None:
+                self.voice.speak(turn, said, lang, self.context.elderly, reply.interruptible,
+                                 timer, logged)
         else:
             logged(timer)
         if self.state.ended or reply.ends:
@@ -183,7 +206,7 @@ class KioskSession:
     async def _carry_out(self, action: Any, ref: str | None, reply: _ReplyParts) -> None:
         lang = self.state.language
         if isinstance(action, Say):
-            reply.texts.append(action.text)
+            reply.add(action.text)
             reply.choices.extend(action.choices)
             reply.ends = reply.ends or action.ends_session
             reply.interruptible = reply.interruptible and action.interruptible
@@ -200,17 +223,17 @@ class KioskSession:
         elif isinstance(action, IssueTicket):
             view = await self._issue_view(action.service, action.priority_class, action.flags,
                                           action.intent, ref)
-            reply.texts.append(self._send_ticket(view, ref))
+            reply.add(self._send_ticket(view, ref))
         elif isinstance(action, CheckIn):
-            reply.texts.append(await self._check_in(action, ref))
+            reply.add(await self._check_in(action, ref))
         elif isinstance(action, ShowTicket):
-            reply.texts.append(self._show_ticket(action.number, ref))
+            reply.add(self._show_ticket(action.number, ref))
         elif isinstance(action, AnswerQuestion):
-            text, sources = await self._answer(action)
-            reply.texts.append(text)
+            text, sources, spoken = await self._answer(action, reply.feed)
+            reply.add(text, spoken)
             reply.sources.extend(sources)
             if action.offer is not None:
-                reply.texts.append(t("offer_ticket", lang))
+                reply.add(t("offer_ticket", lang))
                 reply.choices.extend([("ticket", t("choice_ticket", lang)),
                                       ("end", t("choice_no_thanks", lang))])
 
@@ -228,20 +251,24 @@ class KioskSession:
             return understood
         return replace(understood, intent=pick, unsure=False, source="llm")
 
-    async def _answer(self, action: AnswerQuestion) -> tuple[str, list[str]]:
-        """A grounded answer with its sources, or the policy's fallback sentence."""
+    async def _answer(self, action: AnswerQuestion,
+                      feed: TextFeed | None) -> tuple[str, list[str], bool]:
+        """A grounded answer with its sources, or the policy's fallback sentence; and whether
+        the answer's sentences already went to `feed` as the model wrote them."""
         lang = self.state.language
         if self.answer is None:
-            return action.fallback, []
+            return action.fallback, [], False
         loop = asyncio.get_running_loop()
+        say = feed.put_threadsafe if feed is not None else None
         try:
-            found = await loop.run_in_executor(self.executor, self.answer, action.question, lang)
+            found = await loop.run_in_executor(self.executor, self.answer, action.question, lang,
+                                               say)
         except Exception:  # a broken index or model must not cost the customer the turn
             log.exception("answering failed; using the fallback")
-            return action.fallback, []
+            return action.fallback, [], False
         if found is None or found.mode == "none":
-            return action.fallback, []
-        return found.text, list(found.sources)
+            return action.fallback, [], False
+        return found.text, list(found.sources), say is not None
 
     async def _booking(self, text: str) -> Booking | None:
         """The appointment book's answer for a number this turn carries, if it carries one."""

@@ -37,7 +37,7 @@ from speech.stt import SttBusy, SttEngine, SttSettings
 from speech.stt import Transcript as SttTranscript
 from speech.stt_stream import StreamingTranscriber
 from speech.textnorm import is_backchannel
-from speech.tts import TtsService, TtsSettings
+from speech.tts import TextFeed, TtsService, TtsSettings
 from speech.vad import FRAME_MS, FRAME_SAMPLES, SileroVad, VadStream
 
 log = logging.getLogger("branch_teller.voice")
@@ -246,9 +246,13 @@ class VoiceChannel:
     def speaking(self) -> bool:
         return self._speaking is not None and not self._speaking.done()
 
-    def speak(self, turn: int, text: str, language: str, elderly: bool, interruptible: bool,
-              timer: TurnTimer | None, on_done: Callable[[TurnTimer | None], None]) -> None:
-        """Stream the reply sentence by sentence; replaces whatever was being said."""
+    def speak(self, turn: int, text: str | TextFeed, language: str, elderly: bool,
+              interruptible: bool, timer: TurnTimer | None,
+              on_done: Callable[[TurnTimer | None], None]) -> None:
+        """Stream the reply sentence by sentence; replaces whatever was being said.
+
+        `text` may be a TextFeed still being written (an answer from the model): its first
+        sentence plays while the rest is generated."""
         if not self.speaks or not text:
             on_done(timer)
             return
@@ -266,7 +270,7 @@ class VoiceChannel:
         self._speaking = self._spawn(self._speak(turn, text, language, elderly, interruptible,
                                                  timer, on_done, previous))
 
-    async def _speak(self, turn: int, text: str, language: str, elderly: bool,
+    async def _speak(self, turn: int, text: str | TextFeed, language: str, elderly: bool,
                      interruptible: bool, timer: TurnTimer | None,
                      on_done: Callable[[TurnTimer | None], None],
                      after: asyncio.Task[None] | None) -> None:
@@ -278,7 +282,9 @@ class VoiceChannel:
         self._interruptible = interruptible
         played_ms = 0
         try:
-            async for chunk in self.res.tts.stream(text, language, elderly):
+            chunks = (self.res.tts.stream(text, language, elderly) if isinstance(text, str)
+                      else self.res.tts.stream_feed(text, language, elderly))
+            async for chunk in chunks:
                 self.peer.send(SpeechOut(
                     turn=turn, seq=chunk.index, text=chunk.text, language=_lang(chunk.language),
                     sample_rate=chunk.sample_rate, duration_ms=chunk.duration_ms,

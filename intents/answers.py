@@ -229,14 +229,15 @@ class Answerer:
                audience: Literal["customer", "staff"] = "customer",
                deadline_s: float | None = None, cancel: threading.Event | None = None,
                on_sentence: Callable[[str], None] | None = None) -> Answer:
-        """Answer one question; `on_sentence` receives each checked sentence as soon as it is."""
+        """Answer one question; `on_sentence` receives each checked sentence of a grounded
+        answer (model or extractive) as soon as it is; a "none" answer is not said, the caller
+        chooses what to say instead (its text is the generic "please ask staff")."""
         lang = "en" if language.startswith("en") else "zh"
         say = on_sentence or (lambda _s: None)
         started = self._clock()
         passages = _relevant(question, self.hub.search(question, self.settings.top_k,
                                                        audience), lang)
         if not passages:
-            say(DONT_KNOW[lang])
             return Answer(DONT_KNOW[lang], lang, (), "none", fallback_reason="no passage")
         stats = CallStats()
         reason = "no model"
@@ -251,7 +252,6 @@ class Answerer:
         same = [p for p in passages if p.lang in ("", lang)]
         text = extractive(question, same[0], lang, self.settings) if same else ""
         if not text:
-            say(DONT_KNOW[lang])
             return Answer(DONT_KNOW[lang], lang, (), "none", tuple(passages), None, stats,
                           "no passage in the customer's language")
         say(text)

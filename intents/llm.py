@@ -317,7 +317,8 @@ class LlmEngine:
             return
         yield from splitter.feed(think.finish())
         last = splitter.flush()
-        if last is not None and THINK_OPEN not in last:
+        # Out of tokens mid-sentence: the cut sentence ("...after the formal l") is not said.
+        if last is not None and THINK_OPEN not in last and stats.stop != "max_tokens":
             yield last
 
     async def route_async(self, text: str, candidates: Sequence[tuple[str, str]],

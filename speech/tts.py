@@ -281,14 +281,19 @@ class TtsService:
             raise LookupError("no TTS voice loaded")
         return next(iter(self.voices.values()))
 
-    def plan(self, text: str, language: str, elderly: bool = False) -> list[str]:
-        """The sentences that stream() will speak, in order (pure; for captions and tests)."""
+    def plan(
+        self, text: str, language: str, elderly: bool = False, first: bool = True
+    ) -> list[str]:
+        """The sentences that stream() will speak, in order (pure; for captions and tests).
+        `first`: this text opens the reply, so a wide first sentence is cut short."""
         width = (
             self.settings.elderly_sentence_max_width
             if elderly
             else self.settings.sentence_max_width
         )
         sentences = split_sentences(speakable(text, language), language, width)
+        if not first:
+            return sentences
         return split_first_clause(sentences, min(width, self.settings.first_sentence_max_width))
 
     async def stream(
@@ -299,22 +304,120 @@ class TtsService:
         Cancelling the consuming task or closing the generator (barge-in) cancels the queued
         sentence; at most the one sentence already on the thread finishes and is discarded.
         """
+        feed = TextFeed()
+        feed.put(text)
+        feed.close()
+        async for chunk in self.stream_feed(feed, language, elderly):
+            yield chunk
+
+    async def stream_feed(
+        self, feed: TextFeed, language: str, elderly: bool = False
+    ) -> AsyncIterator[SpeechChunk]:
+        """Speak text while it is still being written (an LLM answer, sentence by sentence).
+
+        Each part is planned like a reply; the next sentence is synthesised while the consumer
+        handles the current one. `final` marks the last chunk when the feed is already closed
+        then; when it closes later, a closing chunk with no text and no audio carries `final`.
+        """
         voice = self.voice_for(language)
         rate = self.settings.elderly_rate if elderly else self.settings.rate
-        sentences = self.plan(text, voice.language, elderly)
         loop = asyncio.get_running_loop()
+        sentences: list[str] = []
+        planned_any = False
 
-        def submit(i: int) -> asyncio.Future[SpeechChunk]:
-            job: Callable[[], SpeechChunk] = lambda: voice.synthesize(sentences[i], rate)  # noqa: E731
+        def take(parts: list[str]) -> None:
+            nonlocal planned_any
+            for part in parts:
+                sentences.extend(self.plan(part, voice.language, elderly, not planned_any))
+                planned_any = planned_any or bool(sentences)
+
+        def submit() -> asyncio.Future[SpeechChunk]:
+            text = sentences.pop(0)
+            job: Callable[[], SpeechChunk] = lambda: voice.synthesize(text, rate)  # noqa: E731
             return loop.run_in_executor(self._executor, job)
 
-        pending = submit(0) if sentences else None
+        pending: asyncio.Future[SpeechChunk] | None = None
+        index = 0
+        final = False
         try:
-            for i in range(len(sentences)):
-                assert pending is not None
+            while True:
+                if pending is None:
+                    take(feed.ready())
+                    if not sentences:
+                        part = await feed.get()
+                        if part is None:
+                            break
+                        take([part])
+                        continue
+                    pending = submit()
                 chunk = await pending
-                pending = submit(i + 1) if i + 1 < len(sentences) else None
-                yield msgspec.structs.replace(chunk, index=i, final=i == len(sentences) - 1)
+                take(feed.ready())
+                pending = submit() if sentences else None
+                final = pending is None and feed.done
+                yield msgspec.structs.replace(chunk, index=index, final=final)
+                index += 1
+                if final:
+                    return
+            if index and not final:
+                yield SpeechChunk(text="", language=voice.language, pcm=b"",
+                                  sample_rate=voice.sample_rate, index=index, final=True)  # fmt: skip
         finally:
             if pending is not None:
                 pending.cancel()
+
+
+class TextFeed:
+    """Text for one reply, handed over part by part (from any thread, via `put_threadsafe`)."""
+
+    def __init__(self) -> None:
+        self._parts: asyncio.Queue[str | None] = asyncio.Queue()
+        self._closed = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.done = False
+        """True once every part has been taken and the feed is closed."""
+
+    def put(self, text: str) -> None:
+        """Add a part (on the event loop's thread)."""
+        if self._closed:
+            raise RuntimeError("the feed is closed")
+        self._parts.put_nowait(text)
+
+    def close(self) -> None:
+        """No more parts."""
+        if not self._closed:
+            self._closed = True
+            self._parts.put_nowait(None)
+
+    def bind(self) -> TextFeed:
+        """Remember the running loop so worker threads can call `put_threadsafe`."""
+        self._loop = asyncio.get_running_loop()
+        return self
+
+    def put_threadsafe(self, text: str) -> None:
+        """Add a part from a worker thread (an LLM answer's sentence callback)."""
+        assert self._loop is not None, "bind() the feed on its loop first"
+        self._loop.call_soon_threadsafe(self._put_unless_closed, text)
+
+    def _put_unless_closed(self, text: str) -> None:
+        if not self._closed:
+            self._parts.put_nowait(text)
+
+    def ready(self) -> list[str]:
+        """The parts already there, without waiting."""
+        out: list[str] = []
+        while not self._parts.empty():
+            part = self._parts.get_nowait()
+            if part is None:
+                self.done = True
+                break
+            out.append(part)
+        return out
+
+    async def get(self) -> str | None:
+        """The next part; None once the feed is closed and empty."""
+        if self.done:
+            return None
+        part = await self._parts.get()
+        if part is None:
+            self.done = True
+        return part

@@ -131,6 +131,15 @@ def test_answer_streams_sentences_and_never_think_text() -> None:
     assert out == ["您好！", "手续费每笔 5 元。", "Thanks."]
 
 
+def test_a_sentence_cut_by_the_token_budget_is_not_said() -> None:
+    stats = CallStats()
+    out = list(engine(answer="The fee is 5 yuan. A new card is ready in 7 days.").stream_answer(
+        "s", "u", max_new_tokens=30, stats=stats))
+    assert out == ["The fee is 5 yuan."] and stats.stop == "max_tokens"
+    assert list(engine(answer="The fee is 5 yuan. No full stop").stream_answer("s", "u")) == [
+        "The fee is 5 yuan.", "No full stop"]  # the model ended it: the last words are said
+
+
 def test_think_block_never_closed_is_never_spoken_and_does_not_stall() -> None:
     stats = CallStats()
     started = time.monotonic()

@@ -9,7 +9,7 @@ import time
 import msgspec
 import pytest
 
-from speech.tts import SpeechChunk, TtsService, TtsSettings
+from speech.tts import SpeechChunk, TextFeed, TtsService, TtsSettings
 
 REPLY = "Hello. Your ticket is A023. Please wait. Counter 3 will call you."
 
@@ -266,3 +266,42 @@ def test_stress_mark_time_goes_to_the_following_vowel() -> None:
 
     segments = [("t", 50.0), ("ˈ", 80.0), ("ɪ", 40.0), ("k", 30.0), ("ˌ", 10.0)]
     assert stress_forward(segments) == [("t", 50.0), ("ɪ", 120.0), ("k", 40.0)]
+
+
+async def test_feed_speaks_each_part_as_it_arrives_and_closes_with_final() -> None:
+    service = TtsService({"en": FakeVoice()}, TtsSettings(first_sentence_max_width=30))
+    feed = TextFeed().bind()
+    stream = service.stream_feed(feed, "en")
+    feed.put("Hello, welcome to the branch, your ticket is A023.")
+    first = await asyncio.wait_for(anext(stream), 5)
+    assert (first.text, first.final) == ("Hello, welcome to the branch,", False)  # cut short
+    second = await asyncio.wait_for(anext(stream), 5)
+    assert second.text == "your ticket is A zero two three." and not second.final
+    waiting = asyncio.ensure_future(anext(stream))
+    await asyncio.sleep(0.05)
+    assert not waiting.done()  # nothing to say until the writer adds more
+    await asyncio.to_thread(feed.put_threadsafe, "Counter 3 will call you, please wait there.")
+    third = await asyncio.wait_for(waiting, 5)
+    assert third.text == "Counter three will call you, please wait there."  # not cut: not first
+    feed.close()
+    closing = await asyncio.wait_for(anext(stream), 5)
+    assert (closing.text, closing.pcm, closing.final, closing.index) == ("", b"", True, 3)
+    with pytest.raises(StopAsyncIteration):
+        await anext(stream)
+    service.close()
+
+
+async def test_feed_closed_before_the_last_sentence_needs_no_closing_chunk() -> None:
+    service = TtsService({"en": FakeVoice()})
+    feed = TextFeed().bind()
+    feed.put("Hello.")
+    feed.put("Please wait.")
+    feed.close()
+    chunks = [c async for c in service.stream_feed(feed, "en")]
+    assert [(c.text, c.final) for c in chunks] == [("Hello.", False), ("Please wait.", True)]
+    empty = TextFeed()
+    empty.close()
+    assert [c async for c in service.stream_feed(empty, "en")] == []
+    with pytest.raises(RuntimeError):
+        empty.put("late")
+    service.close()

@@ -201,3 +201,34 @@ async def test_kiosk_simulator_speaks_a_file(voiced: Running) -> None:
     assert heard and cer("一二线城市虽然也处于调整中", heard[0].text) <= 0.35
     assert any(isinstance(m, Reply) for m in got)
     assert any(line.startswith("  audio") for line in lines)
+
+
+async def test_a_model_answer_is_spoken_while_it_is_still_being_written(voiced: Running) -> None:
+    from intents.llm import LlmEngine
+    from intents.llm_fake import ScriptedBackend
+
+    await asyncio.wait_for(voiced.service.hub_ready.wait(), 60)
+    answer = "Your ID, and the old card[1]. A new card is ready 7 days after the loss report[1]."
+    saved = voiced.service.llm, voiced.service._answerer
+    # 25 ms a character: the second sentence is written about 1.2 s after the first
+    voiced.service.llm = LlmEngine(ScriptedBackend(answer=answer, token_s=0.025))
+    voiced.service._answerer = None
+    ws = await kiosk(voiced.url, "kiosk-2")
+    try:
+        await ws.send(json.dumps({"type": "text", "id": "q", "language": "en",
+                                  "text": "What do I bring for a lost card replacement?"}))
+        msgs = await collect(ws, lambda m: bool(of(m, "reply"))
+                             and any(x["final"] for x in of(m, "speech")))
+    finally:
+        voiced.service.llm, voiced.service._answerer = saved
+        await ws.close()
+    kinds = [m["type"] if isinstance(m, dict) else "audio" for m in msgs]
+    reply = of(msgs, "reply")[0]
+    assert reply["sources"] and reply["text"].startswith("Your ID, and the old card"), reply
+    assert kinds.index("speech") < kinds.index("reply")  # the first sentence did not wait
+    speech = of(msgs, "speech")
+    spoken = " ".join(m["text"] for m in speech if m["text"])
+    assert "old card" in spoken and "loss report" in spoken
+    assert "ticket" in spoken.lower()  # the offer that follows the answer is spoken too
+    assert [m["seq"] for m in speech] == list(range(len(speech)))
+    assert speech[-1]["final"] and not any(m["final"] for m in speech[:-1])
