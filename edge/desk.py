@@ -21,7 +21,7 @@ from devices.protocol import Alert, BoardSnapshot, Call, QueueUpdate
 from edge.queue.engine import QueueEngine
 from edge.queue.model import Outcome, QueueError
 from edge.queue.settings import QueueSettings
-from edge.store import Store, StoreError
+from edge.store import BookingTaken, Store, StoreError
 
 log = logging.getLogger("branch_teller.queue")
 
@@ -72,18 +72,25 @@ class QueueDesk:
         log.info("queue restored from %d events", len(events))
         return cls(engine, store, out, clock, **kw)
 
-    async def run(self, op: str, *args: Any, origin: str | None = None, **kwargs: Any) -> Outcome:
+    async def run(self, op: str, *args: Any, origin: str | None = None,
+                  check_in: str | None = None, **kwargs: Any) -> Outcome:
         """Apply one engine operation durably; raises QueueError (nothing changed) on refusal.
 
-        `origin` is the device that asked (a kiosk), named in any alert the operation raises."""
+        `origin` is the device that asked (a kiosk), named in any alert the operation raises.
+        `check_in`: the booking an issued ticket is for, marked in the same transaction;
+        BookingTaken (nothing changed) when it is no longer booked."""
         async with self._lock:
             method = getattr(self.engine, op)
             outcome: Outcome = method(*args, **kwargs)
             day = self.engine.day_of(self.clock())
+            booking = None
+            if check_in is not None and outcome.tickets:
+                booking = (check_in, outcome.ticket.number, self.clock())
             try:
-                await self.store.append_events(day, outcome.events)
-            except StoreError:
-                log.exception("commit failed; rebuilding the queue from the database")
+                await self.store.append_events(day, outcome.events, booking)
+            except (StoreError, BookingTaken) as err:
+                if isinstance(err, StoreError):
+                    log.exception("commit failed; rebuilding the queue from the database")
                 events = await self.store.load_events(day)
                 self.engine = QueueEngine.restore(self.engine.settings, self.clock, events)
                 raise

@@ -31,6 +31,7 @@ from devices.server import Peer
 from edge.appointments import look_up
 from edge.desk import QueueDesk
 from edge.queue.model import QueueError, TicketView
+from edge.store import BookingTaken
 from edge.voice import TurnTimer, VoiceChannel
 from intents.answers import Answer
 from intents.appointment_policy import Booking
@@ -285,7 +286,8 @@ class KioskSession:
 
     async def _issue_view(self, service: str, priority_class: str, action_flags: tuple[str, ...],
                           intent: str | None, ref: str | None,
-                          appointment_at: float | None = None) -> TicketView:
+                          appointment_at: float | None = None,
+                          check_in: str | None = None) -> TicketView:
         """Issue a ticket (committed before anyone hears of it) with the customer's class."""
         lang = self.state.language
         flags = set(action_flags)
@@ -297,13 +299,14 @@ class KioskSession:
             outcome = await self.desk.run("issue", service, language=lang,
                                           flags=sorted(flags), vip_tier=vip, intent=intent,
                                           appointment_at=appointment_at,
-                                          origin=self.peer.device_id)
+                                          origin=self.peer.device_id, check_in=check_in)
         except QueueError as err:
             raise ProtocolError(err.code, err.message, ref) from None
         return outcome.ticket
 
     async def _check_in(self, action: CheckIn, ref: str | None) -> str:
-        """Ticket first, then the book: the booking is marked only with a committed ticket."""
+        """The ticket and the booking's mark commit together: a crash between them, or two
+        kiosks checking the same booking in at once, can never leave a ticket nobody heard of."""
         settings = self.desk.engine.settings
         booked = action.booked_class
         cls = action.priority_class
@@ -312,17 +315,18 @@ class KioskSession:
             cls = booked
         elif booked == settings.care_class and not flags:
             flags = ("elderly",)  # booked as a care customer; the queue has one care class
-        view = await self._issue_view(action.service, cls, flags, action.intent, ref,
-                                      appointment_at=action.appointment_at)
-        if await self.desk.store.check_in_appointment(action.number, view.number, self.clock()):
-            return self._send_ticket(view, ref)
-        # Another kiosk checked this booking in a moment ago: keep theirs, withdraw ours.
-        await self.desk.run("cancel", view.id, origin=self.peer.device_id)
-        row = await self.desk.store.appointment(action.number)
-        if row is None or not row["ticket"]:
-            raise ProtocolError("appointment_changed", "The appointment changed while "
-                                "checking in; please ask a member of staff.", ref)
-        return self._show_ticket(row["ticket"], ref)
+        try:
+            view = await self._issue_view(action.service, cls, flags, action.intent, ref,
+                                          appointment_at=action.appointment_at,
+                                          check_in=action.number)
+        except BookingTaken:
+            # Another kiosk checked this booking in a moment ago: show the ticket it got.
+            row = await self.desk.store.appointment(action.number)
+            if row is None or not row["ticket"]:
+                raise ProtocolError("appointment_changed", "The appointment changed while "
+                                    "checking in; please ask a member of staff.", ref) from None
+            return self._show_ticket(row["ticket"], ref)
+        return self._send_ticket(view, ref)
 
     def _show_ticket(self, number: str, ref: str | None) -> str:
         """The ticket an appointment got earlier: shown again while it waits."""

@@ -29,6 +29,11 @@ class StoreError(Exception):
     """The database could not do what was asked (disk full, corrupt file...)."""
 
 
+class BookingTaken(Exception):
+    """A check-in found its booking no longer `booked` (checked in a moment ago, cancelled):
+    nothing of the transaction was committed."""
+
+
 class Store:
     """The service's database; all access goes through its single worker thread."""
 
@@ -114,12 +119,18 @@ class Store:
 
     # ------------------------------------------------------------ queue events
 
-    async def append_events(self, day: str, events: Sequence[dict[str, Any]]) -> None:
-        """Commit events durably (one transaction) before anyone is told about them."""
-        if events:
-            await self._run(self._append_events, day, list(events))
+    async def append_events(self, day: str, events: Sequence[dict[str, Any]],
+                            check_in: tuple[str, str, float] | None = None) -> None:
+        """Commit events durably (one transaction) before anyone is told about them.
 
-    def _append_events(self, day: str, events: list[dict[str, Any]]) -> None:
+        `check_in` = (booking number, ticket number, at): the booking is marked checked in
+        with that ticket in the same transaction; if it is no longer `booked`, nothing is
+        committed and BookingTaken is raised."""
+        if events:
+            await self._run(self._append_events, day, list(events), check_in)
+
+    def _append_events(self, day: str, events: list[dict[str, Any]],
+                       check_in: tuple[str, str, float] | None) -> None:
         conn = self.db.conn
         conn.execute("BEGIN IMMEDIATE")
         try:
@@ -131,6 +142,14 @@ class Store:
                     for e in events
                 ],
             )
+            if check_in is not None:
+                number, ticket, at = check_in
+                marked = conn.execute(
+                    "UPDATE appointments SET status = 'checked_in', ticket = ?, "
+                    "checked_in_at = ?, updated_at = ? WHERE number = ? AND status = 'booked'",
+                    (ticket, at, at, number)).rowcount
+                if marked != 1:
+                    raise BookingTaken(number)
         except BaseException:
             conn.execute("ROLLBACK")
             raise
@@ -247,18 +266,6 @@ class Store:
         """A day's bookings in time order."""
         return await self._run(lambda: list(self.db.table("appointments").rows_where(
             "day = ?", [day], order_by="start, number")))
-
-    async def check_in_appointment(self, number: str, ticket: str, at: float) -> bool:
-        """Mark a booking checked in with its ticket, durably; False if it was not `booked`
-        any more (another kiosk checked it in a moment ago, or it was cancelled)."""
-        def mark() -> bool:
-            cur = self.db.conn.execute(
-                "UPDATE appointments SET status = 'checked_in', ticket = ?, checked_in_at = ?, "
-                "updated_at = ? WHERE number = ? AND status = 'booked'",
-                (ticket, at, at, number))
-            return cur.rowcount == 1
-
-        return await self._run(mark)
 
     async def expire_appointments(self, today: str, at: float) -> int:
         """Bookings of past days never checked in become `expired`; returns how many."""

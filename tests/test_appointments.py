@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from edge.service import Service
-from edge.store import Store
+from edge.store import BookingTaken, Store
 from tests.conftest import Running, make_config
 from tests.test_conversations import final_action, play
 
@@ -150,6 +150,38 @@ async def test_check_in_marks_the_book_and_the_same_number_again_shows_that_tick
     assert issued[0].appointment_at is not None
 
 
+async def test_two_kiosks_checking_one_booking_in_at_once_get_one_ticket(
+    booked: Running,
+) -> None:
+    import asyncio
+
+    from tests.wsclient import login
+
+    service = booked.service
+    assert service.desk is not None and service.store is not None
+    kiosks = [await login(booked.url, "kiosk-1"), await login(booked.url, "kiosk-2")]
+
+    async def check_in(ws: Any, text: str) -> list[dict[str, Any]]:
+        await ws.send(json.dumps({"type": "text", "id": "c", "text": text}))
+        got = []
+        while not got or got[-1]["type"] not in ("reply", "error"):
+            msg = json.loads(await asyncio.wait_for(ws.recv(), 20))
+            if msg.get("id") == "c":
+                got.append(msg)
+        return got
+
+    both = await asyncio.gather(check_in(kiosks[0], "我预约了，预约号335812"),
+                                check_in(kiosks[1], "I have an appointment, number 335812"))
+    for ws in kiosks:
+        await ws.close()
+    numbers = [m["number"] for got in both for m in got if m["type"] == "ticket"]
+    assert len(numbers) == 2 and len(set(numbers)) == 1, both  # both shown the one ticket
+    wealth = [t for t in service.desk.engine.tickets() if t.service == "wealth"]
+    assert [t.state for t in wealth] == ["waiting"]  # no second ticket, not even a cancelled one
+    kinds = [e["kind"] for e in await service.store.load_events()]
+    assert "cancel" not in kinds
+
+
 async def test_transcripts_do_not_keep_the_appointment_number(booked: Running) -> None:
     await play(booked.url, ["我预约了", "三三五八一二"], {})
     store = booked.service.store
@@ -274,8 +306,12 @@ async def test_reimport_updates_booked_rows_but_keeps_check_ins(tmp_path: Path) 
         }
         other = {**row, "number": "445566"}
         assert (await store.upsert_appointments([row, other], 1.0))["added"] == 2
-        assert await store.check_in_appointment("335812", "E001", 2.0)
-        assert not await store.check_in_appointment("335812", "E002", 3.0)  # only once
+        issued = [{"kind": "issue", "at": 2.0, "number": "E001"}]
+        await store.append_events("2026-11-25", issued, ("335812", "E001", 2.0))
+        with pytest.raises(BookingTaken):  # only once: the second ticket is not committed
+            await store.append_events("2026-11-25", [{"kind": "issue", "at": 3.0}],
+                                      ("335812", "E002", 3.0))
+        assert [e["at"] for e in await store.load_events("2026-11-25")] == [2.0]
         moved = [
             {**row, "start": "11:00", "end": "11:30"},
             {**other, "start": "11:00", "end": "11:30"},
