@@ -119,6 +119,7 @@ class Retention(_Section):
     transcript_days: int = 30
     audit_days: int = 365
     queue_event_days: int = 400
+    appointment_days: int = 30  # bookings, counted from their day (they carry customer hints)
 
 
 class KnowledgeSettings(_Section):

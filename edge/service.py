@@ -219,7 +219,8 @@ class Service:
             if now - last_purge > 3600:
                 last_purge = now
                 r = self.config.retention
-                await self.store.purge(now, r.transcript_days, r.audit_days, r.queue_event_days)
+                await self.store.purge(now, r.transcript_days, r.audit_days, r.queue_event_days,
+                                       r.appointment_days)
 
     # ------------------------------------------------------------ devices.server.Handler
 

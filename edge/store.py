@@ -196,18 +196,25 @@ class Store:
             await self._run(lambda: self.db.table("transcripts").insert_all(batch))
 
     async def purge(self, now: float, transcript_days: int, audit_days: int,
-                    event_days: int) -> dict[str, int]:
-        """Delete records past their retention period; returns rows deleted per table."""
-        return await self._run(self._purge, now, transcript_days, audit_days, event_days)
+                    event_days: int, appointment_days: int | None = None) -> dict[str, int]:
+        """Delete records past their retention period; returns rows deleted per table.
+        Bookings go `appointment_days` after their booked day (None keeps them)."""
+        return await self._run(self._purge, now, transcript_days, audit_days, event_days,
+                               appointment_days)
 
     def _purge(self, now: float, transcript_days: int, audit_days: int,
-               event_days: int) -> dict[str, int]:
+               event_days: int, appointment_days: int | None) -> dict[str, int]:
         conn = self.db.conn
         out: dict[str, int] = {}
         for table, days in (("transcripts", transcript_days), ("audit", audit_days),
                             ("queue_events", event_days)):
             cur = conn.execute(f"DELETE FROM {table} WHERE at < ?", (now - days * 86_400.0,))
             out[table] = cur.rowcount
+        if appointment_days is not None:
+            # ISO days compare as text; UTC's date is at most a day off the branch's
+            cutoff = time.strftime("%Y-%m-%d", time.gmtime(now - appointment_days * 86_400.0))
+            out["appointments"] = conn.execute(
+                "DELETE FROM appointments WHERE day < ?", (cutoff,)).rowcount
         return out
 
     # ------------------------------------------------------------ appointment book

@@ -49,4 +49,12 @@ async def test_retention_purges_only_old_rows(tmp_path: Path) -> None:
     deleted = await store.purge(now, transcript_days=30, audit_days=365, event_days=400)
     assert deleted == {"transcripts": 1, "audit": 0, "queue_events": 0}
     assert [r["action"] for r in await store.audit_rows()] == ["call_next"]
+    booking = {"start": "10:00", "end": "10:30", "service": "cash", "intent": None,
+               "priority_class": None, "hint": "王*8888", "status": "booked"}
+    days = [time.strftime("%Y-%m-%d", time.gmtime(now + d * 86400)) for d in (-40, -2, 3)]
+    await store.upsert_appointments([{**booking, "number": f"10000{i}", "day": day}
+                                     for i, day in enumerate(days)], now)
+    deleted = await store.purge(now, 30, 365, 400, appointment_days=30)
+    assert deleted["appointments"] == 1 and await store.appointment("100000") is None
+    assert await store.appointment("100001") and await store.appointment("100002")
     await store.close()
