@@ -55,6 +55,7 @@ from intents.slot_appointment import mask_numbers
 from speech.tts import TextFeed
 
 log = logging.getLogger("branch_teller.sessions")
+_NAMED_COUNTERS = 3  # a ticket reply names the counters only when this few serve it
 
 Understand = Callable[[str], Understanding]
 
@@ -346,7 +347,9 @@ class KioskSession:
         counters = [str(c.number) for c in settings.counters if view.service in c.services]
         service = next(s for s in settings.services if s.id == view.service)
         minutes = max(1, round((view.estimated_wait_s or 0) / 60))
-        text = t("ticket", lang, number=view.number,
+        # Naming most of the counters is noise; the number-caller says which one.
+        key = "ticket" if len(counters) <= _NAMED_COUNTERS else "ticket_any_counter"
+        text = t(key, lang, number=view.number,
                  service=service.name_en if lang == "en" else service.name_zh,
                  counters="、".join(counters) if lang == "zh" else ", ".join(counters),
                  ahead=view.people_ahead or 0, minutes=minutes)

@@ -22,6 +22,7 @@ from intents.phrases import (
     TICKET_PHRASES,
     clarify_question,
     handover_text,
+    money,
     refusal_text,
     t,
 )
@@ -292,10 +293,11 @@ def _risk_checks(state: DialogueState, intent: str,
     if key is None:
         return None
     service = INTENTS[intent].service or "cash"
-    shown = f"{amount:,.0f} {state.currency or 'CNY'}"
     return replace(state, ended=True), [
-        Say(t(f"{key}_rule", lang, amount=shown), lang, interruptible=False),
-        AlertStaff(key, "warning", t(f"alert_{key}", "zh", amount=shown)),
+        Say(t(f"{key}_rule", lang, amount=money(amount, state.currency, lang)), lang,
+            interruptible=False),
+        AlertStaff(key, "warning", t(f"alert_{key}", "zh",
+                                     amount=money(amount, state.currency, "zh"))),
         IssueTicket(service, state.priority_class, intent, state.flags)]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Final
 
 from intents.catalog import INTENTS
@@ -51,6 +52,12 @@ TEXTS: Final[dict[str, dict[str, str]]] = {
         "zh": "您的号码是{number}（{service}），请到{counters}号窗口办理。前面还有{ahead}位，预计等候约{minutes}分钟。",
         "en": "Your ticket is {number} ({service}), served at counter {counters}. "
               "{ahead} ahead of you, about {minutes} min wait.",
+    },
+    # when most counters serve the service, naming them all is noise: the caller says which
+    "ticket_any_counter": {
+        "zh": "您的号码是{number}（{service}），前面还有{ahead}位，预计等候约{minutes}分钟，请留意叫号。",
+        "en": "Your ticket is {number} ({service}). {ahead} ahead of you, about {minutes} min "
+              "wait; please listen for your number.",
     },
     "ask_staff": {"zh": "这个问题请到柜台咨询工作人员。", "en": "Please ask our staff at the counter about that."},
     "offer_ticket": {"zh": "需要办理的话可以点“取号”。", "en": "Tap “Take a ticket” if you would like to see a teller."},
@@ -185,6 +192,24 @@ COURTESY: Final = ("谢谢你", "谢谢", "谢了", "好的", "好", "嗯", "啊
                    "thank you", "thanks", "okay", "ok")
 TICKET_PHRASES: Final = ("取号", "要人工", "人工办理", "柜台办", "去柜台", "排号",
                          "ticket", "teller", "a person", "counter")
+
+
+_MONEY_UNITS: Final = {
+    "CNY": ("元", "yuan"), "USD": ("美元", "US dollars"), "HKD": ("港元", "Hong Kong dollars"),
+    "EUR": ("欧元", "euros"), "JPY": ("日元", "yen"), "GBP": ("英镑", "pounds"),
+}
+
+
+def money(value: float | Decimal, currency: str | None, language: str) -> str:
+    """An amount as a customer says it: "5万元", "3500美元"; "50,000 yuan", "10,000 US dollars"."""
+    amount = float(value)
+    code = (currency or "CNY").upper()
+    zh_unit, en_unit = _MONEY_UNITS.get(code, (code, code))
+    if language == "en":
+        return f"{amount:,.0f} {en_unit}" if amount == int(amount) else f"{amount:,.2f} {en_unit}"
+    if amount >= 10_000 and amount % 1_000 == 0:
+        return f"{amount / 10_000:g}万{zh_unit}"
+    return f"{amount:.0f}{zh_unit}" if amount == int(amount) else f"{amount:.2f}{zh_unit}"
 
 
 def t(key: str, language: str, **values: object) -> str:

@@ -329,3 +329,13 @@ async def test_reimport_updates_booked_rows_but_keeps_check_ins(tmp_path: Path) 
         assert await store.expire_appointments("2026-11-26", 5.0) == 1
     finally:
         await store.close()
+
+
+async def test_ticket_reply_names_counters_only_when_few_serve_the_service(
+    booked: Running,
+) -> None:
+    wealth = await play(booked.url, ["我预约了，预约号335812"], {})  # counters 4 and 5
+    assert "请到4、5号窗口办理" in wealth[-1]["text"], wealth[-1]
+    cash = await play(booked.url, ["我要存钱", "取号"], {}, "kiosk-2")  # all six counters
+    reply = [m for m in cash if m["type"] == "reply"][-1]
+    assert "请留意叫号" in reply["text"] and "1、2、3" not in reply["text"], reply

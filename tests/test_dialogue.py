@@ -19,6 +19,7 @@ from intents.dialogue import (
     decide,
     priority_from_words,
 )
+from intents.phrases import money
 
 POLICY = build_policy(BranchConfig())
 
@@ -64,6 +65,22 @@ def test_large_cash_explains_the_rule_alerts_for_second_verification_and_queues(
     alert = actions[1]
     assert isinstance(alert, AlertStaff) and alert.kind == "large_cash"
     assert alert.severity == "warning"
+    assert "取现5万元" in actions[0].text and "5万元" in alert.text  # type: ignore[union-attr]
+    _, en = decide(DialogueState(language="en"), "withdraw 60000",
+                   u("cash_withdrawal", "en", amount="60000"), POLICY)
+    assert "Withdrawing 60,000 yuan in cash" in en[0].text  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(("amount", "currency", "zh", "en"), [
+    (50000, None, "5万元", "50,000 yuan"),
+    (35000, "USD", "3.5万美元", "35,000 US dollars"),
+    (3500, "CNY", "3500元", "3,500 yuan"),
+    (12345, "HKD", "12345港元", "12,345 Hong Kong dollars"),
+    (99.5, "EUR", "99.50欧元", "99.50 euros"),
+])
+def test_amounts_are_said_the_way_customers_say_them(amount: float, currency: str | None,
+                                                     zh: str, en: str) -> None:
+    assert (money(amount, currency, "zh"), money(amount, currency, "en")) == (zh, en)
 
 
 def test_withdrawal_asks_the_amount_once_then_acts_on_the_answer() -> None:
