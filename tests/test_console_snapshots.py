@@ -20,6 +20,7 @@ from textual.widgets import DataTable, Static
 
 from devices.protocol import decode_server
 from ui.app import ConsoleApp
+from ui.appointments_pane import AppointmentsPane
 from ui.client import LinkStatus
 from ui.search_report import KnowledgePane, ReportPane
 from ui.side_panes import MAX_TURNS
@@ -52,6 +53,7 @@ async def screenshot(keys: tuple[str, ...], size: tuple[int, int],
             app.handle(decode_server(json.dumps(turn)))
         app.query_one(KnowledgePane).show(FEED["kb_search"]["data"])
         app.query_one(ReportPane).show(FEED["report"]["data"])
+        app.query_one(AppointmentsPane).show(FEED["appointments"]["data"])
         await pilot.pause()
         await pilot.press(*keys)
         await pilot.pause()
@@ -66,6 +68,7 @@ SCREENS = {
     "knowledge_100x30": (("4",), (100, 30)),
     "report_100x30": (("5",), (100, 30)),
     "health_80x24": (("6",), (80, 24)),
+    "appointments_80x24": (("7",), (80, 24)),
     "help_80x24": (("question_mark",), (80, 24)),
     "ack_confirm_80x24": (("2", "a"), (80, 24)),
 }

@@ -12,6 +12,8 @@ from rich.cells import cell_len
 from ui.app import main
 from ui.client import LinkStatus
 from ui.view import (
+    appointment_counts,
+    appointment_rows,
     bar,
     duration,
     health_rows,
@@ -22,6 +24,7 @@ from ui.view import (
     status_line,
     timings,
     waiting_rows,
+    waiting_shown,
 )
 
 
@@ -64,6 +67,46 @@ def test_service_summary_lists_empty_services_too() -> None:
              "waiting": [{"service": "personal", "waited_s": 90.0},
                          {"service": "personal", "waited_s": 400.0}]}
     assert service_summary(board) == [("personal", 2, "6m40"), ("fx", 0, "-")]
+
+
+def test_service_summary_takes_the_longest_wait_from_the_service_when_it_sent_a_part() -> None:
+    board = {"waiting_counts": {"personal": 900, "fx": 1}, "longest_wait_s": {"personal": 4000.0},
+             "waiting": [{"service": "personal", "waited_s": 90.0},
+                         {"service": "fx", "waited_s": 30.0}]}
+    assert service_summary(board) == [("personal", 900, "1h06"), ("fx", 1, "30s")]
+
+
+def test_waiting_shown_says_when_the_list_is_only_the_head_of_the_queue() -> None:
+    two = [{"service": "personal"}, {"service": "cash"}]
+    assert waiting_shown({"waiting": two, "waiting_counts": {"personal": 1, "cash": 1}}) == (
+        "2 waiting")
+    assert waiting_shown({"waiting": two, "waiting_counts": {"personal": 4000, "cash": 1812}}) == (
+        "2 of 5,812 waiting")
+    assert waiting_shown({}) == "0 waiting"
+
+
+def test_appointment_rows_show_status_and_ticket_never_the_hint() -> None:
+    data = {"day": "2026-11-25", "counts": {"booked": 1, "checked_in": 1, "cancelled": 0,
+                                            "expired": 1},
+            "appointments": [
+                {"number": "335812", "date": "2026-11-25", "window": "10:00-10:30",
+                 "service": "wealth", "intent": None, "priority_class": "vip", "status": "booked",
+                 "ticket": None, "hint": True},
+                {"number": "A1234567", "date": "2026-11-25", "window": "10:30-11:00",
+                 "service": "personal", "intent": "account_open", "priority_class": None,
+                 "status": "checked_in", "ticket": "A007", "hint": False},
+                {"number": "445566", "date": "2026-11-25", "window": "09:00-09:30",
+                 "service": None, "intent": None, "priority_class": None, "status": "expired",
+                 "ticket": None, "hint": False}]}
+    assert [(r.number, r.window, r.service, r.cls, r.status, r.ticket)
+            for r in appointment_rows(data)] == [
+        ("335812", "10:00-10:30", "wealth", "VIP", "booked", "-"),
+        ("A1234567", "10:30-11:00", "personal", "", "checked in", "A007"),
+        ("445566", "09:00-09:30", "-", "", "expired", "-")]
+    assert appointment_counts(data) == (
+        "2026-11-25: 1 booked · 1 checked in · 0 cancelled · 1 expired")
+    assert appointment_rows(None) == [] and appointment_counts({"day": "d"}).startswith(
+        "d: 0 booked")
 
 
 def test_timings_put_the_whole_turn_first() -> None:

@@ -31,6 +31,7 @@ from devices.protocol import (
     Result,
     TurnLog,
 )
+from ui.appointments_pane import AppointmentsPane
 from ui.client import ConsoleClient, LinkStatus, Reply
 from ui.dialogs import ChoiceScreen, ConfirmScreen, HelpScreen
 from ui.queue_pane import QueuePane
@@ -38,7 +39,7 @@ from ui.search_report import KnowledgePane, ReportPane
 from ui.side_panes import AlertsPane, HealthPane, KiosksPane
 from ui.view import CLASS_LABELS, SETTABLE_CLASSES, alert_line, status_line
 
-TABS = ("queue", "alerts", "kiosks", "knowledge", "report", "health")
+TABS = ("queue", "alerts", "kiosks", "knowledge", "report", "health", "appointments")
 REFRESH_DEBOUNCE_S = 0.3
 REFRESH_EVERY_S = 10.0  # waited times tick even when nothing happens
 
@@ -111,6 +112,8 @@ class ConsoleApp(App[None]):
                 yield ReportPane(id="report-pane")
             with TabPane("6 Health", id="tab-health"):
                 yield HealthPane(id="health-pane")
+            with TabPane("7 Bookings", id="tab-appointments"):
+                yield AppointmentsPane(id="appointments-pane")
         yield Static("Ready. Press ? for help.", id="last")
         yield Footer()
 
@@ -151,6 +154,8 @@ class ConsoleApp(App[None]):
             if msg.waiting:
                 self.board["waiting_counts"] = dict(msg.waiting)
             self._schedule_refresh()
+            if (msg.ticket or {}).get("cls") == "appointment" and self._showing("appointments"):
+                self.load_appointments()  # a kiosk check-in: the booking changed too
         elif isinstance(msg, Alert):
             if msg.requires_ack:
                 self.alerts[msg.alert] = msg
@@ -324,10 +329,15 @@ class ConsoleApp(App[None]):
         self.action_show_tab("knowledge")
         self._base.query_one("#kb-input", Input).focus()
 
+    def _showing(self, tab: str) -> bool:
+        return self._base.query_one(TabbedContent).active == f"tab-{tab}"
+
     def action_refresh(self) -> None:
         self.run_worker(self.client.command("snapshot"), group="refresh", exclusive=True)
-        if self._base.query_one(TabbedContent).active == "tab-report":
+        if self._showing("report"):
             self.load_report()
+        elif self._showing("appointments"):
+            self.load_appointments()
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen())
@@ -342,6 +352,8 @@ class ConsoleApp(App[None]):
     def _tab_activated(self, event: TabbedContent.TabActivated) -> None:
         if event.pane.id == "tab-report" and self.client.online:
             self.load_report()
+        elif event.pane.id == "tab-appointments" and self.client.online:
+            self.load_appointments()
 
     @on(Input.Submitted, "#kb-input")
     def _search_submitted(self, event: Input.Submitted) -> None:
@@ -373,6 +385,21 @@ class ConsoleApp(App[None]):
         elif isinstance(reply, Error):
             pane.failed(reply.code, reply.message)
             self._say(f"✗ report: {reply.code}: {reply.message}", error=True)
+
+    def load_appointments(self) -> None:
+        """Ask the service for today's appointment book (in a worker)."""
+        self._base.query_one(AppointmentsPane).fetching()
+        self.run_worker(self._appointments(), group="appointments", exclusive=True)
+
+    async def _appointments(self) -> None:
+        reply = await self.client.command("appointments")
+        self._record(reply)
+        pane = self._base.query_one(AppointmentsPane)
+        if isinstance(reply, Result):
+            pane.show(reply.data)
+        elif isinstance(reply, Error):
+            pane.failed(reply.code, reply.message)
+            self._say(f"✗ appointments: {reply.code}: {reply.message}", error=True)
 
 
 def run_console(url: str, user: str, credential: str, counter: str | None = None) -> None:

@@ -85,9 +85,21 @@ def service_summary(board: Mapping[str, Any]) -> list[tuple[str, int, str]]:
     for v in board.get("waiting", []):
         s = str(v.get("service", ""))
         longest[s] = max(longest.get(s, 0.0), float(v.get("waited_s") or 0.0))
+    # The service's own figure covers tickets beyond those it sent.
+    longest.update({s: float(w) for s, w in board.get("longest_wait_s", {}).items()})
     counts: Mapping[str, int] = board.get("waiting_counts", {})
     return [(s, int(n), duration(longest[s]) if s in longest else "-")
             for s, n in counts.items()]
+
+
+def waiting_shown(board: Mapping[str, Any]) -> str:
+    """`4 waiting`, or `300 of 5,812 waiting` when the service sent only the head of each
+    service's queue (`waiting_per_service`)."""
+    shown = len(board.get("waiting", []))
+    total = sum(int(n) for n in board.get("waiting_counts", {}).values())
+    if total > shown:
+        return f"{shown:,} of {total:,} waiting"
+    return f"{shown:,} waiting"
 
 
 def counter_label(row: Mapping[str, Any]) -> str:
@@ -169,6 +181,48 @@ def hourly_issued(services: Sequence[Mapping[str, Any]]) -> list[tuple[int, int]
         if hour is not None:
             per[int(hour)] = per.get(int(hour), 0) + int(r.get("issued", 0))
     return sorted(per.items())
+
+
+APPOINTMENT_STATUSES: tuple[str, ...] = ("booked", "checked_in", "cancelled", "expired")
+
+
+def appointment_status(status: str) -> str:
+    """A booking's status in staff words."""
+    return status.replace("_", " ")
+
+
+@dataclass(frozen=True)
+class AppointmentRow:
+    """One booking of the day as the Appointments tab lists it (never the customer hint)."""
+
+    number: str
+    window: str
+    service: str
+    cls: str
+    status: str
+    ticket: str
+
+
+def appointment_rows(data: Mapping[str, Any] | None) -> list[AppointmentRow]:
+    """Bookings of an `appointments` result, in the service's order (window, then number)."""
+    rows = []
+    for a in (data or {}).get("appointments", []):
+        cls = str(a.get("priority_class") or "")
+        rows.append(AppointmentRow(
+            number=str(a.get("number", "?")), window=str(a.get("window", "")),
+            service=str(a.get("service") or "-"), cls=CLASS_LABELS.get(cls, cls),
+            status=appointment_status(str(a.get("status", "?"))),
+            ticket=str(a.get("ticket") or "-")))
+    return rows
+
+
+def appointment_counts(data: Mapping[str, Any] | None) -> str:
+    """`2026-11-25: 5 booked · 1 checked in · 1 cancelled · 0 expired` (any other status after)."""
+    data = data or {}
+    counts: Mapping[str, int] = data.get("counts", {})
+    order = [*APPOINTMENT_STATUSES, *(k for k in counts if k not in APPOINTMENT_STATUSES)]
+    parts = [f"{int(counts.get(k, 0))} {appointment_status(k)}" for k in order]
+    return f"{data.get('day', '?')}: " + " · ".join(parts)
 
 
 def health_rows(health: Mapping[str, Any]) -> list[tuple[str, str]]:
