@@ -61,6 +61,9 @@ class ServerSettings(_Section):
     max_audio_seconds: float = 60.0  # one audio stream (turn) limit
     max_connections: int = 200
     shutdown_grace_s: float = 5.0
+    # A console snapshot lists this many waiting tickets per service, in call order, plus
+    # every service's count and longest wait (0: every ticket, however long the queue).
+    console_waiting_per_service: int = 50
 
 
 class DeviceCredential(_Section):
@@ -270,6 +273,8 @@ def check(config: BranchConfig) -> list[tuple[str, str]]:
         problems.append(("server.port", f"{config.server.port} is not a TCP port (0-65535)"))
     if config.server.max_message_bytes > config.server.hard_max_message_bytes:
         problems.append(("server.max_message_bytes", "must not exceed hard_max_message_bytes"))
+    if config.server.console_waiting_per_service < 0:
+        problems.append(("server.console_waiting_per_service", "must be 0 (all) or more"))
     seen: set[str] = set()
     for i, dev in enumerate(config.devices):
         if dev.id in seen:

@@ -1,4 +1,5 @@
-"""Staff console commands: each one audited, run through the queue desk, answered."""
+"""Staff console commands (each one audited, run through the queue desk, answered) and the
+snapshot a console gets on connect and on `snapshot`."""
 
 from __future__ import annotations
 
@@ -22,6 +23,16 @@ def _need(value: str | None, what: str, cmd: Command) -> str:
     if not value:
         raise ProtocolError("missing_field", f"The {cmd.action!r} command needs a {what}.", cmd.id)
     return value
+
+
+def console_snapshot(service: Service) -> ConsoleSnapshot:
+    """Everything a console shows: board, counters, open alerts, health, recent kiosk turns."""
+    desk = service.desk
+    assert desk is not None
+    board = desk.engine.board(service.config.server.console_waiting_per_service)
+    return ConsoleSnapshot(board=board, counters=board["counters"],
+                           alerts=list(desk.alerts.values()), health=service.health(),
+                           recent_turns=list(service.recent_turns))
 
 
 async def run_command(service: Service, peer: Peer, cmd: Command) -> Result | ConsoleSnapshot:

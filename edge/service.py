@@ -38,7 +38,7 @@ from devices.protocol import (
 )
 from devices.server import DeviceServer, Identity, Limits, Peer
 from edge.config import BranchConfig
-from edge.console_commands import run_command
+from edge.console_commands import console_snapshot, run_command
 from edge.desk import QueueDesk
 from edge.kb_cli import IndexingStopped, open_hub
 from edge.metrics import Metrics
@@ -310,7 +310,7 @@ class Service:
             "branch": self.config.branch.id,
             "uptime_s": round(time.time() - self.started_at, 1),
             "queue_ops": desk.ops if desk else 0,
-            "waiting": len(desk.engine.waiting()) if desk else 0,
+            "waiting": sum(desk.engine.waiting_counts().values()) if desk else 0,
             "pending_calls": len(desk.pending_calls) if desk else 0,
             "open_alerts": len(desk.alerts) if desk else 0,
             "router": "loaded" if self._understand is not None else "absent",
@@ -391,8 +391,4 @@ class Service:
 
     def console_snapshot(self) -> ConsoleSnapshot:
         """Everything a console shows, from the service's state."""
-        assert self.desk is not None
-        board = self.desk.engine.board()
-        return ConsoleSnapshot(board=board, counters=board["counters"],
-                               alerts=list(self.desk.alerts.values()), health=self.health(),
-                               recent_turns=list(self.recent_turns))
+        return console_snapshot(self)

@@ -9,7 +9,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable
 
-from ui.view import counter_label, counter_state, service_summary, waiting_rows
+from ui.view import counter_label, counter_state, service_summary, waiting_rows, waiting_shown
 
 
 def _keep_cursor(table: DataTable[str], key: str | None) -> None:
@@ -58,7 +58,8 @@ class QueuePane(Vertical):
 
     def show(self, board: Mapping[str, Any], counters: Sequence[Mapping[str, Any]],
              mine: str | None) -> None:
-        """Redraw every table from a snapshot's board and counters."""
+        """Redraw every table from a snapshot's board and counters (the service may send only
+        the head of each service's queue: the subtitle then says how many wait in all)."""
         table: DataTable[str] = self.query_one("#counters", DataTable)
         at = _cursor_key(table) or mine
         table.clear()
@@ -80,7 +81,7 @@ class QueuePane(Vertical):
             waiting.add_row(w.number, w.service, w.cls, w.waited, w.ahead, w.estimate,
                             key=w.number)
         _keep_cursor(waiting, at)
-        waiting.border_subtitle = f"{waiting.row_count} waiting"
+        waiting.border_subtitle = waiting_shown(board)
 
     def selected_counter(self) -> str | None:
         """The counter highlighted in the Counters table (for a manager without a counter)."""

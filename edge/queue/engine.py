@@ -277,19 +277,25 @@ class QueueEngine:
         """The last calls, newest last, as the board shows them."""
         return list(self._s.recent)
 
-    def board(self) -> dict[str, Any]:
-        """Snapshot for the number-caller and console boards, as plain JSON-ready values."""
+    def board(self, per_service: int = 0) -> dict[str, Any]:
+        """Snapshot for the number-caller and console boards, as plain JSON-ready values.
+
+        `per_service` > 0 lists only the first that many waiting tickets of each service (in
+        call order, estimates still counting everyone ahead); counts and each service's
+        longest wait (`longest_wait_s`) always cover every waiting ticket."""
         now = self._clock()
-        views = self._waiting_views(now)
-        counts = {s: 0 for s in self._services}
-        for v in views:
-            counts[v.service] += 1
+        views = waiting_views(self._s, self.policy, now, per_service)
+        longest: dict[str, float] = {}
+        for t in self._s.waiting.values():
+            longest[t.service] = max(longest.get(t.service, 0.0), now - t.arrival_at)
         return {
             "at": now,
             "day": self.day_of(now),
             "counters": self._s.counter_rows(),
             "recent": list(self._s.recent),
-            "waiting_counts": counts,
+            "waiting_counts": self.waiting_counts(),
+            "waiting_per_service": per_service if per_service > 0 else None,
+            "longest_wait_s": {s: max(0.0, w) for s, w in longest.items()},
             "waiting": [msgspec.to_builtins(v) for v in views],
         }
 

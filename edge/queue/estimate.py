@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Container, Iterable, Mapping
 from functools import lru_cache
 
 from edge.queue.model import Ticket
@@ -46,6 +46,7 @@ def estimate_waits(
     counters: list[CounterSpec],
     busy: Mapping[str, bool],
     times: ServiceTimes,
+    only: Container[str] | None = None,
 ) -> dict[str, tuple[int, float]]:
     """People ahead and estimated seconds to be called for each waiting ticket, in one pass.
 
@@ -54,12 +55,14 @@ def estimate_waits(
     counter by 1/6 of a cash service when six counters take cash). That work, at each
     service's recent mean time, is shared by this ticket's counters; when all n of them are
     busy, the first frees after about one service time divided by n + 1.
+    `only`: estimate just these ticket ids (everyone ranked above still counts).
     """
     overlap = _overlap(counters)
     result: dict[str, tuple[int, float]] = {}
     above: dict[str, int] = {}  # tickets ranked above, per service
     for t in ranked_waiting:
-        result[t.id] = _estimate(t, above, counters, overlap, busy, times)
+        if only is None or t.id in only:
+            result[t.id] = _estimate(t, above, counters, overlap, busy, times)
         above[t.service] = above.get(t.service, 0) + 1
     return result
 

@@ -20,11 +20,30 @@ def busy(state: QueueState) -> dict[str, bool]:
     return {cid: tid is not None for cid, tid in state.at_counter.items()}
 
 
-def waiting_views(state: QueueState, policy: Policy, now: float) -> list[TicketView]:
-    """Waiting tickets in branch-wide call order, each with people ahead and estimate."""
+def waiting_views(
+    state: QueueState, policy: Policy, now: float, per_service: int = 0
+) -> list[TicketView]:
+    """Waiting tickets in branch-wide call order, each with people ahead and estimate; with
+    `per_service` > 0 only the first that many of each service (a long queue's head)."""
     order = ranked(policy, list(state.waiting.values()), now)
-    est = estimate_waits(order, staffed(state), busy(state), state.times)
-    return [ticket_view(state, t, now, est[t.id]) for t in order]
+    if per_service <= 0:
+        est = estimate_waits(order, staffed(state), busy(state), state.times)
+        return [ticket_view(state, t, now, est[t.id]) for t in order]
+    head = head_per_service(order, per_service)
+    est = estimate_waits(order, staffed(state), busy(state), state.times, {t.id for t in head})
+    return [ticket_view(state, t, now, est[t.id]) for t in head]
+
+
+def head_per_service(order: list[Ticket], per_service: int) -> list[Ticket]:
+    """The first `per_service` tickets of each service, keeping the order given."""
+    taken: dict[str, int] = {}
+    head = []
+    for t in order:
+        n = taken.get(t.service, 0)
+        if n < per_service:
+            head.append(t)
+            taken[t.service] = n + 1
+    return head
 
 
 def view_of(state: QueueState, policy: Policy, t: Ticket, now: float) -> TicketView:
