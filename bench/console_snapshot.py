@@ -9,7 +9,8 @@ engine (one durable commit), and measures:
 - bytes: the snapshot as the service sends it;
 - connect: a console's login until it holds the decoded snapshot (a fresh connection);
 - command: a `snapshot` command's round trip on an open connection;
-- render: the Textual console (headless) drawing that snapshot the first time and again.
+- handle / render: the Textual console (headless) rebuilding its tables from that snapshot,
+  and that plus the screen update, the first time and again (a refresh).
 
     python bench/console_snapshot.py                       # N = 100, 1000, 5000
     python bench/console_snapshot.py --label before --sizes 100 1000 5000
@@ -180,23 +181,37 @@ async def measure_service(
 
 
 async def measure_render(raw: bytes, repeat: int) -> dict[str, float]:
-    """The console drawing a snapshot headless: first time (empty tables) and a redraw."""
+    """The console drawing a snapshot headless, first time (empty tables) and again: `handle`
+    is the synchronous table rebuild (the UI answers no key meanwhile), `render` adds the
+    screen update until the app is idle; `idle` is that wait with nothing to draw."""
     from ui.app import ConsoleApp
     from ui.client import LinkStatus
 
-    first: list[float] = []
-    again: list[float] = []
-    for _ in range(max(1, repeat // 2)):
-        app = ConsoleApp("ws://127.0.0.1:1", USER, "unused", autoconnect=False)
-        async with app.run_test(size=(100, 30)) as pilot:
-            app.set_link(LinkStatus("online", branch="bench"))
-            await pilot.pause()
-            for bucket in (first, again):
+    out: dict[str, float] = {}
+    idle: list[float] = []
+    for when in ("first", "again"):
+        handled: list[float] = []
+        rendered: list[float] = []
+        for _ in range(repeat):
+            app = ConsoleApp("ws://127.0.0.1:1", USER, "unused", autoconnect=False)
+            async with app.run_test(size=(100, 30)) as pilot:
+                app.set_link(LinkStatus("online", branch="bench"))
+                await pilot.pause()
+                if when == "again":
+                    app.handle(decode_server(raw))
+                    await pilot.pause()
                 t0 = time.perf_counter()
                 app.handle(decode_server(raw))
+                handled.append(time.perf_counter() - t0)
                 await pilot.pause()
-                bucket.append(time.perf_counter() - t0)
-    return {"render_first_ms": _median_ms(first), "render_again_ms": _median_ms(again)}
+                rendered.append(time.perf_counter() - t0)
+                t0 = time.perf_counter()
+                await pilot.pause()
+                idle.append(time.perf_counter() - t0)
+        out[f"handle_{when}_ms"] = _median_ms(handled)
+        out[f"render_{when}_ms"] = _median_ms(rendered)
+    out["render_idle_ms"] = _median_ms(idle)
+    return out
 
 
 def _overrides(pairs: list[str]) -> dict[str, Any]:
@@ -229,8 +244,11 @@ def print_table(label: str, rows: list[dict[str, Any]]) -> None:
         "connect_to_snapshot_ms",
         "command_snapshot_ms",
         "decode_ms",
+        "handle_first_ms",
         "render_first_ms",
+        "handle_again_ms",
         "render_again_ms",
+        "render_idle_ms",
         "issue_one_more_ms",
     )
     print(f"\n{label}")
