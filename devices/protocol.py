@@ -317,11 +317,14 @@ def type_name(cls: type[Message]) -> str:
 class ProtocolError(Exception):
     """A message that cannot be accepted, with the `error` code and sentence to send back."""
 
-    def __init__(self, code: str, message: str, ref: str | None = None) -> None:
+    def __init__(self, code: str, message: str, ref: str | None = None,
+                 refusal: bool = False) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.ref = ref
+        self.refusal = refusal
+        """A valid request the queue refused ("nothing waiting"): routine, not a bad message."""
 
 
 _ANY_DECODER: Final = msgspec.json.Decoder(dict[str, Any])

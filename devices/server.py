@@ -308,8 +308,11 @@ class DeviceServer:
                 raise ProtocolError("already_welcomed", "This connection already said hello.", ref)
             await self.handler.on_message(peer, msg)
         except ProtocolError as err:
-            self.stats["errors"] += 1
-            log.info("bad message from %s: %s", peer.device_id, err.code)
+            if err.refusal:
+                log.debug("refused for %s: %s", peer.device_id, err.code)
+            else:
+                self.stats["errors"] += 1
+                log.info("bad message from %s: %s", peer.device_id, err.code)
             peer.send(Error(code=err.code, message=err.message, ref=err.ref or ref))
         except ConnectionClosed:
             raise

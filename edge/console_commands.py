@@ -60,7 +60,7 @@ async def run_command(service: Service, peer: Peer, cmd: Command) -> Result | Co
         outcome = await _queue_op(service, cmd, counter)
     except QueueError as err:
         await store.audit(peer.device_id, f"refused:{cmd.action}", {**detail, "code": err.code})
-        raise ProtocolError(err.code, err.message, cmd.id) from None
+        raise ProtocolError(err.code, err.message, cmd.id, refusal=True) from None
     await store.audit(peer.device_id, cmd.action, {**detail, "ticket": outcome.ticket.number})
     return Result(ref=cmd.id, action=cmd.action, ticket=msgspec.to_builtins(outcome.ticket),
                   text=f"{cmd.action} {outcome.ticket.number}")

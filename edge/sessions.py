@@ -302,7 +302,7 @@ class KioskSession:
                                           appointment_at=appointment_at,
                                           origin=self.peer.device_id, check_in=check_in)
         except QueueError as err:
-            raise ProtocolError(err.code, err.message, ref) from None
+            raise ProtocolError(err.code, err.message, ref, refusal=True) from None
         return outcome.ticket
 
     async def _check_in(self, action: CheckIn, ref: str | None) -> str:
