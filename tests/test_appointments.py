@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import time
@@ -73,18 +74,25 @@ async def seed(data_dir: Path, rows: list[dict[str, Any]]) -> None:
         await store.close()
 
 
-@pytest.fixture
-async def booked(tmp_path: Path) -> AsyncIterator[Running]:
+@contextlib.asynccontextmanager
+async def booked_service(tmp_path: Path, rows: list[dict[str, Any]] | None = None,
+                         **settings: Any) -> AsyncIterator[Running]:
+    """The demo branch, running, with `rows` (default: book_rows) in its appointment book."""
     now = time.time()
-    rows = book_rows(now)
-    config = make_config(tmp_path, **{"queue.timezone": midday_zone(now)})
-    await seed(Path(config.data_dir), rows)
+    config = make_config(tmp_path, **{"queue.timezone": midday_zone(now), **settings})
+    await seed(Path(config.data_dir), rows if rows is not None else book_rows(now))
     service = Service(config)
     host, port = await service.start()
     try:
         yield Running(service, f"ws://{host}:{port}")
     finally:
         await service.stop()
+
+
+@pytest.fixture
+async def booked(tmp_path: Path) -> AsyncIterator[Running]:
+    async with booked_service(tmp_path) as running:
+        yield running
 
 
 CHECK_INS: list[Any] = [

@@ -12,9 +12,8 @@ import pytest
 from textual.widgets import DataTable, Static
 
 from devices.protocol import Error, Result
-from edge.service import Service
-from tests.conftest import Running, make_config
-from tests.test_appointments import book_rows, midday_zone, seed
+from tests.conftest import Running
+from tests.test_appointments import book_rows, booked_service
 from tests.test_console_pilot import answered, console, issue, rows, until
 from ui.app import ConsoleApp
 
@@ -24,17 +23,10 @@ HINT = "王*4321"
 @pytest.fixture
 async def booked(tmp_path: Path) -> AsyncIterator[Running]:
     """The demo branch with today's bookings (one carrying a customer hint) and one tomorrow."""
-    now = time.time()
-    book = book_rows(now)
+    book = book_rows(time.time())
     book[0]["hint"] = HINT
-    config = make_config(tmp_path, **{"queue.timezone": midday_zone(now)})
-    await seed(Path(config.data_dir), book)
-    service = Service(config)
-    host, port = await service.start()
-    try:
-        yield Running(service, f"ws://{host}:{port}")
-    finally:
-        await service.stop()
+    async with booked_service(tmp_path, book) as running:
+        yield running
 
 
 def counts_line(app: ConsoleApp) -> str:
