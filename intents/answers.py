@@ -22,7 +22,13 @@ import msgspec
 from intents.grounding import GroundingReport, check, strip_citations
 from intents.knowledge.chunker import Passage
 from intents.knowledge.hub import SearchResult
-from intents.knowledge.tokens import tokenize
+from intents.knowledge.tokens import (
+    PRICE_TERMS,
+    asks_price,
+    expand_query,
+    tokenize,
+    without_price_words,
+)
 from intents.llm import CallStats, LlmEngine
 from intents.llm_prompt import clean_for_speech
 
@@ -169,21 +175,37 @@ def extractive(question: str, passage: Passage, language: str, settings: AnswerS
     return f"From our \"{passage.title}\": {text}"
 
 
+def _coverage(question: str, text: str) -> int:
+    """How many of the question's words the passage has; a price question's price words count
+    as one, met by any word a fee table uses (免费, 每笔, fee...)."""
+    have = set(tokenize(text))
+    if not asks_price(question):
+        return len(set(tokenize(question)) & have)
+    words = set(tokenize(without_price_words(question)))  # 手续费 and 手续 are one price word
+    words = {w for w in words if not any(w in price for price in PRICE_TERMS)}
+    return len(words & have) + bool(PRICE_TERMS & have)
+
+
 def _relevant(question: str, results: Sequence[SearchResult], language: str) -> list[Passage]:
     """Passages sharing enough words with the question; customer's language, best match first.
 
     Enough = two of the question's content words (one if it has only one): a single shared
     word such as "bring" is how "Can I bring my dog?" finds the documents checklist. Dense-only
-    hits count too when they share the words; order is IDF-weighted overlap, then hub rank.
+    hits count too when they share the words. Order: how many of the question's words the
+    passage covers, then IDF-weighted overlap, then hub rank.
     """
-    wanted = terms(question)
-    need = min(2, len(wanted))
+    asked = terms(question)
+    need = min(2, len(asked))
+    wanted = asked | terms(expand_query(question))
     same = [r.passage for r in results if r.passage.lang in ("", language)]
     weights = _weights(wanted, [p.index_text() for p in same] or [""])
-    kept = [(r.passage, _score(weights, r.passage.index_text()), rank)
+    for w in wanted - asked:  # the customer's own words decide; a fee table's words help
+        weights[w] *= 0.3
+    kept = [(r.passage, _coverage(question, r.passage.index_text()),
+             _score(weights, r.passage.index_text()), rank)
             for rank, r in enumerate(results)
             if need and _overlap(wanted, r.passage.index_text()) >= need]
-    kept.sort(key=lambda k: (k[0].lang not in ("", language), -k[1], k[2]))
+    kept.sort(key=lambda k: (k[0].lang not in ("", language), -k[1], -k[2], k[3]))
     return [k[0] for k in kept]
 
 

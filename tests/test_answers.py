@@ -179,3 +179,17 @@ def test_slow_retrieval_leaves_the_model_less_time(hub: KnowledgeHub) -> None:
     a = Answerer(hub, engine, AnswerSettings(first_sentence_s=2.0),
                  clock=lambda: next(ticks)).answer(FEE_Q, "zh")
     assert a.mode == "extractive" and a.stats.stop == "deadline"
+
+
+@pytest.mark.parametrize(("question", "fact"), [
+    ("挂失要多少钱？", "正式挂失手续费：每次 10 元"),
+    ("补卡要钱吗", "5 元"),
+    ("转账要手续费吗", "境内转账：免费"),
+    ("U盾多少钱", "U 盾：每个 40 元"),
+    ("柜面打印流水收费吗？", "柜面打印流水：每份 5 元"),
+    ("How much is a USB key?", "40"),
+])
+def test_a_price_asked_in_everyday_words_finds_the_fee_table(hub: KnowledgeHub, question: str,
+                                                               fact: str) -> None:
+    a = answerer(hub).answer(question, "en" if question.isascii() else "zh")
+    assert a.mode == "extractive" and fact in a.text, a.text

@@ -22,7 +22,9 @@ from intents.knowledge.documents import (
 from intents.knowledge.encoder import Encoder, Vectors
 from intents.knowledge.fusion import rank_by_score, reciprocal_rank_fusion
 from intents.knowledge.store import FileEntry, IndexStore
-from intents.knowledge.tokens import tokenize
+from intents.knowledge.tokens import expand_query, tokenize
+
+EXPANSION_WEIGHT = 0.3  # BM25 weight of words added to a query (fee words for price questions)
 
 CANDIDATES: Final = 50  # per ranking, before fusion
 Action = Literal["unchanged", "indexed", "embedded", "error", "removed"]
@@ -262,7 +264,13 @@ class KnowledgeHub:
             return []
         vocab = state.bm25.vocab_dict
         terms = [t for t in tokenize(query) if t in vocab]
-        if not terms:
+        # a price question's fee-table words help a little; the customer's own words decide
+        extra = [t for t in tokenize(expand_query(query)) if t in vocab and t not in terms]
+        if not terms and not extra:
             return []
-        scores = state.bm25.get_scores(terms).tolist()
-        return rank_by_score(scores, allowed, CANDIDATES, positive_only=True)
+        scores = np.zeros(len(state.passages))
+        if terms:
+            scores = scores + state.bm25.get_scores(terms)
+        if extra:
+            scores = scores + EXPANSION_WEIGHT * state.bm25.get_scores(extra)
+        return rank_by_score(scores.tolist(), allowed, CANDIDATES, positive_only=True)

@@ -22,6 +22,37 @@ STOPWORDS_EN: Final = frozenset(
 )
 
 
+# How customers ask about a price, and the words fee tables are written in (query side only).
+_PRICE_ASKED: Final = re.compile(
+    r"多少钱|要钱|收钱|花钱|贵不贵|贵吗|手续费|收费|费用|免费|"
+    r"\b(?:cost|costs|charge|charges|fee|fees|how much is it|free of charge|is it free)\b",
+    re.IGNORECASE)
+PRICE_TERMS: Final = frozenset(
+    ["手续费", "收费", "费用", "免费", "免收", "年费", "工本费", "fee", "charge", "free"])
+"""Tokens of a passage that answer a price question (fee tables say 免费, 免收 and 工本费)."""
+
+
+def asks_price(text: str) -> bool:
+    """True when the customer asks what something costs, in any of the usual ways."""
+    return bool(_PRICE_ASKED.search(text))
+
+
+def without_price_words(text: str) -> str:
+    """The question with its way of asking the price taken out ("U盾多少钱" -> "U盾")."""
+    return _PRICE_ASKED.sub(" ", text)
+
+
+def expand_query(text: str) -> str:
+    """The query plus the words fee tables use when it asks a price ("挂失要多少钱" also
+    searches 手续费 and 免费), in the query's own script: customers rarely say the word the
+    table is written in."""
+    if not asks_price(text):
+        return text
+    zh = bool(_CJK.search(text))
+    extra = [w for w in sorted(PRICE_TERMS) if bool(_CJK.search(w)) == zh]
+    return f"{text} {' '.join(extra)}"
+
+
 def _stem(word: str) -> str:
     """Fold common English plurals so 'fees' meets 'fee'; deliberately tiny."""
     if len(word) > 4 and word.endswith("ies"):
