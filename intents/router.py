@@ -15,7 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 from intents.features import detect_language, features, has_content, normalise
-from intents.router_calibration import UnsureRule
+from intents.router_calibration import UnsureRule, plausible
 from intents.router_encoder import Encoder, EncoderHead, fuse
 from intents.router_train import AMBIGUOUS_CLASS, FittedHead, TrainConfig, fit_head
 
@@ -156,7 +156,7 @@ class Router:
             p_ambiguous = float(probs[self._amb_idx])
             probs = probs.copy()
             probs[self._amb_idx] = -1.0  # never a candidate; it only feeds the unsure rule
-        order = np.argsort(-probs, kind="stable")[:TOP_K]
+        order = plausible(probs, self.head.candidate_mass, TOP_K)
         candidates = [(str(self._class_arr[i]), float(probs[i])) for i in order if probs[i] >= 0]
         top1 = candidates[0][1]
         top2 = candidates[1][1] if len(candidates) > 1 else 0.0
@@ -196,6 +196,7 @@ class Router:
                 FORMAT_VERSION,
                 head.rule.max_ambiguous,
                 float(head.pinyin),
+                head.candidate_mass,
             ],
             dtype=np.float64,
         )
@@ -246,6 +247,7 @@ class Router:
                 ),
                 encoder=_encoder_from(data),
                 pinyin=len(meta) > 7 and bool(meta[7]),
+                candidate_mass=float(meta[8]) if len(meta) > 8 else 1.0,
             )
         parser = slot_parser if slot_parser is not None else _default_slot_parser()
         return cls(head, parser, today, encoder)

@@ -89,6 +89,21 @@ class UnsureRule:
         )
 
 
+def plausible(probs: FloatArray, mass: float, top_k: int = 4) -> IntArray:
+    """Indices of the best intents, best first, until they cover `mass` of the probability.
+
+    At least two (a question needs two options) and at most `top_k`: a vague request that
+    spreads over its two or three readings names those, not the noise behind them. The mass is
+    of the intents alone (negative entries, such as the ambiguous class masked out, count 0).
+    """
+    p = np.clip(np.asarray(probs, dtype=np.float64), 0.0, None)
+    p = p / (p.sum() or 1.0)
+    order = np.argsort(-p, kind="stable")[:top_k]
+    covered = np.cumsum(p[order])
+    keep = max(2, int(np.searchsorted(covered, mass - 1e-9)) + 1)
+    return order[: min(keep, len(order))]
+
+
 def top2(probs: FloatArray) -> tuple[FloatArray, FloatArray]:
     """Best and second-best probability per row."""
     part = np.sort(probs, axis=1)
@@ -102,11 +117,15 @@ def choose_unsure_rule(
     p_ambiguous: FloatArray | None = None,
     ambiguous_probs: FloatArray | None = None,
     ambiguous_p_ambiguous: FloatArray | None = None,
+    ambiguous_named_ok: npt.NDArray[np.bool_] | None = None,
 ) -> UnsureRule:
     """Catch the most validation errors and ambiguous rows while staying under an unsure budget.
 
     `probs` are intent probabilities of clear validation rows, `p_ambiguous` their probability
     of the learned ambiguous class; the `ambiguous_*` arrays are the same for ambiguous rows.
+    `ambiguous_named_ok` marks the ambiguous rows whose question would name two of their listed
+    intents: catching those counts in full, catching the others a quarter (asking beats
+    guessing, but a question naming the wrong options rescues little).
     """
     p1, p2 = top2(probs)
     gap = p1 - p2
@@ -132,7 +151,12 @@ def choose_unsure_rule(
                     break  # a wider margin only flags more
                 score = float((unsure & wrong).sum()) / n_wrong
                 if has_amb and amb_hit is not None:
-                    score += float((amb_hit | (a1 < conf) | (agap < margin)).mean())
+                    asked = amb_hit | (a1 < conf) | (agap < margin)
+                    if ambiguous_named_ok is None:
+                        score += float(asked.mean())
+                    else:
+                        score += float((asked & ambiguous_named_ok).mean())
+                        score += 0.25 * float(asked.mean())
                 score -= 1e-3 * rate  # on ties, interrupt fewer clear requests
                 if score > best_score:
                     best_score = score

@@ -82,19 +82,26 @@ def fuse(
 
 
 def fit_encoder_linear(
-    emb: npt.NDArray[np.float32], y: IntArray, n_classes: int, c: float, seed: int
+    emb: npt.NDArray[np.float32],
+    y: IntArray,
+    n_classes: int,
+    c: float,
+    seed: int,
+    sample_weight: FloatArray | None = None,
 ) -> tuple[FloatArray, FloatArray]:
     """Multinomial logistic regression on sentence vectors, as (weights, bias) arrays.
 
     Inputs are standardised for the fit (e5 vectors crowd into a narrow cone, which makes
     lbfgs crawl) and the scaling is folded back into the weights, so inference is one matmul.
+    A text repeated under several labels with weights summing to one is a soft target: the
+    multinomial loss then spreads its probability over those labels.
     """
     from sklearn.linear_model import LogisticRegression
 
     x = np.asarray(emb, dtype=np.float64)
     mean, scale = x.mean(axis=0), x.std(axis=0) + 1e-6
     model = LogisticRegression(C=c, max_iter=1000, random_state=seed)
-    model.fit((x - mean) / scale, y)
+    model.fit((x - mean) / scale, y, sample_weight=sample_weight)
     coef = np.zeros((n_classes, emb.shape[1]))
     bias = np.full(n_classes, -1e3)
     rows, intercepts = model.coef_, model.intercept_

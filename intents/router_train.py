@@ -17,6 +17,7 @@ from intents.router_calibration import (
     choose_unsure_rule,
     expected_calibration_error,
     fit_temperature,
+    plausible,
     softmax,
 )
 from intents.router_encoder import (
@@ -46,6 +47,14 @@ class TrainConfig:
     seed: int = 0
     enc_c: float = 0.03  # encoder head LR on standardised vectors: 85.1 on the own-data val carve
     min_fast_share: float = 0.0  # cascade: least share of queries answered without the encoder
+    # How ambiguous.tsv rows train. 5-fold CV with e5 (bench/intent_cv.py, vague rows folded
+    # too): the class alone asks on 16.8% of held-out vague rows, 11.0% naming two listed
+    # intents; soft labels alone 9.0% / 3.9% (their neighbours' clear rows outvote them);
+    # both 15.5% / 9.0%. Clear-request figures are within 0.2 points of each other.
+    vague_soft: bool = False  # each row trains each of its k listed intents...
+    vague_weight: float = 1.0  # ...with weight vague_weight / k
+    vague_class: bool = True  # a learned "__ambiguous__" class that feeds the unsure rule
+    candidate_mass: float = 0.9  # candidates named: the best until they cover this probability
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +73,7 @@ class FittedHead:
     report: dict[str, float]
     pinyin: bool = False
     encoder: EncoderHead | None = None  # optional second stage (router_encoder.py)
+    candidate_mass: float = 0.9
 
 
 def _feature_lists(texts: Sequence[str], cfg: TrainConfig) -> list[list[str]]:
@@ -97,7 +107,9 @@ def _matrix(feats: Sequence[list[str]], vocab: dict[str, int], idf: FloatArray):
     return sparse.csr_matrix((vals, (rows, cols)), shape=(len(feats), len(vocab)))
 
 
-def _fit_linear(x, y: npt.NDArray[np.int64], cfg: TrainConfig) -> tuple[FloatArray, FloatArray]:  # type: ignore[no-untyped-def]
+def _fit_linear(
+    x, y: npt.NDArray[np.int64], cfg: TrainConfig, weight: FloatArray | None = None
+) -> tuple[FloatArray, FloatArray]:  # type: ignore[no-untyped-def]
     """Return (weights (n_features, n_classes), bias) of a one-vs-rest or softmax linear model."""
     n_classes = int(y.max()) + 1
     if cfg.method == "logreg":
@@ -108,7 +120,7 @@ def _fit_linear(x, y: npt.NDArray[np.int64], cfg: TrainConfig) -> tuple[FloatArr
         from sklearn.svm import LinearSVC
 
         model = LinearSVC(C=cfg.c, random_state=cfg.seed)
-    model.fit(x, y)
+    model.fit(x, y, sample_weight=weight)
     coef = np.zeros((n_classes, x.shape[1]))
     bias = np.full(n_classes, -1e3)  # a class absent from this fold never wins
     rows, intercepts = model.coef_, model.intercept_
@@ -138,17 +150,19 @@ def _column(probs: FloatArray, j: int) -> FloatArray:
 
 def _risk_coverage(views: tuple[Any, ...]) -> dict[str, float]:
     """What a bigger unsure budget buys on validation: accuracy of answered rows, ambiguous caught."""
-    probs, y, p_amb, amb_probs, amb_p_amb = views
+    probs, y, p_amb, amb_probs, amb_p_amb, named_ok = views
     out: dict[str, float] = {}
     correct = probs.argmax(axis=1) == y
     for budget in (0.05, 0.1, 0.2, 0.3):
-        rule = choose_unsure_rule(probs, y, budget, p_amb, amb_probs, amb_p_amb)
+        rule = choose_unsure_rule(probs, y, budget, p_amb, amb_probs, amb_p_amb, named_ok)
         unsure = rule.flags(probs, p_amb if p_amb is not None else np.zeros(len(probs)))
         key = f"budget_{budget:.2f}"
         out[f"{key}_unsure_rate"] = float(unsure.mean())
         out[f"{key}_answered_accuracy"] = float(correct[~unsure].mean()) if (~unsure).any() else 0.0
         if len(amb_probs):
-            out[f"{key}_ambiguous_flagged"] = float(rule.flags(amb_probs, amb_p_amb).mean())
+            asked = rule.flags(amb_probs, amb_p_amb)
+            out[f"{key}_ambiguous_flagged"] = float(asked.mean())
+            out[f"{key}_ambiguous_named_two"] = float((asked & named_ok).mean())
     return out
 
 
@@ -172,16 +186,49 @@ def _fast_share_tradeoff(
     return out
 
 
+Target = tuple[tuple[int, float], ...]  # (class, weight) pairs of one ambiguous row
+
+
+def _vague_targets(
+    ambiguous: Sequence[tuple[str, Sequence[str]]], index: dict[str, int], cfg: TrainConfig
+) -> list[Target]:
+    """Soft labels (each listed intent at 1/k) and/or the ambiguous class, per ambiguous row."""
+    out: list[Target] = []
+    ambiguous_class = len(index)
+    for _, listed in ambiguous:
+        known = [index[i] for i in dict.fromkeys(listed) if i in index]
+        share = cfg.vague_weight / max(1, len(known))
+        soft = tuple((j, share) for j in known) if cfg.vague_soft else ()
+        out.append(soft + (((ambiguous_class, 1.0),) if cfg.vague_class else ()))
+    return out
+
+
 def _with_ambiguous(
-    feats: list[list[str]],
+    rows: Sequence[Any],
     y: npt.NDArray[np.int64],
-    amb_feats: Sequence[list[str]],
-    amb_labels: Sequence[Sequence[int]],
-) -> tuple[list[list[str]], npt.NDArray[np.int64]]:
-    """Add each ambiguous text to the ambiguous class and to each acceptable intent."""
-    extra_feats = [f for f, labels in zip(amb_feats, amb_labels, strict=True) for _ in labels]
-    extra_y = [lab for labels in amb_labels for lab in labels]
-    return list(feats) + extra_feats, np.concatenate([y, np.array(extra_y, dtype=np.int64)])
+    amb_rows: Sequence[Any],
+    amb_targets: Sequence[Target],
+) -> tuple[list[Any], npt.NDArray[np.int64], FloatArray]:
+    """Clear rows at weight 1, then each ambiguous row once per (class, weight) target."""
+    extra = [r for r, t in zip(amb_rows, amb_targets, strict=True) for _ in t]
+    extra_y = np.array([j for t in amb_targets for j, _ in t], dtype=np.int64)
+    extra_w = np.array([w for t in amb_targets for _, w in t], dtype=np.float64)
+    weight = np.concatenate([np.ones(len(y)), extra_w])
+    return list(rows) + extra, np.concatenate([y, extra_y]), weight
+
+
+def _named_ok(
+    probs: FloatArray, listed_rows: Sequence[set[int]], mass: float
+) -> npt.NDArray[np.bool_]:
+    """Whether each ambiguous row's question (plausible candidates) names two of its intents."""
+    from intents.router_clarify import clarify_candidates
+
+    out = np.zeros(len(listed_rows), dtype=bool)
+    for i, (row, listed) in enumerate(zip(probs, listed_rows, strict=True)):
+        picked = plausible(row, mass)
+        named = clarify_candidates([(str(j), float(row[j])) for j in picked])
+        out[i] = len(listed & {int(j) for j in named}) >= min(2, len(listed))
+    return out
 
 
 def fit_head(
@@ -201,13 +248,14 @@ def fit_head(
     y = np.array([index[intent] for intent, _ in rows], dtype=np.int64)
     feats = _feature_lists([text for _, text in rows], cfg)
     n_intents = len(classes)
-    if ambiguous:  # a learned "this is vague" class, index n_intents, feeds the unsure rule
+    if ambiguous and cfg.vague_class:  # a learned "this is vague" class, index n_intents
         classes = (*classes, AMBIGUOUS_CLASS)
-    # only the ambiguous class: as extra positives of their listed intents (tried first) they
-    # pulled the top intent up and "我账户有点问题" still routed to account_frozen at 0.66
-    amb = [(t, [n_intents]) for t, _ in ambiguous]
+    # the class learns "this is vague"; soft labels (vague_soft) make a row 1/k of each intent
+    # it lists instead or as well. Full-weight positives of every listed intent (tried first)
+    # pulled one reading up: "我账户有点问题" routed to account_frozen at 0.66
+    amb = list(ambiguous)
     amb_feats = _feature_lists([t for t, _ in amb], cfg)
-    amb_labels = [labels for _, labels in amb]
+    amb_labels = _vague_targets(amb, index, cfg)
     amb_fold = np.random.default_rng(cfg.seed).permutation(len(amb)) % max(1, cfg.folds)
 
     oof = np.zeros((len(rows), len(classes)))
@@ -221,25 +269,30 @@ def fit_head(
         train_idx = np.setdiff1d(np.arange(len(rows)), held)
         amb_in = [i for i in range(len(amb)) if amb_fold[i] != fold]
         amb_out = [i for i in range(len(amb)) if amb_fold[i] == fold]
-        fold_feats, fold_y = _with_ambiguous(
+        fold_feats, fold_y, fold_w = _with_ambiguous(
             [feats[i] for i in train_idx],
             y[train_idx],
             [amb_feats[i] for i in amb_in],
             [amb_labels[i] for i in amb_in],
         )
         vocab, idf = _vocabulary(fold_feats, cfg.min_df)
-        w, b = _fit_linear(_matrix(fold_feats, vocab, idf), fold_y, cfg)
+        w, b = _fit_linear(_matrix(fold_feats, vocab, idf), fold_y, cfg, fold_w)
         oof[held] = _matrix([feats[i] for i in held], vocab, idf) @ w + b
         if amb_out:
             amb_oof[amb_out] = _matrix([amb_feats[i] for i in amb_out], vocab, idf) @ w + b
         if emb is not None and amb_emb is not None:
-            x = np.vstack([emb[train_idx], amb_emb[amb_in]])
-            we, be = fit_encoder_linear(x, fold_y, len(classes), cfg.enc_c, cfg.seed)
+            x = np.vstack(
+                [emb[train_idx], *(amb_emb[i][None] for i in amb_in for _ in amb_labels[i])]
+            )
+            we, be = fit_encoder_linear(x, fold_y, len(classes), cfg.enc_c, cfg.seed, fold_w)
             enc_oof[held] = emb[held] @ we + be
             amb_enc_oof[amb_out] = amb_emb[amb_out] @ we + be
 
-    amb_y = np.full(len(amb), n_intents, dtype=np.int64)
-    temperature = fit_temperature(np.vstack([oof, amb_oof]), np.concatenate([y, amb_y]))
+    if cfg.vague_class:  # calibrate the ambiguous class too: vague rows are its positives
+        amb_y = np.full(len(amb), n_intents, dtype=np.int64)
+        temperature = fit_temperature(np.vstack([oof, amb_oof]), np.concatenate([y, amb_y]))
+    else:
+        temperature = fit_temperature(oof, y)
     probs_all = softmax(oof, temperature)
     amb_all = softmax(amb_oof, temperature)
     enc_head = None
@@ -251,7 +304,9 @@ def fit_head(
         amb_all, _ = cascade_probs(amb_oof, amb_enc_oof, temperature, enc_head, n_intents)
     probs, p_amb = probs_all[:, :n_intents], _column(probs_all, n_intents)
     amb_probs, amb_p_amb = amb_all[:, :n_intents], _column(amb_all, n_intents)
-    views = (probs, y, p_amb if amb else None, amb_probs, amb_p_amb)
+    listed = [{index[i] for i in intents if i in index} for _, intents in amb]
+    named_ok = _named_ok(amb_probs, listed, cfg.candidate_mass)
+    views = (probs, y, p_amb if amb and cfg.vague_class else None, amb_probs, amb_p_amb, named_ok)
     rule = choose_unsure_rule(views[0], views[1], cfg.max_unsure_rate, *views[2:])
     correct = probs.argmax(axis=1) == y
     report = {
@@ -276,11 +331,12 @@ def fit_head(
         )
         report.update(_fast_share_tradeoff(oof, enc_oof, y, temperature, enc_head, n_intents))
 
-    all_feats, all_y = _with_ambiguous(feats, y, amb_feats, amb_labels)
+    all_feats, all_y, all_w = _with_ambiguous(feats, y, amb_feats, amb_labels)
     vocab, idf = _vocabulary(all_feats, cfg.min_df)
-    w, b = _fit_linear(_matrix(all_feats, vocab, idf), all_y, cfg)
+    w, b = _fit_linear(_matrix(all_feats, vocab, idf), all_y, cfg, all_w)
     if enc_head is not None and emb is not None and amb_emb is not None:
-        we, be = fit_encoder_linear(np.vstack([emb, amb_emb]), all_y, len(classes), cfg.enc_c, 0)
+        x = np.vstack([emb, *(amb_emb[i][None] for i, t in enumerate(amb_labels) for _ in t)])
+        we, be = fit_encoder_linear(x, all_y, len(classes), cfg.enc_c, 0, all_w)
         enc_head = replace(enc_head, weights=we.astype(np.float32), bias=be.astype(np.float32))
     return FittedHead(
         classes=classes,
@@ -295,6 +351,7 @@ def fit_head(
         report=report,
         pinyin=cfg.pinyin,
         encoder=enc_head,
+        candidate_mass=cfg.candidate_mass,
     )
 
 

@@ -91,7 +91,7 @@ def test_clear_requests_route_to_their_intent_in_both_languages(
 
 def test_result_shape(router: Router) -> None:
     result = router.route("我想开户")
-    assert len(result.candidates) == TOP_K
+    assert 2 <= len(result.candidates) <= TOP_K
     assert result.candidates[0] == (result.intent, result.confidence)
     probs = [p for _, p in result.candidates]
     assert probs == sorted(probs, reverse=True)

@@ -16,6 +16,7 @@ from intents.router_calibration import (
     choose_unsure_rule,
     expected_calibration_error,
     fit_temperature,
+    plausible,
     softmax,
 )
 
@@ -136,3 +137,16 @@ def test_unsure_rule_respects_its_budget_and_flags_close_calls() -> None:
     assert UnsureRule(0.3, 0.1).is_unsure(0.45, 0.40)
     assert not UnsureRule(0.3, 0.1).is_unsure(0.8, 0.1)
     assert UnsureRule(0.3, 0.1, max_ambiguous=0.5).is_unsure(0.8, 0.1, p_ambiguous=0.6)
+
+
+def test_plausible_candidates_stop_once_they_cover_the_mass() -> None:
+    spread = np.array([0.05, 0.45, 0.01, 0.40, 0.09])
+    assert plausible(spread, 0.9).tolist() == [1, 3, 4]  # 0.45 + 0.40 < 0.9, + 0.09 covers it
+    assert plausible(spread, 0.8).tolist() == [1, 3]
+    assert plausible(spread, 1.0, top_k=4).tolist() == [1, 3, 4, 0]  # never more than top_k
+    sure = np.array([0.97, 0.02, 0.01])
+    assert plausible(sure, 0.9).tolist() == [0, 1]  # a question always has two options
+
+    # an ambiguous class masked out (-1) or holding most of the mass: intents renormalised
+    assert plausible(np.array([0.3, 0.01, -1.0, 0.3]), 0.9).tolist() == [0, 3]
+    assert plausible(np.array([0.06, 0.005, 0.03, 0.005]), 0.9).tolist() == [0, 2]
