@@ -50,7 +50,7 @@ def test_reply_table(reply: str, candidates: list[str], expected: str | None) ->
 class _StubRouter:
     """Scores fixed per text, so the router fallback is tested without training."""
 
-    intents = ("mortgage", "personal_loan", "small_business_loan")
+    intents: tuple[str, ...] = ("mortgage", "personal_loan", "small_business_loan")
 
     def probabilities(self, text: str) -> npt.NDArray[np.float64]:
         if "房" in text:
@@ -80,5 +80,3 @@ def test_clarify_candidates_names_two_to_four_and_never_out_of_scope() -> None:
     assert clarify_candidates(cands) == ["card_lost", "card_replace"]
     spread = [("a", 0.3), ("b", 0.25), ("c", 0.2), ("d", 0.15)]
     assert clarify_candidates(spread) == ["a", "b", "c", "d"]
-
-
