@@ -19,6 +19,7 @@ from intents.phrases import (
     BRING,
     COURTESY,
     END_PHRASES,
+    NO_MACHINE,
     TICKET_PHRASES,
     clarify_question,
     handover_text,
@@ -443,7 +444,8 @@ def _act_on(state: DialogueState, intent: str, u: Understanding, policy: Policy,
         return _ask(state, intent, "amount")
     if intent == "foreign_exchange" and state.currency is None and may_ask:
         return _ask(state, intent, "currency")
-    if info.self_service:
+    no_machine = any(p in text.lower() for p in NO_MACHINE)
+    if info.self_service and not no_machine:
         terminal = _terminal_for(policy, intent, _amount(state.amount))
         if terminal is not None:
             bring = tuple(BRING.get(intent, {}).get(lang, ()))

@@ -192,6 +192,12 @@ COURTESY: Final = ("谢谢你", "谢谢", "谢了", "好的", "好", "嗯", "啊
                    "thank you", "thanks", "okay", "ok")
 TICKET_PHRASES: Final = ("取号", "要人工", "人工办理", "柜台办", "去柜台", "排号",
                          "ticket", "teller", "a person", "counter")
+# Said with the request itself: the customer wants a person, not the self-service machine.
+NO_MACHINE: Final = ("不用机器", "不要机器", "不想用机器", "不会用机器", "机器不会用", "不会弄机器",
+                     "不用自助", "不会用自助", "不要自助", "在柜台办", "去柜台办", "要人工",
+                     "人工办理", "not the machine", "no machine", "without the machine",
+                     "can't use the machine", "don't want the machine", "at the counter",
+                     "with a teller", "with a person")
 
 
 _MONEY_UNITS: Final = {

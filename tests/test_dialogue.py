@@ -251,3 +251,20 @@ def test_clarifying_question_numbers_the_options_in_the_customers_language() -> 
     assert "1.挂失" in zh and "2.补卡换卡" in zh
     en, choices = clarify_question(("card_lost", "card_replace"), "en")
     assert "2. replacing a card" in en and [k for k, _ in choices] == ["card_lost", "card_replace"]
+
+
+@pytest.mark.parametrize(("text", "lang"), [
+    ("我七十多了，想办个定期存款，不用机器", "zh"),
+    ("帮我存个定期，我不会用机器", "zh"),
+    ("I'd like a time deposit at the counter, not the machine", "en"),
+])
+def test_a_customer_who_says_no_machine_gets_a_ticket_not_the_terminal(text: str,
+                                                                       lang: str) -> None:
+    _, actions = decide(DialogueState(language=lang), text, u("time_deposit", lang), POLICY)
+    assert kinds(actions) == ["IssueTicket"], actions
+    ticket = actions[0]
+    assert isinstance(ticket, IssueTicket) and ticket.service == "wealth"
+    if "七十" in text:
+        assert ticket.priority_class == POLICY.care_class  # the age still counts
+    _, offered = decide(DialogueState(), "我想存个定期", u("time_deposit"), POLICY)
+    assert kinds(offered) == ["GoTerminal", "Say"]  # without it the terminal comes first
