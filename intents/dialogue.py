@@ -9,12 +9,27 @@ unsure routing asks one short question, and repeated failure hands over to staff
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any, Literal
 
-from intents.appointment_policy import AppointmentRules, Booking
+from intents.appointment_policy import Booking
 from intents.catalog import INTENTS, IntentInfo
+from intents.dialogue_types import (
+    Action,
+    AlertStaff,
+    AnswerQuestion,
+    CheckIn,
+    DialogueState,
+    GoTerminal,
+    IssueTicket,
+    Lang,
+    Policy,
+    Say,
+    ShowTicket,
+    Terminal,
+    Understanding,
+)
 from intents.phrases import (
     BRING,
     COURTESY,
@@ -28,7 +43,25 @@ from intents.phrases import (
     t,
 )
 
-Lang = Literal["zh", "en"]
+__all__ = [  # the values live in dialogue_types; importers keep using this module
+    "Action",
+    "AlertStaff",
+    "AnswerQuestion",
+    "CheckIn",
+    "DialogueState",
+    "GoTerminal",
+    "IssueTicket",
+    "Lang",
+    "Policy",
+    "Say",
+    "ShowTicket",
+    "Terminal",
+    "Understanding",
+    "decide",
+    "is_question",
+    "priority_from_words",
+]
+
 MAX_FAILURES = 3
 CARE_PATTERNS = (
     (re.compile(r"怀孕|孕妇|pregnan", re.I), "pregnant"),
@@ -39,103 +72,6 @@ CARE_PATTERNS = (
 VIP_PATTERN = re.compile(r"VIP|贵宾|金卡|白金卡|私人银行", re.I)
 
 
-@dataclass(frozen=True)
-class Understanding:
-    """What the router (or the LLM tier) made of one customer turn."""
-
-    intent: str
-    confidence: float
-    candidates: tuple[str, ...]
-    unsure: bool
-    language: Lang
-    slots: dict[str, Any] = field(default_factory=dict)
-    scores: tuple[float, ...] = ()  # calibrated probability of each candidate
-    source: Literal["router", "llm"] = "router"  # "llm": the second tier chose among candidates
-
-
-@dataclass(frozen=True)
-class Terminal:
-    """A self-service terminal as the policy needs to know it."""
-
-    id: str
-    name: dict[str, str]
-    location: dict[str, str]
-    intents: frozenset[str]
-    cash_withdrawal_limit_cny: int = 0
-
-
-@dataclass(frozen=True)
-class Say:
-    """Tell the customer something; `choices` become buttons."""
-
-    text: str
-    language: Lang
-    choices: tuple[tuple[str, str], ...] = ()
-    ends_session: bool = False
-    interruptible: bool = True  # False: anti-fraud / compliance warnings play to the end
-
-
-@dataclass(frozen=True)
-class IssueTicket:
-    """Queue the customer for a counter service."""
-
-    service: str
-    priority_class: str
-    intent: str | None  # None: a booked service with no intent named
-    flags: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class CheckIn:
-    """Check a booked customer in: a ticket with the appointment's priority, book updated."""
-
-    number: str  # the appointment number
-    service: str
-    intent: str | None
-    appointment_at: float  # the booked time the queue ranks the ticket by
-    priority_class: str  # the customer's own class (care, VIP); the queue takes the higher
-    booked_class: str | None = None  # a class the booking itself carries (e.g. a VIP tier)
-    flags: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class ShowTicket:
-    """The customer already holds this ticket (an appointment checked in before)."""
-
-    number: str
-
-
-@dataclass(frozen=True)
-class GoTerminal:
-    """Send the customer to a terminal, with what to bring."""
-
-    terminal: Terminal
-    intent: str
-    bring: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class AlertStaff:
-    """Raise a console alert (the lobby manager sees it at once)."""
-
-    kind: str
-    severity: Literal["info", "warning", "urgent"]
-    text: str
-
-
-@dataclass(frozen=True)
-class AnswerQuestion:
-    """Answer from the branch's documents (knowledge hub, LLM where present), with sources.
-
-    `fallback` is said when no grounded answer can be given; `offer` is an intent whose
-    ticket is offered next to the answer."""
-
-    question: str
-    fallback: str
-    offer: str | None = None
-
-
-Action = Say | IssueTicket | GoTerminal | AlertStaff | AnswerQuestion | CheckIn | ShowTicket
 QUESTION = re.compile(
     r"[?？]\s*$|吗[？?。]?\s*$|多少|几点|什么|什么时候|怎么|如何|哪些|哪里|有没有|是不是|能不能"
     r"|可以.{0,8}吗|请问|想问|问一下|咨询"
@@ -153,49 +89,6 @@ def is_question(text: str) -> bool:
     return bool(QUESTION.search(text.strip())) and not REQUEST.search(text)
 
 
-@dataclass(frozen=True)
-class DialogueState:
-    """Everything remembered about the current customer; cleared when the session ends."""
-
-    language: Lang = "zh"
-    turns: int = 0
-    failures: int = 0  # consecutive turns not understood
-    idle_turns: int = 0  # turns since the last ticket, terminal or staff alert
-    clarifying: tuple[str, ...] = ()
-    offered: str | None = None  # intent whose terminal was offered
-    priority_class: str = "normal"
-    flags: tuple[str, ...] = ()
-    ended: bool = False
-    pending: str | None = None  # intent waiting for the answer to a follow-up question
-    asked: Literal["amount", "currency", "appointment", "hint"] | None = None
-    followups: int = 0
-    amount: str | None = None  # from this conversation's turns
-    currency: str | None = None
-    booking: Booking | None = None  # the appointment looked up (hint asked, or ticket offered)
-    wants: str | None = None  # what a booked customer also said they came for
-
-
-@dataclass(frozen=True)
-class Policy:
-    """Branch facts the policy needs, taken from config."""
-
-    terminals: tuple[Terminal, ...]
-    hours: dict[str, str]
-    address: dict[str, str]
-    vip_class: str = "vip"
-    care_class: str = "elderly"
-    large_cash_cny: int = 50_000
-    large_transfer_cny: int = 500_000
-    cross_border_cny: int = 200_000
-    cross_border_usd: int = 10_000
-    max_followups: int = 2
-    # Intents whose action is hard to undo (urgent ticket and alert, a complaint on record)
-    # need this much confidence; below it the customer is asked instead.
-    high_impact: frozenset[str] = frozenset({"fraud_report", "complaint"})
-    high_impact_min_confidence: float = 0.5
-    min_confidence: float = 0.0  # below this any routing counts as unsure
-    max_turns_without_progress: int = 8  # chatter this long gets a person, not a loop
-    appointments: AppointmentRules = field(default_factory=AppointmentRules)
 
 
 def priority_from_words(text: str) -> tuple[str | None, tuple[str, ...]]:

@@ -16,6 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from speech.textnorm import clean_transcript, is_backchannel
+from speech.whisper_window import FitWindow, SharedEncoder
 
 _log = logging.getLogger(__name__)
 
@@ -69,8 +70,6 @@ class SttSettings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fiel
     """Padding after the turn in the fit window. Less lets Whisper loop past the end of speech:
     with 1 s the synthetic phrases repeated themselves (zh CER 46%), 0.5 s broke the real clips
     too; 2-4 s measured the same."""
-    window_min_ms: int = 0
-    """The fit window is never shorter than this."""
     no_speech_prob: float = 0.4
     """Fit path: a decode at least this sure of silence, with an average log-probability under
     `min_avg_logprob`, returns nothing. Speech measured <= 0.18 with log-probabilities over
@@ -138,8 +137,8 @@ class SttEngine:
 
     def __init__(self, model: Any, settings: SttSettings, device: str = "cpu") -> None:
         self._model = model
-        self._shared = _SharedEncoder(model) if hasattr(model, "encode") else None
-        self._fit = _FitWindow(model) if hasattr(model, "feature_extractor") else None
+        self._shared = SharedEncoder(model) if hasattr(model, "encode") else None
+        self._fit = FitWindow(model) if hasattr(model, "feature_extractor") else None
         self.settings = settings
         self.device = device
         self._pool = concurrent.futures.ThreadPoolExecutor(
@@ -277,21 +276,28 @@ class SttEngine:
         assert self._fit is not None
         s = self.settings
         duration = len(samples) / 16_000
-        window = self._fit.window(samples, s.window_margin_ms, s.window_min_ms)
+        window = self._fit.window(samples, s.window_margin_ms)
         encoded = self._fit.encode(window)
         lang_prob = 1.0
         if language is None:
             language, lang_prob = self._pick(self._fit.detect(encoded))
-        seg = self._fit.generate(
+        out = self._fit.generate(
             encoded,
             language,
             self._prompt(language, initial_prompt),
             beam_size=s.beam_size,
-            max_new_tokens=min(_MAX_NEW_TOKENS, int(20 + s.max_tokens_per_s * duration)),
-            end_s=duration,
+            max_new_tokens=self._token_budget(duration),
         )
-        silent = seg.no_speech_prob > s.no_speech_prob and seg.avg_logprob < s.min_avg_logprob
-        return language, lang_prob, () if silent or not seg.text.strip() else (seg,)
+        silent = out.no_speech_prob > s.no_speech_prob and out.avg_logprob < s.min_avg_logprob
+        if silent or not out.text.strip():
+            return language, lang_prob, ()
+        seg = SegmentInfo(0.0, duration, out.text, out.avg_logprob, out.no_speech_prob,
+                          out.compression_ratio)
+        return language, lang_prob, (seg,)
+
+    def _token_budget(self, duration_s: float) -> int:
+        """New tokens allowed for this much audio, so a decoder loop cannot run on."""
+        return min(_MAX_NEW_TOKENS, int(20 + self.settings.max_tokens_per_s * duration_s))
 
     def _decode(
         self,
@@ -310,9 +316,7 @@ class SttEngine:
             vad_filter=False,
             initial_prompt=self._prompt(language, initial_prompt),
             without_timestamps=True,
-            max_new_tokens=min(
-                _MAX_NEW_TOKENS, int(20 + self.settings.max_tokens_per_s * duration)
-            ),
+            max_new_tokens=self._token_budget(duration),
         )
         return tuple(
             SegmentInfo(
@@ -343,122 +347,3 @@ class SttEngine:
         """Stop the worker threads at shutdown (running decodes finish first)."""
         self._pool.shutdown(wait=True, cancel_futures=True)
 
-
-class _SharedEncoder:
-    """Lets zh/en detection and the decode share one encoder pass (each costs a padded 30 s).
-
-    faster-whisper's own detection encodes the window, then its decoder encodes it again. This
-    wraps the model's `encode`: the window detection encoded is handed back once, in the same
-    thread, when the decoder asks for an identical window. If faster-whisper changes how it
-    cuts windows, the arrays differ and it simply encodes again.
-    """
-
-    def __init__(self, model: Any) -> None:
-        self._encode = model.encode
-        self._local = threading.local()
-        self.hits = 0
-        model.encode = self
-
-    def detect(self, model: Any, samples: npt.NDArray[np.float32]) -> list[tuple[str, float]]:
-        """Language probabilities of the first window; its encoding is kept for the decode."""
-        from faster_whisper.audio import pad_or_trim
-
-        features = model.feature_extractor(samples)
-        frames = min(model.feature_extractor.nb_max_frames, features.shape[-1] - 1)
-        window = pad_or_trim(features[:, :frames])
-        output = self._encode(window)
-        self._local.pending = (window, output)
-        return [(token[2:-2], float(p)) for token, p in model.model.detect_language(output)[0]]
-
-    def __call__(self, features: npt.NDArray[np.float32]) -> Any:
-        pending = getattr(self._local, "pending", None)
-        self._local.pending = None
-        if pending is not None and pending[0].shape == features.shape:
-            if np.array_equal(pending[0], features):
-                self.hits += 1
-                return pending[1]
-        return self._encode(features)
-
-    def clear(self) -> None:
-        """Forget a kept encoding (the decode failed or did not ask for it)."""
-        self._local.pending = None
-
-
-class _FitWindow:
-    """Whisper on a window cut to the turn: features, one encoder pass, language, greedy decode.
-
-    Whisper was trained on padded 30 s windows; CTranslate2 encodes any even frame count up to
-    3000, so a 4 s turn costs ~500 frames instead of 3000. This drives the same CTranslate2
-    calls faster-whisper's `transcribe` makes (prompt layout, suppressed tokens, log-probability
-    and compression ratio) on the shorter window.
-    """
-
-    def __init__(self, model: Any) -> None:
-        self._model = model
-        self._tokenizers: dict[str, Any] = {}
-        self._suppress: tuple[int, ...] | None = None
-
-    def window(
-        self, samples: npt.NDArray[np.float32], margin_ms: int, min_ms: int
-    ) -> npt.NDArray[np.float32]:
-        from faster_whisper.audio import pad_or_trim
-
-        features = self._model.feature_extractor(samples)
-        frames = max(len(samples) // 160 + margin_ms // 10, min_ms // 10)
-        frames = min(3000, (frames + 1) // 2 * 2)
-        return pad_or_trim(features[:, :-1], frames)  # type: ignore[no-any-return]
-
-    def encode(self, window: npt.NDArray[np.float32]) -> Any:
-        return self._model.encode(window)
-
-    def detect(self, encoded: Any) -> list[tuple[str, float]]:
-        return [(tok[2:-2], float(p)) for tok, p in self._model.model.detect_language(encoded)[0]]
-
-    def _tokenizer(self, language: str) -> Any:
-        tok = self._tokenizers.get(language)
-        if tok is None:
-            from faster_whisper.tokenizer import Tokenizer
-
-            tok = Tokenizer(self._model.hf_tokenizer, True, task="transcribe", language=language)
-            self._tokenizers[language] = tok
-        return tok
-
-    def generate(
-        self,
-        encoded: Any,
-        language: str,
-        prompt_text: str | None,
-        *,
-        beam_size: int,
-        max_new_tokens: int,
-        end_s: float,
-    ) -> SegmentInfo:
-        from faster_whisper.transcribe import get_compression_ratio, get_suppressed_tokens
-
-        tok = self._tokenizer(language)
-        prompt: list[int] = []
-        if prompt_text:
-            prompt = [tok.sot_prev, *tok.encode(" " + prompt_text.strip())]
-        prompt += [*tok.sot_sequence, tok.no_timestamps]
-        if self._suppress is None:
-            self._suppress = get_suppressed_tokens(tok, (-1,))
-        result = self._model.model.generate(
-            encoded,
-            [prompt],
-            beam_size=beam_size,
-            max_length=len(prompt) + max_new_tokens,
-            return_scores=True,
-            return_no_speech_prob=True,
-            suppress_blank=True,
-            suppress_tokens=list(self._suppress or ()),
-        )[0]
-        tokens = [t for t in result.sequences_ids[0] if t < tok.eot]
-        text = tok.decode(tokens)
-        return SegmentInfo(
-            start=0.0,
-            end=end_s,
-            text=text,
-            avg_logprob=result.scores[0] * len(tokens) / (len(tokens) + 1),
-            no_speech_prob=result.no_speech_prob,
-            compression_ratio=get_compression_ratio(text.strip()),
-        )

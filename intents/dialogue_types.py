@@ -1,0 +1,155 @@
+"""The dialogue's values: what the router understood, the conversation's state, the branch
+facts the policy needs, and the actions the session in `edge/` carries out. Plain data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from intents.appointment_policy import AppointmentRules, Booking
+
+Lang = Literal["zh", "en"]
+
+
+@dataclass(frozen=True)
+class Understanding:
+    """What the router (or the LLM tier) made of one customer turn."""
+
+    intent: str
+    confidence: float
+    candidates: tuple[str, ...]
+    unsure: bool
+    language: Lang
+    slots: dict[str, Any] = field(default_factory=dict)
+    scores: tuple[float, ...] = ()  # calibrated probability of each candidate
+    source: Literal["router", "llm"] = "router"  # "llm": the second tier chose among candidates
+
+
+@dataclass(frozen=True)
+class Terminal:
+    """A self-service terminal as the policy needs to know it."""
+
+    id: str
+    name: dict[str, str]
+    location: dict[str, str]
+    intents: frozenset[str]
+    cash_withdrawal_limit_cny: int = 0
+
+
+@dataclass(frozen=True)
+class Say:
+    """Tell the customer something; `choices` become buttons."""
+
+    text: str
+    language: Lang
+    choices: tuple[tuple[str, str], ...] = ()
+    ends_session: bool = False
+    interruptible: bool = True  # False: anti-fraud / compliance warnings play to the end
+
+
+@dataclass(frozen=True)
+class IssueTicket:
+    """Queue the customer for a counter service."""
+
+    service: str
+    priority_class: str
+    intent: str | None  # None: a booked service with no intent named
+    flags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class CheckIn:
+    """Check a booked customer in: a ticket with the appointment's priority, book updated."""
+
+    number: str  # the appointment number
+    service: str
+    intent: str | None
+    appointment_at: float  # the booked time the queue ranks the ticket by
+    priority_class: str  # the customer's own class (care, VIP); the queue takes the higher
+    booked_class: str | None = None  # a class the booking itself carries (e.g. a VIP tier)
+    flags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ShowTicket:
+    """The customer already holds this ticket (an appointment checked in before)."""
+
+    number: str
+
+
+@dataclass(frozen=True)
+class GoTerminal:
+    """Send the customer to a terminal, with what to bring."""
+
+    terminal: Terminal
+    intent: str
+    bring: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class AlertStaff:
+    """Raise a console alert (the lobby manager sees it at once)."""
+
+    kind: str
+    severity: Literal["info", "warning", "urgent"]
+    text: str
+
+
+@dataclass(frozen=True)
+class AnswerQuestion:
+    """Answer from the branch's documents (knowledge hub, LLM where present), with sources.
+
+    `fallback` is said when no grounded answer can be given; `offer` is an intent whose
+    ticket is offered next to the answer."""
+
+    question: str
+    fallback: str
+    offer: str | None = None
+
+
+Action = Say | IssueTicket | GoTerminal | AlertStaff | AnswerQuestion | CheckIn | ShowTicket
+
+
+@dataclass(frozen=True)
+class DialogueState:
+    """Everything remembered about the current customer; cleared when the session ends."""
+
+    language: Lang = "zh"
+    turns: int = 0
+    failures: int = 0  # consecutive turns not understood
+    idle_turns: int = 0  # turns since the last ticket, terminal or staff alert
+    clarifying: tuple[str, ...] = ()
+    offered: str | None = None  # intent whose terminal was offered
+    priority_class: str = "normal"
+    flags: tuple[str, ...] = ()
+    ended: bool = False
+    pending: str | None = None  # intent waiting for the answer to a follow-up question
+    asked: Literal["amount", "currency", "appointment", "hint"] | None = None
+    followups: int = 0
+    amount: str | None = None  # from this conversation's turns
+    currency: str | None = None
+    booking: Booking | None = None  # the appointment looked up (hint asked, or ticket offered)
+    wants: str | None = None  # what a booked customer also said they came for
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Branch facts the policy needs, taken from config."""
+
+    terminals: tuple[Terminal, ...]
+    hours: dict[str, str]
+    address: dict[str, str]
+    vip_class: str = "vip"
+    care_class: str = "elderly"
+    large_cash_cny: int = 50_000
+    large_transfer_cny: int = 500_000
+    cross_border_cny: int = 200_000
+    cross_border_usd: int = 10_000
+    max_followups: int = 2
+    # Intents whose action is hard to undo (urgent ticket and alert, a complaint on record)
+    # need this much confidence; below it the customer is asked instead.
+    high_impact: frozenset[str] = frozenset({"fraud_report", "complaint"})
+    high_impact_min_confidence: float = 0.5
+    min_confidence: float = 0.0  # below this any routing counts as unsure
+    max_turns_without_progress: int = 8  # chatter this long gets a person, not a loop
+    appointments: AppointmentRules = field(default_factory=AppointmentRules)
