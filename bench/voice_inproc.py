@@ -88,53 +88,31 @@ def tts_figures(repeats: int) -> dict[str, Any]:
 
 
 def window_experiment(clips: list[dict[str, Any]]) -> dict[str, Any]:
-    """Whisper encodes a padded 30 s window whatever the turn's length; this times the encoder
-    and the whole decode on the full window and on the clip's own length + 1 s (whisper.cpp's
-    `audio_ctx` idea), with CER/WER of each, to size that change for speech/stt.py."""
-    from faster_whisper import WhisperModel
-    from faster_whisper.audio import pad_or_trim
-    from faster_whisper.tokenizer import Tokenizer
-
-    from speech.textnorm import clean_transcript
+    """The service's STT engine with Whisper's padded 30 s window (`window = "full"`) and with
+    the turn's own length plus the margin (`"fit"`, the default): decode time and CER/WER of
+    each on the same clips, language given."""
+    import msgspec
 
     cfg = BranchConfig()
-    model = WhisperModel(str(ROOT / cfg.models.root / cfg.models.whisper), device="cpu",
-                         compute_type="int8", cpu_threads=cfg.speech.stt.cpu_threads,
-                         local_files_only=True)
-    prompt_zh = cfg.speech.stt.initial_prompt_zh or ""
-
-    def decode(audio: np.ndarray, lang: str, frames: int) -> tuple[float, float, str]:
-        window = pad_or_trim(model.feature_extractor(audio)[:, :-1], frames)
-        tok = Tokenizer(model.hf_tokenizer, True, task="transcribe", language=lang)
-        prompt = [tok.sot_prev, *tok.encode(" " + prompt_zh)] if lang == "zh" else []
-        prompt += [*tok.sot_sequence, tok.no_timestamps]
-        started = time.perf_counter()
-        encoded = model.encode(window)
-        encode_s = time.perf_counter() - started
-        res = model.model.generate(encoded, [prompt], beam_size=1, max_length=len(prompt) + 200,
-                                   suppress_blank=True, suppress_tokens=[-1])
-        text = tok.decode([t for t in res[0].sequences_ids[0] if t < tok.eot])
-        return encode_s, time.perf_counter() - started, clean_transcript(text, lang)
-
+    folder = ROOT / cfg.models.root / cfg.models.whisper
     rows: list[dict[str, Any]] = []
-    decode(clips[0]["pcm"].astype(np.float32) / 32768, "zh", 3000)  # warm-up
-    for c in clips:
-        audio = c["pcm"].astype(np.float32) / 32768
-        fit = min(3000, (len(audio) // 160 + 100) // 2 * 2)
-        for label, frames in (("30s_window", 3000), ("clip_plus_1s", fit)):
-            enc, total, text = decode(audio, c["lang"], frames)
-            score = (cer if c["lang"] == "zh" else wer)(c["reference"], text, c["lang"])
-            rows.append({"file": c["file"], "window": label, "frames": frames,
-                         "encode_s": round(enc, 3), "decode_s": round(total, 3),
-                         "error_rate": round(score, 4), "text": text})
+    for label in ("full", "fit"):
+        engine = SttEngine.from_settings(folder, msgspec.structs.replace(cfg.speech.stt,
+                                                                         window=label))
+        try:
+            engine.transcribe_sync(clips[0]["pcm"].astype(np.float32) / 32768, "zh")  # warm-up
+            for c in clips:
+                tr = engine.transcribe_sync(c["pcm"].astype(np.float32) / 32768, c["lang"])
+                score = (cer if c["lang"] == "zh" else wer)(c["reference"], tr.text, c["lang"])
+                rows.append({"file": c["file"], "window": label, "decode_s": round(tr.decode_s, 3),
+                             "error_rate": round(score, 4), "text": tr.text})
+        finally:
+            engine.close()
     summary = {label: {"mean_decode_s": round(statistics.mean(
                            r["decode_s"] for r in rows if r["window"] == label), 3),
-                       "mean_encode_s": round(statistics.mean(
-                           r["encode_s"] for r in rows if r["window"] == label), 3),
-                       "zh_cer": round(statistics.mean(r["error_rate"] for r in rows
-                                                       if r["window"] == label
-                                                       and r["file"].endswith(".wav")
-                                                       and "librispeech" not in r["file"]), 4)}
-               for label in ("30s_window", "clip_plus_1s")}
+                       "zh_cer": round(statistics.mean(
+                           r["error_rate"] for r in rows if r["window"] == label
+                           and "librispeech" not in r["file"] and "jfk" not in r["file"]), 4)}
+               for label in ("full", "fit")}
     return {"summary": summary, "per_clip": rows,
-            "note": "language given (no detection); greedy; same zh prompt as the service"}
+            "note": "SttEngine with speech.stt.window full vs fit; language given; greedy"}
