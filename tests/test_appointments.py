@@ -347,3 +347,17 @@ async def test_ticket_reply_names_counters_only_when_few_serve_the_service(
     cash = await play(booked.url, ["我要存钱", "取号"], {}, "kiosk-2")  # all six counters
     reply = [m for m in cash if m["type"] == "reply"][-1]
     assert "请留意叫号" in reply["text"] and "1、2、3" not in reply["text"], reply
+
+
+async def test_a_booking_taken_meanwhile_leaves_the_queue_as_it_was(booked: Running) -> None:
+    """The desk side of the race, deterministically: the second check-in's ticket is rolled
+    back with its booking mark, and the queue engine forgets it (its number is not used)."""
+    desk = booked.service.desk
+    assert desk is not None
+    first = await desk.run("issue", "wealth", check_in="335812")
+    with pytest.raises(BookingTaken):
+        await desk.run("issue", "wealth", check_in="335812")
+    wealth = [t for t in desk.engine.tickets() if t.service == "wealth"]
+    assert [t.number for t in wealth] == [first.ticket.number]
+    after = await desk.run("issue", "wealth")
+    assert after.ticket.number[1:] == f"{int(first.ticket.number[1:]) + 1:03d}"
