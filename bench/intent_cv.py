@@ -118,6 +118,7 @@ def cross_validate(
                 "conf": r.confidence,
                 "unsure": r.unsure,
                 "second": r.candidates[1][0] if len(r.candidates) > 1 else "",
+                "others": [c for c, _ in r.candidates[1:]],
                 "ms": ms,
             }
     return out, vague
@@ -165,6 +166,13 @@ def summarise(records: list[dict[str, Any]]) -> dict[str, Any]:
     for r in records:
         per_intent.setdefault(r["gold"], []).append(r["pred"] == r["gold"])
     summary["per_intent_top1"] = {k: float(np.mean(v)) for k, v in sorted(per_intent.items())}
+    # A confident wrong answer is what the customer corrects ("不对"); the dialogue then offers
+    # the router's other candidates for that turn (at most three).
+    wrong = [r for r in records if r["pred"] != r["gold"] and not r["unsure"]]
+    summary["confident_wrong"] = len(wrong)
+    summary["repair_offers_right_rate"] = (
+        sum(r["gold"] in r["others"][:3] for r in wrong) / len(wrong) if wrong else 0.0
+    )
     confusions = Counter((r["gold"], r["pred"]) for r in records if r["pred"] != r["gold"])
     summary["confusions"] = confusions.most_common(25)
     ms = [r["ms"] for r in records]
@@ -227,6 +235,8 @@ def main() -> None:
             f"  unsure {v['unsure_rate']:.4f}  answered {v['answered_accuracy']:.4f}"
             f"  ECE {v['ece']:.4f}"
         )
+    print(f"  confident wrong {s['confident_wrong']}: the right intent among the others offered "
+          f"after a bare correction {s['repair_offers_right_rate']:.3f}")
     print("  vague:", "  ".join(f"{k} {v:.3f}" for k, v in s["vague"].items()))
     cached = "  (encoder vectors cached: not the live latency)" if args.e5 else ""
     print(f"  latency p50 {s['latency_ms_p50']:.2f} ms  p95 {s['latency_ms_p95']:.2f} ms{cached}")

@@ -175,6 +175,14 @@ class TicketIssued(Message, tag="ticket"):
     language: Language
 
 
+class TicketCancelled(Message, tag="ticket_cancelled"):
+    """A ticket this kiosk issued was withdrawn: the customer said it was the wrong one."""
+
+    turn: int
+    number: str
+    reason: str = "corrected"
+
+
 class GoToTerminal(Message, tag="go_terminal"):
     """Send the customer to a self-service terminal, naming what to bring."""
 
@@ -300,8 +308,8 @@ CLIENT_MESSAGES: Final[dict[Role, tuple[type[Message], ...]]] = {
     "console": (Hello, Command),
 }
 SERVER_MESSAGES: Final[tuple[type[Message], ...]] = (
-    Welcome, Error, Bye, Reply, Transcript, SpeechOut, StopAudio, TicketIssued, GoToTerminal,
-    Call, BoardSnapshot,
+    Welcome, Error, Bye, Reply, Transcript, SpeechOut, StopAudio, TicketIssued, TicketCancelled,
+    GoToTerminal, Call, BoardSnapshot,
     Result, Alert, ConsoleSnapshot, QueueUpdate, TurnLog,
 )
 ALL_MESSAGES: Final[tuple[type[Message], ...]] = tuple(

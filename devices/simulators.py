@@ -168,6 +168,8 @@ def describe(msg: Message) -> str:
     text = str(getattr(msg, "text", ""))
     if kind == "TicketIssued":
         return f"  ticket  {msg.number} ({msg.service}, {msg.priority_class})"  # type: ignore[attr-defined]
+    if kind == "TicketCancelled":
+        return f"  cancel  {msg.number}"  # type: ignore[attr-defined]
     if kind == "GoToTerminal":
         return f"  go to   {msg.name}"  # type: ignore[attr-defined]
     if kind == "Error":

@@ -152,6 +152,8 @@ class SessionSettings(_Section):
     """Kiosk conversations."""
 
     idle_timeout_s: float = 90.0  # customer walked away: the next one starts fresh
+    # After a ticket or terminal, "不对，…" within this long still corrects it (0: never).
+    correction_window_s: float = 30.0
 
 
 class AppointmentSettings(_Section):

@@ -253,6 +253,7 @@ class Service:
                 peer, self.desk, self.policy, self._understand, self.models,
                 self.config.server.max_text_chars, self._turn_logged)
             session.answer = self._answer
+            session.correction_window_s = self.config.sessions.correction_window_s
             session.llm_route = self._llm_route if self.llm is not None else None
             if self.speech is not None:
                 session.voice = VoiceChannel(peer, self.speech, self.models, session.voice_turn,

@@ -24,6 +24,7 @@ from devices.protocol import (
     KioskText,
     ProtocolError,
     Reply,
+    TicketCancelled,
     TicketIssued,
     TurnLog,
 )
@@ -38,6 +39,7 @@ from intents.appointment_policy import Booking
 from intents.dialogue import (
     AlertStaff,
     AnswerQuestion,
+    CancelTicket,
     CheckIn,
     DialogueState,
     GoTerminal,
@@ -49,6 +51,7 @@ from intents.dialogue import (
     decide,
 )
 from intents.dialogue_appointment import appointment_number
+from intents.dialogue_repair import split_correction
 from intents.masking import mask_pii
 from intents.phrases import label, t
 from intents.slot_appointment import mask_numbers
@@ -67,6 +70,7 @@ class _ReplyParts:
     texts: list[str] = field(default_factory=list)
     choices: list[tuple[str, str]] = field(default_factory=list)
     ends: bool = False
+    kept: bool = False  # the ticket to replace could not be withdrawn: issue no other
     sources: list[str] = field(default_factory=list)
     interruptible: bool = True  # anti-fraud and compliance warnings always play to the end
     feed: TextFeed | None = None  # speech already playing while the turn is carried out
@@ -103,13 +107,17 @@ class KioskSession:
                               Answer | None] | None = None
         self.llm_route: Callable[[str, list[tuple[str, str]]],
                                  Awaitable[str | None]] | None = None
+        self.correction_window_s = 30.0  # sessions.correction_window_s
+        self.guess_until = 0.0  # the last ticket or terminal can be corrected until then
 
-    def reset(self, reason: str) -> None:
-        """Forget the customer (ticket issued, idle timeout, 'that's all', kiosk reset)."""
+    def reset(self, reason: str, keep_guess: bool = False) -> None:
+        """Forget the customer (ticket issued, idle timeout, 'that's all', kiosk reset);
+        with `keep_guess`, what they were given stays open to a correction for a while."""
         log.info("kiosk %s conversation %s ended (%s)", self.peer.device_id,
                  self.conversation, reason)
         lang = self.context.language or self.peer.identity.language
-        self.state = DialogueState(language="en" if lang == "en" else "zh")
+        guess = self.state.last_guess if keep_guess else None
+        self.state = DialogueState(language="en" if lang == "en" else "zh", last_guess=guess)
         self.context = KioskContext()
         self.conversation = secrets.token_hex(4)
 
@@ -142,8 +150,12 @@ class KioskSession:
         turn = self.turn
         self.last_activity = self.clock()
         started = time.perf_counter()
+        if self.state.last_guess is not None and self.last_activity > self.guess_until:
+            self.state = replace(self.state, last_guess=None)
+        # "不对，我是要换外币": the router hears the request without the correction words.
+        rest = split_correction(text) if self.state.last_guess is not None else None
         loop = asyncio.get_running_loop()
-        understood = await loop.run_in_executor(self.executor, self.understand, text)
+        understood = await loop.run_in_executor(self.executor, self.understand, rest or text)
         if language in ("zh", "en"):
             understood = replace(understood, language=language)  # type: ignore[arg-type]
         if understood.unsure and self.llm_route is not None and not self.state.clarifying:
@@ -155,6 +167,7 @@ class KioskSession:
         private = self.state.asked in ("appointment", "hint")
         booking = await self._booking(text)
         private = private or booking is not None
+        guess_before = self.state.last_guess
         self.state, actions = decide(self.state, text, understood, self.policy, choice, booking)
         private = private or self.state.asked in ("appointment", "hint")
         lang = self.state.language
@@ -202,12 +215,18 @@ class KioskSession:
                                  timer, logged)
         else:
             logged(timer)
+        if self.state.last_guess is not None and self.state.last_guess is not guess_before:
+            self.guess_until = self.clock() + self.correction_window_s
         if self.state.ended or reply.ends:
-            self.reset("conversation complete")
+            self.reset("conversation complete", keep_guess=True)
 
     async def _carry_out(self, action: Any, ref: str | None, reply: _ReplyParts) -> None:
         lang = self.state.language
-        if isinstance(action, Say):
+        if isinstance(action, CancelTicket):
+            reply.kept = not await self._withdraw(action.number, ref, reply)
+        elif reply.kept and not isinstance(action, AlertStaff):
+            return  # the customer keeps the ticket being called; the teller sorts it out
+        elif isinstance(action, Say):
             reply.add(action.text)
             reply.choices.extend(action.choices)
             reply.ends = reply.ends or action.ends_session
@@ -225,6 +244,9 @@ class KioskSession:
         elif isinstance(action, IssueTicket):
             view = await self._issue_view(action.service, action.priority_class, action.flags,
                                           action.intent, ref)
+            guess = self.state.last_guess
+            if guess is not None and guess.intent == action.intent and guess.ticket is None:
+                self.state = replace(self.state, last_guess=replace(guess, ticket=view.number))
             reply.add(self._send_ticket(view, ref))
         elif isinstance(action, CheckIn):
             reply.add(await self._check_in(action, ref))
@@ -238,6 +260,25 @@ class KioskSession:
                 reply.add(t("offer_ticket", lang))
                 reply.choices.extend([("ticket", t("choice_ticket", lang)),
                                       ("end", t("choice_no_thanks", lang))])
+
+    async def _withdraw(self, number: str, ref: str | None, reply: _ReplyParts) -> bool:
+        """Cancel a ticket the customer says was wrong; False when it is past cancelling."""
+        lang = self.state.language
+        withdrawn = False
+        try:
+            view = self.desk.engine.find(number)
+            if view.state == "waiting":  # once called, the teller helps or transfers it
+                await self.desk.run("cancel", view.id)
+                withdrawn = True
+        except QueueError:  # gone meanwhile
+            pass
+        if not withdrawn:
+            log.info("kiosk %s: ticket %s kept (no longer waiting)", self.peer.device_id, number)
+            reply.add(t("ticket_kept", lang, number=number))
+            return False
+        self.peer.send(TicketCancelled(id=ref, turn=self.turn, number=number))
+        reply.add(t("ticket_cancelled", lang, number=number))
+        return True
 
     async def _second_tier(self, text: str, understood: Understanding) -> Understanding:
         """Ask the LLM to choose among the router's close candidates before asking the customer."""

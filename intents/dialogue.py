@@ -13,12 +13,14 @@ from dataclasses import replace
 from decimal import Decimal
 from typing import Any, Literal
 
+from intents import dialogue_repair as repair
 from intents.appointment_policy import Booking
 from intents.catalog import INTENTS, IntentInfo
 from intents.dialogue_types import (
     Action,
     AlertStaff,
     AnswerQuestion,
+    CancelTicket,
     CheckIn,
     DialogueState,
     GoTerminal,
@@ -47,6 +49,7 @@ __all__ = [  # the values live in dialogue_types; importers keep using this modu
     "Action",
     "AlertStaff",
     "AnswerQuestion",
+    "CancelTicket",
     "CheckIn",
     "DialogueState",
     "GoTerminal",
@@ -202,7 +205,10 @@ def decide(state: DialogueState, text: str, u: Understanding, policy: Policy,
 
     `booking` is the appointment book's answer for the number that
     `dialogue_appointment.appointment_number` found in this turn."""
+    asked_among = state.clarifying
     state, actions = _decide(state, text, u, policy, choice, booking)
+    state = repair.guessed(state, actions, asked_among or u.candidates)
+    state, actions = repair.cancel_replaced(state, actions)
     progress = state.ended or any(
         isinstance(a, IssueTicket | GoTerminal | AlertStaff | AnswerQuestion | CheckIn
                    | ShowTicket) for a in actions)
@@ -219,6 +225,8 @@ def decide(state: DialogueState, text: str, u: Understanding, policy: Policy,
 def _is_goodbye(text: str) -> bool:
     """'没事了', 'that's all, thanks': the whole turn is a goodbye, not part of a request."""
     rest = text.lower()
+    if re.sub(r"[\s\W_]+", " ", rest).strip() in END_PHRASES:  # "no, thanks"
+        return True
     for filler in COURTESY:
         rest = rest.replace(filler, " ")
     rest = re.sub(r"[\s\W_]+", " ", rest).strip()
@@ -244,6 +252,14 @@ def _decide(state: DialogueState, text: str, u: Understanding, policy: Policy,
 
     if choice == "end" or _is_goodbye(text):
         return replace(state, ended=True), [Say(t("goodbye", lang), lang, ends_session=True)]
+
+    if state.last_guess is not None and choice is None:
+        rest = repair.split_correction(text)
+        if rest is not None:  # "不对，…": `u` is the understanding of the rest alone
+            state, answer = repair.repair(state, rest, u)
+            if answer is not None:
+                return state, answer
+            text = rest
 
     if state.offered and (choice == "ticket" or u.intent == "human_agent"
                           or any(p in said for p in TICKET_PHRASES)):

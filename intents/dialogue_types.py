@@ -78,6 +78,22 @@ class ShowTicket:
 
 
 @dataclass(frozen=True)
+class CancelTicket:
+    """Withdraw a ticket the kiosk issued on a wrong guess (the customer said so)."""
+
+    number: str
+
+
+@dataclass(frozen=True)
+class Guess:
+    """What the kiosk acted on, kept a short while so the customer can say it was wrong."""
+
+    intent: str
+    alternatives: tuple[str, ...]  # the router's other candidates for that turn, best first
+    ticket: str | None = None  # the number issued for it, once the session knows it
+
+
+@dataclass(frozen=True)
 class GoTerminal:
     """Send the customer to a terminal, with what to bring."""
 
@@ -107,7 +123,8 @@ class AnswerQuestion:
     offer: str | None = None
 
 
-Action = Say | IssueTicket | GoTerminal | AlertStaff | AnswerQuestion | CheckIn | ShowTicket
+Action = (Say | IssueTicket | GoTerminal | AlertStaff | AnswerQuestion | CheckIn | ShowTicket
+          | CancelTicket)
 
 
 @dataclass(frozen=True)
@@ -130,6 +147,8 @@ class DialogueState:
     currency: str | None = None
     booking: Booking | None = None  # the appointment looked up (hint asked, or ticket offered)
     wants: str | None = None  # what a booked customer also said they came for
+    last_guess: Guess | None = None  # the ticket or terminal just given, open to "不对"
+    replacing: str | None = None  # ticket to cancel once its replacement is decided
 
 
 @dataclass(frozen=True)

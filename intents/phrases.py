@@ -48,6 +48,15 @@ TEXTS: Final[dict[str, dict[str, str]]] = {
               "you; please wait a moment.",
     },
     "clarify": {"zh": "请问您是想办理哪一项：{options}？", "en": "Which one do you mean: {options}?"},
+    # repair: the customer said the kiosk got it wrong
+    "sorry_wrong": {"zh": "抱歉，是我理解错了。", "en": "Sorry, I got that wrong."},
+    "ask_again": {"zh": "请再说一下您要办理什么业务？", "en": "What would you like to do?"},
+    "ticket_cancelled": {"zh": "刚才的{number}号已取消。", "en": "Ticket {number} is cancelled."},
+    "ticket_kept": {
+        "zh": "{number}号已经在叫号了，请到窗口告诉工作人员您要办理的业务。",
+        "en": "Ticket {number} is already being called; please tell the teller at the counter "
+              "what you need.",
+    },
     "ticket": {
         "zh": "您的号码是{number}（{service}），请到{counters}号窗口办理。前面还有{ahead}位，预计等候约{minutes}分钟。",
         "en": "Your ticket is {number} ({service}), served at counter {counters}. "
