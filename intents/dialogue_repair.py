@@ -104,6 +104,8 @@ def repair(state: DialogueState, rest: str, u: Understanding
     if not options:
         return state, [Say(sorry + (" " if lang == "en" else "") + t("ask_again", lang), lang)]
     question, choices = clarify_question(options, lang)
+    if len(options) == 1:  # "which one: 1. X?" reads oddly with one option
+        question = t("clarify_one", lang, option=choices[0][1])
     state = replace(state, clarifying=options)
     return state, [Say(sorry + (" " if lang == "en" else "") + question, lang, choices=choices)]
 

@@ -50,6 +50,8 @@ TEXTS: Final[dict[str, dict[str, str]]] = {
     "clarify": {"zh": "请问您是想办理哪一项：{options}？", "en": "Which one do you mean: {options}?"},
     # repair: the customer said the kiosk got it wrong
     "sorry_wrong": {"zh": "抱歉，是我理解错了。", "en": "Sorry, I got that wrong."},
+    "clarify_one": {"zh": "请问您是想办理{option}，还是别的业务？",
+                    "en": "Do you mean {option}, or something else?"},
     "ask_again": {"zh": "请再说一下您要办理什么业务？", "en": "What would you like to do?"},
     "ticket_cancelled": {"zh": "刚才的{number}号已取消。", "en": "Ticket {number} is cancelled."},
     "ticket_kept": {

@@ -137,3 +137,11 @@ def test_no_thanks_after_a_ticket_is_a_goodbye_not_a_correction() -> None:
     state = DialogueState(language="en", last_guess=Guess("account_open", ("credit_card",), "A1"))
     state, actions = decide(state, "No, thanks", u("out_of_scope", "en"), POLICY)
     assert state.ended and not any(isinstance(a, CancelTicket) for a in actions)
+
+
+def test_one_other_candidate_is_offered_as_a_yes_or_something_else() -> None:
+    state = DialogueState(language="en", last_guess=Guess("account_open", ("credit_card",), "A1"))
+    state, actions = decide(state, "that's wrong", u("out_of_scope", "en", unsure=True), POLICY)
+    say = actions[0]
+    assert isinstance(say, Say) and say.text.endswith("Do you mean a credit card, or something else?")
+    assert [k for k, _ in say.choices] == ["credit_card"]
