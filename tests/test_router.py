@@ -111,9 +111,6 @@ def test_ambiguous_requests_are_flagged_unsure(router: Router, text: str) -> Non
     assert result.unsure, result
 
 
-@pytest.mark.xfail(
-    strict=True, reason="known gap: the n-gram head alone puts 0.66 on account_frozen"
-)
 def test_vague_account_problem_is_flagged_unsure(router: Router) -> None:
     assert router.route("我账户有点问题").unsure
 
