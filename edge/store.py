@@ -247,7 +247,10 @@ class Store:
                     counts["added"] += 1
                 elif old[-1] not in ("booked", "expired") and not force:
                     counts["kept"] += 1
-                elif tuple(old) == values:
+                elif tuple(old) == values or (
+                        old[-1] == "expired" and values[-1] == "booked"
+                        and tuple(old[:-1]) == values[:-1]):
+                    # a past day's booking the file still lists as booked: nothing new
                     counts["unchanged"] += 1
                 else:
                     sets = ", ".join(f"{f} = ?" for f in fields)
