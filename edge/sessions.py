@@ -268,7 +268,7 @@ class KioskSession:
         try:
             view = self.desk.engine.find(number)
             if view.state == "waiting":  # once called, the teller helps or transfers it
-                await self.desk.run("cancel", view.id)
+                await self.desk.run("cancel", view.id, reason="corrected")
                 withdrawn = True
         except QueueError:  # gone meanwhile
             pass

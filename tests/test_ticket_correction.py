@@ -39,6 +39,10 @@ async def test_a_correction_replaces_the_wrong_ticket(running: Running) -> None:
     assert of(second, "reply")[0]["text"].startswith(f"刚才的{wrong['number']}号已取消")
     engine = running.service.desk.engine  # type: ignore[union-attr]
     assert engine.find(wrong["number"]).state == "cancelled"
+    store = running.service.store
+    assert store is not None
+    events = [e for e in await store.load_events() if e.get("kind") == "cancelled"]
+    assert events and events[-1].get("reason") == "corrected"
     assert engine.find(right["number"]).state == "waiting"
     await kiosk.close()
 

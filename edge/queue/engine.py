@@ -150,11 +150,14 @@ class QueueEngine:
         self.apply(event)
         return self._outcome(ticket, now, [event])
 
-    def cancel(self, ticket_id: str) -> Outcome:
-        """The customer left or staff withdrew the ticket before service."""
+    def cancel(self, ticket_id: str, reason: str | None = None) -> Outcome:
+        """The customer left or staff withdrew the ticket before service; `reason` is kept
+        in the event ("corrected": the customer told the kiosk it was the wrong service)."""
         now = self._clock()
         ticket = self._ticket_in(ticket_id, CANCELLABLE, "cancel")
         event = {"kind": EventKind.CANCELLED.value, "at": now, "ticket": ticket.id}
+        if reason is not None:
+            event["reason"] = reason
         self.apply(event)
         return self._outcome(ticket, now, [event])
 
