@@ -27,11 +27,12 @@ from intents.dialogue_types import (
 )
 from intents.phrases import clarify_question, t
 
-_END: Final = r"(?:[，,。.！!、~\s]+|$)"
+_SEP: Final = r"[，,。.！!、~\s]+"
+_END: Final = r"(?:" + _SEP + r"|$)"
 # "不对", "不是的，", "错了错了": the whole clause says the kiosk got it wrong.
 _WRONG_ZH: Final = r"(?:不对|不是|错了|搞错了|弄错了|说错了|听错了|不是这个|不是这样|不要这个)"
 _LEAD_ZH: Final = re.compile(
-    r"^(?:" + _WRONG_ZH + r"[啊呀吧了啦的哦]*(?:[，,。.！!、~\s]+|$|(?=" + _WRONG_ZH + r")))+")
+    r"^(?:" + _WRONG_ZH + r"[啊呀吧了啦的哦]*(?:" + _SEP + r"|$|(?=" + _WRONG_ZH + r")))+")
 # "我不是要取钱，是存钱": the first clause names what was wrong, the rest what is right.
 _NEGATED_ZH: Final = re.compile(
     r"^我?(?:不是|没|没有)(?:要|想|说|想要|来)(?!到)(?:办|办理)?[^，,。.！!]{0,20}[，,。.！!]\s*"
