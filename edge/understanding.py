@@ -72,7 +72,7 @@ def load_router(path: Path, use_encoder: bool = True,
             return router
     else:
         log.warning("no router at %s: training it from the project's data", path)
-    return train_router(path, use_encoder, encoder)
+    return train_router(path, use_encoder=False, encoder=encoder)  # encoder resolved above
 
 
 def load_understanding(path: Path, use_encoder: bool = True,

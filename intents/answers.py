@@ -21,7 +21,7 @@ import msgspec
 
 from intents.grounding import GroundingReport, check, strip_citations
 from intents.knowledge.chunker import Passage
-from intents.knowledge.hub import SearchResult
+from intents.knowledge.hub import EXPANSION_WEIGHT, SearchResult
 from intents.knowledge.tokens import (
     PRICE_TERMS,
     asks_price,
@@ -200,7 +200,7 @@ def _relevant(question: str, results: Sequence[SearchResult], language: str) -> 
     same = [r.passage for r in results if r.passage.lang in ("", language)]
     weights = _weights(wanted, [p.index_text() for p in same] or [""])
     for w in wanted - asked:  # the customer's own words decide; a fee table's words help
-        weights[w] *= 0.3
+        weights[w] *= EXPANSION_WEIGHT
     kept = [(r.passage, _coverage(question, r.passage.index_text()),
              _score(weights, r.passage.index_text()), rank)
             for rank, r in enumerate(results)

@@ -224,13 +224,15 @@ def decide(state: DialogueState, text: str, u: Understanding, policy: Policy,
 
 def _is_goodbye(text: str) -> bool:
     """'没事了', 'that's all, thanks': the whole turn is a goodbye, not part of a request."""
-    rest = text.lower()
-    if re.sub(r"[\s\W_]+", " ", rest).strip() in END_PHRASES:  # "no, thanks"
+    def words(s: str) -> str:
+        return re.sub(r"[\s\W_]+", " ", s).strip()
+
+    said = text.lower()
+    if words(said) in END_PHRASES:  # "no, thanks" (before "thanks" is taken as a filler)
         return True
     for filler in COURTESY:
-        rest = rest.replace(filler, " ")
-    rest = re.sub(r"[\s\W_]+", " ", rest).strip()
-    return rest in END_PHRASES
+        said = said.replace(filler, " ")
+    return words(said) in END_PHRASES
 
 
 def _decide(state: DialogueState, text: str, u: Understanding, policy: Policy,

@@ -23,6 +23,11 @@ class Decoded(NamedTuple):
     compression_ratio: float
 
 
+def languages(model: Any, encoded: Any) -> list[tuple[str, float]]:
+    """Whisper's language probabilities for an encoded window, as ("zh", p) pairs."""
+    return [(token[2:-2], float(p)) for token, p in model.model.detect_language(encoded)[0]]
+
+
 class SharedEncoder:
     """Lets zh/en detection and the decode share one encoder pass (each costs a padded 30 s).
 
@@ -47,7 +52,7 @@ class SharedEncoder:
         window = pad_or_trim(features[:, :frames])
         output = self._encode(window)
         self._local.pending = (window, output)
-        return [(token[2:-2], float(p)) for token, p in model.model.detect_language(output)[0]]
+        return languages(model, output)
 
     def __call__(self, features: npt.NDArray[np.float32]) -> Any:
         pending = getattr(self._local, "pending", None)
@@ -89,7 +94,7 @@ class FitWindow:
         return self._model.encode(window)
 
     def detect(self, encoded: Any) -> list[tuple[str, float]]:
-        return [(tok[2:-2], float(p)) for tok, p in self._model.model.detect_language(encoded)[0]]
+        return languages(self._model, encoded)
 
     def _tokenizer(self, language: str) -> Any:
         tok = self._tokenizers.get(language)

@@ -375,31 +375,24 @@ class ConsoleApp(App[None]):
 
     def load_report(self) -> None:
         """Ask the service for today's report (in a worker)."""
-        self.run_worker(self._report(), group="report", exclusive=True)
-
-    async def _report(self) -> None:
-        reply = await self.client.command("report")
-        pane = self._base.query_one(ReportPane)
-        if isinstance(reply, Result):
-            pane.show(reply.data)
-        elif isinstance(reply, Error):
-            pane.failed(reply.code, reply.message)
-            self._say(f"✗ report: {reply.code}: {reply.message}", error=True)
+        self.run_worker(self._fill("report", self._base.query_one(ReportPane)),
+                        group="report", exclusive=True)
 
     def load_appointments(self) -> None:
         """Ask the service for today's appointment book (in a worker)."""
-        self._base.query_one(AppointmentsPane).fetching()
-        self.run_worker(self._appointments(), group="appointments", exclusive=True)
-
-    async def _appointments(self) -> None:
-        reply = await self.client.command("appointments")
-        self._record(reply)
         pane = self._base.query_one(AppointmentsPane)
+        pane.fetching()
+        self.run_worker(self._fill("appointments", pane), group="appointments", exclusive=True)
+
+    async def _fill(self, command: str, pane: ReportPane | AppointmentsPane) -> None:
+        """Run a read-only command and redraw its pane from the answer, or say why not."""
+        reply = await self.client.command(command)
+        self._record(reply)
         if isinstance(reply, Result):
             pane.show(reply.data)
         elif isinstance(reply, Error):
             pane.failed(reply.code, reply.message)
-            self._say(f"✗ appointments: {reply.code}: {reply.message}", error=True)
+            self._say(f"✗ {command}: {reply.code}: {reply.message}", error=True)
 
 
 def run_console(url: str, user: str, credential: str, counter: str | None = None) -> None:

@@ -32,7 +32,8 @@ class EventKind(StrEnum):
     issued: day, number, service, cls, language, flags, intent, appointment_at, walk_in.
     called: counter. no_show: action ("requeue" | "cancel"), penalty_s.
     transferred: service, from_service. class_changed: cls, from_cls.
-    cancelled: reason ("day_closed" from close_day, "corrected" from a kiosk correction). counter_opened/closed: counter.
+    cancelled: reason ("day_closed" from close_day, "corrected" from a kiosk correction).
+    counter_opened/closed: counter.
     """
 
     ISSUED = "issued"

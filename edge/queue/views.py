@@ -26,12 +26,10 @@ def waiting_views(
     """Waiting tickets in branch-wide call order, each with people ahead and estimate; with
     `per_service` > 0 only the first that many of each service (a long queue's head)."""
     order = ranked(policy, list(state.waiting.values()), now)
-    if per_service <= 0:
-        est = estimate_waits(order, staffed(state), busy(state), state.times)
-        return [ticket_view(state, t, now, est[t.id]) for t in order]
-    head = head_per_service(order, per_service)
-    est = estimate_waits(order, staffed(state), busy(state), state.times, {t.id for t in head})
-    return [ticket_view(state, t, now, est[t.id]) for t in head]
+    shown = order if per_service <= 0 else head_per_service(order, per_service)
+    only = None if per_service <= 0 else {t.id for t in shown}
+    est = estimate_waits(order, staffed(state), busy(state), state.times, only)
+    return [ticket_view(state, t, now, est[t.id]) for t in shown]
 
 
 def head_per_service(order: list[Ticket], per_service: int) -> list[Ticket]:
