@@ -56,6 +56,7 @@ class Error(Message, tag="error"):
     message: str
     ref: str | None = None
     fatal: bool = False
+    turn: int | None = None  # the customer turn this error closes (instead of its `reply`)
 
 
 class Bye(Message, tag="bye"):

@@ -154,6 +154,8 @@ class SessionSettings(_Section):
     idle_timeout_s: float = 90.0  # customer walked away: the next one starts fresh
     # After a ticket or terminal, "不对，…" within this long still corrects it (0: never).
     correction_window_s: float = 30.0
+    # Turns a kiosk may have waiting behind the one being answered; more are refused (busy).
+    max_queued_turns: int = 4
 
 
 class AppointmentSettings(_Section):

@@ -29,6 +29,10 @@ class Metrics:
                              ["kind", "intent"], registry=self.registry)
         self.queue_ops = Counter("branch_teller_queue_operations_total",
                                  "Queue operations committed.", ["op"], registry=self.registry)
+        self.turn_failures = Counter(
+            "branch_teller_turn_failures_total",
+            "Customer turns that ended in an error instead of a reply, by error code.",
+            ["kind", "code"], registry=self.registry)
         self.barge_ins = Counter("branch_teller_barge_ins_total",
                                  "Replies stopped because the customer spoke over them.",
                                  registry=self.registry)

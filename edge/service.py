@@ -122,6 +122,7 @@ class Service:
         self.hub_ready = asyncio.Event()  # set once keyword search works (or failed)
         self.metrics = Metrics(self._connections)
         self.recent_turns: deque[TurnLog] = deque(maxlen=50)
+        self.turn_failures: dict[str, int] = {}  # error code -> customer turns it ended
         self.versions: dict[str, Any] = {}
 
     # ------------------------------------------------------------ lifecycle
@@ -251,7 +252,8 @@ class Service:
         if peer.role == "kiosk":
             session = KioskSession(
                 peer, self.desk, self.policy, self._understand, self.models,
-                self.config.server.max_text_chars, self._turn_logged)
+                self.config.server.max_text_chars, self._turn_logged,
+                on_failure=self._turn_failed, inbox=self.config.sessions.max_queued_turns)
             session.answer = self._answer
             session.correction_window_s = self.config.sessions.correction_window_s
             session.llm_route = self._llm_route if self.llm is not None else None
@@ -271,8 +273,7 @@ class Service:
         session = self.sessions.get(peer.device_id)
         if session is not None and session.peer is peer:
             del self.sessions[peer.device_id]
-            if session.voice is not None:
-                await session.voice.close()
+            await session.close()
 
     async def on_message(self, peer: Peer, msg: Message) -> None:
         assert self.desk is not None and self.store is not None
@@ -320,6 +321,7 @@ class Service:
             "waiting": sum(desk.engine.waiting_counts().values()) if desk else 0,
             "pending_calls": len(desk.pending_calls) if desk else 0,
             "open_alerts": len(desk.alerts) if desk else 0,
+            "turn_failures": dict(self.turn_failures),
             "router": "loaded" if self._understand is not None else "absent",
             "speech": self._speech_health(),
             "versions": {**self.versions, "knowledge": self._knowledge_version()},
@@ -381,6 +383,11 @@ class Service:
     def to_kiosks(self, msg: QueueUpdate) -> None:
         if self.server is not None:
             self.server.broadcast("kiosk", msg)
+
+    def _turn_failed(self, kind: str, code: str) -> None:
+        """A customer turn ended in an error: counted (the session logged why)."""
+        self.metrics.turn_failures.labels(kind, code).inc()
+        self.turn_failures[code] = self.turn_failures.get(code, 0) + 1
 
     def _turn_logged(self, turn: TurnLog) -> None:
         self.recent_turns.append(turn)

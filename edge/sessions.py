@@ -1,35 +1,48 @@
-"""One kiosk's conversation: a customer turn in, the dialogue's actions carried out.
+"""One kiosk's conversation shell: carries out what the conversation core decides.
 
-The dialogue policy decides; this shell runs the router off the event loop, issues tickets
-through the queue desk, raises staff alerts, answers the kiosk, and logs the masked turn.
+Text and voice turns take one path (`edge/conversation.py` decides; this module gathers the
+facts it asks for, issues tickets through the queue desk, raises staff alerts, answers and
+logs the masked turn). Turns wait in a short per-kiosk inbox and run in one worker task, in
+the order they came, so the connection's reader never waits for a turn: a barge-in or a
+`context` message lands while an answer is still being written. Every turn ends in exactly
+one `reply` or one `error`; a refused or failed turn leaves the conversation where it was,
+and is logged and counted.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import secrets
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from typing import Any
 
 from devices.protocol import (
     Alert,
-    Choice,
     EndSession,
-    GoToTerminal,
+    Error,
     KioskContext,
     KioskText,
     ProtocolError,
-    Reply,
     TicketCancelled,
-    TicketIssued,
     TurnLog,
 )
 from devices.server import Peer
 from edge.appointments import look_up
+from edge.conversation import (
+    Conversation,
+    Decision,
+    Prepared,
+    ReplyParts,
+    TurnInput,
+    go_terminal,
+    ticket_card,
+)
 from edge.desk import QueueDesk
 from edge.queue.model import QueueError, TicketView
 from edge.store import BookingTaken
@@ -48,38 +61,24 @@ from intents.dialogue import (
     Say,
     ShowTicket,
     Understanding,
-    decide,
 )
-from intents.dialogue_appointment import appointment_number
-from intents.dialogue_repair import split_correction
 from intents.masking import mask_pii
-from intents.phrases import label, t
+from intents.phrases import t
 from intents.slot_appointment import mask_numbers
 from speech.tts import TextFeed
 
 log = logging.getLogger("branch_teller.sessions")
-_NAMED_COUNTERS = 3  # a ticket reply names the counters only when this few serve it
 
 Understand = Callable[[str], Understanding]
+AnswerFn = Callable[[str, str, Callable[[str], None] | None], Answer | None]
+LlmRoute = Callable[[str, list[tuple[str, str]]], Awaitable[str | None]]
+INBOX = 4  # turns a kiosk may have waiting behind the one being answered
 
 
 @dataclass
-class _ReplyParts:
-    """What one turn's actions add to the single `reply` that closes the turn."""
-
-    texts: list[str] = field(default_factory=list)
-    choices: list[tuple[str, str]] = field(default_factory=list)
-    ends: bool = False
-    kept: bool = False  # the ticket to replace could not be withdrawn: issue no other
-    sources: list[str] = field(default_factory=list)
-    interruptible: bool = True  # anti-fraud and compliance warnings always play to the end
-    feed: TextFeed | None = None  # speech already playing while the turn is carried out
-
-    def add(self, text: str, spoken: bool = False) -> None:
-        """A sentence of the reply; to the voice at once unless it was `spoken` already."""
-        self.texts.append(text)
-        if self.feed is not None and not spoken and text:
-            self.feed.put(text)
+class _Queued:
+    turn: TurnInput
+    timer: TurnTimer | None
 
 
 class KioskSession:
@@ -87,183 +86,271 @@ class KioskSession:
 
     def __init__(self, peer: Peer, desk: QueueDesk, policy: Policy, understand: Understand,
                  executor: Executor, max_text_chars: int, on_turn: Callable[[TurnLog], None],
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time,
+                 on_failure: Callable[[str, str], None] | None = None,
+                 inbox: int = INBOX) -> None:
         self.peer = peer
         self.desk = desk
-        self.policy = policy
         self.understand = understand
         self.executor = executor
-        self.max_text_chars = max_text_chars
         self.on_turn = on_turn
+        self.on_failure = on_failure  # (channel, error code) of every turn that failed
         self.clock = clock
-        self.state = DialogueState(language="en" if peer.identity.language == "en" else "zh")
-        self.context = KioskContext()
-        self.turn = 0
-        self.last_activity = clock()
-        self.conversation = secrets.token_hex(4)
+        self.core = Conversation(policy, peer.identity.language or "zh", max_text_chars, 30.0,
+                                 lambda: secrets.token_hex(4))
         self.voice: VoiceChannel | None = None
-        # (question, language, on_sentence) -> the answer, in a worker thread
-        self.answer: Callable[[str, str, Callable[[str], None] | None],
-                              Answer | None] | None = None
-        self.llm_route: Callable[[str, list[tuple[str, str]]],
-                                 Awaitable[str | None]] | None = None
-        self.correction_window_s = 30.0  # sessions.correction_window_s
-        self.guess_until = 0.0  # the last ticket or terminal can be corrected until then
+        self.answer: AnswerFn | None = None  # (question, language, on_sentence), worker thread
+        self.llm_route: LlmRoute | None = None
+        self.turn_failures = 0
+        self.max_waiting = inbox
+        self._inbox: deque[_Queued] = deque()  # turns waiting behind the one being answered
+        self._worker: asyncio.Task[None] | None = None
+
+    # ------------------------------------------------------------ the core's state, for staff
+
+    @property
+    def state(self) -> DialogueState:
+        return self.core.state
+
+    @property
+    def last_activity(self) -> float:
+        return self.core.last_activity
+
+    @property
+    def correction_window_s(self) -> float:
+        return self.core.correction_window_s
+
+    @correction_window_s.setter
+    def correction_window_s(self, value: float) -> None:
+        self.core.correction_window_s = value
+
+    # ------------------------------------------------------------ what the kiosk sends
 
     def reset(self, reason: str, keep_guess: bool = False) -> None:
-        """Forget the customer (ticket issued, idle timeout, 'that's all', kiosk reset);
-        with `keep_guess`, what they were given stays open to a correction for a while."""
+        """Forget the customer (idle timeout, 'that's all', kiosk reset)."""
         log.info("kiosk %s conversation %s ended (%s)", self.peer.device_id,
-                 self.conversation, reason)
-        lang = self.context.language or self.peer.identity.language
-        guess = self.state.last_guess if keep_guess else None
-        self.state = DialogueState(language="en" if lang == "en" else "zh", last_guess=guess)
-        self.context = KioskContext()
-        self.conversation = secrets.token_hex(4)
+                 self.core.conversation, reason)
+        self.core.reset(keep_guess)
 
     async def on_context(self, msg: KioskContext) -> None:
         """The kiosk reports flags it knows (elderly mode, VIP card, preferred language)."""
-        self.context = msg
-        self.last_activity = self.clock()
+        self.core.on_context(msg, self.clock())
 
     async def on_end(self, msg: EndSession) -> None:
-        """The kiosk was reset."""
+        """The kiosk was reset: a turn still being answered no longer changes anything."""
         self.reset(f"kiosk: {msg.reason}")
 
     async def on_text(self, msg: KioskText) -> None:
-        """One typed customer turn, end to end."""
-        if len(msg.text) > self.max_text_chars:
-            raise ProtocolError("text_too_long", f"Text turns are limited to "
-                                f"{self.max_text_chars} characters; this one had "
-                                f"{len(msg.text)}.", msg.id)
-        await self.take_turn(msg.text, msg.language, msg.choice, msg.id, None)
+        """A typed or touched turn: queued, answered by the worker (never awaited here)."""
+        self._enqueue(TurnInput(text=msg.text, channel="text", language=msg.language,
+                                choice=msg.choice, ref=msg.id), None)
 
     async def voice_turn(self, text: str, language: str | None,
                          timer: TurnTimer | None) -> None:
         """A spoken turn, once its final transcript is in."""
-        await self.take_turn(text, language, None, None, timer)
+        try:
+            self._enqueue(TurnInput(text=text, channel="voice", language=language), timer)
+        except ProtocolError as err:  # the kiosk hears why instead of silence
+            self._failed("voice", err.code)
+            self.peer.send(Error(code=err.code, message=err.message))
 
-    async def take_turn(self, text: str, language: str | None, choice: str | None,
-                        ref: str | None, timer: TurnTimer | None) -> None:
-        """Route, decide, carry out, answer (and speak, for kiosks that play audio)."""
-        self.turn += 1
-        turn = self.turn
-        self.last_activity = self.clock()
+    def _enqueue(self, turn: TurnInput, timer: TurnTimer | None) -> None:
+        queued = _Queued(turn, timer)
+        if self._worker is None or self._worker.done():
+            self._worker = asyncio.create_task(self._work(queued),
+                                               name=f"turns-{self.peer.device_id}")
+        elif len(self._inbox) >= self.max_waiting:
+            raise ProtocolError("busy", "Still answering the previous requests; please wait "
+                                "for the reply and try again.", turn.ref, refusal=True)
+        else:
+            self._inbox.append(queued)
+
+    async def close(self) -> None:
+        """The kiosk left: stop its turns, decodes and speech."""
+        if self._worker is not None:
+            self._worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._worker
+        if self.voice is not None:
+            await self.voice.close()
+
+    async def _work(self, first: _Queued) -> None:
+        """Answer turns one at a time, in order; nothing escapes but cancellation."""
+        queued: _Queued | None = first
+        while queued is not None:
+            await self.run_turn(queued.turn, queued.timer)
+            queued = self._inbox.popleft() if self._inbox else None
+
+    # ------------------------------------------------------------ one turn
+
+    async def run_turn(self, turn: TurnInput, timer: TurnTimer | None) -> None:
+        """Gather, decide, carry out, reply (or send the one error); commit only on success."""
         started = time.perf_counter()
-        if self.state.last_guess is not None and self.last_activity > self.guess_until:
-            self.state = replace(self.state, last_guess=None)
-        # "不对，我是要换外币": the router hears the request without the correction words.
-        rest = split_correction(text) if self.state.last_guess is not None else None
-        loop = asyncio.get_running_loop()
-        understood = await loop.run_in_executor(self.executor, self.understand, rest or text)
-        if language in ("zh", "en"):
-            understood = replace(understood, language=language)  # type: ignore[arg-type]
-        if understood.unsure and self.llm_route is not None and not self.state.clarifying:
-            understood = await self._second_tier(text, understood)
-        route_ms = (time.perf_counter() - started) * 1000
+        prepared: Prepared | None = None
+        feed: TextFeed | None = None
+        said: list[str] = []  # the reply's text, once known (for the turn log)
+        try:
+            prepared = self.core.prepare(turn, self.clock())
+            decision = await self._decide(prepared)
+            route_ms = (time.perf_counter() - started) * 1000
+            if timer is not None:
+                timer.mark("route")
+            if self._speaks and decision.speaks_answer:
+                # An answer from the model is spoken sentence by sentence as it is written.
+                feed = TextFeed().bind()
+                self._speak(decision, feed, timer, started, route_ms, said)
+            parts = ReplyParts()
+            for action in decision.actions:
+                await self._carry_out(decision, action, parts, feed)
+        except asyncio.CancelledError:
+            raise
+        except Exception as err:
+            self._refused(turn, prepared, err)
+            if feed is not None:
+                feed.close()
+            return
+        if feed is not None:
+            feed.close()
+        reply = self.core.reply(decision, parts)
+        ended = self.core.commit(decision, parts, self.clock())
+        self.peer.send(reply)  # the turn's one reply; nothing awaited since the commit
+        said.append(reply.text)
+        if ended:
+            log.info("kiosk %s conversation complete", self.peer.device_id)
         if timer is not None:
-            timer.mark("route")
-        # Appointment numbers and booking hints stay out of transcripts and logs.
-        private = self.state.asked in ("appointment", "hint")
-        booking = await self._booking(text)
-        private = private or booking is not None
-        guess_before = self.state.last_guess
-        self.state, actions = decide(self.state, text, understood, self.policy, choice, booking)
-        private = private or self.state.asked in ("appointment", "hint")
-        lang = self.state.language
-        reply = _ReplyParts()
-        said = ""
+            timer.mark("answer")
+        if self.voice is not None:
+            self.voice.set_expect_digits(decision.expects_digits)
+        if feed is None:
+            self._speak(decision, reply.text, timer, started, route_ms, said)
 
+    def _refused(self, turn: TurnInput, prepared: Prepared | None, err: Exception) -> None:
+        """The turn's one `error`: a refusal said plainly, anything else logged in full."""
+        number = prepared.turn if prepared is not None else None
+        if isinstance(err, ProtocolError):
+            code, message = err.code, err.message
+            log.info("kiosk %s turn %s refused: %s", self.peer.device_id, number, code)
+        else:
+            code = "internal"
+            message = ("Sorry, something went wrong with that request; please try again or "
+                       "ask a member of staff.")
+            log.error("kiosk %s turn %s failed", self.peer.device_id, number,
+                      exc_info=(type(err), err, err.__traceback__))
+        self._failed(turn.channel, code)
+        self.peer.send(Error(code=code, message=message, ref=turn.ref, turn=number))
+
+    def _failed(self, channel: str, code: str) -> None:
+        self.turn_failures += 1
+        if self.on_failure is not None:
+            self.on_failure(channel, code)
+
+    async def _decide(self, p: Prepared) -> Decision:
+        """The facts the core asked for, then its one decision."""
+        loop = asyncio.get_running_loop()
+        understood = await loop.run_in_executor(self.executor, self.understand, p.route_text)
+        if self.llm_route is not None and self.core.wants_second_tier(p, understood):
+            understood = await self._second_tier(p.input.text, understood)
+        booking = await self._booking(p.booking_number)
+        return self.core.decide(p, understood, booking)
+
+    async def _second_tier(self, text: str, understood: Understanding) -> Understanding:
+        """The LLM tier chooses among the router's close candidates (None: late, busy, unsure)."""
+        assert self.llm_route is not None
+        try:
+            pick = await self.llm_route(text, self.core.second_tier_offer(understood))
+        except Exception:  # the LLM tier is optional: the customer is asked instead
+            log.exception("LLM routing failed")
+            return understood
+        return self.core.with_pick(understood, pick)
+
+    async def _booking(self, number: str | None) -> Booking | None:
+        """The appointment book's answer for a number this turn carries."""
+        if number is None:
+            return None
+        now = self.clock()
+        engine = self.desk.engine
+        booking = await look_up(self.desk.store, number, engine.day_of(now), now,
+                                engine.settings.timezone)
+        log.info("kiosk %s appointment %s: %s", self.peer.device_id, mask_numbers(number, 4),
+                 booking.status)
+        return booking
+
+    # ------------------------------------------------------------ speaking and logging
+
+    @property
+    def _speaks(self) -> bool:
+        return self.voice is not None and self.voice.speaks
+
+    def _speak(self, d: Decision, text: str | TextFeed, timer: TurnTimer | None,
+               started: float, route_ms: float, said: list[str]) -> None:
+        """Speak the reply where the kiosk plays audio; log the turn once it was sent.
+        `said` receives the reply's text when the turn is over (an answer may still be
+        being written while it is spoken)."""
         def logged(timer: TurnTimer | None) -> None:
             timings = timer.as_ms() if timer is not None else {}
             timings["route"] = round(route_ms, 2)
             timings["turn"] = round((time.perf_counter() - started) * 1000, 2)
-            self.on_turn(TurnLog(device=self.peer.device_id, turn=turn, speaker="customer",
-                                 text=masked, intent=understood.intent, timings_ms=timings))
-            teller = mask_numbers(mask_pii(said)) if private else mask_pii(said)
-            self.on_turn(TurnLog(device=self.peer.device_id, turn=turn, speaker="teller",
-                                 text=teller))
+            device, number = self.peer.device_id, d.prepared.turn
+            self.on_turn(TurnLog(device=device, turn=number, speaker="customer",
+                                 text=d.customer_log_text(), intent=d.understood.intent,
+                                 timings_ms=timings))
+            self.on_turn(TurnLog(device=device, turn=number, speaker="teller",
+                                 text=d.reply_log_text("".join(said))))
 
-        masked = mask_pii(text)
-        if private:
-            masked = mask_numbers(masked, 4)
-        if (self.voice is not None and self.voice.speaks
-                and any(isinstance(a, AnswerQuestion) for a in actions)):
-            # An answer from the model is spoken sentence by sentence as it is written.
-            reply.feed = TextFeed().bind()
-            self.voice.speak(turn, reply.feed, lang, self.context.elderly,
-                             all(a.interruptible for a in actions if isinstance(a, Say)),
-                             timer, logged)
-        try:
-            for action in actions:
-                await self._carry_out(action, ref, reply)
-        finally:
-            if reply.feed is not None:
-                reply.feed.close()
-        said = " ".join(reply.texts) if lang == "en" else "".join(reply.texts)
-        self.peer.send(Reply(
-            id=ref, turn=turn, text=said, language=lang, intent=understood.intent,
-            confidence=round(understood.confidence, 4),
-            choices=[Choice(key=k, label=v) for k, v in reply.choices], sources=reply.sources,
-            large_text=self.context.elderly, ends_session=self.state.ended or reply.ends))
-        if timer is not None:
-            timer.mark("answer")
-        if self.voice is not None:
-            self.voice.set_expect_digits(self.state.asked in ("amount", "appointment", "hint"))
-            if reply.feed is None:
-                self.voice.speak(turn, said, lang, self.context.elderly, reply.interruptible,
-                                 timer, logged)
-        else:
+        if self.voice is None:
             logged(timer)
-        if self.state.last_guess is not None and self.state.last_guess is not guess_before:
-            self.guess_until = self.clock() + self.correction_window_s
-        if self.state.ended or reply.ends:
-            self.reset("conversation complete", keep_guess=True)
+            return
+        self.voice.speak(d.prepared.turn, text, d.language, self.core.context.elderly,
+                         d.interruptible, timer, logged)
 
-    async def _carry_out(self, action: Any, ref: str | None, reply: _ReplyParts) -> None:
-        lang = self.state.language
+    # ------------------------------------------------------------ carrying out actions
+
+    async def _carry_out(self, d: Decision, action: Any, parts: ReplyParts,
+                         feed: TextFeed | None) -> None:
+        lang = d.language
+        ref, turn = d.prepared.input.ref, d.prepared.turn
+
+        def add(text: str, spoken: bool = False) -> None:
+            parts.texts.append(text)
+            if feed is not None and not spoken and text:
+                feed.put(text)
+
         if isinstance(action, CancelTicket):
-            reply.kept = not await self._withdraw(action.number, ref, reply)
-        elif reply.kept and not isinstance(action, AlertStaff):
+            parts.kept = not await self._withdraw(action.number, d, add)
+        elif parts.kept and not isinstance(action, AlertStaff):
             return  # the customer keeps the ticket being called; the teller sorts it out
         elif isinstance(action, Say):
-            reply.add(action.text)
-            reply.choices.extend(action.choices)
-            reply.ends = reply.ends or action.ends_session
-            reply.interruptible = reply.interruptible and action.interruptible
+            add(action.text)
+            parts.choices.extend(action.choices)
+            parts.ends = parts.ends or action.ends_session
         elif isinstance(action, GoTerminal):
-            term = action.terminal
-            self.peer.send(GoToTerminal(id=ref, turn=self.turn, terminal=term.id,
-                                        name=term.name[lang], location=term.location[lang],
-                                        bring=list(action.bring), language=lang))
+            self.peer.send(go_terminal(action, turn, ref, lang))
         elif isinstance(action, AlertStaff):
             self.desk.raise_alert(Alert(
                 alert=secrets.token_hex(4), kind=action.kind, severity=action.severity,
                 text=mask_pii(action.text), device=self.peer.device_id, at=self.clock(),
                 requires_ack=action.severity != "info"))
         elif isinstance(action, IssueTicket):
-            view = await self._issue_view(action.service, action.priority_class, action.flags,
-                                          action.intent, ref)
-            guess = self.state.last_guess
-            if guess is not None and guess.intent == action.intent and guess.ticket is None:
-                self.state = replace(self.state, last_guess=replace(guess, ticket=view.number))
-            reply.add(self._send_ticket(view, ref))
+            view = await self._issue(action.service, action.priority_class, action.flags,
+                                     action.intent)
+            parts.issued.append((action.intent, view.number))
+            add(self._send_ticket(view, d))
         elif isinstance(action, CheckIn):
-            reply.add(await self._check_in(action, ref))
+            add(await self._check_in(action, d))
         elif isinstance(action, ShowTicket):
-            reply.add(self._show_ticket(action.number, ref))
+            add(self._show_ticket(action.number, d))
         elif isinstance(action, AnswerQuestion):
-            text, sources, spoken = await self._answer(action, reply.feed)
-            reply.add(text, spoken)
-            reply.sources.extend(sources)
+            text, sources, spoken = await self._answer(action, lang, feed)
+            add(text, spoken)
+            parts.sources.extend(sources)
             if action.offer is not None:
-                reply.add(t("offer_ticket", lang))
-                reply.choices.extend([("ticket", t("choice_ticket", lang)),
+                add(t("offer_ticket", lang))
+                parts.choices.extend([("ticket", t("choice_ticket", lang)),
                                       ("end", t("choice_no_thanks", lang))])
 
-    async def _withdraw(self, number: str, ref: str | None, reply: _ReplyParts) -> bool:
+    async def _withdraw(self, number: str, d: Decision, add: Callable[[str], None]) -> bool:
         """Cancel a ticket the customer says was wrong; False when it is past cancelling."""
-        lang = self.state.language
+        lang = d.language
         withdrawn = False
         try:
             view = self.desk.engine.find(number)
@@ -274,31 +361,17 @@ class KioskSession:
             pass
         if not withdrawn:
             log.info("kiosk %s: ticket %s kept (no longer waiting)", self.peer.device_id, number)
-            reply.add(t("ticket_kept", lang, number=number))
+            add(t("ticket_kept", lang, number=number))
             return False
-        self.peer.send(TicketCancelled(id=ref, turn=self.turn, number=number))
-        reply.add(t("ticket_cancelled", lang, number=number))
+        self.peer.send(TicketCancelled(id=d.prepared.input.ref, turn=d.prepared.turn,
+                                       number=number))
+        add(t("ticket_cancelled", lang, number=number))
         return True
 
-    async def _second_tier(self, text: str, understood: Understanding) -> Understanding:
-        """Ask the LLM to choose among the router's close candidates before asking the customer."""
-        assert self.llm_route is not None
-        lang = understood.language
-        offered = [(c, label(c, lang)) for c in understood.candidates]
-        try:
-            pick = await self.llm_route(text, offered)
-        except Exception:  # the LLM tier is optional: the customer is asked instead
-            log.exception("LLM routing failed")
-            return understood
-        if pick is None or pick not in understood.candidates:
-            return understood
-        return replace(understood, intent=pick, unsure=False, source="llm")
-
-    async def _answer(self, action: AnswerQuestion,
+    async def _answer(self, action: AnswerQuestion, lang: str,
                       feed: TextFeed | None) -> tuple[str, list[str], bool]:
         """A grounded answer with its sources, or the policy's fallback sentence; and whether
         the answer's sentences already went to `feed` as the model wrote them."""
-        lang = self.state.language
         if self.answer is None:
             return action.fallback, [], False
         loop = asyncio.get_running_loop()
@@ -313,40 +386,22 @@ class KioskSession:
             return action.fallback, [], False
         return found.text, list(found.sources), say is not None
 
-    async def _booking(self, text: str) -> Booking | None:
-        """The appointment book's answer for a number this turn carries, if it carries one."""
-        number = appointment_number(self.state, text, self.policy)
-        if number is None:
-            return None
-        now = self.clock()
-        engine = self.desk.engine
-        booking = await look_up(self.desk.store, number, engine.day_of(now), now,
-                                engine.settings.timezone)
-        log.info("kiosk %s appointment %s: %s", self.peer.device_id, mask_numbers(number, 4),
-                 booking.status)
-        return booking
-
-    async def _issue_view(self, service: str, priority_class: str, action_flags: tuple[str, ...],
-                          intent: str | None, ref: str | None,
-                          appointment_at: float | None = None,
-                          check_in: str | None = None) -> TicketView:
-        """Issue a ticket (committed before anyone hears of it) with the customer's class."""
-        lang = self.state.language
-        flags = set(action_flags)
-        for flag in ("elderly", "disabled", "pregnant"):
-            if getattr(self.context, flag):
-                flags.add(flag)
-        vip = self.context.vip or (priority_class if priority_class.startswith("vip") else None)
+    async def _issue(self, service: str, priority_class: str, action_flags: tuple[str, ...],
+                     intent: str | None, appointment_at: float | None = None,
+                     check_in: str | None = None) -> TicketView:
+        """Issue a ticket (committed before anyone hears of it) with the customer's class;
+        a queue refusal becomes the turn's error."""
+        flags, vip = self.core.priority(action_flags, priority_class)
         try:
-            outcome = await self.desk.run("issue", service, language=lang,
-                                          flags=sorted(flags), vip_tier=vip, intent=intent,
+            outcome = await self.desk.run("issue", service, language=self.core.state.language,
+                                          flags=flags, vip_tier=vip, intent=intent,
                                           appointment_at=appointment_at,
                                           origin=self.peer.device_id, check_in=check_in)
         except QueueError as err:
-            raise ProtocolError(err.code, err.message, ref, refusal=True) from None
+            raise ProtocolError(err.code, err.message, refusal=True) from None
         return outcome.ticket
 
-    async def _check_in(self, action: CheckIn, ref: str | None) -> str:
+    async def _check_in(self, action: CheckIn, d: Decision) -> str:
         """The ticket and the booking's mark commit together: a crash between them, or two
         kiosks checking the same booking in at once, can never leave a ticket nobody heard of."""
         settings = self.desk.engine.settings
@@ -358,44 +413,33 @@ class KioskSession:
         elif booked == settings.care_class and not flags:
             flags = ("elderly",)  # booked as a care customer; the queue has one care class
         try:
-            view = await self._issue_view(action.service, cls, flags, action.intent, ref,
-                                          appointment_at=action.appointment_at,
-                                          check_in=action.number)
+            view = await self._issue(action.service, cls, flags, action.intent,
+                                     appointment_at=action.appointment_at,
+                                     check_in=action.number)
         except BookingTaken:
             # Another kiosk checked this booking in a moment ago: show the ticket it got.
             row = await self.desk.store.appointment(action.number)
             if row is None or not row["ticket"]:
                 raise ProtocolError("appointment_changed", "The appointment changed while "
-                                    "checking in; please ask a member of staff.", ref) from None
-            return self._show_ticket(row["ticket"], ref)
-        return self._send_ticket(view, ref)
+                                    "checking in; please ask a member of staff.") from None
+            return self._show_ticket(row["ticket"], d)
+        return self._send_ticket(view, d)
 
-    def _show_ticket(self, number: str, ref: str | None) -> str:
+    def _show_ticket(self, number: str, d: Decision) -> str:
         """The ticket an appointment got earlier: shown again while it waits."""
-        lang = self.state.language
         try:
             view = self.desk.engine.find(number)
         except QueueError:
             view = None
         if view is None or view.state != "waiting":
-            return t("ticket_not_waiting", lang, number=number)
-        return self._send_ticket(view, ref)
+            return t("ticket_not_waiting", d.language, number=number)
+        return self._send_ticket(view, d)
 
-    def _send_ticket(self, view: TicketView, ref: str | None) -> str:
+    def _send_ticket(self, view: TicketView, d: Decision) -> str:
         """Tell the kiosk about a ticket; returns the sentence for the reply."""
-        lang = self.state.language
-        settings = self.desk.engine.settings
-        counters = [str(c.number) for c in settings.counters if view.service in c.services]
-        service = next(s for s in settings.services if s.id == view.service)
-        minutes = max(1, round((view.estimated_wait_s or 0) / 60))
-        # Naming most of the counters is noise; the number-caller says which one.
-        key = "ticket" if len(counters) <= _NAMED_COUNTERS else "ticket_any_counter"
-        text = t(key, lang, number=view.number,
-                 service=service.name_en if lang == "en" else service.name_zh,
-                 counters="、".join(counters) if lang == "zh" else ", ".join(counters),
-                 ahead=view.people_ahead or 0, minutes=minutes)
-        self.peer.send(TicketIssued(
-            id=ref, turn=self.turn, number=view.number, service=view.service,
-            priority_class=view.cls, counters=counters, ahead=view.people_ahead or 0,
-            estimated_wait_s=int(view.estimated_wait_s or 0), text=text, language=lang))
-        return text
+        card = ticket_card(view, self.desk.engine.settings, d.prepared.turn,
+                           d.prepared.input.ref, d.language)
+        self.peer.send(card)
+        return card.text
+
+

@@ -1,0 +1,284 @@
+"""The conversation core: one kiosk's turns as values in, a plan out. Pure and synchronous.
+
+Sans-I/O, in the manner of the websockets library's protocol: the shell (`edge/sessions.py`)
+hands a turn to `prepare`, gathers the facts the returned `Prepared` asks for (the router's
+understanding of `route_text`, the LLM tier's pick when `wants_second_tier`, the appointment
+book's answer for `booking_number`), asks `decide` once, carries out the `Decision`'s
+actions and then `commit`s it. The core never awaits, sleeps, reads a clock or touches a
+socket, and the dialogue state only moves at `commit`, so a refused turn leaves the
+conversation exactly where it was. Text and voice turns take this one path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Literal
+
+from devices.protocol import (
+    Choice,
+    GoToTerminal,
+    KioskContext,
+    ProtocolError,
+    Reply,
+    TicketIssued,
+)
+from edge.queue.model import TicketView
+from edge.queue.settings import QueueSettings
+from intents.appointment_policy import Booking
+from intents.dialogue import (
+    Action,
+    AnswerQuestion,
+    DialogueState,
+    GoTerminal,
+    Lang,
+    Policy,
+    Say,
+    Understanding,
+    decide,
+)
+from intents.dialogue_appointment import appointment_number
+from intents.dialogue_repair import split_correction
+from intents.masking import mask_pii
+from intents.phrases import label, t
+from intents.slot_appointment import mask_numbers
+
+Channel = Literal["text", "voice"]
+NAMED_COUNTERS = 3  # a ticket reply names the counters only when this few serve it
+PRIVATE_ASKS = ("appointment", "hint")  # answers to these stay out of transcripts and logs
+
+
+@dataclass(frozen=True)
+class TurnInput:
+    """A customer turn as the kiosk gave it: typed or touched text, or a final transcript."""
+
+    text: str
+    channel: Channel
+    language: str | None = None  # the kiosk's or the recogniser's, when it knows
+    choice: str | None = None  # key of a button from the previous reply
+    ref: str | None = None  # the kiosk's message id, echoed on everything this turn sends
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A turn accepted for work, and what the shell must find out before it is decided."""
+
+    turn: int
+    generation: int  # the conversation it belongs to (a reset starts a new one)
+    input: TurnInput
+    state: DialogueState  # the state the turn starts from
+    route_text: str  # what the router should read ("不对，我要换美元" -> "我要换美元")
+    booking_number: str | None  # an appointment number to look up in the book
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What one turn decided: the state it leads to and the actions to carry out."""
+
+    prepared: Prepared
+    understood: Understanding
+    state: DialogueState
+    actions: tuple[Action, ...]
+    private: bool  # the turn carried an appointment number or booking hint
+
+    @property
+    def language(self) -> Lang:
+        return self.state.language
+
+    @property
+    def speaks_answer(self) -> bool:
+        """An answer from the model is spoken sentence by sentence as it is written."""
+        return any(isinstance(a, AnswerQuestion) for a in self.actions)
+
+    @property
+    def interruptible(self) -> bool:
+        """Anti-fraud and compliance warnings always play to the end."""
+        return all(a.interruptible for a in self.actions if isinstance(a, Say))
+
+    @property
+    def expects_digits(self) -> bool:
+        """The next turn is a number being dictated: the endpointer allows longer pauses."""
+        return self.state.asked in ("amount", "appointment", "hint")
+
+    def customer_log_text(self) -> str:
+        """The customer's words as they may be stored: identifiers masked."""
+        masked = mask_pii(self.prepared.input.text)
+        return mask_numbers(masked, 4) if self.private else masked
+
+    def reply_log_text(self, said: str) -> str:
+        """The reply as it may be stored."""
+        return mask_numbers(mask_pii(said)) if self.private else mask_pii(said)
+
+
+@dataclass
+class ReplyParts:
+    """What the carried-out actions add to the single `reply` that closes the turn."""
+
+    texts: list[str] = field(default_factory=list)
+    choices: list[tuple[str, str]] = field(default_factory=list)
+    sources: list[str] = field(default_factory=list)
+    ends: bool = False
+    kept: bool = False  # the ticket to replace could not be withdrawn: issue no other
+    issued: list[tuple[str | None, str]] = field(default_factory=list)  # (intent, number)
+
+    def joined(self, language: Lang) -> str:
+        return " ".join(self.texts) if language == "en" else "".join(self.texts)
+
+
+class Conversation:
+    """One kiosk's conversation state, advanced only by committed turns."""
+
+    def __init__(self, policy: Policy, default_language: str, max_text_chars: int,
+                 correction_window_s: float, new_id: Callable[[], str]) -> None:
+        self.policy = policy
+        self.default_language = default_language
+        self.max_text_chars = max_text_chars
+        self.correction_window_s = correction_window_s
+        self.new_id = new_id
+        self.context = KioskContext()
+        self.state = DialogueState(language=_lang(default_language))
+        self.turn = 0
+        self.generation = 0
+        self.conversation = new_id()
+        self.last_activity = 0.0
+        self.guess_until = 0.0  # the last ticket or terminal can be corrected until then
+
+    # ------------------------------------------------------------ what the kiosk says
+
+    def on_context(self, context: KioskContext, now: float) -> None:
+        """Flags the kiosk knows (elderly mode, VIP card, preferred language)."""
+        self.context = context
+        self.last_activity = now
+
+    def reset(self, keep_guess: bool = False) -> None:
+        """Forget the customer; with `keep_guess`, what they were given stays open to a
+        correction for a while."""
+        lang = self.context.language or self.default_language
+        guess = self.state.last_guess if keep_guess else None
+        self.state = DialogueState(language=_lang(lang), last_guess=guess)
+        self.context = KioskContext()
+        self.conversation = self.new_id()
+        self.generation += 1
+
+    def idle(self, now: float, timeout_s: float) -> bool:
+        """A conversation with turns that nobody continued for `timeout_s`."""
+        return self.state.turns > 0 and now - self.last_activity > timeout_s
+
+    # ------------------------------------------------------------ one turn
+
+    def prepare(self, turn: TurnInput, now: float) -> Prepared:
+        """Accept a turn (or refuse it with a ProtocolError; nothing changes then)."""
+        if len(turn.text) > self.max_text_chars:
+            raise ProtocolError("text_too_long", f"Text turns are limited to "
+                                f"{self.max_text_chars} characters; this one had "
+                                f"{len(turn.text)}.", turn.ref, refusal=True)
+        self.turn += 1  # numbers every turn's messages, refused or not
+        self.last_activity = now
+        state = self.state
+        if state.last_guess is not None and now > self.guess_until:
+            state = replace(state, last_guess=None)
+        # "不对，我是要换外币": the router hears the request without the correction words.
+        rest = split_correction(turn.text) if state.last_guess is not None else None
+        return Prepared(turn=self.turn, generation=self.generation, input=turn, state=state,
+                        route_text=rest or turn.text,
+                        booking_number=appointment_number(state, turn.text, self.policy))
+
+    @staticmethod
+    def wants_second_tier(p: Prepared, u: Understanding) -> bool:
+        """The LLM tier chooses among close candidates before the customer is asked."""
+        return u.unsure and not p.state.clarifying
+
+    @staticmethod
+    def second_tier_offer(u: Understanding) -> list[tuple[str, str]]:
+        """The candidates as the LLM tier sees them: intent ids with their labels."""
+        return [(c, label(c, u.language)) for c in u.candidates]
+
+    @staticmethod
+    def with_pick(u: Understanding, pick: str | None) -> Understanding:
+        """The LLM tier's choice, when it made one among the candidates."""
+        if pick is None or pick not in u.candidates:
+            return u
+        return replace(u, intent=pick, unsure=False, source="llm")
+
+    def decide(self, p: Prepared, understood: Understanding,
+               booking: Booking | None) -> Decision:
+        """The policy's one pass over the turn with everything it needs."""
+        if p.input.language in ("zh", "en"):
+            understood = replace(understood, language=_lang(p.input.language))
+        state, actions = decide(p.state, p.input.text, understood, self.policy, p.input.choice,
+                                booking)
+        private = (p.state.asked in PRIVATE_ASKS or booking is not None
+                   or state.asked in PRIVATE_ASKS)
+        return Decision(prepared=p, understood=understood, state=state,
+                        actions=tuple(actions), private=private)
+
+    def commit(self, d: Decision, parts: ReplyParts, now: float) -> bool:
+        """The turn was carried out: the conversation moves on. Returns True when it ended
+        (the next customer starts afresh). A turn from before a reset changes nothing."""
+        if d.prepared.generation != self.generation:
+            return False
+        state = d.state
+        guess = state.last_guess
+        for intent, number in parts.issued:
+            if guess is not None and guess.intent == intent and guess.ticket is None:
+                guess = replace(guess, ticket=number)
+                state = replace(state, last_guess=guess)
+        if state.last_guess is not None and state.last_guess is not d.prepared.state.last_guess:
+            self.guess_until = now + self.correction_window_s
+        self.state = state
+        self.last_activity = now
+        if state.ended or parts.ends:
+            self.reset(keep_guess=True)
+            return True
+        return False
+
+    # ------------------------------------------------------------ what the kiosk is sent
+
+    def reply(self, d: Decision, parts: ReplyParts) -> Reply:
+        """The one `reply` that closes a carried-out turn."""
+        lang = d.language
+        return Reply(id=d.prepared.input.ref, turn=d.prepared.turn, text=parts.joined(lang),
+                     language=lang, intent=d.understood.intent,
+                     confidence=round(d.understood.confidence, 4),
+                     choices=[Choice(key=k, label=v) for k, v in parts.choices],
+                     sources=parts.sources, large_text=self.context.elderly,
+                     ends_session=d.state.ended or parts.ends)
+
+    def priority(self, action_flags: Sequence[str],
+                 priority_class: str) -> tuple[list[str], str | None]:
+        """Flags and VIP tier for a ticket: the policy's and what the kiosk knows."""
+        flags = set(action_flags)
+        for flag in ("elderly", "disabled", "pregnant"):
+            if getattr(self.context, flag):
+                flags.add(flag)
+        vip = self.context.vip or (priority_class if priority_class.startswith("vip") else None)
+        return sorted(flags), vip
+
+
+def go_terminal(action: GoTerminal, turn: int, ref: str | None, lang: Lang) -> GoToTerminal:
+    """The card that sends the customer to a self-service terminal."""
+    term = action.terminal
+    return GoToTerminal(id=ref, turn=turn, terminal=term.id, name=term.name[lang],
+                        location=term.location[lang], bring=list(action.bring), language=lang)
+
+
+def ticket_card(view: TicketView, settings: QueueSettings, turn: int, ref: str | None,
+                lang: Lang) -> TicketIssued:
+    """The ticket card, with the sentence that says it."""
+    counters = [str(c.number) for c in settings.counters if view.service in c.services]
+    service = next(s for s in settings.services if s.id == view.service)
+    minutes = max(1, round((view.estimated_wait_s or 0) / 60))
+    # Naming most of the counters is noise; the number-caller says which one.
+    key = "ticket" if len(counters) <= NAMED_COUNTERS else "ticket_any_counter"
+    text = t(key, lang, number=view.number,
+             service=service.name_en if lang == "en" else service.name_zh,
+             counters="、".join(counters) if lang == "zh" else ", ".join(counters),
+             ahead=view.people_ahead or 0, minutes=minutes)
+    return TicketIssued(id=ref, turn=turn, number=view.number, service=view.service,
+                        priority_class=view.cls, counters=counters, ahead=view.people_ahead or 0,
+                        estimated_wait_s=int(view.estimated_wait_s or 0), text=text,
+                        language=lang)
+
+
+def _lang(language: str | None) -> Lang:
+    return "en" if language == "en" else "zh"
