@@ -154,7 +154,9 @@ class Service:
                         hard_max_message_bytes=s.hard_max_message_bytes,
                         send_queue=s.send_queue, hello_timeout_s=s.hello_timeout_s,
                         ping_interval_s=s.ping_interval_s, ping_timeout_s=s.ping_timeout_s,
-                        max_connections=s.max_connections)
+                        max_connections=s.max_connections,
+                        max_pending_hello=s.max_pending_hello, log_interval_s=s.log_interval_s,
+                        log_sources=s.log_sources)
         self.server = DeviceServer(self, limits, cfg.branch.name_zh, extra_http=self._http)
         self.address = await self.server.start(s.host, s.port)
         self.spawn(self._housekeeping(), "housekeeping")
