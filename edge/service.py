@@ -120,7 +120,7 @@ class Service:
         self._answerer: Answerer | None = None
         self._stopping = threading.Event()  # tells worker-thread jobs to give up early
         self.hub_ready = asyncio.Event()  # set once keyword search works (or failed)
-        self.metrics = Metrics(self._connections)
+        self.metrics = Metrics(self._connections, self._refusals)
         self.recent_turns: deque[TurnLog] = deque(maxlen=50)
         self.versions: dict[str, Any] = {}
 
@@ -356,6 +356,9 @@ class Service:
 
     def _connections(self) -> dict[str, int]:
         return self.server.connections() if self.server else {}
+
+    def _refusals(self) -> dict[str, dict[str, int]]:
+        return self.server.refusals() if self.server else {}
 
     def _http(self, path: str) -> Response | None:
         if path != "/metrics":

@@ -292,13 +292,13 @@ async def test_summaries_are_logged_when_the_interval_passes(
 async def test_hostile_flood_costs_a_counter_not_a_log_line() -> None:
     async with serving(hello_timeout_s=1.0, hard_max_message_bytes=65_536) as h:
         with counting_logs() as logs:
-            ran = await asyncio.wait_for(flood(h.url, 300), 60)
+            ran = await asyncio.wait_for(flood(h.url, 200), 60)
             await handlers_done(h)
         assert len(ran) == 7  # every behaviour ran
         assert logs.tracebacks == 0, logs.samples
         assert logs.records <= 2, logs.samples  # one line for the source (two: a race)
         refused = h.server.refused.totals
-        assert sum(refused.values()) >= 150, refused
+        assert sum(refused.values()) >= 100, refused
         assert {"dropped", "frame_too_large", "invalid_data"} <= set(refused), refused
         assert h.server.faults.totals == {}
         assert h.server.health()["refused"] == refused
