@@ -1,8 +1,10 @@
 """Websocket endpoints for kiosks, number-callers and staff consoles.
 
-Owns sockets, the hello handshake, validation, per-client bounded send queues and the health
-endpoint; knows nothing of queues or intents. The service passes in its limits and a
-`Handler` that authenticates devices and acts on their messages.
+Owns sockets, the hello handshake, validation, connection caps, the health endpoint and the
+counting of refusals (summarised in the log, never one line each: hostile traffic costs a
+counter, not a disk); knows nothing of queues or intents and imports nothing from `edge`.
+The service passes in its limits and a `Handler` that authenticates devices and acts on
+their messages.
 """
 
 from __future__ import annotations
@@ -12,11 +14,10 @@ import contextlib
 import http
 import json
 import logging
-import secrets
 import sys
 import time
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from types import TracebackType
 from typing import Any, Protocol, TypeAlias
 
@@ -27,6 +28,7 @@ from websockets.http11 import Request, Response
 
 from devices.frames import FrameError, decode_frame
 from devices.logthrottle import LogThrottle, Summary
+from devices.peer import Identity, Peer
 from devices.protocol import (
     PROTOCOL_VERSION,
     Bye,
@@ -42,6 +44,8 @@ from devices.protocol import (
 
 log = logging.getLogger("branch_teller.devices")
 
+__all__ = ["DeviceServer", "Handler", "Identity", "Limits", "Peer"]
+
 ENDPOINTS: dict[str, Role] = {"/kiosk": "kiosk", "/caller": "caller", "/console": "console"}
 REPLACED = "replaced by a newer login"
 # After `bye` for a replaced login the old device waits this long: two devices configured
@@ -54,13 +58,6 @@ CLOSE_KINDS = {1002: "protocol_violation", 1007: "invalid_data", 1009: "frame_to
 
 ExcInfo: TypeAlias = (tuple[type[BaseException], BaseException, TracebackType | None]
                       | tuple[None, None, None])
-
-
-class _Stop:
-    """Queue sentinel: stop writing; `slow` closes the socket as a stuck client."""
-
-    def __init__(self, slow: bool) -> None:
-        self.slow = slow
 
 
 @dataclass(frozen=True)
@@ -79,17 +76,6 @@ class Limits:
     log_sources: int = 1024  # sources counted apart; the rest are summed as "other"
 
 
-@dataclass(frozen=True)
-class Identity:
-    """Who an authenticated connection is."""
-
-    device_id: str
-    role: Role
-    counter: str | None = None
-    language: str = "zh"
-    capabilities: tuple[str, ...] = ()
-
-
 class Handler(Protocol):
     """What the service provides to the device server."""
 
@@ -99,74 +85,6 @@ class Handler(Protocol):
     async def on_audio(self, peer: Peer, stream: int, seq: int, pcm: bytes) -> None: ...
     async def on_disconnect(self, peer: Peer) -> None: ...
     def health(self) -> dict[str, Any]: ...
-
-
-@dataclass(eq=False)
-class Peer:
-    """One authenticated device connection with its bounded outgoing queue."""
-
-    identity: Identity
-    ws: ServerConnection
-    queue_size: int
-    session: str = field(default_factory=lambda: secrets.token_hex(6))
-    connected_at: float = field(default_factory=time.time)
-    _out: asyncio.Queue[str | bytes | _Stop] = field(init=False)
-    _writer: asyncio.Task[None] | None = field(default=None, init=False)
-    stuck: bool = field(default=False, init=False)
-
-    def __post_init__(self) -> None:
-        self._out = asyncio.Queue(self.queue_size)
-
-    @property
-    def device_id(self) -> str:
-        return self.identity.device_id
-
-    @property
-    def role(self) -> Role:
-        return self.identity.role
-
-    def send(self, msg: Message | bytes) -> bool:
-        """Queue a message without waiting; a client that stopped reading gets disconnected."""
-        if self.stuck:
-            return False
-        item: str | bytes = msg if isinstance(msg, bytes) else encode(msg)
-        try:
-            self._out.put_nowait(item)
-        except asyncio.QueueFull:
-            self.stuck = True
-            log.warning("device %s is not reading; closing its connection", self.device_id)
-            self._out = asyncio.Queue(1)  # drop the backlog; the client resyncs on reconnect
-            self._out.put_nowait(_Stop(slow=True))
-            return False
-        return True
-
-    def start(self) -> None:
-        self._writer = asyncio.create_task(self._write(), name=f"writer-{self.device_id}")
-
-    async def _write(self) -> None:
-        try:
-            while True:
-                item = await self._out.get()
-                if isinstance(item, _Stop):
-                    if item.slow:
-                        await self.ws.close(1008, "client too slow")
-                    return
-                await self.ws.send(item)
-        except ConnectionClosed:
-            return
-
-    async def finish(self) -> None:
-        """Let queued messages drain briefly, then stop the writer."""
-        if self._writer is None:
-            return
-        if not self.stuck and not self._writer.done():
-            with contextlib.suppress(asyncio.QueueFull):
-                self._out.put_nowait(_Stop(slow=False))
-            with contextlib.suppress(asyncio.TimeoutError, ConnectionClosed):
-                await asyncio.wait_for(asyncio.shield(self._writer), 1.0)
-        self._writer.cancel()
-        with contextlib.suppress(asyncio.CancelledError, ConnectionClosed):
-            await self._writer
 
 
 def _source(ws: ServerConnection) -> str:
@@ -415,7 +333,8 @@ class DeviceServer:
             kind = _closed_kind(closed)
             if kind is not None and kind != "dropped":
                 self._bad_message(identity.device_id, kind)
-            why = kind or why
+            frame = closed.sent or closed.rcvd
+            why = kind or (f"close code {frame.code}" if frame is not None else why)
         finally:
             if self.peers.get(identity.device_id) is peer:
                 del self.peers[identity.device_id]

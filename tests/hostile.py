@@ -91,7 +91,7 @@ async def _raw(host: str, port: int,
             await asyncio.wait_for(writer.wait_closed(), TIMEOUT)
 
 
-async def _upgrade(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+async def upgrade(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
                    path: str = "/kiosk") -> bool:
     key = base64.b64encode(os.urandom(16)).decode()
     writer.write(f"GET {path} HTTP/1.1\r\nHost: test\r\nUpgrade: websocket\r\n"
@@ -102,7 +102,7 @@ async def _upgrade(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
     return head.startswith(b"HTTP/1.1 101")
 
 
-def _frame(opcode: int, payload: bytes, declared: int | None = None) -> bytes:
+def frame(opcode: int, payload: bytes, declared: int | None = None) -> bytes:
     """A masked client frame; `declared` lies about the payload length."""
     length = len(payload) if declared is None else declared
     head = bytes([0x80 | opcode])
@@ -156,9 +156,9 @@ async def half_open_tcp(host: str, port: int, rng: random.Random) -> None:
 async def close_mid_frame(host: str, port: int, rng: random.Random) -> None:
     """Complete the handshake, start a frame that promises more bytes, then hang up."""
     async def body(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
-        if not await _upgrade(r, w):
+        if not await upgrade(r, w):
             return
-        w.write(_frame(0x1, b"{\"type\": \"hel", declared=100)[:20])
+        w.write(frame(0x1, b"{\"type\": \"hel", declared=100)[:20])
         await w.drain()
         if rng.random() < 0.5:
             w.transport.abort()
@@ -184,9 +184,9 @@ async def not_websocket(host: str, port: int, rng: random.Random) -> None:
 async def oversize_frame(host: str, port: int, rng: random.Random) -> None:
     """A frame header announcing far more than the hard size limit, before any hello."""
     async def body(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
-        if not await _upgrade(r, w):
+        if not await upgrade(r, w):
             return
-        w.write(_frame(rng.choice([0x1, 0x2]), b"x" * 8, declared=1 << 40)[:18])
+        w.write(frame(rng.choice([0x1, 0x2]), b"x" * 8, declared=1 << 40)[:18])
         await w.drain()
         with contextlib.suppress(Exception):
             await r.read(4096)
@@ -196,9 +196,9 @@ async def oversize_frame(host: str, port: int, rng: random.Random) -> None:
 async def invalid_utf8(host: str, port: int, _rng: random.Random) -> None:
     """A text frame that is not UTF-8."""
     async def body(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
-        if not await _upgrade(r, w):
+        if not await upgrade(r, w):
             return
-        w.write(_frame(0x1, b"\xff\xfe{\"type\":\"hello\"}"))
+        w.write(frame(0x1, b"\xff\xfe{\"type\":\"hello\"}"))
         await w.drain()
         with contextlib.suppress(Exception):
             await r.read(4096)

@@ -8,9 +8,12 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,9 +30,10 @@ from devices.protocol import (
     ProtocolError,
 )
 from devices.server import REPLACED, DeviceServer, Identity, Limits, Peer
-from tests.hostile import counting_logs, flood
+from tests.hostile import counting_logs, flood, frame, upgrade
 
 TIMEOUT = 5.0
+REPO = Path(__file__).resolve().parent.parent
 DEVICES = {"kiosk-1": ("kiosk", "k1"), "kiosk-2": ("kiosk", "k2"),
            "caller-1": ("caller", "c1"), "teller-1": ("console", "t1")}
 
@@ -244,6 +248,31 @@ async def test_slow_client_is_dropped_others_get_every_broadcast() -> None:
         assert [(await recv(console))["message"] for _ in range(8)] == [str(i) for i in range(8)]
         assert h.server.connections() == {"console": 1}
         await console.close()
+
+
+async def test_peer_that_stops_answering_pings_is_dropped_quietly() -> None:
+    async with serving(ping_interval_s=0.1, ping_timeout_s=0.1) as h:
+        with counting_logs() as logs:
+            reader, writer = await asyncio.open_connection(*h.url[5:].rsplit(":", 1))
+            assert await asyncio.wait_for(upgrade(reader, writer), TIMEOUT)
+            writer.write(frame(0x1, hello("kiosk-1").encode()))
+            await writer.drain()  # then never reads again: no pong, no close frame
+            await asyncio.wait_for(h.handler.gone.wait(), TIMEOUT)
+            await handlers_done(h)
+            writer.close()
+        assert h.server.peers == {}
+        assert logs.tracebacks == 0, logs.samples
+        assert h.server.faults.totals == {}
+        assert [m for m in logs.samples if "disconnected" in m] == [
+            "branch_teller.devices INFO device kiosk-1 disconnected (close code 1011)"]
+
+
+def test_the_server_imports_nothing_from_edge() -> None:
+    code = ("import sys, devices.server; "
+            "sys.exit(', '.join(m for m in sys.modules if m.split('.')[0] == 'edge') or None)")
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
 
 
 async def test_bad_messages_after_login_each_answered_logged_once() -> None:
