@@ -29,7 +29,7 @@ from devices.protocol import (
     Message,
     ProtocolError,
 )
-from devices.server import REPLACED, DeviceServer, Identity, Limits, Peer
+from devices.server import REPLACED, DeviceServer, Identity, Limits, Peer, _LibraryLog
 from tests.hostile import counting_logs, flood, frame, upgrade
 
 TIMEOUT = 5.0
@@ -265,6 +265,21 @@ async def test_peer_that_stops_answering_pings_is_dropped_quietly() -> None:
         assert h.server.faults.totals == {}
         assert [m for m in logs.samples if "disconnected" in m] == [
             "branch_teller.devices INFO device kiosk-1 disconnected (close code 1011)"]
+
+
+def test_library_chatter_goes_to_debug_and_its_errors_become_faults() -> None:
+    reported: list[tuple[str, str, bool]] = []
+    library = _LibraryLog(logging.getLogger("websockets.server"),
+                          lambda source, kind, exc: reported.append((source, kind, exc is not None)))
+    library.info("connection open")
+    library.info("connection rejected (%d %s)", 426, "Upgrade Required")
+    try:
+        raise OSError("reset")
+    except OSError:
+        library.error("connection handler failed", exc_info=True)
+    library.warning("skipped broadcast: failed to write message: %s", "reset")
+    assert reported == [("websockets", "connection handler failed", True),
+                        ("websockets", "skipped broadcast: failed to write message: %s", False)]
 
 
 def test_the_server_imports_nothing_from_edge() -> None:
