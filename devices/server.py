@@ -1,8 +1,10 @@
 """Websocket endpoints for kiosks, number-callers and staff consoles.
 
-Owns sockets, the hello handshake, validation, per-client bounded send queues and the health
-endpoint; knows nothing of queues or intents. The service passes in its limits and a
-`Handler` that authenticates devices and acts on their messages.
+Owns sockets, the hello handshake, validation, connection caps, the health endpoint and the
+counting of refusals (summarised in the log, never one line each: hostile traffic costs a
+counter, not a disk); knows nothing of queues or intents and imports nothing from `edge`.
+The service passes in its limits and a `Handler` that authenticates devices and acts on
+their messages.
 """
 
 from __future__ import annotations
@@ -12,11 +14,12 @@ import contextlib
 import http
 import json
 import logging
-import secrets
+import sys
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field, replace
-from typing import Any, Protocol
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, replace
+from types import TracebackType
+from typing import Any, Protocol, TypeAlias
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
@@ -24,6 +27,8 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from devices.frames import FrameError, decode_frame
+from devices.logthrottle import LogThrottle, Summary
+from devices.peer import Identity, Peer
 from devices.protocol import (
     PROTOCOL_VERSION,
     Bye,
@@ -39,14 +44,20 @@ from devices.protocol import (
 
 log = logging.getLogger("branch_teller.devices")
 
+__all__ = ["DeviceServer", "Handler", "Identity", "Limits", "Peer"]
+
 ENDPOINTS: dict[str, Role] = {"/kiosk": "kiosk", "/caller": "caller", "/console": "console"}
+REPLACED = "replaced by a newer login"
+# After `bye` for a replaced login the old device waits this long: two devices configured
+# with one id would otherwise take the login from each other in a tight loop.
+REPLACED_RECONNECT_S = 30.0
+# HTTP answers to a websocket handshake that count as refused connections, by kind.
+REFUSED_STATUS = {404: "unknown_endpoint", 503: "over_capacity"}
+# Close codes the websockets library sends when a client breaks the framing rules.
+CLOSE_KINDS = {1002: "protocol_violation", 1007: "invalid_data", 1009: "frame_too_large"}
 
-
-class _Stop:
-    """Queue sentinel: stop writing; `slow` closes the socket as a stuck client."""
-
-    def __init__(self, slow: bool) -> None:
-        self.slow = slow
+ExcInfo: TypeAlias = (tuple[type[BaseException], BaseException, TracebackType | None]
+                      | tuple[None, None, None])
 
 
 @dataclass(frozen=True)
@@ -59,18 +70,10 @@ class Limits:
     hello_timeout_s: float = 10.0
     ping_interval_s: float = 20.0
     ping_timeout_s: float = 20.0
-    max_connections: int = 200
-
-
-@dataclass(frozen=True)
-class Identity:
-    """Who an authenticated connection is."""
-
-    device_id: str
-    role: Role
-    counter: str | None = None
-    language: str = "zh"
-    capabilities: tuple[str, ...] = ()
+    max_connections: int = 200  # open websockets, logged in or still before hello
+    max_pending_hello: int = 64  # of those, connections that have not said hello yet
+    log_interval_s: float = 60.0  # refusals and bad messages: one summary line per source
+    log_sources: int = 1024  # sources counted apart; the rest are summed as "other"
 
 
 class Handler(Protocol):
@@ -84,72 +87,37 @@ class Handler(Protocol):
     def health(self) -> dict[str, Any]: ...
 
 
-@dataclass(eq=False)
-class Peer:
-    """One authenticated device connection with its bounded outgoing queue."""
+def _source(ws: ServerConnection) -> str:
+    """The client's address without its port (one source per host)."""
+    addr = ws.remote_address
+    return str(addr[0]) if addr else "unknown"
 
-    identity: Identity
-    ws: ServerConnection
-    queue_size: int
-    session: str = field(default_factory=lambda: secrets.token_hex(6))
-    connected_at: float = field(default_factory=time.time)
-    _out: asyncio.Queue[str | bytes | _Stop] = field(init=False)
-    _writer: asyncio.Task[None] | None = field(default=None, init=False)
-    stuck: bool = field(default=False, init=False)
 
-    def __post_init__(self) -> None:
-        self._out = asyncio.Queue(self.queue_size)
+def _closed_kind(closed: ConnectionClosed) -> str | None:
+    """Why a client's connection ended badly; None for a clean close."""
+    if closed.sent is not None and closed.sent.code in CLOSE_KINDS:
+        return CLOSE_KINDS[closed.sent.code]
+    if closed.rcvd is None and closed.sent is None:
+        return "dropped"  # no close frame either way: reset, half-open, cut mid-frame
+    return None
 
-    @property
-    def device_id(self) -> str:
-        return self.identity.device_id
 
-    @property
-    def role(self) -> Role:
-        return self.identity.role
+class _LibraryLog(logging.LoggerAdapter):  # type: ignore[type-arg]
+    """The websockets library's logger: its per-connection INFO lines go to DEBUG, its
+    warnings and errors are counted and summarised like any other fault."""
 
-    def send(self, msg: Message | bytes) -> bool:
-        """Queue a message without waiting; a client that stopped reading gets disconnected."""
-        if self.stuck:
-            return False
-        item: str | bytes = msg if isinstance(msg, bytes) else encode(msg)
-        try:
-            self._out.put_nowait(item)
-        except asyncio.QueueFull:
-            self.stuck = True
-            log.warning("device %s is not reading; closing its connection", self.device_id)
-            self._out = asyncio.Queue(1)  # drop the backlog; the client resyncs on reconnect
-            self._out.put_nowait(_Stop(slow=True))
-            return False
-        return True
+    def __init__(self, logger: logging.Logger,
+                 report: Callable[[str, str, ExcInfo | None], None]) -> None:
+        super().__init__(logger, {})
+        self._report = report
 
-    def start(self) -> None:
-        self._writer = asyncio.create_task(self._write(), name=f"writer-{self.device_id}")
-
-    async def _write(self) -> None:
-        try:
-            while True:
-                item = await self._out.get()
-                if isinstance(item, _Stop):
-                    if item.slow:
-                        await self.ws.close(1008, "client too slow")
-                    return
-                await self.ws.send(item)
-        except ConnectionClosed:
+    def log(self, level: int, msg: object, *args: object, **kwargs: Any) -> None:
+        if level < logging.WARNING:
+            if self.logger.isEnabledFor(logging.DEBUG):
+                self.logger.debug(msg, *args, **kwargs)
             return
-
-    async def finish(self) -> None:
-        """Let queued messages drain briefly, then stop the writer."""
-        if self._writer is None:
-            return
-        if not self.stuck and not self._writer.done():
-            with contextlib.suppress(asyncio.QueueFull):
-                self._out.put_nowait(_Stop(slow=False))
-            with contextlib.suppress(asyncio.TimeoutError, ConnectionClosed):
-                await asyncio.wait_for(asyncio.shield(self._writer), 1.0)
-        self._writer.cancel()
-        with contextlib.suppress(asyncio.CancelledError, ConnectionClosed):
-            await self._writer
+        exc_info = sys.exc_info() if kwargs.get("exc_info") else None
+        self._report("websockets", str(msg), exc_info)
 
 
 class DeviceServer:
@@ -164,7 +132,13 @@ class DeviceServer:
         self.peers: dict[str, Peer] = {}
         self._server: Server | None = None
         self._handlers: set[asyncio.Task[Any]] = set()
+        self._background: set[asyncio.Task[Any]] = set()
+        self._in_hello = 0
         self.stats = {"messages": 0, "errors": 0, "connections": 0}
+        interval, sources = limits.log_interval_s, limits.log_sources
+        self.refused = LogThrottle(interval, sources)  # by client address, before welcome
+        self.bad_messages = LogThrottle(interval, sources)  # by device id, after welcome
+        self.faults = LogThrottle(interval, sources)  # our bugs and the library's errors
 
     async def start(self, host: str, port: int) -> tuple[str, int]:
         """Listen; returns the bound address (port 0 picks a free one)."""
@@ -173,11 +147,14 @@ class DeviceServer:
             host,
             port,
             process_request=self._http,
+            process_response=self._http_answered,
             max_size=self.limits.hard_max_message_bytes,
             ping_interval=self.limits.ping_interval_s,
             ping_timeout=self.limits.ping_timeout_s,
             close_timeout=2,
+            logger=_LibraryLog(logging.getLogger("websockets.server"), self._fault),
         )
+        self._spawn(self._flush_logs(), "device-log-summaries")
         sock = next(iter(self._server.sockets))
         bound = sock.getsockname()
         return str(bound[0]), int(bound[1])
@@ -193,9 +170,18 @@ class DeviceServer:
                 return response
         if path not in ENDPOINTS:
             return conn.respond(http.HTTPStatus.NOT_FOUND, "unknown endpoint\n")
-        if len(self.peers) >= self.limits.max_connections:
+        if (len(self._handlers) >= self.limits.max_connections
+                or self._in_hello >= self.limits.max_pending_hello):
             return conn.respond(http.HTTPStatus.SERVICE_UNAVAILABLE, "too many connections\n")
         return None
+
+    def _http_answered(self, conn: ServerConnection, request: Request,
+                       response: Response) -> None:
+        """Count refused handshakes (unknown path, full, not a websocket request)."""
+        if response.status_code < 400:
+            return
+        kind = REFUSED_STATUS.get(response.status_code, "bad_handshake")
+        self._refused(_source(conn), kind)
 
     def connections(self) -> dict[str, int]:
         """Connected devices per role."""
@@ -204,39 +190,102 @@ class DeviceServer:
             roles[peer.role] = roles.get(peer.role, 0) + 1
         return roles
 
+    def refusals(self) -> dict[str, dict[str, int]]:
+        """Counters since start: refused connections, bad messages and faults, per kind."""
+        return {"refused": dict(self.refused.totals),
+                "bad_messages": dict(self.bad_messages.totals),
+                "faults": dict(self.faults.totals)}
+
     def health(self) -> dict[str, Any]:
         """Liveness plus what the service reports about itself."""
         return {"status": "ok", "protocol": PROTOCOL_VERSION, "connections": self.connections(),
-                **self.stats, **self.handler.health()}
+                **self.stats, **self.refusals(), **self.handler.health()}
+
+    # ------------------------------------------------------------ aggregated logging
+
+    def _refused(self, source: str, kind: str) -> None:
+        self._note(self.refused, source, kind)
+
+    def _bad_message(self, device_id: str, kind: str) -> None:
+        self._note(self.bad_messages, device_id, kind)
+
+    def _fault(self, source: str, kind: str, exc_info: ExcInfo | None) -> None:
+        """An error on our side or the library's; the traceback of the first one per interval."""
+        self._note(self.faults, source, kind, exc_info)
+
+    def _note(self, throttle: LogThrottle, source: str, kind: str,
+              exc_info: ExcInfo | None = None) -> None:
+        summary = throttle.note(source, kind)
+        if summary is not None:
+            self._log_summary(throttle, summary, exc_info)
+
+    def _log_summary(self, throttle: LogThrottle, summary: Summary,
+                     exc_info: ExcInfo | None = None) -> None:
+        what = ("refused connections from" if throttle is self.refused else
+                "bad messages from" if throttle is self.bad_messages else "faults at")
+        level = logging.ERROR if throttle is self.faults else logging.WARNING
+        log.log(level, "%s %s", what, summary.text(throttle.interval_s), exc_info=exc_info)
+
+    async def _flush_logs(self) -> None:
+        """Log what sources did since their last line, once their interval has passed."""
+        while True:
+            await asyncio.sleep(min(self.limits.log_interval_s, 10.0))
+            self._log_summaries(everything=False)
+
+    def _log_summaries(self, everything: bool) -> None:
+        for throttle in (self.refused, self.bad_messages, self.faults):
+            for summary in throttle.flush(everything):
+                self._log_summary(throttle, summary)
+
+    def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
+        task = asyncio.create_task(coro, name=name)
+        self._background.add(task)
+        task.add_done_callback(self._background_done)
+
+    def _background_done(self, task: asyncio.Task[Any]) -> None:
+        self._background.discard(task)
+        if not task.cancelled() and (err := task.exception()) is not None:
+            self._fault("server", task.get_name(), (type(err), err, err.__traceback__))
+
+    # ------------------------------------------------------------ connections
 
     async def _connection(self, ws: ServerConnection) -> None:
         task = asyncio.current_task()
         if task is not None:
             self._handlers.add(task)
+        source = _source(ws)
         try:
-            await self._serve_connection(ws)
+            await self._serve_connection(ws, source)
+        except ConnectionClosed:
+            pass  # the client went away while we were answering it
+        except Exception:
+            self._fault(source, "handler_failed", sys.exc_info())
         finally:
             if task is not None:
                 self._handlers.discard(task)
 
-    async def _refuse(self, ws: ServerConnection, err: ProtocolError, close: bool) -> None:
+    async def _refuse(self, ws: ServerConnection, source: str, err: ProtocolError) -> None:
         self.stats["errors"] += 1
-        log.info("refused connection: %s (%s)", err.code, err.message)
+        self._refused(source, err.code)
         with contextlib.suppress(ConnectionClosed):
             await ws.send(encode(Error(code=err.code, message=err.message, ref=err.ref,
-                                       fatal=close)))
-            if close:
-                await ws.close(1008, err.code)
+                                       fatal=True)))
+            await ws.close(1008, err.code)
 
-    async def _hello(self, ws: ServerConnection, role: Role) -> Identity | None:
+    async def _hello(self, ws: ServerConnection, role: Role, source: str) -> Identity | None:
         try:
             raw = await asyncio.wait_for(ws.recv(), self.limits.hello_timeout_s)
         except TimeoutError:
-            await self._refuse(ws, ProtocolError("hello_timeout", "No hello received in time."), True)
+            await self._refuse(ws, source, ProtocolError("hello_timeout",
+                                                         "No hello received in time."))
             return None
-        if isinstance(raw, bytes) and len(raw) > self.limits.max_message_bytes:
-            raw = b""
+        except ConnectionClosed as closed:
+            self._refused(source, _closed_kind(closed) or "closed_in_hello")
+            return None
         try:
+            if len(raw) > self.limits.max_message_bytes:
+                raise ProtocolError("too_large", "A hello is limited to "
+                                    f"{self.limits.max_message_bytes} bytes.")
             msg = decode_client(raw, role)
             if not isinstance(msg, Hello):
                 raise ProtocolError("hello_required", "The first message must be a hello.", msg.id)
@@ -252,32 +301,40 @@ class DeviceServer:
             if isinstance(result, ProtocolError):
                 raise result
         except ProtocolError as err:
-            await self._refuse(ws, err, True)
+            await self._refuse(ws, source, err)
             return None
         return replace(result, capabilities=tuple(msg.capabilities))
 
-    async def _serve_connection(self, ws: ServerConnection) -> None:
+    async def _serve_connection(self, ws: ServerConnection, source: str) -> None:
         role = ENDPOINTS[ws.request.path.split("?", 1)[0]] if ws.request else "kiosk"
-        identity = await self._hello(ws, role)
+        self._in_hello += 1
+        try:
+            identity = await self._hello(ws, role, source)
+        finally:
+            self._in_hello -= 1
         if identity is None:
             return
         peer = Peer(identity=identity, ws=ws, queue_size=self.limits.send_queue)
         old = self.peers.get(identity.device_id)
-        if old is not None:
-            old.send(Bye(reason="replaced by a newer connection of the same device"))
-            await old.ws.close(1000, "replaced")
         self.peers[identity.device_id] = peer
+        if old is not None:
+            self._spawn(self._retire(old), f"retire-{identity.device_id}")
         self.stats["connections"] += 1
         peer.start()
         peer.send(Welcome(session=peer.session, protocol=PROTOCOL_VERSION, role=identity.role,
                           branch=self.branch, server_time=time.time(), counter=identity.counter))
         log.info("device %s connected as %s", identity.device_id, identity.role)
+        why = "closed"
         try:
             await self.handler.on_connect(peer)
             async for raw in ws:
                 await self._dispatch(peer, raw)
-        except ConnectionClosed:
-            pass
+        except ConnectionClosed as closed:
+            kind = _closed_kind(closed)
+            if kind is not None and kind != "dropped":
+                self._bad_message(identity.device_id, kind)
+            frame = closed.sent or closed.rcvd
+            why = kind or (f"close code {frame.code}" if frame is not None else why)
         finally:
             if self.peers.get(identity.device_id) is peer:
                 del self.peers[identity.device_id]
@@ -285,7 +342,14 @@ class DeviceServer:
                 await self.handler.on_disconnect(peer)
             finally:
                 await peer.finish()
-            log.info("device %s disconnected", identity.device_id)
+            log.info("device %s disconnected (%s)", identity.device_id, why)
+
+    async def _retire(self, old: Peer) -> None:
+        """Tell a replaced login why, let the `bye` reach it, then close it."""
+        old.send(Bye(reason=REPLACED, reconnect_after_s=REPLACED_RECONNECT_S))
+        await old.finish()
+        with contextlib.suppress(ConnectionClosed):
+            await old.ws.close(1000, REPLACED)
 
     async def _dispatch(self, peer: Peer, raw: str | bytes) -> None:
         self.stats["messages"] += 1
@@ -312,13 +376,13 @@ class DeviceServer:
                 log.debug("refused for %s: %s", peer.device_id, err.code)
             else:
                 self.stats["errors"] += 1
-                log.info("bad message from %s: %s", peer.device_id, err.code)
+                self._bad_message(peer.device_id, err.code)
             peer.send(Error(code=err.code, message=err.message, ref=err.ref or ref))
         except ConnectionClosed:
             raise
         except Exception:
             self.stats["errors"] += 1
-            log.exception("error handling a message from %s", peer.device_id)
+            self._fault(peer.device_id, "internal", sys.exc_info())
             peer.send(Error(code="internal", message="The service could not handle that "
                             "message; staff have been notified in the log.", ref=ref))
 
@@ -341,3 +405,9 @@ class DeviceServer:
             await self._server.wait_closed()
         if self._handlers:
             await asyncio.wait(self._handlers, timeout=5.0)
+        for task in list(self._background):
+            if task.get_name() == "device-log-summaries":
+                task.cancel()
+        if self._background:
+            await asyncio.wait(self._background, timeout=5.0)
+        self._log_summaries(everything=True)

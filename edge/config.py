@@ -59,7 +59,10 @@ class ServerSettings(_Section):
     ping_timeout_s: float = 20.0
     max_text_chars: int = 2_000  # kiosk text input limit
     max_audio_seconds: float = 60.0  # one audio stream (turn) limit
-    max_connections: int = 200
+    max_connections: int = 200  # open websockets, logged in or still before hello
+    max_pending_hello: int = 64  # of those, connections that have not said hello yet
+    log_interval_s: float = 60.0  # refused connections, bad messages: one line per source
+    log_sources: int = 1024  # sources counted apart in those lines; the rest as "other"
     shutdown_grace_s: float = 5.0
     # A console snapshot lists this many waiting tickets per service, in call order, plus
     # every service's count and longest wait (0: every ticket, however long the queue).
@@ -278,6 +281,8 @@ def check(config: BranchConfig) -> list[tuple[str, str]]:
         problems.append(("server.port", f"{config.server.port} is not a TCP port (0-65535)"))
     if config.server.max_message_bytes > config.server.hard_max_message_bytes:
         problems.append(("server.max_message_bytes", "must not exceed hard_max_message_bytes"))
+    if config.server.log_interval_s <= 0:
+        problems.append(("server.log_interval_s", "must be more than 0 seconds"))
     if config.server.console_waiting_per_service < 0:
         problems.append(("server.console_waiting_per_service", "must be 0 (all) or more"))
     seen: set[str] = set()

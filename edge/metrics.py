@@ -5,10 +5,12 @@ Served on GET /metrics of the service port. No customer data is ever a label.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.registry import Collector
 
 STAGE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0)
 
@@ -18,7 +20,8 @@ class Metrics:
 
     content_type = CONTENT_TYPE_LATEST
 
-    def __init__(self, connections: Callable[[], dict[str, int]]) -> None:
+    def __init__(self, connections: Callable[[], dict[str, int]],
+                 refusals: Callable[[], dict[str, dict[str, int]]] | None = None) -> None:
         self.registry = CollectorRegistry()
         self.turn_stage = Histogram(
             "branch_teller_turn_stage_seconds",
@@ -40,6 +43,8 @@ class Metrics:
                       registry=self.registry)
         for role in ("kiosk", "caller", "console"):
             gauge.labels(role).set_function(_count(connections, role))
+        if refusals is not None:
+            self.registry.register(_RefusalCounts(refusals))
 
     def observe_turn(self, kind: str, intent: str | None, timings_ms: dict[str, float]) -> None:
         """Record one turn's stage timings (milliseconds)."""
@@ -54,3 +59,24 @@ class Metrics:
 
 def _count(connections: Callable[[], dict[str, int]], role: str) -> Callable[[], float]:
     return lambda: float(connections().get(role, 0))
+
+
+_REFUSAL_HELP = {"refused": "Connections refused before or at hello, by kind.",
+                 "bad_messages": "Bad messages from logged-in devices, by error code.",
+                 "faults": "Errors on the service's side while serving devices, by kind."}
+
+
+class _RefusalCounts(Collector):
+    """The device server's counters of refused connections, bad messages and faults, by kind
+    (read at scrape time; the server counts them, logging only a summary per source)."""
+
+    def __init__(self, counts: Callable[[], dict[str, dict[str, int]]]) -> None:
+        self.counts = counts
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        counts = self.counts()
+        for group, text in _REFUSAL_HELP.items():
+            family = CounterMetricFamily(f"branch_teller_device_{group}", text, labels=["kind"])
+            for kind, n in sorted(counts.get(group, {}).items()):
+                family.add_metric([kind], n)
+            yield family

@@ -120,7 +120,7 @@ class Service:
         self._answerer: Answerer | None = None
         self._stopping = threading.Event()  # tells worker-thread jobs to give up early
         self.hub_ready = asyncio.Event()  # set once keyword search works (or failed)
-        self.metrics = Metrics(self._connections)
+        self.metrics = Metrics(self._connections, self._refusals)
         self.recent_turns: deque[TurnLog] = deque(maxlen=50)
         self.turn_failures: dict[str, int] = {}  # error code -> customer turns it ended
         self.versions: dict[str, Any] = {}
@@ -155,7 +155,9 @@ class Service:
                         hard_max_message_bytes=s.hard_max_message_bytes,
                         send_queue=s.send_queue, hello_timeout_s=s.hello_timeout_s,
                         ping_interval_s=s.ping_interval_s, ping_timeout_s=s.ping_timeout_s,
-                        max_connections=s.max_connections)
+                        max_connections=s.max_connections,
+                        max_pending_hello=s.max_pending_hello, log_interval_s=s.log_interval_s,
+                        log_sources=s.log_sources)
         self.server = DeviceServer(self, limits, cfg.branch.name_zh, extra_http=self._http)
         self.address = await self.server.start(s.host, s.port)
         self.spawn(self._housekeeping(), "housekeeping")
@@ -356,6 +358,9 @@ class Service:
 
     def _connections(self) -> dict[str, int]:
         return self.server.connections() if self.server else {}
+
+    def _refusals(self) -> dict[str, dict[str, int]]:
+        return self.server.refusals() if self.server else {}
 
     def _http(self, path: str) -> Response | None:
         if path != "/metrics":

@@ -29,6 +29,7 @@ def test_shipped_example_file_is_valid_and_matches_defaults() -> None:
     ("[server]\nport = 'eighty'\n", "server.port", "Expected `int`, got `str`"),
     ("[server]\nprot = 80\n", "server.prot", "unknown key"),
     ("[server]\nport = 70000\n", "server.port", "not a TCP port"),
+    ("[server]\nlog_interval_s = 0\n", "server.log_interval_s", "more than 0"),
     ("[[devices]]\nid = 'k'\nrole = 'toaster'\ncredential = 'longenough'\n", "devices[0].role",
      "Invalid enum value 'toaster'"),
     ("[[devices]]\nid = 'k'\nrole = 'kiosk'\ncredential = 'short'\n", "devices[0].credential",

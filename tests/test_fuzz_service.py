@@ -1,16 +1,23 @@
-"""10,000 malformed messages against the running service: every one answered, no crash."""
+"""Floods against the running service: 10,000 malformed messages on a logged-in connection
+(every one answered), hundreds of hostile connections before hello; no crash, no
+traceback, and a log that does not grow with the flood."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
+import urllib.request
 
 from devices.frames import HEADER, MAGIC
 from tests.conftest import Running
-from tests.wsclient import login, recv_json
+from tests.hostile import counting_logs, flood
+from tests.wsclient import TIMEOUT, login, recv_json
 
 N_MESSAGES = 10_000
 BATCH = 100
+N_HOSTILE = 400  # connections in the unauthenticated flood
+MAX_LOG_LINES = 5  # whatever the flood's size: a few summary lines, never one per message
 TYPES = ["hello", "text", "context", "end_session", "audio_start", "audio_end", "ack",
          "command", "reply", "welcome", "fly", "", "TEXT", "text ", None, 7]
 
@@ -48,15 +55,18 @@ async def test_ten_thousand_bad_messages_each_get_an_error(running: Running) -> 
     ws = await login(running.url, "kiosk-1")
     answered = 0
     codes: dict[str, int] = {}
-    for start in range(0, N_MESSAGES, BATCH):
-        for i in range(start, start + BATCH):
-            await ws.send(malformed(rng, i))
-        for _ in range(BATCH):
-            msg = await recv_json(ws)
-            assert msg["type"] == "error" and msg["fatal"] is False, msg
-            codes[msg["code"]] = codes.get(msg["code"], 0) + 1
-            answered += 1
+    with counting_logs() as logs:
+        for start in range(0, N_MESSAGES, BATCH):
+            for i in range(start, start + BATCH):
+                await ws.send(malformed(rng, i))
+            for _ in range(BATCH):
+                msg = await recv_json(ws)
+                assert msg["type"] == "error" and msg["fatal"] is False, msg
+                codes[msg["code"]] = codes.get(msg["code"], 0) + 1
+                answered += 1
     assert answered == N_MESSAGES
+    assert logs.tracebacks == 0, (logs.records, logs.tracebacks, logs.by_logger, logs.samples)
+    assert logs.records <= MAX_LOG_LINES, (logs.records, logs.by_logger, logs.samples)
     assert "internal" not in codes, codes
     assert set(codes) <= {"malformed", "unknown_type", "not_allowed", "invalid", "bad_frame",
                           "already_welcomed"}
@@ -67,4 +77,36 @@ async def test_ten_thousand_bad_messages_each_get_an_error(running: Running) -> 
     assert msg["id"] == "ok"
     assert running.service.server is not None
     assert running.service.server.stats["errors"] >= N_MESSAGES
+    assert running.service.server.refusals()["bad_messages"] == codes
+    await ws.close()
+
+
+async def test_hostile_connections_before_hello_leave_the_service_up_and_the_log_short(
+        running: Running) -> None:
+    server = running.service.server
+    assert server is not None
+    with counting_logs() as logs:
+        ran = await asyncio.wait_for(flood(running.url, N_HOSTILE), 120)
+        if server._handlers:  # let the last handlers count what they saw
+            await asyncio.wait(set(server._handlers), timeout=TIMEOUT)
+    assert len(ran) == 7, ran  # every hostile behaviour ran
+    assert logs.tracebacks == 0, (logs.records, logs.tracebacks, logs.by_logger, logs.samples)
+    assert logs.records <= MAX_LOG_LINES, (logs.records, logs.by_logger, logs.samples)
+    refused = server.refusals()["refused"]
+    assert sum(refused.values()) >= N_HOSTILE // 2, refused
+    assert server.refusals()["faults"] == {}
+    # Staff see the flood in /health and /metrics, and devices still log in and get served.
+    http = running.url.replace("ws://", "http://")
+    health = json.loads(await asyncio.to_thread(
+        lambda: urllib.request.urlopen(http + "/health", timeout=TIMEOUT).read()))
+    assert health["refused"] == refused
+    metrics = (await asyncio.to_thread(
+        lambda: urllib.request.urlopen(http + "/metrics", timeout=TIMEOUT).read())).decode()
+    assert f'branch_teller_device_refused_total{{kind="dropped"}} {refused["dropped"]:.1f}' \
+        in metrics
+    ws = await login(running.url, "kiosk-1")
+    await ws.send(json.dumps({"type": "text", "id": "ok", "text": "几点关门"}))
+    while (msg := await recv_json(ws))["type"] != "reply":
+        pass
+    assert msg["id"] == "ok"
     await ws.close()
