@@ -15,9 +15,9 @@ from typing import Any, Literal
 import msgspec
 
 from edge.queue.settings import QueueSettings, validate_settings
-from intents.answers import AnswerSettings
-from intents.appointment_policy import AppointmentRules
-from intents.llm import LlmSettings
+from intents.answers.composer import AnswerSettings
+from intents.answers.llm import LlmSettings
+from intents.dialogue.appointment_rules import AppointmentRules
 from speech.endpoint import VadSettings
 from speech.stt import SttSettings
 from speech.tts import TtsSettings
@@ -294,7 +294,7 @@ def check(config: BranchConfig) -> list[tuple[str, str]]:
         if dev.counter is not None and dev.counter not in counters:
             problems.append((f"devices[{i}].counter", f"unknown counter {dev.counter!r}"))
     problems.extend(_check_appointments(config))
-    from intents.catalog import INTENTS
+    from intents.understanding.catalog import INTENTS
 
     for i, term in enumerate(config.terminals):
         for intent_id in term.intents:

@@ -8,9 +8,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from intents.data import load_ambiguous, load_labelled
-from intents.dialogue import Understanding
-from intents.router import Router
-from intents.router_encoder import Encoder, QueryEncoder, load_e5
+from intents.dialogue.policy import Understanding
+from intents.understanding.router import Router
+from intents.understanding.router_encoder import Encoder, QueryEncoder, load_e5
 
 log = logging.getLogger("branch_teller.understanding")
 

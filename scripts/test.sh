@@ -8,9 +8,7 @@ printf '\n==> ruff\n'
 $VENV/ruff check .
 printf '\n==> mypy (strict on the pure core)\n'
 $VENV/mypy --strict edge/queue devices/protocol.py devices/frames.py edge/config.py \
-  intents/dialogue.py intents/dialogue_types.py intents/catalog.py intents/phrases.py \
-  intents/appointment_policy.py \
-  intents/dialogue_appointment.py intents/dialogue_repair.py intents/slot_appointment.py \
+  intents/dialogue intents/understanding/catalog.py intents/understanding/slot_appointment.py \
   speech/sentences.py speech/spoken.py
 $VENV/mypy
 printf '\n==> pytest (PYTHONASYNCIODEBUG=1)\n'

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from intents.answers import DONT_KNOW, Answerer, AnswerSettings, cite, extractive
+from intents.answers.composer import DONT_KNOW, Answerer, AnswerSettings, cite, extractive
+from intents.answers.llm import LlmEngine
+from intents.answers.llm_fake import ScriptedBackend
 from intents.knowledge import SAMPLE_PACK_DIR, KnowledgeHub
-from intents.llm import LlmEngine
-from intents.llm_fake import ScriptedBackend
 
 FEE_Q = "正式挂失要多少手续费？"
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from intents.llm import CallStats, LlmEngine, LlmSettings
-from intents.llm_fake import ScriptedBackend
+from intents.answers.llm import CallStats, LlmEngine, LlmSettings
+from intents.answers.llm_fake import ScriptedBackend
 
 REPO = Path(__file__).resolve().parent.parent
 TINY = REPO / "models" / "llm-tiny"

@@ -11,8 +11,8 @@ from typing import Any, Final
 import numpy as np
 import numpy.typing as npt
 
-from intents.features import features, normalise
-from intents.router_calibration import (
+from intents.understanding.features import features, normalise
+from intents.understanding.router_calibration import (
     UnsureRule,
     choose_unsure_rule,
     expected_calibration_error,
@@ -20,7 +20,7 @@ from intents.router_calibration import (
     plausible,
     softmax,
 )
-from intents.router_encoder import (
+from intents.understanding.router_encoder import (
     Encoder,
     EncoderHead,
     cascade_probs,
@@ -221,7 +221,7 @@ def _named_ok(
     probs: FloatArray, listed_rows: Sequence[set[int]], mass: float
 ) -> npt.NDArray[np.bool_]:
     """Whether each ambiguous row's question (plausible candidates) names two of its intents."""
-    from intents.router_clarify import clarify_candidates
+    from intents.understanding.router_clarify import clarify_candidates
 
     out = np.zeros(len(listed_rows), dtype=bool)
     for i, (row, listed) in enumerate(zip(probs, listed_rows, strict=True)):

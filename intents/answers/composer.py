@@ -1,6 +1,6 @@
 """Answer composer: knowledge-hub passages -> a short spoken answer that cites its sources.
 
-The LLM writes the answer when it is present, on time and grounded (intents.grounding);
+The LLM writes the answer when it is present, on time and grounded (intents.guardrails.grounding);
 otherwise the best passage's most relevant sentences are read out with their source; with
 no relevant passage the customer is told politely to ask staff. Nothing is ever invented.
 Synchronous: the service runs `answer` in a worker thread and passes a cancel event.
@@ -19,7 +19,9 @@ from typing import Final, Literal, Protocol
 
 import msgspec
 
-from intents.grounding import GroundingReport, check, strip_citations
+from intents.answers.llm import CallStats, LlmEngine
+from intents.answers.llm_prompt import clean_for_speech
+from intents.guardrails.grounding import GroundingReport, check, strip_citations
 from intents.knowledge.chunker import Passage
 from intents.knowledge.hub import EXPANSION_WEIGHT, SearchResult
 from intents.knowledge.tokens import (
@@ -29,8 +31,6 @@ from intents.knowledge.tokens import (
     tokenize,
     without_price_words,
 )
-from intents.llm import CallStats, LlmEngine
-from intents.llm_prompt import clean_for_speech
 
 Mode = Literal["llm", "extractive", "none"]
 Language = Literal["zh", "en"]

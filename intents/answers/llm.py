@@ -26,7 +26,7 @@ import msgspec
 import numpy as np
 import numpy.typing as npt
 
-from intents.llm_prompt import (
+from intents.answers.llm_prompt import (
     THINK_OPEN,
     ChatFamily,
     SentenceSplitter,
@@ -34,7 +34,7 @@ from intents.llm_prompt import (
     chat_prompt,
     family_of,
 )
-from intents.llm_route import (
+from intents.answers.llm_route import (
     MAX_CANDIDATES,
     ROUTE_SYSTEM_EN,
     ChoiceTrie,

@@ -14,7 +14,7 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
-from intents.router_calibration import fit_temperature, softmax
+from intents.understanding.router_calibration import fit_temperature, softmax
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
