@@ -15,12 +15,9 @@ from typing import Any, Literal
 import msgspec
 
 from edge.queue.settings import QueueSettings, validate_settings
-from intents.answers.composer import AnswerSettings
-from intents.answers.llm import LlmSettings
+from intents.answers.settings import AnswerSettings, LlmSettings
 from intents.dialogue.appointment_rules import AppointmentRules
-from speech.endpoint import VadSettings
-from speech.stt import SttSettings
-from speech.tts import TtsSettings
+from speech.settings import SttSettings, TtsSettings, VadSettings
 
 Role = Literal["kiosk", "caller", "console"]
 
@@ -34,12 +31,11 @@ class _Section(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
 
 class BranchInfo(_Section):
-    """Who this box serves; shown to customers and staff."""
+    """Who this box serves; shown to customers and staff (its time zone: `[queue] timezone`)."""
 
     id: str = "demo-001"
     name_zh: str = "示例银行城东支行"
     name_en: str = "Sample Bank, Chengdong Sub-branch"
-    timezone: str = "Asia/Shanghai"
     hours_zh: str = "周一至周五 9:00-17:00，周六 9:00-12:00，周日休息"
     hours_en: str = "Mon-Fri 9:00-17:00, Sat 9:00-12:00, closed on Sunday"
     address_zh: str = "示例市城东区建设路 88 号"

@@ -9,7 +9,7 @@ $VENV/ruff check .
 printf '\n==> mypy (strict on the pure core)\n'
 $VENV/mypy --strict edge/queue devices/protocol.py devices/frames.py edge/config.py \
   intents/dialogue intents/understanding/catalog.py intents/understanding/slot_appointment.py \
-  speech/sentences.py speech/spoken.py
+  intents/answers/settings.py speech/settings.py speech/sentences.py speech/spoken.py
 $VENV/mypy
 printf '\n==> pytest (PYTHONASYNCIODEBUG=1)\n'
 PYTHONASYNCIODEBUG=1 $VENV/pytest -n 2 -q "$@"

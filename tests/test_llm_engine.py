@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from intents.answers.llm import CallStats, LlmEngine, LlmSettings
+from intents.answers.llm import CallStats, LlmEngine
 from intents.answers.llm_fake import ScriptedBackend
+from intents.answers.settings import LlmSettings
 
 REPO = Path(__file__).resolve().parent.parent
 TINY = REPO / "models" / "llm-tiny"
