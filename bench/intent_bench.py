@@ -268,7 +268,7 @@ class CachedE5:
 
     def live(self) -> Any:
         if self._live is None:
-            from intents.understanding.router_encoder import load_e5
+            from edge.understanding import load_e5
 
             self._live = load_e5()
             if self._live is None:

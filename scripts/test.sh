@@ -6,6 +6,8 @@ bash scripts/install.sh
 VENV=.venv/bin
 printf '\n==> ruff\n'
 $VENV/ruff check .
+printf '\n==> import-linter (the layering contract in pyproject.toml)\n'
+$VENV/lint-imports
 printf '\n==> mypy (strict on the pure core)\n'
 $VENV/mypy --strict edge/queue devices/protocol.py devices/frames.py edge/config.py \
   intents/dialogue intents/understanding/catalog.py intents/understanding/slot_appointment.py \

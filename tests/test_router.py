@@ -117,8 +117,7 @@ def test_vague_account_problem_is_flagged_unsure(router: Router) -> None:
 
 def test_the_installed_cascade_router_asks_on_vague_problems() -> None:
     """The router the service loads (n-grams + e5) asks where the n-gram head alone guesses."""
-    from edge.understanding import load_router
-    from intents.understanding.router_encoder import load_e5
+    from edge.understanding import load_e5, load_router
 
     path = Path(__file__).resolve().parents[1] / "models" / "router" / "router.npz"
     if not path.exists() or load_e5() is None:

