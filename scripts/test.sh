@@ -8,10 +8,7 @@ printf '\n==> ruff\n'
 $VENV/ruff check .
 printf '\n==> import-linter (the layering contract in pyproject.toml)\n'
 $VENV/lint-imports
-printf '\n==> mypy (strict on the pure core)\n'
-$VENV/mypy --strict edge/queue devices/protocol.py devices/frames.py edge/config.py \
-  intents/dialogue intents/understanding/catalog.py intents/understanding/slot_appointment.py \
-  intents/answers/settings.py speech/settings.py speech/sentences.py speech/spoken.py
-$VENV/mypy
+printf '\n==> mypy --strict (every package: [tool.mypy] files in pyproject.toml)\n'
+$VENV/mypy --strict
 printf '\n==> pytest (PYTHONASYNCIODEBUG=1)\n'
 PYTHONASYNCIODEBUG=1 $VENV/pytest -n 2 -q "$@"

@@ -90,7 +90,8 @@ def _vocabulary(feats: Sequence[list[str]], min_df: int) -> tuple[dict[str, int]
     return {k: i for i, k in enumerate(kept)}, idf
 
 
-def _matrix(feats: Sequence[list[str]], vocab: dict[str, int], idf: FloatArray):  # type: ignore[no-untyped-def]
+def _matrix(feats: Sequence[list[str]], vocab: dict[str, int], idf: FloatArray) -> Any:
+    """TF-IDF rows as a scipy.sparse csr_matrix (scipy ships no types mypy can use here)."""
     from scipy import sparse
 
     rows: list[int] = []
@@ -108,8 +109,8 @@ def _matrix(feats: Sequence[list[str]], vocab: dict[str, int], idf: FloatArray):
 
 
 def _fit_linear(
-    x, y: npt.NDArray[np.int64], cfg: TrainConfig, weight: FloatArray | None = None
-) -> tuple[FloatArray, FloatArray]:  # type: ignore[no-untyped-def]
+    x: Any, y: npt.NDArray[np.int64], cfg: TrainConfig, weight: FloatArray | None = None
+) -> tuple[FloatArray, FloatArray]:
     """Return (weights (n_features, n_classes), bias) of a one-vs-rest or softmax linear model."""
     n_classes = int(y.max()) + 1
     if cfg.method == "logreg":
