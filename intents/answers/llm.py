@@ -191,7 +191,7 @@ class LlmEngine:
         deadline = started + (self.settings.route_deadline_s if deadline_s is None
                               else deadline_s)
         budget = max_new_tokens or self.settings.route_max_new_tokens
-        options = list(candidates)[:MAX_CANDIDATES]
+        options = list(candidates)[:min(self.settings.route_candidates, MAX_CANDIDATES)]
         if not options or not text.strip():
             return None
         if not self._lock.acquire(timeout=max(0.0, _remaining(deadline))):

@@ -21,7 +21,7 @@ class LlmSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     threads: int = 2  # CPU intra-op threads (the box's 2 cores)
     route_deadline_s: float = 1.5  # wall time for one routing call, prompt included
     route_max_new_tokens: int = 8  # routing output budget (a menu number is 1-2 tokens)
-    route_candidates: int = 5  # router's top-k offered to the model
+    route_candidates: int = 5  # at most this many of the router's top-k offered to the model
     answer_deadline_s: float = 10.0  # stream_answer default (the Answerer passes its own)
     answer_max_new_tokens: int = 120  # about two short sentences
     temperature: float = 0.0  # 0 = greedy, deterministic (the only setting tested)
