@@ -56,7 +56,6 @@ class ServerSettings(_Section):
     max_text_chars: int = 2_000  # kiosk text input limit
     max_audio_seconds: float = 60.0  # one audio stream (turn) limit
     max_connections: int = 200
-    shutdown_grace_s: float = 5.0
     # A console snapshot lists this many waiting tickets per service, in call order, plus
     # every service's count and longest wait (0: every ticket, however long the queue).
     console_waiting_per_service: int = 50
