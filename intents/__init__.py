@@ -1,1 +1,1 @@
-"""intents."""
+"""Intent understanding, dialogue policy, guardrails, answers and the knowledge hub."""

@@ -6,12 +6,9 @@ bash scripts/install.sh
 VENV=.venv/bin
 printf '\n==> ruff\n'
 $VENV/ruff check .
-printf '\n==> mypy (strict on the pure core)\n'
-$VENV/mypy --strict edge/queue devices/protocol.py devices/frames.py edge/config.py \
-  intents/dialogue.py intents/dialogue_types.py intents/catalog.py intents/phrases.py \
-  intents/appointment_policy.py \
-  intents/dialogue_appointment.py intents/dialogue_repair.py intents/slot_appointment.py \
-  speech/sentences.py speech/spoken.py
-$VENV/mypy
+printf '\n==> import-linter (the layering contract in pyproject.toml)\n'
+$VENV/lint-imports
+printf '\n==> mypy --strict (every package: [tool.mypy] files in pyproject.toml)\n'
+$VENV/mypy --strict
 printf '\n==> pytest (PYTHONASYNCIODEBUG=1)\n'
 PYTHONASYNCIODEBUG=1 $VENV/pytest -n 2 -q "$@"

@@ -5,46 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
-import msgspec
-
-
-class VadSettings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
-    """Endpointing knobs (branch.toml `[speech.vad]`); times are in ms of stream audio."""
-
-    threshold: float = 0.5
-    """A frame at or above this probability counts as speech."""
-    neg_threshold: float = 0.35
-    """Once speaking, only frames below this count as silence (hysteresis)."""
-    frame_ms: int = 32
-    """Duration of one VAD frame (512 samples at 16 kHz)."""
-    min_speech_ms: int = 250
-    """Speech shorter than this (a cough, a click) never starts a turn."""
-    min_turn_ms: int = 600
-    """While the system speaks, speech must last this long to interrupt (backchannels do not)."""
-    start_gap_ms: int = 160
-    """Silence that cancels a speech candidate not yet confirmed as a turn."""
-    possible_end_ms: int = 200
-    """Silence after which a speculative final decode may start."""
-    end_silence_ms: int = 600
-    """Silence that ends a turn."""
-    digits_end_silence_ms: int = 1500
-    """Silence that ends a turn while the dialogue expects digits (ID or phone dictation)."""
-    tail_ms: int = 100
-    """Silence kept after the last speech frame in the turn's audio span."""
-    pre_roll_ms: int = 300
-    """Audio kept before the first speech frame so the first syllable is not clipped."""
-    max_turn_s: float = 20.0
-    """A turn is cut here even if the customer keeps talking (Whisper windows are 30 s)."""
-
-    def __post_init__(self) -> None:
-        if not 0.0 < self.neg_threshold <= self.threshold < 1.0:
-            raise ValueError("need 0 < neg_threshold <= threshold < 1")
-        if not self.tail_ms <= self.possible_end_ms < self.end_silence_ms:
-            raise ValueError("need tail_ms <= possible_end_ms < end_silence_ms")
-        if self.digits_end_silence_ms < self.end_silence_ms:
-            raise ValueError("digits_end_silence_ms must be >= end_silence_ms")
-        if self.frame_ms <= 0 or self.max_turn_s <= 0:
-            raise ValueError("frame_ms and max_turn_s must be positive")
+from speech.settings import VadSettings
 
 
 @dataclass(frozen=True, slots=True)

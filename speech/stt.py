@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-import msgspec
 import numpy as np
 import numpy.typing as npt
 
+from speech.settings import SttSettings
 from speech.textnorm import clean_transcript, is_backchannel
 from speech.whisper_window import FitWindow, SharedEncoder
 
@@ -28,54 +28,6 @@ _MAX_NEW_TOKENS = 448 - 228
 """Whisper's 448-token window minus the longest prompt faster-whisper builds (223 + 5)."""
 
 
-class SttSettings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
-    """Speech-to-text knobs (branch.toml `[speech.stt]`); the model folder comes from [models]."""
-
-    device: Literal["auto", "cpu", "cuda"] = "auto"
-    """auto = CUDA when CTranslate2 sees a GPU, else CPU."""
-    compute_type: str = "int8"
-    """CTranslate2 quantisation; int8 on CPU, int8 also runs on CUDA (int8_float16 there)."""
-    cpu_threads: int = 2
-    """Threads per decode on CPU."""
-    workers: int = 1
-    """Concurrent decodes (all kiosks share these); more only helps with spare cores or a GPU."""
-    max_queue: int = 8
-    """Decodes allowed to wait for a worker before `transcribe` refuses with SttBusy."""
-    beam_size: int = 1
-    """Greedy decoding: beam 5 did not help base on Mandarin and costs latency."""
-    max_tokens_per_s: float = 15.0
-    """Token budget per second of audio (plus 20) so a decoder loop cannot run on for seconds."""
-    partial_interval_ms: int = 1000
-    """At most one partial decode per stream per this many ms of wall time."""
-    partial_min_new_audio_ms: int = 300
-    """A partial decode runs only if at least this much new audio arrived since the last."""
-    partial_min_audio_ms: int = 1000
-    """No partial before the turn holds this much audio (pre-roll included; shorter ones came
-    back empty on the clips and cost a full encoder pass each)."""
-    lock_language_prob: float = 0.8
-    """A partial's zh/en guess this sure fixes the language for the rest of the turn."""
-    initial_prompt_zh: str | None = "以下是普通话的句子。"
-    """Prompt for Mandarin turns. Neutral on CER for base (13.2% on the AISHELL clips either
-    way) but gives punctuation and Chinese numerals; a banking-words prompt helped synthetic
-    banking phrases (25.6% -> 19.5%) and hurt the news clips (21.6%): see bench/stt_bench.py."""
-    initial_prompt_en: str | None = None
-    """Prompt for English turns."""
-    window: Literal["fit", "full"] = "fit"
-    """fit = encode only the turn plus `window_margin_ms` of padding (whisper.cpp's `audio_ctx`
-    idea); full = Whisper's padded 30 s window, as faster-whisper does. Measured on 2 cores
-    (real clips / 18 synthetic banking phrases): decode 1.25 -> 0.42 s and 1.12 -> 0.26 s,
-    zh CER 13.2 -> 8.1% and 24.7 -> 26.2%, en WER unchanged. Turns that do not fit in 30 s
-    always take the full path."""
-    window_margin_ms: int = 3000
-    """Padding after the turn in the fit window. Less lets Whisper loop past the end of speech:
-    with 1 s the synthetic phrases repeated themselves (zh CER 46%), 0.5 s broke the real clips
-    too; 2-4 s measured the same."""
-    no_speech_prob: float = 0.4
-    """Fit path: a decode at least this sure of silence, with an average log-probability under
-    `min_avg_logprob`, returns nothing. Speech measured <= 0.18 with log-probabilities over
-    -0.7; noise and silence hallucinations 0.45-0.99 under -1.0."""
-    min_avg_logprob: float = -1.0
-    """See `no_speech_prob`."""
 
 
 @dataclass(frozen=True, slots=True)

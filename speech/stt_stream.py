@@ -14,7 +14,8 @@ import numpy as np
 import numpy.typing as npt
 
 from speech.endpoint import Event, PossibleEnd, Resumed, SpeechStart
-from speech.stt import SttBusy, SttSettings, Transcriber, Transcript
+from speech.settings import SttSettings
+from speech.stt import SttBusy, Transcriber, Transcript
 
 _log = logging.getLogger(__name__)
 

@@ -23,6 +23,7 @@ import msgspec
 import numpy as np
 
 from speech.sentences import split_first_clause, split_sentences
+from speech.settings import TtsSettings
 from speech.spoken import EN_DIGITS, speakable
 from speech.visemes import VisemeEvent, build_track, ipa_viseme
 
@@ -71,29 +72,6 @@ class Voice(Protocol):
     def synthesize(self, text: str, rate: float = 1.0) -> SpeechChunk: ...
 
 
-class TtsSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    """TTS settings for branch.toml ([tts]); folders are bundle components under the models root."""
-
-    voices: dict[str, str] = msgspec.field(
-        default_factory=lambda: {"en": "models/piper-en-joe", "zh": "models/zh-databaker"}
-    )
-    """Language -> voice folder (a piper voice folder, or a zh-databaker style folder)."""
-    rate: float = 1.0
-    """Speaking rate; 1.0 is the voice's own pace, below 1 slower (length scale = 1 / rate)."""
-    elderly_rate: float = 0.8
-    """Rate in elderly / accessibility mode: 20% slower."""
-    sentence_max_width: int = 80
-    """Longest chunk in width units (a CJK character counts 2): 80 = ~40 hanzi or ~80 letters."""
-    elderly_sentence_max_width: int = 36
-    """Shorter chunks in elderly mode (~18 hanzi)."""
-    first_sentence_max_width: int = 24
-    """A wider first sentence is cut after its leading clauses ('Hello,') so audio starts sooner."""
-    noise_scale: float | None = None
-    """Piper generator noise; None keeps the voice's value, 0 makes synthesis deterministic."""
-    noise_w: float | None = None
-    """Piper phoneme-width noise; None keeps the voice's value, 0 makes timing deterministic."""
-    threads: int = 2
-    """Intra-op threads of each voice's runtime."""
 
 
 def pcm16(audio: Any) -> bytes:

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from intents.answers import DONT_KNOW, Answerer, AnswerSettings, cite, extractive
+from intents.answers.composer import DONT_KNOW, Answerer, cite, extractive
+from intents.answers.llm import LlmEngine
+from intents.answers.llm_fake import ScriptedBackend
+from intents.answers.settings import AnswerSettings
 from intents.knowledge import SAMPLE_PACK_DIR, KnowledgeHub
-from intents.llm import LlmEngine
-from intents.llm_fake import ScriptedBackend
 
 FEE_Q = "正式挂失要多少手续费？"
 

@@ -12,8 +12,9 @@ from hypothesis import strategies as st
 
 from edge.appointments import BookFileError, BookRules, parse_book
 from edge.config import BranchConfig, ConfigError, config_from_dict
-from intents.appointment_policy import AppointmentRules, Booking, classify, due_at, opens_at
-from intents.dialogue import (
+from intents.dialogue.appointment import appointment_number
+from intents.dialogue.appointment_rules import AppointmentRules, Booking, classify, due_at, opens_at
+from intents.dialogue.policy import (
     AlertStaff,
     CheckIn,
     DialogueState,
@@ -24,8 +25,7 @@ from intents.dialogue import (
     Understanding,
     decide,
 )
-from intents.dialogue_appointment import appointment_number
-from intents.slot_appointment import (
+from intents.understanding.slot_appointment import (
     find_appointment_number,
     has_appointment_cue,
     hint_matches,

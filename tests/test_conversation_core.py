@@ -8,7 +8,7 @@ import pytest
 
 from devices.protocol import KioskContext, ProtocolError
 from edge.conversation import Conversation, ReplyParts, TurnInput
-from intents.dialogue import DialogueState, IssueTicket, Policy, Say, Terminal, Understanding
+from intents.dialogue.policy import DialogueState, IssueTicket, Policy, Say, Terminal, Understanding
 
 TERMINAL = Terminal(id="T1", name={"zh": "一号机", "en": "Terminal 1"},
                     location={"zh": "门口", "en": "by the door"},

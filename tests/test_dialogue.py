@@ -9,7 +9,8 @@ import pytest
 
 from edge.config import BranchConfig
 from edge.service import build_policy
-from intents.dialogue import (
+from intents.dialogue.phrases import money
+from intents.dialogue.policy import (
     AlertStaff,
     DialogueState,
     GoTerminal,
@@ -19,7 +20,6 @@ from intents.dialogue import (
     decide,
     priority_from_words,
 )
-from intents.phrases import money
 
 POLICY = build_policy(BranchConfig())
 
@@ -245,7 +245,7 @@ def test_a_weak_fraud_guess_asks_before_raising_an_urgent_alert() -> None:
 
 
 def test_clarifying_question_numbers_the_options_in_the_customers_language() -> None:
-    from intents.phrases import clarify_question
+    from intents.dialogue.phrases import clarify_question
 
     zh, _ = clarify_question(("card_lost", "card_replace"), "zh")
     assert "1.挂失" in zh and "2.补卡换卡" in zh

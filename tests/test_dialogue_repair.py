@@ -9,7 +9,7 @@ import pytest
 
 from edge.config import BranchConfig
 from edge.service import build_policy
-from intents.dialogue import (
+from intents.dialogue.policy import (
     CancelTicket,
     DialogueState,
     IssueTicket,
@@ -18,8 +18,8 @@ from intents.dialogue import (
     Understanding,
     decide,
 )
-from intents.dialogue_repair import split_correction
-from intents.dialogue_types import Guess
+from intents.dialogue.repair import split_correction
+from intents.dialogue.values import Guess
 
 POLICY = build_policy(BranchConfig())
 

@@ -7,15 +7,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from speech.endpoint import (
-    Endpointer,
-    Event,
-    PossibleEnd,
-    Resumed,
-    SpeechEnd,
-    SpeechStart,
-    VadSettings,
-)
+from speech.endpoint import Endpointer, Event, PossibleEnd, Resumed, SpeechEnd, SpeechStart
+from speech.settings import VadSettings
 
 F = 32  # frame ms
 

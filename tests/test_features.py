@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from intents.data import TRAIN_TSV
-from intents.evaluate import read_labelled
-from intents.features import features, normalise, pinyin_features
-from intents.router import Router
-from intents.router_train import TrainConfig
+from intents.understanding.evaluate import read_labelled
+from intents.understanding.features import features, normalise, pinyin_features
+from intents.understanding.router import Router
+from intents.understanding.router_train import TrainConfig
 
 
 def test_pinyin_features_make_asr_homophones_share_features() -> None:

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from intents.grounding import check, numbers_in, promises_returns, strip_citations
+from intents.guardrails.grounding import check, numbers_in, promises_returns, strip_citations
 
 FEES = "柜面跨行转账：1 万元（含）以下每笔 2 元；境外汇款手续费：汇款金额的 0.1%，每笔最高 260 元。"
 

@@ -7,7 +7,6 @@ from collections import Counter
 
 import pytest
 
-from intents.catalog import INTENT_IDS
 from intents.data import (
     AMBIGUOUS_TEST_TSV,
     AMBIGUOUS_TSV,
@@ -20,6 +19,7 @@ from intents.data import (
     load_labelled,
 )
 from intents.data.split import build, hold_out, holdout_size
+from intents.understanding.catalog import INTENT_IDS
 
 MIN_ROWS = {"zh": 60, "en": 25}
 

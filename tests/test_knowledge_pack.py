@@ -93,9 +93,9 @@ def test_numbers_agree_across_the_pack(pattern: str, expected: str) -> None:
 def test_benchmark_questions_point_at_real_sources_sections_and_intents() -> None:
     import csv
 
-    from intents.catalog import INTENT_IDS
     from intents.knowledge.chunker import chunk_document
     from intents.knowledge.documents import discover_files, load_document
+    from intents.understanding.catalog import INTENT_IDS
 
     sections: dict[str, set[str]] = {}
     for source, path in discover_files([SAMPLE_PACK_DIR]):

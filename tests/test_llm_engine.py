@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from intents.llm import CallStats, LlmEngine, LlmSettings
-from intents.llm_fake import ScriptedBackend
+from intents.answers.llm import CallStats, LlmEngine
+from intents.answers.llm_fake import ScriptedBackend
+from intents.answers.settings import LlmSettings
 
 REPO = Path(__file__).resolve().parent.parent
 TINY = REPO / "models" / "llm-tiny"
@@ -80,6 +81,14 @@ def test_route_reads_the_constrained_intent_id() -> None:
     prompt = e.backend.prompts[-1]  # type: ignore[attr-defined]
     assert prompt.endswith("<｜Assistant｜><think>\n\n</think>\n\n")
     assert "transfer (a transfer)" in prompt
+
+
+def test_route_offers_at_most_route_candidates() -> None:
+    settings = LlmSettings(route_candidates=2)
+    e = LlmEngine(ScriptedBackend(route_key="branch_info"), settings)  # type: ignore[arg-type]
+    assert e.route("where are you", CANDIDATES) in {"card_lost", "transfer"}  # not the third
+    prompt = e.backend.prompts[-1]  # type: ignore[attr-defined]
+    assert "transfer (a transfer)" in prompt and "branch information" not in prompt
 
 
 def test_route_ids_sharing_a_prefix_read_until_they_differ() -> None:

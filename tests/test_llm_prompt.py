@@ -6,7 +6,7 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from intents.llm_prompt import (
+from intents.answers.llm_prompt import (
     CLOSED_THINK,
     SentenceSplitter,
     ThinkFilter,
@@ -14,7 +14,7 @@ from intents.llm_prompt import (
     clean_for_speech,
     family_of,
 )
-from intents.llm_route import ChoiceTrie, best_allowed, menu_keys, route_user_message
+from intents.answers.llm_route import ChoiceTrie, best_allowed, menu_keys, route_user_message
 
 
 def run_filter(pieces: list[str]) -> str:

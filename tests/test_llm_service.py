@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from intents.llm import LlmEngine
-from intents.llm_fake import ScriptedBackend
+from intents.answers.llm import LlmEngine
+from intents.answers.llm_fake import ScriptedBackend
 from tests.conftest import Running
 from tests.wsclient import login
 

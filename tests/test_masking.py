@@ -9,7 +9,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from intents.masking import (
+from intents.guardrails.masking import (
     SPOKEN_DIGITS,
     mask_pii,
     normalize_digits,

@@ -9,7 +9,7 @@ import pytest
 
 from edge.queue import QueueSettings, validate_settings
 from edge.queue.settings import ClassSpec, CounterSpec, ServiceSpec
-from intents.catalog import QUEUE_SERVICES
+from intents.understanding.catalog import QUEUE_SERVICES
 
 
 def test_defaults_describe_a_valid_demo_branch() -> None:

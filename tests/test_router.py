@@ -12,11 +12,11 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from intents.catalog import INTENT_IDS
 from intents.data import AMBIGUOUS_TSV, TRAIN_TSV
-from intents.evaluate import read_ambiguous, read_labelled
-from intents.router import DEFAULT_CONFIG, OUT_OF_SCOPE, TOP_K, Router, RouteResult
-from intents.router_train import TrainConfig
+from intents.understanding.catalog import INTENT_IDS
+from intents.understanding.evaluate import read_ambiguous, read_labelled
+from intents.understanding.router import DEFAULT_CONFIG, OUT_OF_SCOPE, TOP_K, Router, RouteResult
+from intents.understanding.router_train import TrainConfig
 
 # Written for this test (not taken from the data files): one plain request per intent and language.
 CLEAR: dict[str, tuple[str, str]] = {
@@ -117,8 +117,7 @@ def test_vague_account_problem_is_flagged_unsure(router: Router) -> None:
 
 def test_the_installed_cascade_router_asks_on_vague_problems() -> None:
     """The router the service loads (n-grams + e5) asks where the n-gram head alone guesses."""
-    from edge.understanding import load_router
-    from intents.router_encoder import load_e5
+    from edge.understanding import load_e5, load_router
 
     path = Path(__file__).resolve().parents[1] / "models" / "router" / "router.npz"
     if not path.exists() or load_e5() is None:
@@ -202,7 +201,7 @@ def test_single_query_latency_is_milliseconds(router: Router) -> None:
 
 
 def test_load_or_train_trains_once_then_loads(tmp_path: Path) -> None:
-    from intents.router import load_or_train
+    from intents.understanding.router import load_or_train
 
     small = tmp_path / "train.tsv"
     rows = read_labelled(TRAIN_TSV)[::4]
@@ -253,7 +252,7 @@ def test_encoder_cascade_skips_the_encoder_when_the_ngram_head_is_sure(tmp_path:
 
 
 def test_min_fast_share_keeps_that_share_of_queries_off_the_encoder() -> None:
-    from intents.router_encoder import choose_fusion
+    from intents.understanding.router_encoder import choose_fusion
 
     rng = np.random.default_rng(0)
     n, k = 400, 5

@@ -7,7 +7,7 @@ import numpy.typing as npt
 import pytest
 
 from intents.data import CLARIFY_TSV, load_clarify
-from intents.router_clarify import clarify_candidates, resolve_clarification
+from intents.understanding.router_clarify import clarify_candidates, resolve_clarification
 
 CARDS = ["card_lost", "card_replace", "password_reset"]
 FROZEN = ["account_frozen", "card_replace"]

@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from intents.evaluate import DataFileError, evaluate_ambiguous, evaluate_intents
-from intents.router import RouteResult
-from intents.router_calibration import (
+from intents.understanding.evaluate import DataFileError, evaluate_ambiguous, evaluate_intents
+from intents.understanding.router import RouteResult
+from intents.understanding.router_calibration import (
     UnsureRule,
     choose_unsure_rule,
     expected_calibration_error,

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from intents.slots import MAX_SCAN_CHARS, Slots, parse_slots
+from intents.understanding.slots import MAX_SCAN_CHARS, Slots, parse_slots
 
 TODAY = dt.date(2026, 11, 25)  # a Wednesday
 N = None

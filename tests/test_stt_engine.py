@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from speech.stt import SttBusy, SttEngine, SttSettings
+from speech.settings import SttSettings
+from speech.stt import SttBusy, SttEngine
 from speech.textnorm import cer, wer
 
 ROOT = Path(__file__).resolve().parents[1]

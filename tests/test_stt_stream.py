@@ -13,7 +13,8 @@ import pytest
 import soundfile as sf
 
 from speech.endpoint import Endpointer, PossibleEnd, Resumed, SpeechEnd, SpeechStart
-from speech.stt import SttBusy, SttSettings, Transcript
+from speech.settings import SttSettings
+from speech.stt import SttBusy, Transcript
 from speech.stt_stream import PartialThrottle, StreamingTranscriber
 from speech.vad import SileroVad
 

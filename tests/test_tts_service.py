@@ -9,7 +9,8 @@ import time
 import msgspec
 import pytest
 
-from speech.tts import SpeechChunk, TextFeed, TtsService, TtsSettings
+from speech.settings import TtsSettings
+from speech.tts import SpeechChunk, TextFeed, TtsService
 
 REPLY = "Hello. Your ticket is A023. Please wait. Counter 3 will call you."
 

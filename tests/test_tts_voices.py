@@ -16,8 +16,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from speech.settings import TtsSettings
 from speech.spoken import speakable
-from speech.tts import PiperVoiceEngine, SpeechChunk, TtsService, TtsSettings
+from speech.tts import PiperVoiceEngine, SpeechChunk, TtsService
 from speech.visemes import SIL
 
 ROOT = Path(__file__).resolve().parent.parent

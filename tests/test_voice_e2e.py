@@ -204,8 +204,8 @@ async def test_kiosk_simulator_speaks_a_file(voiced: Running) -> None:
 
 
 async def test_a_model_answer_is_spoken_while_it_is_still_being_written(voiced: Running) -> None:
-    from intents.llm import LlmEngine
-    from intents.llm_fake import ScriptedBackend
+    from intents.answers.llm import LlmEngine
+    from intents.answers.llm_fake import ScriptedBackend
 
     await asyncio.wait_for(voiced.service.hub_ready.wait(), 60)
     answer = "Your ID, and the old card[1]. A new card is ready 7 days after the loss report[1]."

@@ -8,8 +8,7 @@ from typing import Any
 
 from devices.protocol import SpeechOut
 from edge.voice import SpeechResources, VoiceChannel
-from speech.endpoint import VadSettings
-from speech.stt import SttSettings
+from speech.settings import SttSettings, VadSettings
 from speech.tts import SpeechChunk
 
 

@@ -14,7 +14,6 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Final
 
-from intents.catalog import INTENT_IDS
 from intents.data import (
     AMBIGUOUS_TEST_TSV,
     AMBIGUOUS_TSV,
@@ -25,6 +24,7 @@ from intents.data import (
     lang_of,
     read_tsv,
 )
+from intents.understanding.catalog import INTENT_IDS
 
 TEST_SHARE: Final = 0.2
 AMBIGUOUS_SRC: Final = "ambiguous.tsv"
@@ -60,7 +60,7 @@ def read_sources(src_dir: Path = SRC_DIR) -> dict[str, list[str]]:
             continue
         intent = path.stem
         if intent not in INTENT_IDS:
-            raise ValueError(f"{path.name}: {intent!r} is not an intent id in intents/catalog.py")
+            raise ValueError(f"{path.name}: {intent!r} is not an intent id in intents/understanding/catalog.py")
         texts: list[str] = []
         for lang, text in read_tsv(path, 2):
             if lang not in LANGS or lang != lang_of(text):

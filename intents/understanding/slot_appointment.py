@@ -12,7 +12,7 @@ import re
 import unicodedata
 from typing import Final
 
-from intents.masking import SPOKEN_DIGITS
+from intents.guardrails.masking import SPOKEN_DIGITS
 
 # "I have an appointment" / "我预约了", not "do I need an appointment" / "我想预约".
 _CUE: Final = re.compile(

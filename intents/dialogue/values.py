@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from intents.appointment_policy import AppointmentRules, Booking
+from intents.dialogue.appointment_rules import AppointmentRules, Booking
 
 Lang = Literal["zh", "en"]
 

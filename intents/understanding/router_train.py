@@ -11,8 +11,8 @@ from typing import Any, Final
 import numpy as np
 import numpy.typing as npt
 
-from intents.features import features, normalise
-from intents.router_calibration import (
+from intents.understanding.features import features, normalise
+from intents.understanding.router_calibration import (
     UnsureRule,
     choose_unsure_rule,
     expected_calibration_error,
@@ -20,7 +20,7 @@ from intents.router_calibration import (
     plausible,
     softmax,
 )
-from intents.router_encoder import (
+from intents.understanding.router_encoder import (
     Encoder,
     EncoderHead,
     cascade_probs,
@@ -90,7 +90,8 @@ def _vocabulary(feats: Sequence[list[str]], min_df: int) -> tuple[dict[str, int]
     return {k: i for i, k in enumerate(kept)}, idf
 
 
-def _matrix(feats: Sequence[list[str]], vocab: dict[str, int], idf: FloatArray):  # type: ignore[no-untyped-def]
+def _matrix(feats: Sequence[list[str]], vocab: dict[str, int], idf: FloatArray) -> Any:
+    """TF-IDF rows as a scipy.sparse csr_matrix (scipy ships no types mypy can use here)."""
     from scipy import sparse
 
     rows: list[int] = []
@@ -108,8 +109,8 @@ def _matrix(feats: Sequence[list[str]], vocab: dict[str, int], idf: FloatArray):
 
 
 def _fit_linear(
-    x, y: npt.NDArray[np.int64], cfg: TrainConfig, weight: FloatArray | None = None
-) -> tuple[FloatArray, FloatArray]:  # type: ignore[no-untyped-def]
+    x: Any, y: npt.NDArray[np.int64], cfg: TrainConfig, weight: FloatArray | None = None
+) -> tuple[FloatArray, FloatArray]:
     """Return (weights (n_features, n_classes), bias) of a one-vs-rest or softmax linear model."""
     n_classes = int(y.max()) + 1
     if cfg.method == "logreg":
@@ -221,7 +222,7 @@ def _named_ok(
     probs: FloatArray, listed_rows: Sequence[set[int]], mass: float
 ) -> npt.NDArray[np.bool_]:
     """Whether each ambiguous row's question (plausible candidates) names two of its intents."""
-    from intents.router_clarify import clarify_candidates
+    from intents.understanding.router_clarify import clarify_candidates
 
     out = np.zeros(len(listed_rows), dtype=bool)
     for i, (row, listed) in enumerate(zip(probs, listed_rows, strict=True)):

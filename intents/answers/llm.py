@@ -26,7 +26,7 @@ import msgspec
 import numpy as np
 import numpy.typing as npt
 
-from intents.llm_prompt import (
+from intents.answers.llm_prompt import (
     THINK_OPEN,
     ChatFamily,
     SentenceSplitter,
@@ -34,7 +34,7 @@ from intents.llm_prompt import (
     chat_prompt,
     family_of,
 )
-from intents.llm_route import (
+from intents.answers.llm_route import (
     MAX_CANDIDATES,
     ROUTE_SYSTEM_EN,
     ChoiceTrie,
@@ -42,26 +42,14 @@ from intents.llm_route import (
     menu_keys,
     route_user_message,
 )
+from intents.answers.settings import LlmSettings, Provider
 
 log = logging.getLogger(__name__)
-Provider = Literal["auto", "cpu", "cuda"]
 StopReason = Literal["", "eos", "max_tokens", "deadline", "cancelled", "think", "error", "busy"]
 Logits = npt.NDArray[np.float32]
 END_TOKENS: Final = ("<｜end▁of▁sentence｜>", "<|im_end|>", "<|endoftext|>")
 
 
-class LlmSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    """The `[llm]` table of branch.toml; an empty folder turns the tier off (router + hub only)."""
-
-    folder: str = "models/llm-qwen2.5-0.5b"  # onnxruntime-genai folder (from a bundle)
-    provider: Provider = "auto"  # auto: CUDA when onnxruntime-genai-cuda sees a GPU, else CPU
-    threads: int = 2  # CPU intra-op threads (the box's 2 cores)
-    route_deadline_s: float = 1.5  # wall time for one routing call, prompt included
-    route_max_new_tokens: int = 8  # routing output budget (a menu number is 1-2 tokens)
-    route_candidates: int = 5  # router's top-k offered to the model
-    answer_deadline_s: float = 10.0  # stream_answer default (the Answerer passes its own)
-    answer_max_new_tokens: int = 120  # about two short sentences
-    temperature: float = 0.0  # 0 = greedy, deterministic (the only setting tested)
 
 
 @dataclass(slots=True)
@@ -203,7 +191,7 @@ class LlmEngine:
         deadline = started + (self.settings.route_deadline_s if deadline_s is None
                               else deadline_s)
         budget = max_new_tokens or self.settings.route_max_new_tokens
-        options = list(candidates)[:MAX_CANDIDATES]
+        options = list(candidates)[:min(self.settings.route_candidates, MAX_CANDIDATES)]
         if not options or not text.strip():
             return None
         if not self._lock.acquire(timeout=max(0.0, _remaining(deadline))):

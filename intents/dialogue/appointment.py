@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from intents.appointment_policy import Booking, classify, due_at, opens_at
-from intents.catalog import INTENTS
-from intents.dialogue import (
+from intents.dialogue.appointment_rules import Booking, classify, due_at, opens_at
+from intents.dialogue.phrases import TICKET_PHRASES, t
+from intents.dialogue.policy import (
     Action,
     AlertStaff,
     CheckIn,
@@ -24,8 +24,8 @@ from intents.dialogue import (
     Understanding,
     _ticket_or_staff,
 )
-from intents.phrases import TICKET_PHRASES, t
-from intents.slot_appointment import (
+from intents.understanding.catalog import INTENTS
+from intents.understanding.slot_appointment import (
     beyond_no_number,
     find_appointment_number,
     has_appointment_cue,

@@ -10,10 +10,10 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from intents.catalog import INTENT_IDS
-from intents.router import RouteResult
-from intents.router_calibration import expected_calibration_error
-from intents.router_clarify import clarify_candidates
+from intents.understanding.catalog import INTENT_IDS
+from intents.understanding.router import RouteResult
+from intents.understanding.router_calibration import expected_calibration_error
+from intents.understanding.router_clarify import clarify_candidates
 
 
 class RoutesText(Protocol):

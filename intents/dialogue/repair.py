@@ -14,7 +14,8 @@ import re
 from dataclasses import replace
 from typing import Final
 
-from intents.dialogue_types import (
+from intents.dialogue.phrases import clarify_question, t
+from intents.dialogue.values import (
     Action,
     CancelTicket,
     DialogueState,
@@ -25,7 +26,6 @@ from intents.dialogue_types import (
     ShowTicket,
     Understanding,
 )
-from intents.phrases import clarify_question, t
 
 _SEP: Final = r"[，,。.！!、~\s]+"
 _END: Final = r"(?:" + _SEP + r"|$)"

@@ -13,10 +13,21 @@ from dataclasses import replace
 from decimal import Decimal
 from typing import Any, Literal
 
-from intents import dialogue_repair as repair
-from intents.appointment_policy import Booking
-from intents.catalog import INTENTS, IntentInfo
-from intents.dialogue_types import (
+from intents.dialogue import repair
+from intents.dialogue.appointment_rules import Booking
+from intents.dialogue.phrases import (
+    BRING,
+    COURTESY,
+    END_PHRASES,
+    NO_MACHINE,
+    TICKET_PHRASES,
+    clarify_question,
+    handover_text,
+    money,
+    refusal_text,
+    t,
+)
+from intents.dialogue.values import (
     Action,
     AlertStaff,
     AnswerQuestion,
@@ -32,20 +43,9 @@ from intents.dialogue_types import (
     Terminal,
     Understanding,
 )
-from intents.phrases import (
-    BRING,
-    COURTESY,
-    END_PHRASES,
-    NO_MACHINE,
-    TICKET_PHRASES,
-    clarify_question,
-    handover_text,
-    money,
-    refusal_text,
-    t,
-)
+from intents.understanding.catalog import INTENTS, IntentInfo
 
-__all__ = [  # the values live in dialogue_types; importers keep using this module
+__all__ = [  # the values live in values.py; importers keep using this module
     "Action",
     "AlertStaff",
     "AnswerQuestion",
@@ -204,7 +204,7 @@ def decide(state: DialogueState, text: str, u: Understanding, policy: Policy,
     """Next state and actions for one customer turn; never an endless loop of chatter.
 
     `booking` is the appointment book's answer for the number that
-    `dialogue_appointment.appointment_number` found in this turn."""
+    `appointment.appointment_number` found in this turn."""
     asked_among = state.clarifying
     state, actions = _decide(state, text, u, policy, choice, booking)
     state = repair.guessed(state, actions, asked_among or u.candidates)
@@ -267,7 +267,7 @@ def _decide(state: DialogueState, text: str, u: Understanding, policy: Policy,
                           or any(p in said for p in TICKET_PHRASES)):
         return _ticket_or_staff(state, state.offered, lang)
 
-    from intents import dialogue_appointment as appt
+    from intents.dialogue import appointment as appt
 
     handled = appt.appointment_turn(state, text, u, policy, choice, booking)
     if handled is not None:
@@ -293,7 +293,7 @@ def _decide(state: DialogueState, text: str, u: Understanding, policy: Policy,
         if picked is None and not u.unsure and u.intent in state.clarifying:
             picked = u.intent
         if picked is None:
-            from intents.router_clarify import resolve_clarification
+            from intents.understanding.router_clarify import resolve_clarification
 
             picked = resolve_clarification(text, list(state.clarifying), lang)
         if picked is None:

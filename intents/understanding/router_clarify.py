@@ -10,7 +10,7 @@ from typing import Final, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from intents.catalog import INTENTS
+from intents.understanding.catalog import INTENTS
 
 OUT_OF_SCOPE: Final = "out_of_scope"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Final
 
-from intents.catalog import INTENTS
+from intents.understanding.catalog import INTENTS
 
 TEXTS: Final[dict[str, dict[str, str]]] = {
     "goodbye": {"zh": "好的，祝您生活愉快，再见！", "en": "All right. Have a nice day, goodbye!"},

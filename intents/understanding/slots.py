@@ -11,12 +11,12 @@ from typing import Final
 
 import cn2an
 
-from intents.slot_dates import EN_MONTHS as _EN_MONTHS
-from intents.slot_dates import EN_WEEKDAYS as _EN_WEEKDAYS
-from intents.slot_dates import find_date
-from intents.slot_text import ZD as _ZD
-from intents.slot_text import alternation as _alternation
-from intents.slot_text import blank as _blank
+from intents.understanding.slot_dates import EN_MONTHS as _EN_MONTHS
+from intents.understanding.slot_dates import EN_WEEKDAYS as _EN_WEEKDAYS
+from intents.understanding.slot_dates import find_date
+from intents.understanding.slot_text import ZD as _ZD
+from intents.understanding.slot_text import alternation as _alternation
+from intents.understanding.slot_text import blank as _blank
 
 # One spoken or typed turn is far shorter; a longer text is a paste or an attack, and slots
 # guessed from it would be noise, so it gets the clear result and costs no scanning time.

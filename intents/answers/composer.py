@@ -1,6 +1,6 @@
 """Answer composer: knowledge-hub passages -> a short spoken answer that cites its sources.
 
-The LLM writes the answer when it is present, on time and grounded (intents.grounding);
+The LLM writes the answer when it is present, on time and grounded (intents.guardrails.grounding);
 otherwise the best passage's most relevant sentences are read out with their source; with
 no relevant passage the customer is told politely to ask staff. Nothing is ever invented.
 Synchronous: the service runs `answer` in a worker thread and passes a cancel event.
@@ -17,9 +17,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Final, Literal, Protocol
 
-import msgspec
-
-from intents.grounding import GroundingReport, check, strip_citations
+from intents.answers.llm import CallStats, LlmEngine
+from intents.answers.llm_prompt import clean_for_speech
+from intents.answers.settings import AnswerSettings
+from intents.guardrails.grounding import GroundingReport, check, strip_citations
 from intents.knowledge.chunker import Passage
 from intents.knowledge.hub import EXPANSION_WEIGHT, SearchResult
 from intents.knowledge.tokens import (
@@ -29,8 +30,6 @@ from intents.knowledge.tokens import (
     tokenize,
     without_price_words,
 )
-from intents.llm import CallStats, LlmEngine
-from intents.llm_prompt import clean_for_speech
 
 Mode = Literal["llm", "extractive", "none"]
 Language = Literal["zh", "en"]
@@ -57,20 +56,6 @@ class Searcher(Protocol):
                audience: Literal["customer", "staff"] = "customer") -> list[SearchResult]: ...
 
 
-class AnswerSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    """The `[answers]` table of branch.toml."""
-
-    top_k: int = 8  # passages retrieved, then re-ranked by words shared with the question
-    prompt_passages: int = 1  # passages shown to the LLM; with 2 the 0.5B model mixed products
-    passage_chars: int = 160  # each prompt passage: its most relevant sentences, this long
-    deadline_s: float = 10.0  # whole answer, LLM included
-    first_sentence_s: float = 2.0  # no grounded first sentence by then: extractive answer
-    max_new_tokens: int = 96
-    max_sentences: int = 3  # spoken answer length; a repeated sentence also ends it
-    min_support: float = 0.5  # share of a sentence's words that must come from its passages
-    extractive_sentences: int = 2
-    max_chars_zh: int = 90  # extractive answer length for speech
-    max_chars_en: int = 200
 
 
 @dataclass(frozen=True, slots=True)

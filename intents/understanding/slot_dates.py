@@ -8,9 +8,9 @@ from typing import Final
 
 import cn2an
 
-from intents.slot_text import ZD as _ZD
-from intents.slot_text import alternation as _alternation
-from intents.slot_text import blank as _blank
+from intents.understanding.slot_text import ZD as _ZD
+from intents.understanding.slot_text import alternation as _alternation
+from intents.understanding.slot_text import blank as _blank
 
 
 def _small_int(token: str) -> int | None:

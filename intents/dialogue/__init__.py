@@ -1,0 +1,1 @@
+"""Dialogue policy, its flows (clarification, repair, appointment check-in) and its phrases."""

@@ -1,0 +1,1 @@
+"""Guardrails: what a generated answer may state (grounding, the promise rule) and privacy masking."""
