@@ -152,6 +152,9 @@ class SessionSettings(_Section):
     idle_timeout_s: float = 90.0  # customer walked away: the next one starts fresh
     # After a ticket or terminal, "不对，…" within this long still corrects it (0: never).
     correction_window_s: float = 30.0
+    # After a ticket, a terminal or an answer, "要带什么" or "还是取个号吧" within this long is
+    # understood about it (0: never). Short: the next customer may already be at the kiosk.
+    followup_window_s: float = 60.0
     # Turns a kiosk may have waiting behind the one being answered; more are refused (busy).
     max_queued_turns: int = 4
 

@@ -258,6 +258,7 @@ class Service:
                 on_failure=self._turn_failed, inbox=self.config.sessions.max_queued_turns)
             session.answer = self._answer
             session.correction_window_s = self.config.sessions.correction_window_s
+            session.core.followup_window_s = self.config.sessions.followup_window_s
             session.llm_route = self._llm_route if self.llm is not None else None
             if self.speech is not None:
                 session.voice = VoiceChannel(peer, self.speech, self.models, session.voice_turn,
