@@ -40,7 +40,8 @@ from devices.server import DeviceServer, Identity, Limits, Peer
 from edge.config import BranchConfig
 from edge.console_commands import console_snapshot, run_command
 from edge.desk import QueueDesk
-from edge.jobs import Job, Supervisor, at_day_rollover, every
+from edge.housekeeping import branch_jobs
+from edge.jobs import Supervisor
 from edge.kb_cli import IndexingStopped, open_hub
 from edge.metrics import Metrics
 from edge.sessions import KioskSession
@@ -193,7 +194,7 @@ class Service:
         stack.push_async_callback(self.server.stop, "service shutting down")
         self.spawn(self._load_knowledge(), "knowledge")
         self.jobs = Supervisor(
-            self._scheduled_jobs(), time.time, tick_s=cfg.jobs.tick_s,
+            branch_jobs(cfg, self.desk, self.store, self.sessions, self.to_callers), time.time, tick_s=cfg.jobs.tick_s,
             timeout_s=cfg.jobs.timeout_s, retry_min_s=cfg.jobs.retry_min_s,
             retry_max_s=cfg.jobs.retry_max_s, on_result=self.metrics.observe_job)
         self.jobs.start()
@@ -236,45 +237,6 @@ class Service:
         for task in list(self.tasks):
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
-
-    # ------------------------------------------------------------ scheduled jobs
-
-    def _scheduled_jobs(self) -> list[Job]:
-        cfg = self.config
-        return [
-            Job("call_resends", every(cfg.jobs.tick_s), self._resend_calls),
-            Job("idle_reset", every(cfg.jobs.tick_s), self._reset_idle),
-            Job("retention_purge", every(cfg.jobs.purge_interval_s), self._purge,
-                run_at_start=True),
-            Job("day_close", at_day_rollover(cfg.queue.timezone), self._close_day,
-                run_at_start=True),
-        ]
-
-    async def _resend_calls(self, now: float) -> None:
-        """Calls no number-caller acknowledged go out again."""
-        assert self.desk is not None
-        for call in self.desk.due_resends():
-            self.to_callers(call)
-
-    async def _reset_idle(self, now: float) -> None:
-        """A customer who walked away leaves nothing for the next one."""
-        idle = self.config.sessions.idle_timeout_s
-        for session in list(self.sessions.values()):
-            if session.state.turns and now - session.last_activity > idle:
-                session.reset("idle timeout")
-
-    async def _purge(self, now: float) -> None:
-        """Delete records past their retention period."""
-        assert self.store is not None
-        r = self.config.retention
-        await self.store.purge(now, r.transcript_days, r.audit_days, r.queue_event_days,
-                               r.appointment_days)
-
-    async def _close_day(self, now: float) -> None:
-        """At the day rollover: yesterday's open tickets closed out, its bookings expired."""
-        assert self.desk is not None and self.store is not None
-        await self.desk.close_past_days()
-        await self.store.expire_appointments(self.desk.day, now)
 
     # ------------------------------------------------------------ devices.server.Handler
 
