@@ -124,6 +124,16 @@ class Retention(_Section):
     appointment_days: int = 30  # bookings, counted from their day (they carry customer hints)
 
 
+class JobSettings(_Section):
+    """The service's scheduled jobs (call re-sends, idle resets, retention purge, day close)."""
+
+    tick_s: float = 1.0  # call re-sends and idle resets run this often
+    purge_interval_s: float = 3600.0  # records past retention are deleted this often
+    timeout_s: float = 120.0  # a run taking longer counts as failed
+    retry_min_s: float = 1.0  # a failed job is retried after this, doubling per failure...
+    retry_max_s: float = 300.0  # ... up to this
+
+
 class KnowledgeSettings(_Section):
     """The knowledge hub: which document folders are indexed, and how it searches."""
 
@@ -199,6 +209,7 @@ class BranchConfig(_Section):
     models: ModelPaths = msgspec.field(default_factory=ModelPaths)
     thresholds: Thresholds = msgspec.field(default_factory=Thresholds)
     retention: Retention = msgspec.field(default_factory=Retention)
+    jobs: JobSettings = msgspec.field(default_factory=JobSettings)
     sessions: SessionSettings = msgspec.field(default_factory=SessionSettings)
     knowledge: KnowledgeSettings = msgspec.field(default_factory=KnowledgeSettings)
     speech: SpeechSettings = msgspec.field(default_factory=SpeechSettings)

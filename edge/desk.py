@@ -18,6 +18,7 @@ from typing import Any, Protocol
 import msgspec
 
 from devices.protocol import Alert, BoardSnapshot, Call, QueueUpdate
+from edge.jobs import day_start, next_day_start
 from edge.queue.engine import QueueEngine
 from edge.queue.model import Outcome, QueueError
 from edge.queue.settings import QueueSettings
@@ -61,6 +62,7 @@ class QueueDesk:
         self.alerts: dict[str, Alert] = {}
         self.ops = 0
         self.on_committed = on_committed
+        self.day = engine.day_of(clock())  # the business day the engine holds
 
     @classmethod
     async def open(cls, settings: QueueSettings, store: Store, out: Broadcaster,
@@ -80,6 +82,7 @@ class QueueDesk:
         `check_in`: the booking an issued ticket is for, marked in the same transaction;
         BookingTaken (nothing changed) when it is no longer booked."""
         async with self._lock:
+            await self._roll_over()  # nothing of today may land in yesterday's queue
             method = getattr(self.engine, op)
             outcome: Outcome = method(*args, **kwargs)
             day = self.engine.day_of(self.clock())
@@ -122,6 +125,38 @@ class QueueDesk:
             self.out.to_callers(call)
             self.out.to_callers(self.board_snapshot())
 
+    async def close_past_days(self) -> Outcome | None:
+        """At the day rollover (and once at start): close yesterday's queue, and the last
+        earlier day with open tickets if the service was down at its rollover."""
+        async with self._lock:
+            closed = await self._roll_over()
+            earlier = [d for d in await self.store.event_days() if d < self.day]
+            if earlier:  # idempotent: a day already closed has nothing left to close
+                await close_day(self.store, self.engine.settings, earlier[-1])
+            return closed
+
+    async def _roll_over(self) -> Outcome | None:
+        """Past the rollover: close the held day in its own history and start today afresh
+        (an empty board, numbers from 001, pending calls of closed tickets dropped)."""
+        today = self.engine.day_of(self.clock())
+        if today == self.day:
+            return None
+        outcome = await close_day(self.store, self.engine.settings, self.day)
+        events = await self.store.load_events(today)
+        self.engine = QueueEngine.restore(self.engine.settings, self.clock, events)
+        log.info("day %s closed: %d tickets closed out", self.day, len(outcome.tickets))
+        self.day = today
+        self.pending_calls.clear()
+        self.ops += 1
+        if self.on_committed is not None:
+            self.on_committed("close_day")
+        update = QueueUpdate(event="close_day", ticket=None,
+                             waiting=self.engine.waiting_counts())
+        self.out.to_consoles(update)
+        self.out.to_kiosks(update)
+        self.out.to_callers(self.board_snapshot())
+        return outcome
+
     def raise_alert(self, alert: Alert) -> None:
         """Keep an alert until acknowledged and push it to every console."""
         if alert.requires_ack:
@@ -160,3 +195,13 @@ class QueueDesk:
                    for c in engine.counters() if c["ticket"]]
         return BoardSnapshot(serving=serving, recent=engine.recent_calls(),
                              waiting=engine.waiting_counts())
+
+
+async def close_day(store: Store, settings: QueueSettings, day: str) -> Outcome:
+    """Close one business day in its own history, as of its rollover: tickets served are
+    completed, those still waiting or called cancelled with reason "day_closed"."""
+    ended = next_day_start(day_start(day, settings.timezone), settings.timezone)
+    engine = QueueEngine.restore(settings, lambda: ended, await store.load_events(day))
+    outcome = engine.close_day()
+    await store.append_events(day, outcome.events)
+    return outcome
