@@ -18,12 +18,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
+import msgspec
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from devices.frames import FrameError, decode_frame
+from devices.payloads import Health
 from devices.protocol import (
     PROTOCOL_VERSION,
     Bye,
@@ -81,7 +83,7 @@ class Handler(Protocol):
     async def on_message(self, peer: Peer, msg: Message) -> None: ...
     async def on_audio(self, peer: Peer, stream: int, seq: int, pcm: bytes) -> None: ...
     async def on_disconnect(self, peer: Peer) -> None: ...
-    def health(self) -> dict[str, Any]: ...
+    def health(self) -> Health: ...
 
 
 @dataclass(eq=False)
@@ -207,7 +209,7 @@ class DeviceServer:
     def health(self) -> dict[str, Any]:
         """Liveness plus what the service reports about itself."""
         return {"status": "ok", "protocol": PROTOCOL_VERSION, "connections": self.connections(),
-                **self.stats, **self.handler.health()}
+                **self.stats, **msgspec.to_builtins(self.handler.health())}
 
     async def _connection(self, ws: ServerConnection) -> None:
         task = asyncio.current_task()
