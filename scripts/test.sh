@@ -7,7 +7,8 @@ VENV=.venv/bin
 printf '\n==> ruff\n'
 $VENV/ruff check .
 printf '\n==> mypy (strict on the pure core)\n'
-$VENV/mypy --strict edge/queue devices/protocol.py devices/frames.py edge/config.py \
+$VENV/mypy --strict edge/queue devices/protocol.py devices/payloads.py devices/errors.py \
+  devices/protocol_doc.py devices/frames.py edge/config.py edge/describe.py \
   intents/dialogue.py intents/dialogue_types.py intents/catalog.py intents/phrases.py \
   intents/appointment_policy.py \
   intents/dialogue_appointment.py intents/dialogue_repair.py intents/slot_appointment.py \

@@ -16,6 +16,7 @@ from devices.protocol import (
     PROTOCOL_VERSION,
     Bye,
     ConsoleSnapshot,
+    Describe,
     Error,
     Message,
     QueueUpdate,
@@ -97,6 +98,8 @@ async def test_login_reports_counter_and_hands_over_the_snapshot(
     assert rec.states()[:2] == ["connecting", "online"]
     snap = next(m for m in rec.messages if isinstance(m, ConsoleSnapshot))
     assert [c.id for c in snap.counters][:2] == ["c1", "c2"]
+    described = next(m for m in rec.messages if isinstance(m, Describe))
+    assert described.role == "console" and rec.messages.index(described) < rec.messages.index(snap)
 
 
 async def test_command_pairs_result_and_error_by_ref(
