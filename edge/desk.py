@@ -102,6 +102,7 @@ class QueueDesk:
         return outcome
 
     def _publish(self, op: str, outcome: Outcome, origin: str | None) -> None:
+        # via plain values, so a field the engine adds but the protocol lacks fails loudly
         ticket = (msgspec.convert(msgspec.to_builtins(outcome.ticket), TicketInfo)
                   if outcome.tickets else None)
         update = QueueUpdate(event=op, ticket=ticket, waiting=self.engine.waiting_counts())

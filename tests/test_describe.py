@@ -33,7 +33,7 @@ def test_describe_is_built_from_the_branch_config(tmp_path: Path) -> None:
 
 async def test_service_describes_the_branch_after_welcome_and_on_request(
         running: Running) -> None:
-    kiosk = await login(running.url, "kiosk-1")
+    kiosk = await login(running.url, "kiosk-1", describe=False)
     first = await recv_json(kiosk)
     assert first["type"] == "describe", first
     described = decode_server(json.dumps(first))
@@ -46,7 +46,7 @@ async def test_service_describes_the_branch_after_welcome_and_on_request(
     assert again["services"] == first["services"]
     await kiosk.close()
 
-    caller = await login(running.url, "caller-1")
+    caller = await login(running.url, "caller-1", describe=False)
     first = await recv_json(caller)
     assert first["type"] == "describe" and first["role"] == "caller"
     assert first["terminals"] == []
