@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 import msgspec
 
+from devices.payloads import RecentCall, ServingRow, TicketInfo
 from devices.protocol import Alert, BoardSnapshot, Call, QueueUpdate
 from edge.jobs import day_start, next_day_start
 from edge.queue.engine import QueueEngine
@@ -104,7 +105,9 @@ class QueueDesk:
         return outcome
 
     def _publish(self, op: str, outcome: Outcome, origin: str | None) -> None:
-        ticket = msgspec.to_builtins(outcome.ticket) if outcome.tickets else None
+        # via plain values, so a field the engine adds but the protocol lacks fails loudly
+        ticket = (msgspec.convert(msgspec.to_builtins(outcome.ticket), TicketInfo)
+                  if outcome.tickets else None)
         update = QueueUpdate(event=op, ticket=ticket, waiting=self.engine.waiting_counts())
         self.out.to_consoles(update)
         self.out.to_kiosks(update)
@@ -191,10 +194,10 @@ class QueueDesk:
     def board_snapshot(self) -> BoardSnapshot:
         """What a number-caller display shows."""
         engine = self.engine
-        serving = [{"counter": str(c["number"]), "number": c["ticket"], "state": c["state"]}
+        serving = [ServingRow(counter=str(c["number"]), number=c["ticket"], state=c["state"])
                    for c in engine.counters() if c["ticket"]]
-        return BoardSnapshot(serving=serving, recent=engine.recent_calls(),
-                             waiting=engine.waiting_counts())
+        recent = msgspec.convert(engine.recent_calls(), list[RecentCall])
+        return BoardSnapshot(serving=serving, recent=recent, waiting=engine.waiting_counts())
 
 
 async def close_day(store: Store, settings: QueueSettings, day: str) -> Outcome:

@@ -15,9 +15,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import msgspec
 from websockets.datastructures import Headers
 from websockets.http11 import Response
 
+from devices.payloads import Features, Health, JobHealth, SpeechHealth, Versions
 from devices.protocol import (
     Ack,
     Alert,
@@ -27,6 +29,8 @@ from devices.protocol import (
     Call,
     Command,
     ConsoleSnapshot,
+    Describe,
+    DescribeRequest,
     EndSession,
     Hello,
     KioskContext,
@@ -39,6 +43,7 @@ from devices.protocol import (
 from devices.server import DeviceServer, Identity, Limits, Peer
 from edge.config import BranchConfig
 from edge.console_commands import console_snapshot, run_command
+from edge.describe import describe_branch
 from edge.desk import QueueDesk
 from edge.housekeeping import branch_jobs
 from edge.jobs import Supervisor
@@ -261,6 +266,7 @@ class Service:
 
     async def on_connect(self, peer: Peer) -> None:
         assert self.desk is not None
+        peer.send(self.describe(peer))  # right after welcome: what the page draws
         if peer.role == "kiosk":
             session = KioskSession(
                 peer, self.desk, self.policy, self._understand, self.models,
@@ -296,6 +302,9 @@ class Service:
         if isinstance(msg, Command):
             peer.send(await run_command(self, peer, msg))
             return
+        if isinstance(msg, DescribeRequest):
+            peer.send(self.describe(peer, msg.id))
+            return
         session = self.sessions.get(peer.device_id)
         if session is None:
             raise ProtocolError("no_session", "This kiosk has no conversation.", msg.id)
@@ -325,23 +334,32 @@ class Service:
                                 f"this service ({why}); please send text turns.", ref)
         return session.voice
 
-    def health(self) -> dict[str, Any]:
+    def health(self) -> Health:
         desk = self.desk
-        return {
-            "branch": self.config.branch.id,
-            "uptime_s": round(time.time() - self.started_at, 1),
-            "queue_ops": desk.ops if desk else 0,
-            "waiting": sum(desk.engine.waiting_counts().values()) if desk else 0,
-            "pending_calls": len(desk.pending_calls) if desk else 0,
-            "open_alerts": len(desk.alerts) if desk else 0,
-            "turn_failures": dict(self.turn_failures),
-            "router": "loaded" if self._understand is not None else "absent",
-            "speech": self._speech_health(),
-            "versions": {**self.versions, "knowledge": self._knowledge_version()},
-            "jobs": self.jobs.health() if self.jobs is not None else {},
-            "knowledge": (("hybrid" if self.hub.dense else "keyword") if self.hub is not None
-                          else f"failed: {self.hub_error}" if self.hub_error else "loading"),
-        }
+        return Health(
+            branch=self.config.branch.id,
+            uptime_s=round(time.time() - self.started_at, 1),
+            queue_ops=desk.ops if desk else 0,
+            waiting=sum(desk.engine.waiting_counts().values()) if desk else 0,
+            pending_calls=len(desk.pending_calls) if desk else 0,
+            open_alerts=len(desk.alerts) if desk else 0,
+            turn_failures=dict(self.turn_failures),
+            router="loaded" if self._understand is not None else "absent",
+            speech=self._speech_health(),
+            versions=Versions(**self.versions, knowledge=self._knowledge_version()),
+            knowledge=(("hybrid" if self.hub.dense else "keyword") if self.hub is not None
+                       else f"failed: {self.hub_error}" if self.hub_error else "loading"),
+            jobs=msgspec.convert(self.jobs.health(), dict[str, JobHealth])
+            if self.jobs is not None else {},
+        )
+
+    def describe(self, peer: Peer, ref: str | None = None) -> Describe:
+        """The branch for this device's page, with what works right now."""
+        sp = self.speech
+        features = Features(speech_in=sp is not None and sp.listening,
+                            speech_out=sp is not None and sp.tts is not None,
+                            llm=self.llm is not None, knowledge=self.hub is not None)
+        return describe_branch(self.config, peer.role, features, ref)
 
     def _knowledge_version(self) -> str:
         hub = self.hub
@@ -380,12 +398,13 @@ class Service:
         return Response(200, "OK", Headers([("Content-Type", self.metrics.content_type)]),
                         self.metrics.render())
 
-    def _speech_health(self) -> dict[str, Any]:
+    def _speech_health(self) -> SpeechHealth:
         sp = self.speech
         if sp is None:
-            return {"enabled": False}
-        return {"enabled": True, "vad": sp.vad is not None, "stt": sp.stt is not None,
-                "tts": sorted(sp.tts.voices) if sp.tts else [], "problems": sp.problems}
+            return SpeechHealth(enabled=False)
+        return SpeechHealth(enabled=True, vad=sp.vad is not None, stt=sp.stt is not None,
+                            tts=sorted(sp.tts.voices) if sp.tts else [],
+                            problems=list(sp.problems))
 
     # ------------------------------------------------------------ desk.Broadcaster
 

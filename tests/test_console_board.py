@@ -129,8 +129,8 @@ async def test_the_snapshot_stays_small_with_thousands_waiting(tmp_path: Path) -
         await desk.store.append_events(desk.engine.day_of(desk.clock()), events)
         snap = service.console_snapshot()
         size = len(encode(snap).encode())
-        assert len(snap.board["waiting"]) == 4 * 50
-        assert sum(snap.board["waiting_counts"].values()) == 3000
+        assert len(snap.board.waiting) == 4 * 50
+        assert sum(snap.board.waiting_counts.values()) == 3000
         assert size < 80_000, size  # every ticket would be ~650 KB
         assert json.loads(encode(snap))["board"]["waiting_per_service"] == 50
     finally:

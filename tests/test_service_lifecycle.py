@@ -10,6 +10,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 
 from devices.server import DeviceServer
@@ -85,7 +86,7 @@ async def test_health_and_metrics_show_every_job(tmp_path: Path) -> None:
     async with Service.open(_config(tmp_path)) as service:
         assert service.jobs is not None
         for _ in range(100):  # the purge and the day close run once at start
-            jobs = service.health()["jobs"]
+            jobs = msgspec.to_builtins(service.health().jobs)
             if jobs["retention_purge"]["runs"] and jobs["day_close"]["runs"]:
                 break
             await asyncio.sleep(0.05)
@@ -113,7 +114,7 @@ async def test_a_failing_job_shows_in_health_while_the_others_run(
     monkeypatch.setattr(Store, "purge", full_disk)
     async with Service.open(_config(tmp_path, **{"jobs.tick_s": 0.05})) as service:
         for _ in range(100):
-            jobs = service.health()["jobs"]
+            jobs = msgspec.to_builtins(service.health().jobs)
             if jobs["retention_purge"]["failures"] and jobs["call_resends"]["runs"] >= 3:
                 break
             await asyncio.sleep(0.05)

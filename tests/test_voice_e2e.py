@@ -56,6 +56,7 @@ async def kiosk(url: str, device: str = "kiosk-1") -> ClientConnection:
                               "credential": credential, "protocol": PROTOCOL_VERSION,
                               "capabilities": ["audio", "tts"]}))
     assert json.loads(await asyncio.wait_for(ws.recv(), 10))["type"] == "welcome"
+    assert json.loads(await asyncio.wait_for(ws.recv(), 10))["type"] == "describe"
     return ws
 
 

@@ -7,6 +7,8 @@ from typing import Any
 
 import msgspec
 
+from devices.errors import ErrorCode
+
 Event = dict[str, Any]  # plain JSON-serialisable: {"kind": ..., "at": epoch seconds, ...}
 
 
@@ -52,9 +54,9 @@ class EventKind(StrEnum):
 class QueueError(Exception):
     """An operation the queue refuses; nothing changed. `code` is for machines."""
 
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: ErrorCode, message: str) -> None:
         super().__init__(message)
-        self.code = code
+        self.code: ErrorCode = code
         self.message = message
 
     def to_dict(self) -> dict[str, str]:
