@@ -216,7 +216,7 @@ class Service:
         idle = self.config.sessions.idle_timeout_s
         while True:
             await asyncio.sleep(1.0)
-            for call in self.desk.due_resends():
+            for call in await self.desk.due_resends():
                 self.to_callers(call)
             now = time.time()
             for session in self.sessions.values():
@@ -277,7 +277,7 @@ class Service:
     async def on_message(self, peer: Peer, msg: Message) -> None:
         assert self.desk is not None and self.store is not None
         if isinstance(msg, Ack):
-            self.desk.ack_call(msg.call)
+            await self.desk.ack_call(msg.call)
             return
         if isinstance(msg, Command):
             peer.send(await run_command(self, peer, msg))
