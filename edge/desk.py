@@ -61,6 +61,20 @@ def call_sent(call: Call, now: float) -> CallSent:
                     recall=call.recall)
 
 
+def alert_of(event: AlertRaised) -> Alert:
+    """The console message for a stored alert."""
+    return Alert(alert=event.alert, kind=event.alert_kind, severity=event.severity,
+                 text=event.text, ticket=event.ticket, device=event.device,
+                 requires_ack=event.requires_ack, at=event.at)
+
+
+def call_of(event: CallSent) -> Call:
+    """The number-caller message for a stored call, at its first attempt."""
+    return Call(call=event.call, number=event.number, counter=event.counter,
+                text_zh=event.text_zh, text=event.text, language=event.language,
+                recall=event.recall)
+
+
 class DeskState:
     """Open alerts and pending calls, changed only by `apply`: replaying gives the same."""
 
@@ -72,16 +86,11 @@ class DeskState:
         """Fold one desk event in; events about alerts or calls no longer open change nothing."""
         match event:
             case AlertRaised() if event.requires_ack:
-                self.alerts[event.alert] = Alert(
-                    alert=event.alert, kind=event.alert_kind, severity=event.severity,
-                    text=event.text, ticket=event.ticket, device=event.device, at=event.at)
+                self.alerts[event.alert] = alert_of(event)
             case AlertAcked():
                 self.alerts.pop(event.alert, None)
             case CallSent():
-                call = Call(call=event.call, number=event.number, counter=event.counter,
-                            text_zh=event.text_zh, text=event.text, language=event.language,
-                            recall=event.recall)
-                self.pending_calls[event.call] = PendingCall(call, event.at, event.at)
+                self.pending_calls[event.call] = PendingCall(call_of(event), event.at, event.at)
             case CallResent():
                 pending = self.pending_calls.get(event.call)
                 if pending is not None:
@@ -204,16 +213,10 @@ class QueueDesk:
         self.out.to_kiosks(update)
         for event in told:
             if isinstance(event, AlertRaised):
-                self.out.to_consoles(self._alert_of(event))
+                self.out.to_consoles(alert_of(event))
             elif isinstance(event, CallSent):
-                self.out.to_callers(self.desk.pending_calls[event.call].message)
+                self.out.to_callers(call_of(event))
                 self.out.to_callers(self.board_snapshot())
-
-    @staticmethod
-    def _alert_of(event: AlertRaised) -> Alert:
-        return Alert(alert=event.alert, kind=event.alert_kind, severity=event.severity,
-                     text=event.text, ticket=event.ticket, device=event.device,
-                     requires_ack=event.requires_ack, at=event.at)
 
     async def _commit(self, events: list[DeskEvent]) -> None:
         """Store desk events, then apply them; the caller holds the lock."""

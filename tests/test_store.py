@@ -6,11 +6,14 @@ import json
 import sqlite3
 import time
 from pathlib import Path
+from typing import get_args
 
 import pytest
 
 from edge.queue.events import (
     ALERT_KINDS,
+    DESK_KINDS,
+    QUEUE_KINDS,
     SCHEMA_VERSION,
     Called,
     CallSent,
@@ -138,3 +141,8 @@ async def test_retention_purges_only_old_rows(tmp_path: Path) -> None:
     assert deleted["appointments"] == 1 and await store.appointment("100000") is None
     assert await store.appointment("100001") and await store.appointment("100002")
     await store.close()
+
+
+def test_every_queue_event_kind_is_stored_under_its_own_tag() -> None:
+    tags = {str(t.__struct_config__.tag) for t in get_args(QueueEvent)}
+    assert tags == QUEUE_KINDS and not tags & DESK_KINDS
