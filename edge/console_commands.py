@@ -65,7 +65,7 @@ async def run_command(service: Service, peer: Peer, cmd: Command) -> Result | Co
                               if v is not None and k != "id"}
     try:
         if cmd.action == "ack_alert":
-            alert = desk.ack_alert(_need(cmd.alert, "alert id", cmd))
+            alert = await desk.ack_alert(_need(cmd.alert, "alert id", cmd), by=peer.device_id)
             await store.audit(peer.device_id, "ack_alert", {"alert": alert.alert,
                                                             "kind": alert.kind})
             return Result(ref=cmd.id, action=cmd.action, text=f"alert {alert.alert} acknowledged")

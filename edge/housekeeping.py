@@ -23,7 +23,7 @@ def branch_jobs(config: BranchConfig, desk: QueueDesk, store: Store,
 
     async def resend_calls(now: float) -> None:
         """Calls no number-caller acknowledged go out again."""
-        for call in desk.due_resends():
+        for call in await desk.due_resends():
             to_callers(call)
 
     async def reset_idle(now: float) -> None:

@@ -297,7 +297,7 @@ class Service:
     async def on_message(self, peer: Peer, msg: Message) -> None:
         assert self.desk is not None and self.store is not None
         if isinstance(msg, Ack):
-            self.desk.ack_call(msg.call)
+            await self.desk.ack_call(msg.call)
             return
         if isinstance(msg, Command):
             peer.send(await run_command(self, peer, msg))

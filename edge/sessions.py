@@ -326,7 +326,7 @@ class KioskSession:
         elif isinstance(action, GoTerminal):
             self.peer.send(go_terminal(action, turn, ref, lang))
         elif isinstance(action, AlertStaff):
-            self.desk.raise_alert(Alert(
+            await self.desk.raise_alert(Alert(
                 alert=secrets.token_hex(4), kind=action.kind, severity=action.severity,
                 text=mask_pii(action.text), device=self.peer.device_id, at=self.clock(),
                 requires_ack=action.severity != "info"))

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
+
+import msgspec
 
 from devices.protocol import Call
 from edge.desk import QueueDesk
@@ -15,6 +19,11 @@ from tests.test_day_close import Clock, Out
 
 EVENING = day_start("2025-11-25", "Asia/Shanghai") + 17 * 3600
 MIDNIGHT = day_start("2025-11-26", "Asia/Shanghai")
+
+
+def plain(events: Sequence[Any]) -> list[dict[str, Any]]:
+    """Stored events as the JSON they travel as (their `kind` tag included)."""
+    return [msgspec.to_builtins(e) for e in events]
 
 
 async def test_resends_then_the_day_close_at_midnight(tmp_path: Path) -> None:
@@ -45,7 +54,7 @@ async def test_resends_then_the_day_close_at_midnight(tmp_path: Path) -> None:
         assert sup.health()["day_close"]["next_run_at"] == MIDNIGHT
         await at(MIDNIGHT)
         assert desk.day == "2025-11-26" and desk.pending_calls == {}
-        cancelled = [e for e in await store.load_events("2025-11-25")
+        cancelled = [e for e in plain(await store.load_events("2025-11-25"))
                      if e["kind"] == "cancelled"]
         assert [e["reason"] for e in cancelled] == ["day_closed"]
         assert (await store.appointment("335812") or {})["status"] == "expired"
