@@ -32,11 +32,15 @@ from devices.protocol import (
     KioskContext,
     KioskText,
     Message,
+    PlaybackFinished,
+    PlaybackStarted,
+    PlaybackStopped,
     ProtocolError,
     QueueUpdate,
     TurnLog,
 )
 from devices.server import DeviceServer, Identity, Limits, Peer
+from devices.static import StaticSite
 from edge.config import BranchConfig
 from edge.console_commands import console_snapshot, run_command
 from edge.desk import QueueDesk
@@ -123,6 +127,8 @@ class Service:
         self.metrics = Metrics(self._connections)
         self.recent_turns: deque[TurnLog] = deque(maxlen=50)
         self.versions: dict[str, Any] = {}
+        self.pages = StaticSite.load()  # kiosk /k/ and display /d/ on the device port
+        self.playback = {"started": 0, "finished": 0, "stopped": 0}  # kiosk speaker reports
 
     # ------------------------------------------------------------ lifecycle
 
@@ -282,6 +288,11 @@ class Service:
         if isinstance(msg, Command):
             peer.send(await run_command(self, peer, msg))
             return
+        if isinstance(msg, PlaybackStarted | PlaybackFinished | PlaybackStopped):
+            kind = ("started" if isinstance(msg, PlaybackStarted) else
+                    "finished" if isinstance(msg, PlaybackFinished) else "stopped")
+            self.playback[kind] += 1
+            return
         session = self.sessions.get(peer.device_id)
         if session is None:
             raise ProtocolError("no_session", "This kiosk has no conversation.", msg.id)
@@ -320,6 +331,7 @@ class Service:
             "waiting": sum(desk.engine.waiting_counts().values()) if desk else 0,
             "pending_calls": len(desk.pending_calls) if desk else 0,
             "open_alerts": len(desk.alerts) if desk else 0,
+            "playback": dict(self.playback),
             "router": "loaded" if self._understand is not None else "absent",
             "speech": self._speech_health(),
             "versions": {**self.versions, "knowledge": self._knowledge_version()},
@@ -357,7 +369,7 @@ class Service:
 
     def _http(self, path: str) -> Response | None:
         if path != "/metrics":
-            return None
+            return self.pages.respond(path)
         return Response(200, "OK", Headers([("Content-Type", self.metrics.content_type)]),
                         self.metrics.render())
 
