@@ -6,14 +6,13 @@ import { KioskAudio } from "./audio.js";
 
 const T = {
   zh: { connecting: "连接中…", online: "已连接", offline: "连接中断，正在重试…", mic: "点按说话",
-        micOn: "正在听…", send: "发送", take: "取号", ask: "请输入您要办理的业务",
-        takeText: "我要取号", ticket: "您的号码", service: "业务", counters: "窗口", ahead: "前面还有",
+        micOn: "正在听…", send: "发送", ask: "请输入您要办理的业务", ticket: "您的号码", service: "业务", counters: "窗口", ahead: "前面还有",
         wait: "预计等候", minutes: (m) => `约${m}分钟`, people: (n) => `${n}位`,
         terminal: "请到自助设备办理", where: "位置", bring: "请携带", cancelled: "此号码已作废",
         called: (c) => `请到${c}号窗口`, sources: "参考资料：" },
   en: { connecting: "Connecting…", online: "Connected", offline: "Connection lost, retrying…",
-        mic: "Tap to talk", micOn: "Listening…", send: "Send", take: "Take a ticket",
-        ask: "Type what you would like to do", takeText: "I'd like a queue ticket",
+        mic: "Tap to talk", micOn: "Listening…", send: "Send",
+        ask: "Type what you would like to do",
         ticket: "Your number", service: "Service", counters: "Counters", ahead: "People ahead",
         wait: "Estimated wait", minutes: (m) => `about ${m} min`, people: (n) => `${n}`,
         terminal: "Please use the self-service terminal", where: "Where", bring: "Bring",
@@ -56,7 +55,6 @@ function render() {
   $("mic-label").textContent = audio.micOn ? t("micOn") : t("mic");
   $("mic").setAttribute("aria-pressed", String(audio.micOn));
   $("send").textContent = t("send");
-  $("take").textContent = t("take");
   $("text-label").textContent = t("ask");
   const st = link.state === "refused" ? "offline" : link.state;
   $("status").textContent = t(st === "online" ? "online" : st === "offline" ? "offline" : "connecting");
@@ -289,7 +287,6 @@ $("ask").addEventListener("submit", (ev) => {
   $("text").value = "";
   audio.resume();
 });
-$("take").addEventListener("click", () => { say(t("takeText")); audio.resume(); });
 $("lang-zh").addEventListener("click", () => { ui.lang = "zh"; ui.chosen = true; sendContext(); render(); });
 $("lang-en").addEventListener("click", () => { ui.lang = "en"; ui.chosen = true; sendContext(); render(); });
 $("elderly").addEventListener("click", () => { ui.elderly = !ui.elderly; sendContext(); render(); });

@@ -1,0 +1,299 @@
+"""The kiosk and display pages in a real browser: Debian's chromium driven by Playwright,
+a fake microphone fed from a real clip, the real service with speech on.
+
+Skipped only when chromium is not installed (scripts/install.sh installs it)."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import shutil
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import pytest_asyncio
+
+from edge.service import Service
+from speech.textnorm import cer
+from tests.conftest import REPO, SHARED, Running, make_config
+from tests.wsclient import command, login
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CLIPS = SHARED / "datasets" / "speech"
+CLIP = "BAC009S0764W0121.wav"  # 甚至出现交易几乎停滞的情况: the service asks which service
+AXE = sorted((REPO / "build" / "web-vendor").glob("axe-core-*/axe.min.js"))
+ARTIFACTS = REPO / "test-artifacts" / "web"
+WAIT_MS = 30_000  # every wait in the page has a timeout
+pytestmark = [
+    pytest.mark.asyncio(loop_scope="module"),
+    pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (scripts/install.sh)"),
+    pytest.mark.skipif(not (CLIPS / CLIP).exists(), reason="../shared speech clips absent"),
+    pytest.mark.timeout(180),
+]
+
+
+def fake_microphone(folder: Path) -> Path:
+    """The clip as a 48 kHz 16-bit WAV (what chromium's fake capture reads), with a little
+    silence before (the page may still be connecting) and after (the end of the turn)."""
+    import soundfile as sf
+    import soxr
+
+    audio, rate = sf.read(CLIPS / CLIP, dtype="float32")
+    up = soxr.resample(audio, rate, 48_000)
+    pcm = np.concatenate([np.zeros(48_000 // 2, np.float32), up, np.zeros(48_000 * 2, np.float32)])
+    path = folder / "mic.wav"
+    sf.write(path, pcm, 48_000, subtype="PCM_16")
+    return path
+
+
+@pytest_asyncio.fixture(loop_scope="module", scope="module")
+async def served(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Running]:
+    service = Service(make_config(tmp_path_factory.mktemp("web"), **{"speech.enabled": True}))
+    host, port = await service.start()
+    try:
+        yield Running(service, f"ws://{host}:{port}")
+    finally:
+        await service.stop()
+
+
+@pytest_asyncio.fixture(loop_scope="module", scope="module")
+async def browser(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Any]:
+    from playwright.async_api import async_playwright
+
+    mic = fake_microphone(tmp_path_factory.mktemp("mic"))
+    async with async_playwright() as pw:
+        chromium = await pw.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--autoplay-policy=no-user-gesture-required", "--use-fake-ui-for-media-stream",
+            "--use-fake-device-for-media-stream", f"--use-file-for-fake-audio-capture={mic}%noloop"])
+        try:
+            yield chromium
+        finally:
+            await chromium.close()
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def context(browser: Any) -> AsyncIterator[Any]:
+    # bypass_csp: Playwright's waits evaluate code, which the pages' policy forbids
+    ctx = await browser.new_context(bypass_csp=True, viewport={"width": 1280, "height": 800})
+    try:
+        yield ctx
+    finally:
+        await ctx.close()
+
+
+def http(running: Running) -> str:
+    return running.url.replace("ws://", "http://")
+
+
+async def kiosk(context: Any, served: Running, device: str = "kiosk-1", extra: str = "") -> Any:
+    page = await context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda err: errors.append(str(err)))
+    page.errors = errors
+    credential = {"kiosk-1": "demo-kiosk-1", "kiosk-2": "demo-kiosk-2"}[device]
+    await page.goto(f"{http(served)}/k/#device={device}&credential={credential}{extra}")
+    await page.wait_for_function("window.__bt && window.__bt.state === 'online'", timeout=WAIT_MS)
+    return page
+
+
+async def events(page: Any, kind: str) -> list[dict[str, Any]]:
+    got: list[dict[str, Any]] = await page.evaluate(
+        "k => window.__bt.events.filter(e => e.type === k)", kind)
+    return got
+
+
+async def until(condition: Any, timeout: float = 10.0) -> None:
+    """Poll service state the page changes from afar (no event to await on that side)."""
+    async with asyncio.timeout(timeout):
+        while not condition():  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+
+
+async def shot(page: Any, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    await page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+async def test_a_typed_request_shows_the_ticket_card(context: Any, served: Running) -> None:
+    page = await kiosk(context, served)
+    await page.fill("#text", "我要开户")
+    await page.click("#send")
+    await page.wait_for_selector(".card.ticket .number", timeout=WAIT_MS)
+    number = await page.text_content(".card.ticket .number")
+    [ticket] = await events(page, "ticket")
+    assert number == ticket["number"]
+    assert served.service.desk is not None
+    held = served.service.desk.engine.find(number)  # the card shows a ticket the queue holds
+    assert held.state == "waiting" and held.service == ticket["service"]
+    card = await page.text_content(".card.ticket")
+    assert "个人业务" in card and f"{ticket['ahead']}位" in card
+    assert "我要开户" in await page.text_content("#log")
+    await shot(page, "kiosk-zh-normal")
+    await page.click("#lang-en")
+    await page.wait_for_function("document.documentElement.lang === 'en'", timeout=WAIT_MS)
+    await page.fill("#text", "What are your opening hours?")
+    await page.click("#send")
+    await page.wait_for_function("window.__bt.events.filter(e => e.type === 'reply').length >= 2",
+                                 timeout=WAIT_MS)
+    replies = await events(page, "reply")
+    assert replies[-1]["language"] == "en"
+    await shot(page, "kiosk-en-normal")
+    assert not page.errors
+    await page.close()
+
+
+async def test_a_spoken_request_is_transcribed_and_ends_with_a_ticket(
+        context: Any, served: Running) -> None:
+    page = await kiosk(context, served, "kiosk-2", "&lang=zh&mic=on")
+    await page.wait_for_function(
+        "window.__bt.events.some(e => e.type === 'transcript' && e.final)", timeout=60_000)
+    [final] = [e for e in await events(page, "transcript") if e["final"]][:1]
+    assert cer("甚至出现交易几乎停滞的情况", final["text"]) <= 0.35, final
+    assert final["text"] in await page.text_content("#log")
+    await page.wait_for_function("window.__bt.events.some(e => e.type === 'reply')",
+                                 timeout=WAIT_MS)
+    if (await events(page, "reply"))[0]["choices"]:  # the service asked which service: touch one
+        await page.click(".choice >> nth=0")
+    await page.wait_for_selector(".card.ticket .number", timeout=WAIT_MS)
+    [ticket] = await events(page, "ticket")
+    assert await page.text_content(".card.ticket .number") == ticket["number"]
+    assert not page.errors
+    await page.close()
+
+
+async def test_reply_audio_plays_and_the_mouth_follows_the_visemes(
+        context: Any, served: Running) -> None:
+    page = await kiosk(context, served, "kiosk-1", "&lang=en")
+    await page.fill("#text", "What are your opening hours?")
+    await page.click("#send")
+    await page.wait_for_function(
+        "window.__bt.playback.some(e => e.type === 'finished' && e.final)", timeout=60_000)
+    playback = await page.evaluate("window.__bt.playback")
+    log = await page.evaluate("window.__bt.mouthLog")
+    speech = await page.evaluate("window.__bt.audio.sentences.map(s => s.meta)")
+    started = [e for e in playback if e["type"] == "started"]
+    assert started, playback
+    assert served.service.playback["started"] >= len(started)
+    heard = [e for e in log if e["t"] is not None]
+    assert len(heard) > 20, log[:5]
+    # the mouth's clock runs with the audio: entries cover most of each sentence, in order
+    first = [e for e in heard if (e["turn"], e["seq"]) == (started[0]["turn"], started[0]["seq"])]
+    assert first and all(b["t"] >= a["t"] for a, b in itertools.pairwise(first))
+    meta = next((m for m in speech if m["seq"] == started[0]["seq"]), None)
+    if meta is not None:
+        assert first[-1]["t"] >= 0.7 * meta["duration_ms"] and first[-1]["t"] <= meta["duration_ms"] + 50
+    # rendered openness follows the track: open vowels open wider than closed lips
+    wide = [e["open"] for e in heard if e["viseme"] in (10, 11, 13)]
+    shut = [e["open"] for e in heard if e["viseme"] in (0, 1)]
+    assert wide and shut and np.mean(wide) > np.mean(shut) + 0.2, (np.mean(wide), np.mean(shut))
+    await page.wait_for_function("window.__bt.mouthLog.at(-1).viseme === null", timeout=WAIT_MS)
+    assert not page.errors
+    await page.close()
+
+
+async def test_stop_audio_stops_playback_and_mouth_at_once(context: Any, served: Running) -> None:
+    page = await kiosk(context, served, "kiosk-2", "&lang=en")
+    await page.fill("#text", "What do I need to bring to open an account, and how long does it take?")
+    await page.click("#send")
+    await page.wait_for_function("window.__bt.playback.some(e => e.type === 'started')",
+                                 timeout=60_000)
+    turn = (await page.evaluate("window.__bt.playback[0]"))["turn"]
+    await asyncio.sleep(0.3)  # some of the sentence is heard
+    before = served.service.playback["stopped"]
+    # the service's own message, as it arrives on a barge-in
+    await page.evaluate("t => window.__bt.link.receive(JSON.stringify("
+                        "{type: 'stop_audio', turn: t, reason: 'barge_in'}))", turn)
+    await page.wait_for_function("window.__bt.playback.some(e => e.type === 'stopped')",
+                                 timeout=WAIT_MS)
+    stopped = next(e for e in await page.evaluate("window.__bt.playback") if e["type"] == "stopped")
+    assert stopped["turn"] == turn and stopped["playedMs"] > 0
+    assert await page.evaluate("window.__bt.audio.heardSentence()") is None
+    await until(lambda: served.service.playback["stopped"] > before)
+    await page.close()
+
+
+async def test_the_display_shows_and_acknowledges_a_call(context: Any, served: Running) -> None:
+    desk = served.service.desk
+    assert desk is not None
+    page = await context.new_page()
+    await page.goto(f"{http(served)}/d/#device=caller-1&credential=demo-caller-1")
+    await page.wait_for_function("window.__bt.state === 'online' && window.__bt.boards > 0",
+                                 timeout=WAIT_MS)
+    for pending in list(served.service.desk.pending_calls):  # earlier tests' calls are old news
+        served.service.desk.ack_call(pending)
+    kiosk_ws = await login(served.url, "kiosk-1")
+    await kiosk_ws.send(json.dumps({"type": "text", "id": "x", "text": "我要存钱"}))
+    teller = await login(served.url, "teller-1")
+    result = await command(teller, "c1", "call_next")
+    assert result["type"] == "result", result
+    number = result["ticket"]["number"]
+    await page.wait_for_function("n => window.__bt.announced.some(a => a.number === n)", arg=number,
+                                 timeout=WAIT_MS)
+    assert await page.text_content("#number") == number
+    call = next(c for c in await page.evaluate("window.__bt.calls") if c["number"] == number)
+    await until(lambda: call["call"] not in desk.pending_calls)  # the page acknowledged it
+    assert await page.evaluate("window.__bt.chimes") >= 1
+    await shot(page, "display")
+    # reconnect: the board comes back, the old call is not announced again
+    await page.reload()
+    await page.wait_for_function("window.__bt.state === 'online' && window.__bt.boards > 0",
+                                 timeout=WAIT_MS)
+    await asyncio.sleep(0.5)
+    assert await page.evaluate("window.__bt.announced") == []
+    assert await page.text_content("#number") == number  # shown quietly from the board
+    await teller.close()
+    await kiosk_ws.close()
+    await page.close()
+
+
+async def test_elderly_mode_meets_the_size_and_contrast_rules(context: Any, served: Running) -> None:
+    assert AXE, "axe-core is missing: run scripts/install.sh (npm pack into build/web-vendor)"
+    page = await kiosk(context, served)
+    await page.click("#elderly")
+    await page.fill("#text", "我的银行卡丢了")
+    await page.click("#send")
+    await page.wait_for_function("window.__bt.events.some(e => e.type === 'reply')",
+                                 timeout=WAIT_MS)
+    sizes = await page.evaluate("""() => {
+      const text = [...document.querySelectorAll('p, li, dd, dt, label, input, button, span')]
+        .filter(e => e.offsetParent && e.textContent.trim())
+        .map(e => [e.tagName + '#' + e.id, parseFloat(getComputedStyle(e).fontSize)]);
+      const targets = [...document.querySelectorAll('button, input')]
+        .filter(e => e.offsetParent)
+        .map(e => [e.id || e.textContent.trim(), e.getBoundingClientRect().width,
+                   e.getBoundingClientRect().height]);
+      return {text, targets};
+    }""")
+    small = [t for t in sizes["text"] if t[1] < 24]
+    assert not small, small
+    tiny = [t for t in sizes["targets"] if t[1] < 60 or t[2] < 60]
+    assert not tiny, tiny
+    await page.add_script_tag(path=str(AXE[-1]))
+    result = await page.evaluate("""() => axe.run(document, {runOnly: {type: 'rule',
+        values: ['color-contrast', 'target-size', 'button-name', 'label', 'html-has-lang']}})""")
+    violations = [(v["id"], [n["target"] for n in v["nodes"]]) for v in result["violations"]]
+    assert not violations, violations
+    assert {p["id"] for p in result["passes"]} >= {"color-contrast", "target-size"}
+    await shot(page, "kiosk-zh-elderly")
+    await page.click("#lang-en")
+    await page.wait_for_function("document.documentElement.lang === 'en'", timeout=WAIT_MS)
+    await shot(page, "kiosk-en-elderly")
+    await page.close()
+
+
+async def test_a_wrong_credential_shows_a_bilingual_message(context: Any, served: Running) -> None:
+    page = await context.new_page()
+    await page.goto(f"{http(served)}/k/#device=kiosk-1&credential=wrong-one")
+    await page.wait_for_selector("#refused:not([hidden])", timeout=WAIT_MS)
+    text = await page.text_content("#refused")
+    assert "请联系工作人员" in text and "ask a member of staff" in text
+    assert "wrong-one" not in text and "wrong-one" not in page.url
+    await page.wait_for_function("window.__bt.link.retryInMs > 0", timeout=WAIT_MS)
+    assert await page.evaluate("window.__bt.link.retryInMs") >= 4000  # no hammering
+    await shot(page, "kiosk-refused")
+    await page.close()
