@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import re
 import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -28,6 +29,7 @@ CLIP = "BAC009S0764W0121.wav"  # 甚至出现交易几乎停滞的情况: the se
 AXE = sorted((REPO / "build" / "web-vendor").glob("axe-core-*/axe.min.js"))
 ARTIFACTS = REPO / "test-artifacts" / "web"
 WAIT_MS = 30_000  # every wait in the page has a timeout
+WELCOME_DELAY_S = 2.0
 pytestmark = [
     pytest.mark.asyncio(loop_scope="module"),
     pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (scripts/install.sh)"),
@@ -149,7 +151,22 @@ async def test_a_typed_request_shows_the_ticket_card(context: Any, served: Runni
 
 async def test_a_spoken_request_is_transcribed_and_ends_with_a_ticket(
         context: Any, served: Running) -> None:
-    page = await kiosk(context, served, "kiosk-2", "&lang=zh&mic=on")
+    page = await context.new_page()
+    page.errors = []
+    page.on("pageerror", lambda err: page.errors.append(str(err)))
+    loop = asyncio.get_running_loop()
+
+    def hold_welcome(route: Any) -> None:
+        # the service's welcome reaches the page 2 s late: the first 1.5 s of speech is
+        # captured before it and must be queued, not lost
+        server = route.connect_to_server()
+        server.on_message(lambda m: loop.call_later(WELCOME_DELAY_S, route.send, m)
+                          if isinstance(m, str) and '"welcome"' in m else route.send(m))
+
+    await page.route_web_socket(re.compile(r"/kiosk$"), hold_welcome)
+    await page.goto(f"{http(served)}/k/#device=kiosk-2&credential=demo-kiosk-2&lang=zh&mic=on")
+    await page.wait_for_function("window.__bt.link.queue.some(x => typeof x !== 'string')",
+                                 timeout=WAIT_MS)  # audio frames waiting for the welcome
     await page.wait_for_function(
         "window.__bt.events.some(e => e.type === 'transcript' && e.final)", timeout=60_000)
     [final] = [e for e in await events(page, "transcript") if e["final"]][:1]
@@ -297,3 +314,56 @@ async def test_a_wrong_credential_shows_a_bilingual_message(context: Any, served
     assert await page.evaluate("window.__bt.link.retryInMs") >= 4000  # no hammering
     await shot(page, "kiosk-refused")
     await page.close()
+
+
+RESAMPLE = """async (rate) => {
+  const seconds = 2, n = rate * seconds;
+  const ctx = new OfflineAudioContext({numberOfChannels: 2, length: n, sampleRate: rate});
+  await ctx.audioWorklet.addModule('/k/capture-worklet.js');
+  const buf = ctx.createBuffer(2, n, rate);
+  const [left, right] = [buf.getChannelData(0), buf.getChannelData(1)];
+  for (let i = 0; i < n; i++) {
+    const t = i / rate, tone = 0.5 * Math.sin(2 * Math.PI * 1000 * t);
+    const high = 0.3 * Math.sin(2 * Math.PI * 12000 * t);  // folds to 4 kHz unless filtered
+    left[i] = tone + high + 0.2 * Math.sin(2 * Math.PI * 2000 * t);  // 2 kHz in one ear only
+    right[i] = tone + high;
+  }
+  const src = new AudioBufferSourceNode(ctx, {buffer: buf});
+  const node = new AudioWorkletNode(ctx, 'bt-capture',
+    {processorOptions: {targetRate: 16000, frameMs: 40}, channelCount: 2, channelCountMode: 'explicit'});
+  const frames = [];
+  node.port.onmessage = (ev) => frames.push(ev.data.pcm);
+  src.connect(node).connect(ctx.destination);
+  src.start();
+  await ctx.startRendering();
+  await new Promise((r) => setTimeout(r, 300));
+  const pcm = new Float32Array(frames.reduce((a, f) => a + f.length, 0));
+  let k = 0;
+  for (const f of frames) for (const v of f) pcm[k++] = v / 32768;
+  const mid = pcm.subarray(1600, 1600 + 16000);  // a second away from the edges
+  const amp = (f) => {  // amplitude of one frequency (Goertzel-style projection)
+    let re = 0, im = 0;
+    for (let i = 0; i < mid.length; i++) {
+      re += mid[i] * Math.cos(2 * Math.PI * f * i / 16000);
+      im += mid[i] * Math.sin(2 * Math.PI * f * i / 16000);
+    }
+    return 2 * Math.hypot(re, im) / mid.length;
+  };
+  return {samples: pcm.length, frame: frames[0].length, a1k: amp(1000), a2k: amp(2000),
+          a4k: amp(4000)};
+}"""
+
+
+@pytest.mark.parametrize("rate", [44_100, 48_000, 16_000])
+async def test_the_capture_worklet_resamples_any_rate_to_16k(context: Any, served: Running,
+                                                            rate: int) -> None:
+    page = await context.new_page()
+    await page.goto(f"{http(served)}/k/#device=none")
+    got = await page.evaluate(RESAMPLE, rate)
+    await page.close()
+    assert got["frame"] == 640  # 40 ms at 16 kHz
+    assert abs(got["samples"] - 32_000) <= 640, got  # two seconds in, two seconds out
+    assert abs(got["a1k"] - 0.5) < 0.03, got  # the tone keeps its level
+    assert abs(got["a2k"] - 0.1) < 0.02, got  # stereo is averaged, not one channel taken
+    if rate > 24_000:  # (at 16 kHz the 12 kHz tone is already a 4 kHz one in the input)
+        assert got["a4k"] < 0.01, got  # 12 kHz was filtered out before it could fold to 4 kHz
