@@ -21,7 +21,7 @@ import pytest_asyncio
 from edge.service import Service
 from speech.textnorm import cer
 from tests.conftest import REPO, SHARED, Running, make_config
-from tests.wsclient import command, login
+from tests.wsclient import command, login, recv_until
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CLIPS = SHARED / "datasets" / "speech"
@@ -136,6 +136,13 @@ async def test_a_typed_request_shows_the_ticket_card(context: Any, served: Runni
     assert "个人业务" in card and f"{ticket['ahead']}位" in card
     assert "我要开户" in await page.text_content("#log")
     await shot(page, "kiosk-zh-normal")
+    # the card follows the queue: a teller calls the next customer, which is this one
+    teller = await login(served.url, "teller-1")
+    result = await command(teller, "call", "call_next")
+    await teller.close()
+    assert result["type"] == "result" and result["ticket"]["number"] == number, result
+    await page.wait_for_selector(".card.ticket.called", timeout=WAIT_MS)
+    assert "请到1号窗口" in await page.text_content(".card.ticket")
     await page.click("#lang-en")
     await page.wait_for_function("document.documentElement.lang === 'en'", timeout=WAIT_MS)
     await page.fill("#text", "What are your opening hours?")
@@ -244,8 +251,9 @@ async def test_the_display_shows_and_acknowledges_a_call(context: Any, served: R
     for pending in list(served.service.desk.pending_calls):  # earlier tests' calls are old news
         served.service.desk.ack_call(pending)
     kiosk_ws = await login(served.url, "kiosk-1")
-    await kiosk_ws.send(json.dumps({"type": "text", "id": "x", "text": "我要存钱"}))
-    teller = await login(served.url, "teller-1")
+    await kiosk_ws.send(json.dumps({"type": "text", "id": "x", "text": "我要开户"}))
+    await recv_until(kiosk_ws, "ticket", timeout=WAIT_MS / 1000)
+    teller = await login(served.url, "teller-2")  # counter 2: counter 1 is serving already
     result = await command(teller, "c1", "call_next")
     assert result["type"] == "result", result
     number = result["ticket"]["number"]

@@ -52,7 +52,11 @@ function onCall(c) {
   remember(c.call);
   hook.announced.push({ call: c.call, number: c.number, counter: c.counter, at: performance.now() });
   $("number").textContent = c.number;
-  $("counter").textContent = `请到 ${c.counter} 号窗口 · Counter ${c.counter}`;
+  const en = document.createElement("span");
+  en.lang = "en";
+  en.className = "en";
+  en.textContent = `Counter ${c.counter}`;
+  $("counter").replaceChildren(`请到 ${c.counter} 号窗口`, en);
   $("say").textContent = c.language === "zh" ? c.text_zh : `${c.text_zh} · ${c.text}`;
   const now = document.querySelector(".now");
   now.classList.remove("flash"); void now.offsetWidth; now.classList.add("flash");
