@@ -5,7 +5,12 @@
 import { DeviceLink, deviceFromPage } from "/web/link.js";
 
 const $ = (id) => document.getElementById(id);
+// test and diagnosis hook, latest entries only (a display runs for days)
 const hook = (window.__bt = { calls: [], announced: [], acks: [], boards: 0, state: "connecting" });
+function keep(list, entry) {
+  list.push(entry);
+  if (list.length > 500) list.shift();
+}
 const { device, credential } = deviceFromPage("caller", "caller-1");
 const link = new DeviceLink({ role: "caller", device, credential });
 const SEEN_MAX = 500;
@@ -45,12 +50,12 @@ function drawBoard(b) {
 }
 
 function onCall(c) {
-  hook.calls.push(c);
+  keep(hook.calls, c);
   link.send({ type: "ack", call: c.call });
-  hook.acks.push(c.call);
+  keep(hook.acks, c.call);
   if (seen.has(c.call)) return;  // a re-send of a call already shown
   remember(c.call);
-  hook.announced.push({ call: c.call, number: c.number, counter: c.counter, at: performance.now() });
+  keep(hook.announced, { call: c.call, number: c.number, counter: c.counter, at: performance.now() });
   $("number").textContent = c.number;
   const en = document.createElement("span");
   en.lang = "en";

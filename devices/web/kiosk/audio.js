@@ -144,6 +144,6 @@ export class KioskAudio {
     while (this.sentences.length > 1 && this.sentences[0].end != null && this.sentences[0].end < now - 1) {
       this.sentences.shift();
     }
-    return found ? { meta: found.meta, t: (now - found.start) * 1000 } : null;
+    return found ? { meta: found.meta, t: (now - found.start) * 1000, at: now } : null;
   }
 }

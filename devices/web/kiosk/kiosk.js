@@ -29,7 +29,13 @@ const SERVICES = {
 };
 
 const $ = (id) => document.getElementById(id);
+// test and diagnosis hook: the latest messages, playback reports and mouth positions
 const hook = (window.__bt = { events: [], mouthLog: [], playback: [], state: "connecting" });
+const HOOK_MAX = 5000;  // a kiosk runs for days: keep the latest entries only
+function keep(list, entry) {
+  list.push(entry);
+  if (list.length > HOOK_MAX) list.splice(0, list.length - HOOK_MAX);
+}
 const { device, credential, options } = deviceFromPage("kiosk", "kiosk-1");
 const ui = { lang: options.get("lang") === "en" ? "en" : "zh", chosen: options.has("lang"),
              elderly: options.get("elderly") === "1", turn: 0, ticket: null };
@@ -168,7 +174,9 @@ function cancelTicket(m) {
 }
 
 function onMessage(m) {
-  hook.events.push(m.type === "speech" ? { type: "speech", turn: m.turn, seq: m.seq } : m);
+  keep(hook.events, m.type !== "speech" ? m : {  // the timing tracks can be long
+    type: "speech", turn: m.turn, seq: m.seq, duration_ms: m.duration_ms, final: m.final,
+    interruptible: m.interruptible, visemes: m.visemes.length });
   switch (m.type) {
     case "reply":
       addLog("teller", m.text);
@@ -206,7 +214,7 @@ function showRefusal(err) {
 // ---------------------------------------------------------------- speech, captions, mouth
 
 function playbackEvent(ev) {
-  hook.playback.push(ev);
+  keep(hook.playback, ev);
   if (ev.type === "started") face.setExpression(ev.meta && !ev.meta.interruptible ? "concerned" : "neutral");
 }
 
@@ -220,15 +228,14 @@ function animate(now) {
   if (heard) {
     viseme = visemeAt(heard.meta.visemes, heard.t);
     caption(heard.meta, heard.t);
-  } else if (ui.elderly || $("caption").dataset.turn) {
-    // captions stay up after speech; elderly mode keeps the last sentence on screen
-  }
+  }  // after speech the last caption stays on screen
   face.update(viseme, dt, now);
-  if (heard && hook.mouthLog.length < 20000) {
-    hook.mouthLog.push({ t: Math.round(heard.t), viseme, turn: heard.meta.turn,
-                         seq: heard.meta.seq, open: +face.opening().toFixed(3) });
-  } else if (!heard && lastViseme !== null && hook.mouthLog.length < 20000) {
-    hook.mouthLog.push({ t: null, viseme: null, open: +face.opening().toFixed(3) });
+  if (heard) {
+    keep(hook.mouthLog, { t: Math.round(heard.t), viseme, turn: heard.meta.turn,
+                          seq: heard.meta.seq, open: +face.opening().toFixed(3),
+                          at: +heard.at.toFixed(4) });
+  } else if (lastViseme !== null) {  // the mouth came to rest
+    keep(hook.mouthLog, { t: null, viseme: null, open: +face.opening().toFixed(3) });
   }
   lastViseme = viseme;
   requestAnimationFrame(animate);
