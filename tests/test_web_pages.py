@@ -138,9 +138,14 @@ async def test_a_typed_request_shows_the_ticket_card(context: Any, served: Runni
     await shot(page, "kiosk-zh-normal")
     # the card follows the queue: a teller calls the next customer, which is this one
     teller = await login(served.url, "teller-1")
-    result = await command(teller, "call", "call_next")
+    for attempt in range(5):  # earlier tickets of this service (other tests) go first
+        result = await command(teller, f"call{attempt}", "call_next")
+        assert result["type"] == "result", result
+        if result["ticket"]["number"] == number:
+            break
+        await command(teller, f"done{attempt}", "complete")
     await teller.close()
-    assert result["type"] == "result" and result["ticket"]["number"] == number, result
+    assert result["ticket"]["number"] == number, result
     await page.wait_for_selector(".card.ticket.called", timeout=WAIT_MS)
     assert "请到1号窗口" in await page.text_content(".card.ticket")
     await page.click("#lang-en")
@@ -152,6 +157,12 @@ async def test_a_typed_request_shows_the_ticket_card(context: Any, served: Runni
     replies = await events(page, "reply")
     assert replies[-1]["language"] == "en"
     await shot(page, "kiosk-en-normal")
+    # the customer walks away: the screen is cleared for the next one and the service told
+    session = served.service.sessions["kiosk-1"]
+    conversation = session.conversation
+    await page.evaluate("window.__bt.idleReset()")
+    assert await page.evaluate("document.querySelectorAll('#log li, #cards .card').length") == 0
+    await until(lambda: session.conversation != conversation)
     assert not page.errors
     await page.close()
 

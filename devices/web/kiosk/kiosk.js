@@ -39,6 +39,10 @@ function keep(list, entry) {
 const { device, credential, options } = deviceFromPage("kiosk", "kiosk-1");
 const ui = { lang: options.get("lang") === "en" ? "en" : "zh", chosen: options.has("lang"),
              elderly: options.get("elderly") === "1", turn: 0, ticket: null };
+// the next customer must not see the last one's conversation: clear the screen after this
+// long without a touch, a word or a reply (never under 20 s, so nobody is rushed)
+const RESET_S = Math.max(20, Number(options.get("reset")) || 90);
+let resetTimer = null;
 
 const link = new DeviceLink({ role: "kiosk", device, credential,
                               capabilities: ["audio", "tts", "visemes", "large_text"] });
@@ -67,12 +71,30 @@ function render() {
   $("status").className = `status ${st}`;
 }
 
+function active() {
+  clearTimeout(resetTimer);
+  resetTimer = setTimeout(idleReset, RESET_S * 1000);
+}
+
+/** Forget the customer: screen cleared, the service's conversation ended too. */
+function idleReset() {
+  clearTimeout(resetTimer);
+  if (!$("log").children.length && !$("cards").children.length) return;
+  for (const id of ["log", "cards", "choices", "caption"]) $(id).replaceChildren();
+  $("heard").textContent = "";
+  $("sources").hidden = true;
+  ui.ticket = null;
+  link.send({ type: "end_session", reason: "kiosk idle" });
+}
+hook.idleReset = idleReset;
+
 function sendContext() {
   link.send({ type: "context", elderly: ui.elderly, language: ui.chosen ? ui.lang : null });
 }
 
 function say(text, choice = null) {
   if (!text.trim()) return;
+  active();
   ui.turn += 1;
   addLog("customer", text);
   link.send({ type: "text", id: `t${ui.turn}`, text, choice, language: ui.chosen ? ui.lang : null });
@@ -177,6 +199,7 @@ function onMessage(m) {
   keep(hook.events, m.type !== "speech" ? m : {  // the timing tracks can be long
     type: "speech", turn: m.turn, seq: m.seq, duration_ms: m.duration_ms, final: m.final,
     interruptible: m.interruptible, visemes: m.visemes.length });
+  if (["reply", "transcript", "speech", "ticket", "go_terminal"].includes(m.type)) active();
   switch (m.type) {
     case "reply":
       addLog("teller", m.text);
