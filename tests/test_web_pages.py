@@ -135,6 +135,9 @@ async def test_a_typed_request_shows_the_ticket_card(context: Any, served: Runni
     card = await page.text_content(".card.ticket")
     assert "个人业务" in card and f"{ticket['ahead']}位" in card
     assert "我要开户" in await page.text_content("#log")
+    await page.wait_for_function(  # the teller smiles while she reads out the ticket
+        "t => window.__bt.mouthLog.some(e => e.turn === t && e.expr === 'smile')",
+        arg=ticket["turn"], timeout=WAIT_MS)
     await shot(page, "kiosk-zh-normal")
     # the card follows the queue: a teller calls the next customer, which is this one
     teller = await login(served.url, "teller-1")

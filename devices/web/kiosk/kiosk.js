@@ -214,9 +214,9 @@ function onMessage(m) {
       if (m.final) { $("heard").textContent = ""; if (m.text) addLog("customer", m.text); }
       else $("heard").textContent = m.text;
       break;
-    case "ticket": showTicket(m); break;
+    case "ticket": ui.smileTurn = m.turn; showTicket(m); break;
     case "ticket_cancelled": cancelTicket(m); break;
-    case "go_terminal": showTerminal(m); break;
+    case "go_terminal": ui.smileTurn = m.turn; showTerminal(m); break;
     case "queue_update": queueUpdate(m); break;
     case "speech": audio.speech(m); break;
     case "stop_audio": audio.stop(m.turn, m.reason || "stop_audio"); break;
@@ -238,7 +238,10 @@ function showRefusal(err) {
 
 function playbackEvent(ev) {
   keep(hook.playback, ev);
-  if (ev.type === "started") face.setExpression(ev.meta && !ev.meta.interruptible ? "concerned" : "neutral");
+  if (ev.type !== "started" || !ev.meta) return;
+  // warnings (never interruptible) look concerned; a ticket or terminal handed out smiles
+  face.setExpression(!ev.meta.interruptible ? "concerned"
+    : ev.meta.turn === ui.smileTurn ? "smile" : "neutral");
 }
 
 let lastFrame = performance.now();
@@ -256,7 +259,7 @@ function animate(now) {
   if (heard) {
     keep(hook.mouthLog, { t: Math.round(heard.t), viseme, turn: heard.meta.turn,
                           seq: heard.meta.seq, open: +face.opening().toFixed(3),
-                          at: +heard.at.toFixed(4) });
+                          at: +heard.at.toFixed(4), expr: face.expression });
   } else if (lastViseme !== null) {  // the mouth came to rest
     keep(hook.mouthLog, { t: null, viseme: null, open: +face.opening().toFixed(3) });
   }
