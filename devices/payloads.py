@@ -129,6 +129,7 @@ class Health(Payload):
     pending_calls: int = 0
     open_alerts: int = 0
     turn_failures: dict[str, int] = msgspec.field(default_factory=dict)  # error code -> turns
+    playback: dict[str, int] = msgspec.field(default_factory=dict)  # kiosk speaker reports
     router: Literal["loaded", "absent"] = "absent"
     speech: SpeechHealth = msgspec.field(default_factory=lambda: SpeechHealth(enabled=False))
     versions: Versions = msgspec.field(default_factory=Versions)

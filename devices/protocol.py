@@ -200,6 +200,32 @@ class StopAudio(Message, tag="stop_audio"):
     reason: str = "barge_in"
 
 
+class PlaybackStarted(Message, tag="playback_started"):
+    """The kiosk's speaker started playing sentence `seq` of reply `turn` (audio clock)."""
+
+    turn: int
+    seq: int
+
+
+class PlaybackFinished(Message, tag="playback_finished"):
+    """Sentence `seq` of reply `turn` played to its end; `final` when it was the last one."""
+
+    turn: int
+    seq: int
+    played_ms: int
+    final: bool = False
+
+
+class PlaybackStopped(Message, tag="playback_stopped"):
+    """The kiosk cut reply `turn` short (`stop_audio` or its own barge-in detector) after
+    `played_ms` of sentence `seq`: what the customer actually heard."""
+
+    turn: int
+    seq: int
+    played_ms: int
+    reason: str = "stop_audio"
+
+
 class TicketIssued(Message, tag="ticket"):
     """A queue ticket for the customer at this kiosk."""
 
@@ -343,7 +369,7 @@ class TurnLog(Message, tag="turn"):
 
 CLIENT_MESSAGES: Final[dict[Role, tuple[type[Message], ...]]] = {
     "kiosk": (Hello, KioskText, KioskContext, EndSession, AudioStart, AudioEnd,
-              DescribeRequest),
+              DescribeRequest, PlaybackStarted, PlaybackFinished, PlaybackStopped),
     "caller": (Hello, Ack, DescribeRequest),
     "console": (Hello, Command, DescribeRequest),
 }

@@ -227,6 +227,7 @@ DEMO_DEVICES: tuple[DeviceCredential, ...] = (
     DeviceCredential(id="kiosk-1", role="kiosk", credential="demo-kiosk-1"),
     DeviceCredential(id="kiosk-2", role="kiosk", credential="demo-kiosk-2", language="en"),
     DeviceCredential(id="caller-1", role="caller", credential="demo-caller-1"),
+    DeviceCredential(id="display-1", role="caller", credential="demo-display-1"),  # /d/ page
     DeviceCredential(id="manager", role="console", credential="demo-manager"),
     DeviceCredential(id="teller-1", role="console", credential="demo-teller-1", counter="c1"),
     DeviceCredential(id="teller-2", role="console", credential="demo-teller-2", counter="c2"),

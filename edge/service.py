@@ -36,11 +36,15 @@ from devices.protocol import (
     KioskContext,
     KioskText,
     Message,
+    PlaybackFinished,
+    PlaybackStarted,
+    PlaybackStopped,
     ProtocolError,
     QueueUpdate,
     TurnLog,
 )
 from devices.server import DeviceServer, Identity, Limits, Peer
+from devices.static import StaticSite
 from edge.config import BranchConfig
 from edge.console_commands import console_snapshot, run_command
 from edge.describe import describe_branch
@@ -133,6 +137,8 @@ class Service:
         self.versions: dict[str, Any] = {}
         self.jobs: Supervisor | None = None
         self._resources: contextlib.AsyncExitStack | None = None
+        self.pages = StaticSite.load()  # kiosk /k/ and display /d/ on the device port
+        self.playback = {"started": 0, "finished": 0, "stopped": 0}  # kiosk speaker reports
 
     # ------------------------------------------------------------ lifecycle
 
@@ -304,6 +310,10 @@ class Service:
             return
         if isinstance(msg, DescribeRequest):
             peer.send(self.describe(peer, msg.id))
+        if isinstance(msg, PlaybackStarted | PlaybackFinished | PlaybackStopped):
+            kind = ("started" if isinstance(msg, PlaybackStarted) else
+                    "finished" if isinstance(msg, PlaybackFinished) else "stopped")
+            self.playback[kind] += 1
             return
         session = self.sessions.get(peer.device_id)
         if session is None:
@@ -344,6 +354,7 @@ class Service:
             pending_calls=len(desk.pending_calls) if desk else 0,
             open_alerts=len(desk.alerts) if desk else 0,
             turn_failures=dict(self.turn_failures),
+            playback=dict(self.playback),
             router="loaded" if self._understand is not None else "absent",
             speech=self._speech_health(),
             versions=Versions(**self.versions, knowledge=self._knowledge_version()),
@@ -394,7 +405,7 @@ class Service:
 
     def _http(self, path: str) -> Response | None:
         if path != "/metrics":
-            return None
+            return self.pages.respond(path)
         return Response(200, "OK", Headers([("Content-Type", self.metrics.content_type)]),
                         self.metrics.render())
 

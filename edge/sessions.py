@@ -113,6 +113,11 @@ class KioskSession:
         return self.core.state
 
     @property
+    def conversation(self) -> str:
+        """The current customer's conversation id (a new one after every reset)."""
+        return self.core.conversation
+
+    @property
     def last_activity(self) -> float:
         return self.core.last_activity
 
