@@ -11,7 +11,8 @@ kill the service restarts on the same data folder and three things are counted a
   database, or in the snapshot the next console gets after the restart);
 - a call the number-caller was sent, or a console was told about, that no caller
   acknowledged and that is neither pending in the database nor re-sent to the caller after
-  the restart (a call past the desk's expiry may go, once its expiry is stored).
+  the restart (a call may go once its expiry is stored: past the desk's expiry, or replaced by a
+  newer call at the same counter).
 
 Replaying the events must succeed (so no ticket was ever called while another counter held
 it) and ticket numbers never repeat within the day.
@@ -235,8 +236,12 @@ def check(data: Path, acked: Acked, expect: Expect) -> dict[str, int]:
     desk = DeskState()  # what QueueDesk.open rebuilds
     desk.apply_all(desk_events)
     sent = {e.call: e for e in desk_events if isinstance(e, CallSent)}
+    # A call may go once its expiry is stored: past the desk's expiry, or replaced by a newer
+    # call at the same counter (the display shows the newest; edge/desk.py).
     expired = {e.call for e in desk_events if isinstance(e, CallExpired)
-               and e.at - sent[e.call].at >= CALL_EXPIRY_S}
+               and (e.at - sent[e.call].at >= CALL_EXPIRY_S
+                    or any(n.counter == sent[e.call].counter and sent[e.call].at <= n.at <= e.at
+                           and n.call != e.call for n in sent.values()))}
     kept = set(desk.pending_calls) | expired
     unacked = set(acked.calls) - acked.calls_acked
     acked_numbers = {acked.calls[c] for c in acked.calls_acked}

@@ -207,6 +207,11 @@ class QueueDesk:
             call = Call(call=secrets.token_hex(6), number=ann.number,
                         counter=str(ann.counter_number), text_zh=ann.zh, text=ann.text,
                         language="en" if ann.language == "en" else "zh", recall=ann.recall)
+            # A newer call at the same counter replaces one never acknowledged: the display
+            # shows the newest, and a box back from a crash re-sends one call per counter,
+            # not every call it ever made (which overflowed a caller's send queue).
+            told.extend(CallExpired(at=now, call=p.message.call)
+                        for p in self.pending_calls.values() if p.message.counter == call.counter)
             told.append(call_sent(call, now))
         return told
 

@@ -101,7 +101,8 @@ async def test_unacknowledged_calls_are_resent_after_a_restart(tmp_path: Path) -
     assert await desk.ack_call(calls[1].call) and not await desk.ack_call(calls[1].call)
     clock.tick(5.0)
     resent = await desk.due_resends()
-    assert [(c.call, c.attempt) for c in resent] == [(calls[0].call, 2), (calls[2].call, 2)]
+    # the recall replaced the first call at counter 1: only the newest is re-sent
+    assert [(c.call, c.attempt) for c in resent] == [(calls[2].call, 2)]
     await desk.store.close()
 
     clock.tick(1.0)
@@ -110,13 +111,36 @@ async def test_unacknowledged_calls_are_resent_after_a_restart(tmp_path: Path) -
         c.call: c for c in resent}  # the attempt count and the text come back too
     assert await again.due_resends() == []  # re-sent a second ago, before the restart
     clock.tick(4.0)
-    assert [c.attempt for c in await again.due_resends()] == [3, 3]
+    assert [c.attempt for c in await again.due_resends()] == [3]
     clock.tick(60.0)  # nobody acknowledged for longer than the expiry
     assert await again.due_resends() == [] and again.pending_calls == {}
     await again.store.close()
     third, _ = await _open(db, clock)
     assert third.pending_calls == {}  # the expiry was stored too
     await third.store.close()
+
+
+async def test_a_newer_call_at_a_counter_replaces_the_unacknowledged_one(tmp_path: Path) -> None:
+    """A box back from a crash re-sends one call per counter, not every call it made."""
+    clock = Clock(START)
+    db = tmp_path / "branch.db"
+    desk, out = await _open(db, clock)
+    for _ in range(6):
+        await desk.run("issue", "cash")
+    for _ in range(3):  # three customers called at counter 1, no display acknowledged
+        called = await desk.run("call_next", "c1")
+        await desk.run("start", called.ticket.id)
+        await desk.run("complete", called.ticket.id)
+        clock.tick(1.0)
+    await desk.run("call_next", "c2")
+    calls = out.of(Call)
+    assert [(c.number, c.counter) for c in calls] == [("B001", "1"), ("B002", "1"),
+                                                     ("B003", "1"), ("B004", "2")]
+    assert set(desk.pending_calls) == {calls[2].call, calls[3].call}
+    await desk.store.close()
+    again, _ = await _open(db, clock)
+    assert set(again.pending_calls) == {calls[2].call, calls[3].call}  # stored, not just kept
+    await again.store.close()
 
 
 async def test_a_failed_commit_tells_nobody_and_changes_nothing(
