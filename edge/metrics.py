@@ -5,9 +5,11 @@ Served on GET /metrics of the service port. No customer data is ever a label.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from typing import Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 STAGE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0)
@@ -18,8 +20,11 @@ class Metrics:
 
     content_type = CONTENT_TYPE_LATEST
 
-    def __init__(self, connections: Callable[[], dict[str, int]]) -> None:
+    def __init__(self, connections: Callable[[], dict[str, int]],
+                 lanes: Callable[[], Sequence[LaneFigures]] | None = None) -> None:
         self.registry = CollectorRegistry()
+        if lanes is not None:
+            self.registry.register(_LaneCollector(lanes))
         self.turn_stage = Histogram(
             "branch_teller_turn_stage_seconds",
             "Time from the end of the customer's speech (voice) or the request (text) to a "
@@ -50,3 +55,49 @@ class Metrics:
 
 def _count(connections: Callable[[], dict[str, int]], role: str) -> Callable[[], float]:
     return lambda: float(connections().get(role, 0))
+
+
+class LaneFigures(Protocol):
+    """What /metrics reads of an executor lane (edge.lanes.LaneSnapshot)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def queued(self) -> int: ...
+    @property
+    def running(self) -> int: ...
+    @property
+    def submitted(self) -> int: ...
+    @property
+    def refused(self) -> int: ...
+    @property
+    def late(self) -> int: ...
+    @property
+    def wait_s_total(self) -> float: ...
+
+
+class _LaneCollector:
+    """Executor lane figures, read when /metrics is scraped."""
+
+    def __init__(self, lanes: Callable[[], Sequence[LaneFigures]]) -> None:
+        self.lanes = lanes
+
+    def collect(self) -> Iterator[Metric]:
+        jobs = GaugeMetricFamily("branch_teller_lane_jobs", "Jobs on an executor lane now.",
+                                 labels=["lane", "state"])
+        submitted = CounterMetricFamily("branch_teller_lane_submitted",
+                                        "Jobs accepted by an executor lane.", labels=["lane"])
+        busy = CounterMetricFamily("branch_teller_lane_busy", "Jobs an executor lane refused: "
+                                   "queue full, or not started within its max wait.",
+                                   labels=["lane", "why"])
+        wait = CounterMetricFamily("branch_teller_lane_wait_seconds",
+                                   "Time jobs spent queued before a worker took them.",
+                                   labels=["lane"])
+        for lane in self.lanes():
+            jobs.add_metric([lane.name, "queued"], lane.queued)
+            jobs.add_metric([lane.name, "running"], lane.running)
+            submitted.add_metric([lane.name], lane.submitted)
+            busy.add_metric([lane.name, "full"], lane.refused)
+            busy.add_metric([lane.name, "late"], lane.late)
+            wait.add_metric([lane.name], lane.wait_s_total)
+        yield from (jobs, submitted, busy, wait)
