@@ -182,6 +182,9 @@ class LaneSettings(_Section):
     workers: int = 1
     max_queue: int = 8  # jobs waiting beyond the running ones; one more is refused (busy)
     max_wait_s: float = 0.0  # a job not started by then is dropped as busy (0: no limit)
+    # Added niceness of the lane's threads and of the runtime threads a model loaded on the
+    # lane starts (Linux): a background lane yields the cores to speech (0: as the service).
+    nice: int = 0
 
 
 class VadRouteLane(LaneSettings):
@@ -341,9 +344,9 @@ def check(config: BranchConfig) -> list[tuple[str, str]]:
     problems.extend(_check_appointments(config))
     for name in ("vad_route", "tts", "answers", "indexing"):
         lane = getattr(config.lanes, name)
-        if lane.workers < 1 or lane.max_queue < 0 or lane.max_wait_s < 0:
+        if lane.workers < 1 or lane.max_queue < 0 or lane.max_wait_s < 0 or lane.nice < 0:
             problems.append((f"lanes.{name}", "need workers >= 1, max_queue >= 0, "
-                             "max_wait_s >= 0"))
+                             "max_wait_s >= 0, nice >= 0"))
     from intents.catalog import INTENTS
 
     for i, term in enumerate(config.terminals):

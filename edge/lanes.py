@@ -10,6 +10,7 @@ could not start in time, so a caller hears "busy" instead of waiting behind a lo
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -69,8 +70,10 @@ class Lane(Executor):
         self.max_queue = settings.max_queue
         self.max_wait_s = settings.max_wait_s
         self._clock = clock
+        self.nice = settings.nice
         self._pool = ThreadPoolExecutor(max_workers=settings.workers,
-                                        thread_name_prefix=f"lane-{name}")
+                                        thread_name_prefix=f"lane-{name}",
+                                        initializer=_renice, initargs=(settings.nice,))
         self._lock = threading.Lock()
         self._inflight = 0  # submitted and not finished (queued + running)
         self._running = 0
@@ -137,6 +140,16 @@ class Lane(Executor):
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         """Stop taking jobs; with `cancel_futures` the queued ones are dropped (shutdown)."""
         self._pool.shutdown(wait=wait, cancel_futures=cancel_futures)
+
+
+def _renice(nice: int) -> None:
+    """Lower this worker thread's priority; threads it starts later inherit it (Linux)."""
+    if nice > 0 and hasattr(os, "setpriority"):
+        try:
+            tid = threading.get_native_id()
+            os.setpriority(os.PRIO_PROCESS, tid, os.getpriority(os.PRIO_PROCESS, tid) + nice)
+        except OSError:  # not permitted here: the lane still works, at normal priority
+            pass
 
 
 async def run_on(executor: Executor, fn: Callable[..., T], *args: Any) -> T:

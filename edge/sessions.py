@@ -19,6 +19,7 @@ from devices.protocol import (
     Alert,
     Choice,
     EndSession,
+    Error,
     GoToTerminal,
     KioskContext,
     KioskText,
@@ -31,6 +32,7 @@ from devices.protocol import (
 from devices.server import Peer
 from edge.appointments import look_up
 from edge.desk import QueueDesk
+from edge.lanes import LaneBusy, run_on
 from edge.queue.model import QueueError, TicketView
 from edge.store import BookingTaken
 from edge.voice import TurnTimer, VoiceChannel
@@ -92,7 +94,8 @@ class KioskSession:
         self.desk = desk
         self.policy = policy
         self.understand = understand
-        self.executor = executor
+        self.executor = executor  # routing: the service's vad_route lane
+        self.answer_lane: Executor = executor  # answers: the service's answers lane
         self.max_text_chars = max_text_chars
         self.on_turn = on_turn
         self.clock = clock
@@ -155,7 +158,12 @@ class KioskSession:
         # "不对，我是要换外币": the router hears the request without the correction words.
         rest = split_correction(text) if self.state.last_guess is not None else None
         loop = asyncio.get_running_loop()
-        understood = await loop.run_in_executor(self.executor, self.understand, rest or text)
+        try:
+            understood = await loop.run_in_executor(self.executor, self.understand, rest or text)
+        except LaneBusy:
+            self.peer.send(Error(code="busy", ref=ref, message="The service is very busy right "
+                                 "now; please say that again in a moment."))
+            return
         if language in ("zh", "en"):
             understood = replace(understood, language=language)  # type: ignore[arg-type]
         if understood.unsure and self.llm_route is not None and not self.state.clarifying:
@@ -301,11 +309,12 @@ class KioskSession:
         lang = self.state.language
         if self.answer is None:
             return action.fallback, [], False
-        loop = asyncio.get_running_loop()
         say = feed.put_threadsafe if feed is not None else None
         try:
-            found = await loop.run_in_executor(self.executor, self.answer, action.question, lang,
-                                               say)
+            found = await run_on(self.answer_lane, self.answer, action.question, lang, say)
+        except LaneBusy as busy:  # another kiosk's answer holds the model: no wait, no hang
+            log.info("answer lane busy (%s); using the fallback", busy.why)
+            return action.fallback, [], False
         except Exception:  # a broken index or model must not cost the customer the turn
             log.exception("answering failed; using the fallback")
             return action.fallback, [], False
