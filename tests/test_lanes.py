@@ -222,7 +222,7 @@ async def test_a_question_waiting_behind_another_answer_gets_the_fallback(
 def test_a_lane_without_workers_is_a_config_error() -> None:
     from edge.config import ConfigError, load_config
 
-    with pytest.raises(ConfigError, match="lanes.answers"):
+    with pytest.raises(ConfigError, match=r"lanes\.answers"):
         load_config(None, {"lanes.answers.workers": 0})
     partial = load_config(None, {"lanes.answers.max_wait_s": 0.5}).lanes.answers
     assert (partial.workers, partial.max_queue, partial.max_wait_s) == (1, 2, 0.5)
