@@ -270,6 +270,8 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=3, help="passes over the clips, 1 kiosk")
     parser.add_argument("--rss-turns", type=int, default=500)
     parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument("--with-questions", type=int, default=0, metavar="N",
+                        help="also run bench/voice_lanes.py: 4 kiosks speak while N ask")
     parser.add_argument("--phases", nargs="+", default=["inproc", "one", "four", "rss"],
                         choices=["inproc", "one", "four", "rss"])
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
@@ -317,6 +319,10 @@ def main() -> None:
                    "clips from a different offset. RSS: VmRSS of the service process; typed "
                    "turns (replies spoken) plus every 20th turn an audio clip sent unpaced."),
     })
+    if args.with_questions:
+        from bench.voice_lanes import lanes_bench
+        result["lanes"] = asyncio.run(lanes_bench(clips, args.with_questions, args.quick,
+                                                  latency_phase, summarise))
     result["wall_s"] = round(time.perf_counter() - started, 1)
     agreed = ["stt", "tts", "turn", "turn_4_kiosks", "rss_growth_mb_500_turns"]
     result = {**{k: result[k] for k in agreed if k in result},

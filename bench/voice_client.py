@@ -53,9 +53,10 @@ def devices_toml(n_kiosks: int) -> str:
 class ServiceProcess:
     """`edge.cli serve` in a subprocess; knows its URL and pid (for VmRSS)."""
 
-    def __init__(self, data_dir: Path, n_kiosks: int = 4, overrides: tuple[str, ...] = ()
-                 ) -> None:
+    def __init__(self, data_dir: Path, n_kiosks: int = 4, overrides: tuple[str, ...] = (),
+                 llm_folder: str = "") -> None:
         self.data_dir = data_dir
+        self.llm_folder = llm_folder
         self.n_kiosks = n_kiosks
         self.overrides = overrides
         self.proc: subprocess.Popen[str] | None = None
@@ -67,7 +68,7 @@ class ServiceProcess:
                str(self.data_dir), "--knowledge-dense", "false", "--log-level", "WARNING",
                # the issue measures the voice path without the LLM tier (bench/llm_bench.py
                # measures that): unsure turns are asked back, not sent to the model
-               "--llm-folder", "",
+               "--llm-folder", self.llm_folder,
                "--set", f"devices={devices_toml(self.n_kiosks)}"]
         for item in self.overrides:
             cmd += ["--set", item]

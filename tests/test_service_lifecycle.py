@@ -36,7 +36,7 @@ async def test_a_resource_failing_to_load_closes_those_opened_before_it(
         await service.start()
     assert service.store is not None and service.desk is not None  # opened before the router
     assert service.store._db is None  # ... and closed again
-    assert service.models._shutdown  # type: ignore[attr-defined]
+    assert service.lanes.indexing._pool._shutdown  # type: ignore[attr-defined]
     assert service.server is None and service.jobs is None and not service.tasks
     await service.stop()  # nothing left to close: no error
     again = await Store.open(Path(tmp_path, "data", "branch.db"))  # the file is free again
@@ -53,7 +53,7 @@ async def test_the_last_resource_failing_closes_everything_before_it(tmp_path: P
             await service.start()
     assert service._understand is not None  # the router was loaded before the port failed
     assert service.store is not None and service.store._db is None
-    assert service.models._shutdown  # type: ignore[attr-defined]
+    assert service.lanes.indexing._pool._shutdown  # type: ignore[attr-defined]
     assert service.jobs is None and not service.tasks
 
 
@@ -77,7 +77,7 @@ async def test_resources_close_in_reverse_order(tmp_path: Path,
         assert service.address is not None and service.jobs is not None
         assert closed == []
     assert closed == ["jobs", "server", "store"]
-    assert service.models._shutdown  # type: ignore[attr-defined]
+    assert service.lanes.indexing._pool._shutdown  # type: ignore[attr-defined]
     await service.stop()  # a second stop closes nothing twice
     assert closed == ["jobs", "server", "store"]
 
