@@ -30,7 +30,7 @@ import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import soundfile as sf
@@ -171,12 +171,22 @@ async def text_turn(peer: Peer, ref: str, text: str, whole: bool
     return at - since, first["text"], first["duration_ms"]
 
 
-async def rss_phase(svc: ServiceProcess, clips: list[dict[str, Any]], turns: int,
-                    warmup: int, audio_every: int, every: int = 50) -> dict[str, Any]:
+class RssTarget(Protocol):
+    """A running service: where to connect and how much memory it holds."""
+
+    url: str
+
+    def rss_mb(self) -> float: ...
+
+
+async def rss_phase(svc: RssTarget, clips: list[dict[str, Any]], turns: int, warmup: int,
+                    audio_every: int, every: int = 50,
+                    on_sample: Callable[[int], None] | None = None) -> dict[str, Any]:
     """`warmup` + `turns` turns on one kiosk: typed turns (spoken back; the next turn follows
     the first audio, so most replies are cut short by it, every 5th plays out) and every
     `audio_every`-th an audio clip sent as fast as the socket takes it. VmRSS is sampled every
-    `every` turns (printed as it goes); growth is counted from the end of the warm-up."""
+    `every` turns (printed as it goes; `on_sample(turn)` then); growth is counted from the
+    end of the warm-up."""
     peer = await open_peer(svc.url, "kiosk", "kiosk-1", "demo-kiosk-1", ["audio", "tts"])
     samples: list[tuple[int, float]] = [(0, round(svc.rss_mb(), 2))]
     text_first: dict[str, list[float]] = {"en": [], "zh": []}
@@ -209,6 +219,8 @@ async def rss_phase(svc: ServiceProcess, clips: list[dict[str, Any]], turns: int
             base = next((mb for n, mb in samples if n == warmup), None)
             since_warm = "" if base is None else f" ({samples[-1][1] - base:+.1f} since warm-up)"
             print(f"  rss turn {i:5d}: {samples[-1][1]:8.1f} MB{since_warm}", flush=True)
+            if on_sample is not None:
+                on_sample(i)
     await peer.close()
     base = next(mb for n, mb in samples if n == warmup)
     after = [(n - warmup, mb - base) for n, mb in samples if n >= warmup]
@@ -339,6 +351,15 @@ def main() -> None:
         result["tts"] = {"en_first_audio_ms": tts["en"]["first_audio_ms"],
                          "en_rtf": tts["en"]["rtf"], "zh_first_audio_ms": tts["zh"]["first_audio_ms"],
                          "zh_rtf": tts["zh"]["rtf"]}
+    elif args.out.is_file():  # not rerun: the previous run's in-process figures, marked so
+        before = json.loads(args.out.read_text(encoding="utf-8"))
+        kept = {k: before["detail"][k] for k in ("stt_inproc", "stt_window_experiment",
+                                                 "tts_inproc") if k in before.get("detail", {})}
+        if kept:
+            detail.update(kept)
+            detail["inproc_carried_over_from"] = before.get("git_head")
+            if "tts" in before:
+                result["tts"] = before["tts"]
     load_inproc = load()
     svc = asyncio.run(service_phases(args, clips))
     one, four = svc.pop("turn", None), svc.pop("turn_4_kiosks", None)
