@@ -181,12 +181,14 @@ class RssTarget(Protocol):
 
 async def rss_phase(svc: RssTarget, clips: list[dict[str, Any]], turns: int, warmup: int,
                     audio_every: int, every: int = 50,
-                    on_sample: Callable[[int], None] | None = None) -> dict[str, Any]:
+                    on_sample: Callable[[int], None] | None = None,
+                    max_s: float | None = None) -> dict[str, Any]:
     """`warmup` + `turns` turns on one kiosk: typed turns (spoken back; the next turn follows
     the first audio, so most replies are cut short by it, every 5th plays out) and every
     `audio_every`-th an audio clip sent as fast as the socket takes it. VmRSS is sampled every
     `every` turns (printed as it goes; `on_sample(turn)` then); growth is counted from the
-    end of the warm-up."""
+    end of the warm-up. With `max_s`, the phase stops at the first sample after that many
+    seconds (a loaded machine) and says so: growth is then over fewer turns."""
     peer = await open_peer(svc.url, "kiosk", "kiosk-1", "demo-kiosk-1", ["audio", "tts"])
     samples: list[tuple[int, float]] = [(0, round(svc.rss_mb(), 2))]
     text_first: dict[str, list[float]] = {"en": [], "zh": []}
@@ -194,6 +196,7 @@ async def rss_phase(svc: RssTarget, clips: list[dict[str, Any]], turns: int, war
     n_audio = n_text = 0
     started = time.perf_counter()
     total = warmup + turns
+    stopped_at: int | None = None
     for i in range(1, total + 1):
         if i % audio_every == 0:
             c = clips[(i // audio_every) % len(clips)]
@@ -221,6 +224,10 @@ async def rss_phase(svc: RssTarget, clips: list[dict[str, Any]], turns: int, war
             print(f"  rss turn {i:5d}: {samples[-1][1]:8.1f} MB{since_warm}", flush=True)
             if on_sample is not None:
                 on_sample(i)
+            if max_s is not None and i > warmup and time.perf_counter() - started > max_s:
+                stopped_at = i
+                print(f"  rss phase stopped after {i} turns: over {max_s:.0f} s", flush=True)
+                break
     await peer.close()
     base = next(mb for n, mb in samples if n == warmup)
     after = [(n - warmup, mb - base) for n, mb in samples if n >= warmup]
@@ -228,7 +235,8 @@ async def rss_phase(svc: RssTarget, clips: list[dict[str, Any]], turns: int, war
     return {"growth_mb": round(samples[-1][1] - base, 2),
             "max_growth_mb": round(max(mb for _, mb in after), 2),
             "slope_mb_per_1000_turns": round(slope, 2), "samples_mb": samples,
-            "turns": turns, "warmup_turns": warmup, "text_turns": n_text, "audio_turns": n_audio,
+            "turns": (stopped_at or total) - warmup, "turns_planned": turns,
+            "stopped_early": stopped_at is not None, "warmup_turns": warmup, "text_turns": n_text, "audio_turns": n_audio,
             "wall_s": round(time.perf_counter() - started, 1),
             "text_turn_first_audio_s": {k: {"p50": pct(v, 50), "p95": pct(v, 95), "n": len(v)}
                                         for k, v in text_first.items()},
@@ -263,7 +271,8 @@ async def rss(svc: ServiceProcess, console: Peer, clips: list[dict[str, Any]],
               args: argparse.Namespace) -> dict[str, Any]:
     """Memory over many turns on one kiosk (see rss_phase)."""
     turns, warm = (60, 20) if args.quick else (args.rss_turns, args.rss_warmup)
-    out = {"rss": await rss_phase(svc, clips, turns, warm, args.audio_every)}
+    limit = None if args.rss_max_minutes is None else args.rss_max_minutes * 60
+    out = {"rss": await rss_phase(svc, clips, turns, warm, args.audio_every, max_s=limit)}
     out["metrics_text"] = stage_means(svc.metrics(), "text")
     return out
 
@@ -330,6 +339,8 @@ def main() -> None:
     parser.add_argument("--rss-turns", type=int, default=1000,
                         help="turns measured for RSS growth, after the warm-up")
     parser.add_argument("--rss-warmup", type=int, default=200)
+    parser.add_argument("--rss-max-minutes", type=float, default=None,
+                        help="stop the RSS phase early (recorded as such) on a loaded machine")
     parser.add_argument("--audio-every", type=int, default=20,
                         help="every n-th RSS turn is a voice clip, the others typed")
     parser.add_argument("--out", type=Path, default=OUT)
