@@ -198,7 +198,9 @@ async def rss_phase(svc: RssTarget, clips: list[dict[str, Any]], turns: int, war
     total = warmup + turns
     stopped_at: int | None = None
     for i in range(1, total + 1):
-        if i % audio_every == 0:
+        # audio turns fall between the RSS samples (every 50th turn), never just before one:
+        # right after a clip, STT buffers not yet given back read as +15 MB of transient RSS
+        if i % audio_every == audio_every // 4:
             c = clips[(i // audio_every) % len(clips)]
             since = time.perf_counter()
             sent = await stream_clip(peer, 50_000 + i, c["pcm"], silence_s=1.0, pace=False)
