@@ -191,9 +191,13 @@ def first_audio(peer: Peer, turn: int) -> float | None:
 
 
 async def stream_clip(peer: Peer, stream: int, pcm: npt.NDArray[np.int16],
-                      silence_s: float = 1.2, pace: bool = True) -> float:
-    """Send audio_start, the clip at real-time pace, silence, audio_end; returns the wall time
-    (perf_counter) at which the clip's last chunk was sent (the customer's end of speech)."""
+                      silence_s: float = 1.2, pace: bool = True) -> list[float]:
+    """Send audio_start, the clip in CHUNK_MS chunks at real-time pace, silence, audio_end;
+    returns the wall time (perf_counter) at which each of the clip's chunks was sent.
+
+    A microphone sends a chunk once it has recorded it, so the customer's end of speech is the
+    send time of the chunk holding the last voiced sample (bench.speech_ends), not of the
+    clip's last chunk: the clips end with up to 0.7 s of silence."""
     await peer.ws.send(json.dumps({"type": "audio_start", "stream": stream,
                                    "sample_rate": RATE}))
     step = RATE * CHUNK_MS // 1000
@@ -202,17 +206,17 @@ async def stream_clip(peer: Peer, stream: int, pcm: npt.NDArray[np.int16],
     n_clip = len(chunks)
     chunks += [quiet[i:i + step] for i in range(0, len(quiet), step)]
     start = time.perf_counter()
-    clip_end = start
+    sent: list[float] = []
     for seq, chunk in enumerate(chunks):
         if pace:  # absolute schedule: a late wake-up does not slow the stream down
             delay = start + seq * CHUNK_MS / 1000 - time.perf_counter()
             if delay > 0:
                 await asyncio.sleep(delay)
         await peer.ws.send(AudioFrame(KIND_AUDIO_IN, stream, seq, chunk.tobytes()).encode())
-        if seq == n_clip - 1:
-            clip_end = time.perf_counter()
+        if seq < n_clip:
+            sent.append(time.perf_counter())
     await peer.ws.send(json.dumps({"type": "audio_end", "stream": stream}))
-    return clip_end
+    return sent
 
 
 def settled(peer: Peer, since: float, quiet_s: float, final_after: float = 0.0) -> bool:
@@ -241,7 +245,7 @@ class ClipRun:
     reference: str
     stream: int
     sent_at: float
-    clip_end: float
+    speech_end: float  # send time of the chunk holding the clip's last voiced sample
     hypothesis: str = ""
     turns: int = 0
     latency_s: float | None = None
@@ -250,7 +254,7 @@ class ClipRun:
 
 
 def account(peer: Peer, runs: list[ClipRun]) -> None:
-    """Fill hypothesis, turn count and end-of-speech -> first audio of each run from the log.
+    """Fill hypothesis, turn count and true end of speech -> first audio of each run.
 
     The k-th final transcript of a kiosk is answered by its k-th reply (voice turns are answered
     in order); a clip split into several turns is timed by its last turn."""
@@ -268,7 +272,7 @@ def account(peer: Peer, runs: list[ClipRun]) -> None:
             run.reply = " | ".join(f"{r['intent']}: {r['text'][:80]}" for _, r in pairs if r)
             audio_at = first_audio(peer, pairs[-1][1]["turn"])
             if audio_at is not None:
-                run.latency_s = audio_at - run.clip_end
+                run.latency_s = audio_at - run.speech_end
 
 
 def attach_console_timings(console: Peer, device: str, runs: list[ClipRun],

@@ -131,6 +131,9 @@ class PiperVoiceEngine:
         """Load the voice (*.onnx + *.onnx.json) in folder, patched in memory to report durations."""
         from piper import PiperVoice
 
+        from speech.espeak import install
+
+        install()  # piper 1.8's espeak bridge leaks on every sentence: see speech/espeak.py
         model = next(iter(sorted(folder.glob("*.onnx"))), None)
         if model is None:
             raise FileNotFoundError(f"no piper .onnx voice in {folder}")
