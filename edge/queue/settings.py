@@ -62,6 +62,22 @@ class AppointmentPolicy(msgspec.Struct, kw_only=True, forbid_unknown_fields=True
     late_s: float = 900.0  # a customer arriving later than this after it queues as normal
 
 
+class WhatIfSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """What-if staffing: how the next hour is simulated from the live queue (whatif.py)."""
+
+    horizon_min: int = 60  # minutes of arrivals simulated when none is asked for
+    max_horizon_min: int = 120  # longest horizon a console or CLI may ask for
+    replications: int = 20  # seeded runs per scenario; percentiles pool them
+    drain_min: int = 240  # after the horizon, counters keep calling this long at most
+    history_weeks: int = 4  # same weekday's past days blended into the arrival forecast
+    history_weight_s: float = 3600.0  # today's own rate outweighs history after this long
+    min_rate_window_s: float = 1800.0  # today's rate is never taken over less than this
+    prior_services: float = 5.0  # configured duration counts as this many measured services
+    prior_cv: float = 0.5  # spread of service times before enough are measured
+    suggest: bool = True  # look for one change that brings a late class within its target
+    max_candidates: int = 24  # changes tried when looking for a suggestion
+
+
 def _default_services() -> list[ServiceSpec]:
     rows = (
         ("personal", "A", "个人业务", "Personal accounts and cards", 360.0),
@@ -173,6 +189,7 @@ class QueueSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     recent_called: int = 6  # how many recent calls the board shows
     timezone: str = "Asia/Shanghai"  # business day for ticket numbering and reports
     number_digits: int = 3  # "A023"
+    what_if: WhatIfSettings = msgspec.field(default_factory=WhatIfSettings)
 
 
 def validate_settings(settings: QueueSettings) -> None:
@@ -222,6 +239,10 @@ def validate_settings(settings: QueueSettings) -> None:
         raise ValueError("estimator_window must be at least 1")
     if settings.number_digits < 1:
         raise ValueError("number_digits must be at least 1")
+    w = settings.what_if
+    if not 1 <= w.horizon_min <= w.max_horizon_min or w.replications < 1 or w.drain_min < 0:
+        raise ValueError("what_if: need 1 <= horizon_min <= max_horizon_min, replications >= 1, "
+                         "drain_min >= 0")
     _check_timezone(settings.timezone)
 
 
