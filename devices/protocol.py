@@ -231,6 +231,7 @@ class BoardSnapshot(Message, tag="board"):
 Action = Literal[
     "call_next", "recall", "no_show", "transfer", "cancel", "start", "complete",
     "walk_in", "set_class", "ack_alert", "snapshot", "kb_search", "report", "appointments",
+    "what_if",
 ]
 
 
@@ -246,6 +247,9 @@ class Command(Message, tag="command"):
     note: str | None = None
     query: str | None = None  # kb_search
     date: str | None = None  # report, appointments: YYYY-MM-DD, default today
+    change: str | None = None  # what_if: "serve c4 wealth; break c2 20" (none: as things are)
+    horizon_min: int | None = None  # what_if: minutes simulated (default from the branch config)
+    seed: int | None = None  # what_if: repeat an audited run (default: a fresh seed)
 
 
 class Result(Message, tag="result"):

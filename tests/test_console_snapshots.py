@@ -24,6 +24,7 @@ from ui.appointments_pane import AppointmentsPane
 from ui.client import LinkStatus
 from ui.search_report import KnowledgePane, ReportPane
 from ui.side_panes import MAX_TURNS
+from ui.whatif_pane import WhatIfPane
 
 SNAPSHOTS = Path(__file__).parent / "snapshots"
 FEED: dict[str, Any] = json.loads((SNAPSHOTS / "console_feed.json").read_text("utf-8"))
@@ -54,6 +55,7 @@ async def screenshot(keys: tuple[str, ...], size: tuple[int, int],
         app.query_one(KnowledgePane).show(FEED["kb_search"]["data"])
         app.query_one(ReportPane).show(FEED["report"]["data"])
         app.query_one(AppointmentsPane).show(FEED["appointments"]["data"])
+        app.query_one(WhatIfPane).show(FEED["what_if"]["data"])
         await pilot.pause()
         await pilot.press(*keys)
         await pilot.pause()
@@ -69,6 +71,7 @@ SCREENS = {
     "report_100x30": (("5",), (100, 30)),
     "health_80x24": (("6",), (80, 24)),
     "appointments_80x24": (("7",), (80, 24)),
+    "whatif_100x30": (("8",), (100, 30)),
     "help_80x24": (("question_mark",), (80, 24)),
     "ack_confirm_80x24": (("2", "a"), (80, 24)),
 }
