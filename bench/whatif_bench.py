@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
+
+import msgspec
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -109,21 +112,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     situation_ms = (time.perf_counter() - t0) * 1000
     doc: dict[str, Any] = {"seed": args.seed, "at": args.at, "waiting": len(here.waiting),
                            "situation_ms": round(situation_ms, 2), "runs": []}
+    doc["load_avg_1min"] = os.getloadavg()[0]
     for text in CHANGES:
-        timings = []
+        timings, cpu = [], []
         for _ in range(3):
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             result = what_if(settings, engine.policy, here, parse_changes(text, settings)
                              if text else [], horizon_min=60, seed=1)
             timings.append(time.perf_counter() - t0)
+            cpu.append(time.process_time() - c0)
         ms = sorted(timings)[1] * 1000
         doc["runs"].append({"change": text, "median_ms": round(ms, 1),
+                            "median_cpu_ms": round(sorted(cpu)[1] * 1000, 1),
                             "late": result.late_classes,
                             "suggestion": result.suggestion and result.suggestion.change,
                             "base_empty_at_s": result.base.empty_at_s,
                             "changed_empty_at_s": result.changed and result.changed.empty_at_s})
         print(f"{text or '(no change)':22} {ms:7.1f} ms  late {result.late_classes}  "
               f"suggestion {result.suggestion and result.suggestion.text}")
+    quiet = msgspec.structs.replace(
+        settings, what_if=msgspec.structs.replace(settings.what_if, suggest=False))
+    t0 = time.perf_counter()
+    what_if(quiet, engine.policy, here, parse_changes("serve c3 wealth", settings),
+            horizon_min=60, seed=1)
+    doc["without_suggestion_ms"] = round((time.perf_counter() - t0) * 1000, 1)
+    print(f"serve c3 wealth without the suggestion search: {doc['without_suggestion_ms']} ms "
+          f"(load average {doc['load_avg_1min']:.1f} on 2 cores)")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(doc, indent=2) + "\n")
