@@ -186,6 +186,12 @@ class QueueSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     appointment_class: str = "appointment"
     normal_class: str = "normal"
     estimator_window: int = 20  # recent service times per service used for estimates
+    # The estimated wait's p10-p90 band: service-time spread before enough are measured
+    # (the configured duration at this coefficient of variation counts as that many services),
+    # and a factor on the band's spread calibrated on simulated days (bench/estimate_bench.py).
+    estimate_prior_cv: float = 0.5
+    estimate_prior_services: float = 5.0
+    estimate_band_inflation: float = 1.25
     recent_called: int = 6  # how many recent calls the board shows
     timezone: str = "Asia/Shanghai"  # business day for ticket numbering and reports
     number_digits: int = 3  # "A023"
