@@ -289,7 +289,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "and audited so a run can be repeated)")
     q.add_argument("--replications", type=int, metavar="N", help="what-if: runs per scenario")
     q.add_argument("--at", metavar="YYYY-MM-DDTHH:MM", help="what-if: the queue as it stood "
-                   "then, in branch time (default now)")
+                   "then, in branch time or as the audit log's epoch seconds (default now)")
     q.add_argument("--db", metavar="FILE", help="what-if: database file (default "
                    "DATA_DIR/branch.db)")
     q.add_argument("--json", action="store_true", help="what-if: print one JSON object")

@@ -17,6 +17,7 @@ from edge.config import BranchConfig, ConfigError
 from edge.queue.engine import QueueEngine
 from edge.queue.forecast import same_weekday_days, situation
 from edge.queue.model import Event
+from edge.queue.settings import QueueSettings
 from edge.queue.whatif import CHANGE_HELP, ChangeError, Comparison, GroupStats, parse_changes
 from edge.queue.whatif import what_if as simulate_what_if
 from edge.store import Store
@@ -102,22 +103,27 @@ def _instant(text: str | None, tz: str) -> float:
     if text is None:
         return time.time()
     try:
+        return float(text)  # epoch seconds, as the audit log keeps them
+    except ValueError:
+        pass
+    try:
         local = datetime.fromisoformat(text)
     except ValueError:
-        raise ConfigError(f"--at {text!r}: expected YYYY-MM-DDTHH:MM (branch time)") from None
+        raise ConfigError(f"--at {text!r}: expected YYYY-MM-DDTHH:MM (branch time) or epoch "
+                          "seconds") from None
     return (local if local.tzinfo else local.replace(tzinfo=ZoneInfo(tz))).timestamp()
 
 
-async def _inputs(db: Path, config: BranchConfig, now: float
-                  ) -> tuple[QueueEngine, list[list[Event]], Store]:
-    store = await Store.open(db)
-    engine = QueueEngine(config.queue, lambda: now)
+async def replay(store: Store, settings: QueueSettings, now: float
+                 ) -> tuple[QueueEngine, list[list[Event]]]:
+    """The queue as it stood at `now` (its day's events up to then) and the same weekday's
+    history: what a what-if run at `now` started from, so an audited run can be repeated."""
+    engine = QueueEngine(settings, lambda: now)
     day = engine.day_of(now)
     for event in await store.load_events(day):
-        if float(event["at"]) <= now:  # --at: the queue as it stood then
+        if float(event["at"]) <= now:
             engine.apply(event)
-    history = await same_weekday_history(store, day, config.queue.what_if.history_weeks)
-    return engine, history, store
+    return engine, await same_weekday_history(store, day, settings.what_if.history_weeks)
 
 
 def run_what_if(config: BranchConfig, words: list[str], horizon: int | None, seed: int | None,
@@ -141,8 +147,9 @@ def run_what_if(config: BranchConfig, words: list[str], horizon: int | None, see
         raise ConfigError(f"{path}: no branch database here (is --data-dir or --db right?)")
 
     async def go() -> Comparison:
-        engine, history, store = await _inputs(path, config, now)
+        store = await Store.open(path)
         try:
+            engine, history = await replay(store, settings, now)
             here = situation(engine, now, history, minutes * 60.0)
             try:
                 result = simulate_what_if(settings, engine.policy, here, changes,

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import json
 
+import msgspec
 from textual.widgets import Static
 
 from devices.protocol import Error, Result
+from edge.queue.forecast import situation
+from edge.queue.whatif import parse_changes, what_if
+from edge.what_if import replay
 from tests.conftest import Running
 from tests.test_console_pilot import answered, audit_actions, console, rows, until
 
@@ -56,3 +60,12 @@ async def test_what_if_pane_compares_the_next_hour_and_audits_the_seed(running: 
     detail = json.loads(row["detail"])
     assert detail["seed"] == data["seed"] and detail["change"].startswith("close c1; close c2")
     assert row["actor"] == "manager"
+
+    # The audit row is enough to repeat the run from the database alone.
+    settings = running.service.config.queue
+    engine, history = await replay(running.service.store, settings, detail["at"])
+    again = what_if(settings, engine.policy, situation(engine, detail["at"], history,
+                                                        detail["horizon_min"] * 60.0),
+                    parse_changes(detail["change"], settings), horizon_min=detail["horizon_min"],
+                    seed=detail["seed"], replications=detail["replications"])
+    assert msgspec.to_builtins(again) == data
