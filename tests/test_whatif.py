@@ -255,3 +255,15 @@ def test_cli_prints_the_comparison_and_audits_the_seed(
 def test_cli_refuses_a_bad_change(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert cli_main(["queue", "what-if", "hire", "c9", "--db", str(tmp_path / "x.db")]) == 2
     assert "open, close, serve, prefer or break" in capsys.readouterr().err
+
+
+def test_settings_refuse_what_cannot_be_simulated() -> None:
+    from edge.queue.settings import validate_settings
+
+    validate_settings(QueueSettings())
+    for bad in ({"horizon_min": 0}, {"horizon_min": 200}, {"replications": 0},
+                {"prior_services": 0.0}, {"min_rate_window_s": 0.0}):
+        with pytest.raises(ValueError, match="what_if"):
+            validate_settings(_settings(**bad))
+    with pytest.raises(ValueError, match="estimate_"):
+        validate_settings(msgspec.structs.replace(QueueSettings(), estimate_band_inflation=0.0))

@@ -245,7 +245,15 @@ def validate_settings(settings: QueueSettings) -> None:
         raise ValueError("estimator_window must be at least 1")
     if settings.number_digits < 1:
         raise ValueError("number_digits must be at least 1")
+    if settings.estimate_prior_cv < 0 or settings.estimate_prior_services <= 0 or (
+            settings.estimate_band_inflation <= 0):
+        raise ValueError("estimate_prior_cv must be >= 0, estimate_prior_services and "
+                         "estimate_band_inflation > 0")
     w = settings.what_if
+    if w.prior_cv < 0 or w.prior_services <= 0 or w.history_weeks < 0 or (
+            w.history_weight_s < 0 or w.min_rate_window_s <= 0 or w.max_candidates < 0):
+        raise ValueError("what_if: prior_cv, history_weeks, history_weight_s, max_candidates "
+                         "must be >= 0; prior_services and min_rate_window_s > 0")
     if not 1 <= w.horizon_min <= w.max_horizon_min or w.replications < 1 or w.drain_min < 0:
         raise ValueError("what_if: need 1 <= horizon_min <= max_horizon_min, replications >= 1, "
                          "drain_min >= 0")
