@@ -23,6 +23,7 @@ def test_band_is_a_lognormal_with_the_estimate_as_its_mean() -> None:
     assert math.log(hi / mid) == pytest.approx(1.2815515655446004 * math.sqrt(s2))
     assert Estimate(0, 0.0, 0.0).band() == (0.0, 0.0, 0.0)
     assert Estimate(1, 100.0, 0.0).band() == pytest.approx((100.0, 100.0, 100.0))
+    assert Estimate(1, 100.0, 0.0, 1.2).band() == pytest.approx((120.0, 120.0, 120.0))
 
 
 def test_service_spread_starts_from_the_prior_and_learns() -> None:
@@ -49,7 +50,7 @@ def _queue(settings: QueueSettings) -> tuple[float, float, float, float]:
 
 def test_views_carry_the_range_and_it_widens_with_service_spread() -> None:
     lo, mid, mean, hi = _queue(QueueSettings())
-    assert 0 < lo < mid < mean < hi
+    assert 0 < lo < mid < hi and lo < mean < hi
     # Eight personal services (360 s) ahead, shared by six counters: 480 s expected.
     assert mean == pytest.approx(8 * 360.0 / 6)
     wild = _queue(msgspec.structs.replace(QueueSettings(), estimate_prior_cv=1.0))
@@ -58,6 +59,9 @@ def test_views_carry_the_range_and_it_widens_with_service_spread() -> None:
     assert wild[3] - wild[0] > hi - lo > tame[3] - tame[0]  # ...the range does
     wider = _queue(msgspec.structs.replace(QueueSettings(), estimate_band_inflation=2.0))
     assert wider[3] - wider[0] > hi - lo
+    plain = _queue(msgspec.structs.replace(QueueSettings(), estimate_band_scale=1.0))
+    assert mid == pytest.approx(1.1 * plain[1])  # the position factor moves the whole band
+    assert plain[1] < mean  # a lognormal's median lies below its mean
 
 
 def test_a_customer_called_at_once_is_promised_no_wait() -> None:

@@ -21,6 +21,7 @@ class ServiceTimes:
         self._prior_n = settings.estimate_prior_services
         self._prior_cv = settings.estimate_prior_cv
         self.band_inflation = settings.estimate_band_inflation
+        self.band_scale = settings.estimate_band_scale
         self._recent: dict[str, deque[float]] = {
             s.id: deque(maxlen=self._window) for s in settings.services
         }
@@ -151,24 +152,26 @@ def _estimate(
         first = times.mean(ticket.service) / (n + 1)  # first of n busy counters to free
         wait += first
         var += first * first  # about exponential: as spread as it is long
-    return Estimate(ahead, wait, var * times.band_inflation**2)
+    return Estimate(ahead, wait, var * times.band_inflation**2, times.band_scale)
 
 
 class Estimate(NamedTuple):
-    """People ahead, expected seconds until called, and the variance of that wait (times
-    `estimate_band_inflation` squared)."""
+    """People ahead, expected seconds until called, the variance of that wait (times
+    `estimate_band_inflation` squared) and `estimate_band_scale`, which moves the range for
+    what the expected wait leaves out (priority customers who will arrive and pass)."""
 
     ahead: int
     wait_s: float
     variance: float
+    scale: float = 1.0
 
     def band(self) -> tuple[float, float, float]:
-        """p10, p50, p90 of the wait: a lognormal with this mean and variance."""
+        """p10, p50, p90 of the wait: a lognormal with this mean (times `scale`) and spread."""
         if self.wait_s <= 0.0:
             return 0.0, 0.0, 0.0
         cv = math.sqrt(max(0.0, self.variance)) / self.wait_s
         sigma2 = math.log(1.0 + cv * cv)
-        mu, sigma = math.log(self.wait_s) - sigma2 / 2.0, math.sqrt(sigma2)
+        mu, sigma = math.log(self.wait_s * self.scale) - sigma2 / 2.0, math.sqrt(sigma2)
         return (math.exp(mu - _Z90 * sigma), math.exp(mu), math.exp(mu + _Z90 * sigma))
 
 
