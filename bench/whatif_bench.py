@@ -25,7 +25,8 @@ from bench.queue_sim import day_start, run_day, simulate_arrivals
 from edge.queue import QueueEngine, QueueSettings
 from edge.queue.forecast import situation
 from edge.queue.model import Event
-from edge.queue.whatif import parse_changes, what_if
+from edge.queue.staffing import parse_changes
+from edge.queue.whatif import what_if
 
 DAY = "2026-11-25"  # the simulated day (a Wednesday)
 HISTORY_SEEDS = (101, 102, 103, 104)

@@ -273,7 +273,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--out", default="models/router/router.npz")
     t.set_defaults(func=_train_router)
 
-    from edge.queue.whatif import CHANGE_HELP
+    from edge.queue.staffing import CHANGE_HELP
 
     q = sub.add_parser("queue", help="show the queue's priority classes and counters; what-if "
                        "staffing", description=PRIORITY_HELP + "\nWhat-if staffing: `queue "

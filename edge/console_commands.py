@@ -130,7 +130,8 @@ async def _what_if(service: Service, peer: Peer, cmd: Command) -> Result:
     import secrets
 
     from edge.queue.forecast import situation
-    from edge.queue.whatif import ChangeError, parse_changes, what_if
+    from edge.queue.staffing import ChangeError, parse_changes
+    from edge.queue.whatif import what_if
     from edge.what_if import audit_detail, render_comparison, same_weekday_history
 
     desk, store = service.desk, service.store

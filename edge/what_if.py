@@ -18,7 +18,8 @@ from edge.queue.engine import QueueEngine
 from edge.queue.forecast import same_weekday_days, situation
 from edge.queue.model import Event
 from edge.queue.settings import QueueSettings
-from edge.queue.whatif import CHANGE_HELP, ChangeError, Comparison, GroupStats, parse_changes
+from edge.queue.staffing import CHANGE_HELP, ChangeError, parse_changes
+from edge.queue.whatif import Comparison, GroupStats
 from edge.queue.whatif import what_if as simulate_what_if
 from edge.store import Store
 

@@ -9,7 +9,8 @@ from textual.widgets import Static
 
 from devices.protocol import Error, Result
 from edge.queue.forecast import situation
-from edge.queue.whatif import parse_changes, what_if
+from edge.queue.staffing import parse_changes
+from edge.queue.whatif import what_if
 from edge.what_if import replay
 from tests.conftest import Running
 from tests.test_console_pilot import answered, audit_actions, console, rows, until

@@ -17,14 +17,8 @@ from edge.queue.forecast import arrival_rates, same_weekday_days, service_times,
 from edge.queue.model import Ticket
 from edge.queue.priority import make_policy
 from edge.queue.settings import WhatIfSettings
-from edge.queue.whatif import (
-    Change,
-    ChangeError,
-    Situation,
-    blank_situation,
-    parse_changes,
-    what_if,
-)
+from edge.queue.staffing import Change, ChangeError, parse_changes
+from edge.queue.whatif import Situation, blank_situation, what_if
 from edge.store import Store
 
 NOW = 1_764_036_000.0  # 2025-11-25 10:00 in Shanghai
