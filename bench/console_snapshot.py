@@ -50,6 +50,7 @@ from devices.protocol import (  # noqa: E402
     encode,
 )
 from edge.config import load_config  # noqa: E402
+from edge.queue.events import QueueEvent  # noqa: E402
 from edge.service import Service  # noqa: E402
 
 RESULTS = REPO / "bench" / "results" / "console_snapshot.json"
@@ -87,7 +88,7 @@ async def fill(service: Service, n: int, seed: int) -> float:
     rnd = random.Random(seed)
     names = [s for s, _ in SERVICES]
     weights = [w for _, w in SERVICES]
-    events: list[dict[str, Any]] = []
+    events: list[QueueEvent] = []
     last = 0.0
     for _ in range(n):
         r = rnd.random()

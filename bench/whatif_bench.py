@@ -23,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.queue_sim import day_start, run_day, simulate_arrivals
 from edge.queue import QueueEngine, QueueSettings
+from edge.queue.events import CounterClosed, CounterOpened, Issued
 from edge.queue.forecast import situation
 from edge.queue.model import Event
 from edge.queue.staffing import parse_changes
@@ -69,13 +70,17 @@ def shift(events: Sequence[Event], weeks: int) -> list[Event]:
 
     day = (date.fromisoformat(DAY) - timedelta(weeks=weeks)).isoformat()
     old, new = DAY.replace("-", ""), day.replace("-", "")
-    out = []
+    out: list[Event] = []
     for e in events:
-        moved = {**e, "at": float(e["at"]) - weeks * 7 * 86400.0}
-        if "ticket" in moved:
-            moved["ticket"] = str(moved["ticket"]).replace(old, new)
-        if "day" in moved:
-            moved["day"] = day
+        moved = msgspec.structs.replace(e, at=e.at - weeks * 7 * 86400.0)
+        match moved:
+            case Issued():
+                moved = msgspec.structs.replace(moved, ticket=moved.ticket.replace(old, new),
+                                                day=day)
+            case CounterOpened() | CounterClosed():
+                pass
+            case _:
+                moved = msgspec.structs.replace(moved, ticket=moved.ticket.replace(old, new))
         out.append(moved)
     return out
 
@@ -87,7 +92,7 @@ def history(settings: QueueSettings) -> list[list[Event]]:
 
 def live_engine(events: Sequence[Event], settings: QueueSettings, at: float) -> QueueEngine:
     """The queue as it stood at `at`: the day's events up to then, replayed."""
-    return QueueEngine.restore(settings, lambda: at, [e for e in events if e["at"] <= at])
+    return QueueEngine.restore(settings, lambda: at, [e for e in events if e.at <= at])
 
 
 def clock_at(hhmm: str) -> float:

@@ -21,6 +21,7 @@ from dataclasses import dataclass, replace
 from types import TracebackType
 from typing import Any, Protocol, TypeAlias
 
+import msgspec
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
@@ -28,6 +29,7 @@ from websockets.http11 import Request, Response
 
 from devices.frames import FrameError, decode_frame
 from devices.logthrottle import LogThrottle, Summary
+from devices.payloads import Health
 from devices.peer import Identity, Peer
 from devices.protocol import (
     PROTOCOL_VERSION,
@@ -84,7 +86,7 @@ class Handler(Protocol):
     async def on_message(self, peer: Peer, msg: Message) -> None: ...
     async def on_audio(self, peer: Peer, stream: int, seq: int, pcm: bytes) -> None: ...
     async def on_disconnect(self, peer: Peer) -> None: ...
-    def health(self) -> dict[str, Any]: ...
+    def health(self) -> Health: ...
 
 
 def _source(ws: ServerConnection) -> str:
@@ -199,7 +201,7 @@ class DeviceServer:
     def health(self) -> dict[str, Any]:
         """Liveness plus what the service reports about itself."""
         return {"status": "ok", "protocol": PROTOCOL_VERSION, "connections": self.connections(),
-                **self.stats, **self.refusals(), **self.handler.health()}
+                **self.stats, **self.refusals(), **msgspec.to_builtins(self.handler.health())}
 
     # ------------------------------------------------------------ aggregated logging
 

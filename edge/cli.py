@@ -35,22 +35,22 @@ async def _serve_async(config: BranchConfig, demo: bool) -> int:
 
     if demo:
         await seed_appointments(config, time.time())
-    service = Service(config)
-    host, port = await service.start()
-    print(f"listening on ws://{host}:{port}", flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    demo_task = (asyncio.create_task(run_demo(config, f"ws://{host}:{port}", stop), name="demo")
-                 if demo else None)
-    await stop.wait()
-    logging.getLogger("branch_teller").info("shutting down")
-    if demo_task is not None:
-        demo_task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await demo_task
-    await service.stop()
+    async with Service.open(config) as service:
+        assert service.address is not None
+        host, port = service.address
+        print(f"listening on ws://{host}:{port}", flush=True)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        demo_task = (asyncio.create_task(run_demo(config, f"ws://{host}:{port}", stop),
+                                         name="demo") if demo else None)
+        await stop.wait()
+        logging.getLogger("branch_teller").info("shutting down")
+        if demo_task is not None:
+            demo_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await demo_task
     return 0
 
 

@@ -124,6 +124,16 @@ class Retention(_Section):
     appointment_days: int = 30  # bookings, counted from their day (they carry customer hints)
 
 
+class JobSettings(_Section):
+    """The service's scheduled jobs (call re-sends, idle resets, retention purge, day close)."""
+
+    tick_s: float = 1.0  # call re-sends and idle resets run this often
+    purge_interval_s: float = 3600.0  # records past retention are deleted this often
+    timeout_s: float = 120.0  # a run taking longer counts as failed
+    retry_min_s: float = 1.0  # a failed job is retried after this, doubling per failure...
+    retry_max_s: float = 300.0  # ... up to this
+
+
 class KnowledgeSettings(_Section):
     """The knowledge hub: which document folders are indexed, and how it searches."""
 
@@ -152,6 +162,9 @@ class SessionSettings(_Section):
     idle_timeout_s: float = 90.0  # customer walked away: the next one starts fresh
     # After a ticket or terminal, "不对，…" within this long still corrects it (0: never).
     correction_window_s: float = 30.0
+    # After a ticket, a terminal or an answer, "要带什么" or "还是取个号吧" within this long is
+    # understood about it (0: never). Short: the next customer may already be at the kiosk.
+    followup_window_s: float = 60.0
     # Turns a kiosk may have waiting behind the one being answered; more are refused (busy).
     max_queued_turns: int = 4
 
@@ -196,6 +209,7 @@ class BranchConfig(_Section):
     models: ModelPaths = msgspec.field(default_factory=ModelPaths)
     thresholds: Thresholds = msgspec.field(default_factory=Thresholds)
     retention: Retention = msgspec.field(default_factory=Retention)
+    jobs: JobSettings = msgspec.field(default_factory=JobSettings)
     sessions: SessionSettings = msgspec.field(default_factory=SessionSettings)
     knowledge: KnowledgeSettings = msgspec.field(default_factory=KnowledgeSettings)
     speech: SpeechSettings = msgspec.field(default_factory=SpeechSettings)
@@ -213,6 +227,7 @@ DEMO_DEVICES: tuple[DeviceCredential, ...] = (
     DeviceCredential(id="kiosk-1", role="kiosk", credential="demo-kiosk-1"),
     DeviceCredential(id="kiosk-2", role="kiosk", credential="demo-kiosk-2", language="en"),
     DeviceCredential(id="caller-1", role="caller", credential="demo-caller-1"),
+    DeviceCredential(id="display-1", role="caller", credential="demo-display-1"),  # /d/ page
     DeviceCredential(id="manager", role="console", credential="demo-manager"),
     DeviceCredential(id="teller-1", role="console", credential="demo-teller-1", counter="c1"),
     DeviceCredential(id="teller-2", role="console", credential="demo-teller-2", counter="c2"),

@@ -129,11 +129,13 @@ class Conversation:
     """One kiosk's conversation state, advanced only by committed turns."""
 
     def __init__(self, policy: Policy, default_language: str, max_text_chars: int,
-                 correction_window_s: float, new_id: Callable[[], str]) -> None:
+                 correction_window_s: float, new_id: Callable[[], str],
+                 followup_window_s: float = 120.0) -> None:
         self.policy = policy
         self.default_language = default_language
         self.max_text_chars = max_text_chars
         self.correction_window_s = correction_window_s
+        self.followup_window_s = followup_window_s
         self.new_id = new_id
         self.context = KioskContext()
         self.state = DialogueState(language=_lang(default_language))
@@ -142,6 +144,7 @@ class Conversation:
         self.conversation = new_id()
         self.last_activity = 0.0
         self.guess_until = 0.0  # the last ticket or terminal can be corrected until then
+        self.after_until = 0.0  # follow-up questions about it are understood until then
 
     # ------------------------------------------------------------ what the kiosk says
 
@@ -152,10 +155,11 @@ class Conversation:
 
     def reset(self, keep_guess: bool = False) -> None:
         """Forget the customer; with `keep_guess`, what they were given stays open to a
-        correction for a while."""
+        correction and to follow-up questions for a while."""
         lang = self.context.language or self.default_language
         guess = self.state.last_guess if keep_guess else None
-        self.state = DialogueState(language=_lang(lang), last_guess=guess)
+        after = self.state.after if keep_guess else None
+        self.state = DialogueState(language=_lang(lang), last_guess=guess, after=after)
         self.context = KioskContext()
         self.conversation = self.new_id()
         self.generation += 1
@@ -177,6 +181,8 @@ class Conversation:
         state = self.state
         if state.last_guess is not None and now > self.guess_until:
             state = replace(state, last_guess=None)
+        if state.after is not None and now > self.after_until:
+            state = replace(state, after=None)
         # "不对，我是要换外币": the router hears the request without the correction words.
         rest = split_correction(turn.text) if state.last_guess is not None else None
         return Prepared(turn=self.turn, generation=self.generation, input=turn, state=state,
@@ -218,13 +224,18 @@ class Conversation:
         if d.prepared.generation != self.generation:
             return False
         state = d.state
-        guess = state.last_guess
+        guess, after = state.last_guess, state.after
         for intent, number in parts.issued:
             if guess is not None and guess.intent == intent and guess.ticket is None:
                 guess = replace(guess, ticket=number)
                 state = replace(state, last_guess=guess)
-        if state.last_guess is not None and state.last_guess is not d.prepared.state.last_guess:
+            if after is not None and after.intent == intent and after.ticket is None:
+                after = replace(after, ticket=number)
+                state = replace(state, after=after)
+        if state.last_guess is not None and d.state.last_guess is not d.prepared.state.last_guess:
             self.guess_until = now + self.correction_window_s
+        if state.after is not None and d.state.after is not d.prepared.state.after:
+            self.after_until = now + self.followup_window_s
         self.state = state
         self.last_activity = now
         if state.ended or parts.ends:

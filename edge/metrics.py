@@ -39,6 +39,13 @@ class Metrics:
         self.barge_ins = Counter("branch_teller_barge_ins_total",
                                  "Replies stopped because the customer spoke over them.",
                                  registry=self.registry)
+        self.job_runs = Counter("branch_teller_job_runs_total",
+                                "Scheduled job runs (call_resends, idle_reset, retention_purge, "
+                                "day_close) by outcome: ok or failed.", ["job", "outcome"],
+                                registry=self.registry)
+        self.job_last_success = Gauge("branch_teller_job_last_success_timestamp_seconds",
+                                      "When each scheduled job last ran without error.", ["job"],
+                                      registry=self.registry)
         gauge = Gauge("branch_teller_connected_devices", "Devices connected now.", ["role"],
                       registry=self.registry)
         for role in ("kiosk", "caller", "console"):
@@ -51,6 +58,12 @@ class Metrics:
         self.turns.labels(kind, intent or "none").inc()
         for stage, ms in timings_ms.items():
             self.turn_stage.labels(kind, stage).observe(max(ms, 0.0) / 1000)
+
+    def observe_job(self, job: str, ok: bool, at: float) -> None:
+        """Count one scheduled job run (the supervisor's `on_result`)."""
+        self.job_runs.labels(job, "ok" if ok else "failed").inc()
+        if ok:
+            self.job_last_success.labels(job).set(at)
 
     def render(self) -> bytes:
         """The text exposition format."""

@@ -10,14 +10,16 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import msgspec
 from websockets.datastructures import Headers
 from websockets.http11 import Response
 
+from devices.payloads import Features, Health, JobHealth, SpeechHealth, Versions
 from devices.protocol import (
     Ack,
     Alert,
@@ -27,19 +29,28 @@ from devices.protocol import (
     Call,
     Command,
     ConsoleSnapshot,
+    Describe,
+    DescribeRequest,
     EndSession,
     Hello,
     KioskContext,
     KioskText,
     Message,
+    PlaybackFinished,
+    PlaybackStarted,
+    PlaybackStopped,
     ProtocolError,
     QueueUpdate,
     TurnLog,
 )
 from devices.server import DeviceServer, Identity, Limits, Peer
+from devices.static import StaticSite
 from edge.config import BranchConfig
 from edge.console_commands import console_snapshot, run_command
+from edge.describe import describe_branch
 from edge.desk import QueueDesk
+from edge.housekeeping import branch_jobs
+from edge.jobs import Supervisor
 from edge.kb_cli import IndexingStopped, open_hub
 from edge.metrics import Metrics
 from edge.sessions import KioskSession
@@ -124,14 +135,47 @@ class Service:
         self.recent_turns: deque[TurnLog] = deque(maxlen=50)
         self.turn_failures: dict[str, int] = {}  # error code -> customer turns it ended
         self.versions: dict[str, Any] = {}
+        self.jobs: Supervisor | None = None
+        self._resources: contextlib.AsyncExitStack | None = None
+        self.pages = StaticSite.load()  # kiosk /k/ and display /d/ on the device port
+        self.playback = {"started": 0, "finished": 0, "stopped": 0}  # kiosk speaker reports
 
     # ------------------------------------------------------------ lifecycle
 
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def open(cls, config: BranchConfig) -> AsyncIterator[Service]:
+        """The running service; on exit everything it opened is closed, newest first."""
+        service = cls(config)
+        await service.start()
+        try:
+            yield service
+        finally:
+            await service.stop()
+
     async def start(self) -> tuple[str, int]:
-        """Open the database, restore the queue, load models, start listening."""
+        """Open every resource, then listen and run the jobs. If one fails to open, those
+        already open are closed in reverse order and the error is raised."""
+        async with contextlib.AsyncExitStack() as stack:
+            await self._open_resources(stack)
+            self._resources = stack.pop_all()
+        assert self.address is not None
+        return self.address
+
+    async def stop(self) -> None:
+        """Graceful shutdown: jobs stopped, clients told, tasks ended, database closed, in
+        the reverse order of opening; safe to call twice."""
+        resources, self._resources = self._resources, None
+        if resources is not None:
+            await resources.aclose()
+
+    async def _open_resources(self, stack: contextlib.AsyncExitStack) -> None:
+        """The one factory: each resource registers its close as soon as it is open."""
         cfg = self.config
-        data_dir = Path(cfg.data_dir)
-        self.store = await Store.open(data_dir / "branch.db")
+        stack.callback(self.models.shutdown, wait=False, cancel_futures=True)
+        self.store = await Store.open(Path(cfg.data_dir) / "branch.db")
+        stack.push_async_callback(self.store.close)
+        stack.push_async_callback(self._end_tasks)  # background writes end before the store
         self.desk = await QueueDesk.open(
             cfg.queue, self.store, self,
             on_committed=lambda op: self.metrics.queue_ops.labels(op).inc())
@@ -148,6 +192,7 @@ class Service:
             self.speech = await loop.run_in_executor(
                 self.models, SpeechResources.load, Path(cfg.models.root),
                 cfg.models.resolve("whisper"), cfg.models.resolve("vad"), sp.vad, sp.stt, sp.tts)
+            stack.callback(self.speech.close)
         self.policy = build_policy(cfg)
         self.versions = model_versions(cfg)
         s = cfg.server
@@ -160,9 +205,15 @@ class Service:
                         log_sources=s.log_sources)
         self.server = DeviceServer(self, limits, cfg.branch.name_zh, extra_http=self._http)
         self.address = await self.server.start(s.host, s.port)
-        self.spawn(self._housekeeping(), "housekeeping")
+        stack.push_async_callback(self.server.stop, "service shutting down")
         self.spawn(self._load_knowledge(), "knowledge")
-        return self.address
+        self.jobs = Supervisor(
+            branch_jobs(cfg, self.desk, self.store, self.sessions, self.to_callers), time.time, tick_s=cfg.jobs.tick_s,
+            timeout_s=cfg.jobs.timeout_s, retry_min_s=cfg.jobs.retry_min_s,
+            retry_max_s=cfg.jobs.retry_max_s, on_result=self.metrics.observe_job)
+        self.jobs.start()
+        stack.push_async_callback(self.jobs.stop)
+        stack.callback(self._stopping.set)  # first of all: worker-thread jobs give up early
 
     async def _load_knowledge(self) -> None:
         """Index the branch documents off the event loop; search works once this is done."""
@@ -196,40 +247,10 @@ class Service:
         if not task.cancelled() and task.exception() is not None:
             log.error("background task %s failed", task.get_name(), exc_info=task.exception())
 
-    async def stop(self) -> None:
-        """Graceful shutdown: clients told, queue already durable, database closed."""
-        self._stopping.set()
-        if self.server is not None:
-            await self.server.stop("service shutting down")
+    async def _end_tasks(self) -> None:
         for task in list(self.tasks):
             task.cancel()
-        for task in list(self.tasks):
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        if self.store is not None:
-            await self.store.close()
-        if self.speech is not None:
-            self.speech.close()
-        self.models.shutdown(wait=False, cancel_futures=True)
-
-    async def _housekeeping(self) -> None:
-        """Re-send unacknowledged calls, end idle conversations, purge expired records."""
-        assert self.desk is not None and self.store is not None
-        last_purge = 0.0
-        idle = self.config.sessions.idle_timeout_s
-        while True:
-            await asyncio.sleep(1.0)
-            for call in self.desk.due_resends():
-                self.to_callers(call)
-            now = time.time()
-            for session in self.sessions.values():
-                if session.state.turns and now - session.last_activity > idle:
-                    session.reset("idle timeout")
-            if now - last_purge > 3600:
-                last_purge = now
-                r = self.config.retention
-                await self.store.purge(now, r.transcript_days, r.audit_days, r.queue_event_days,
-                                       r.appointment_days)
+        await asyncio.gather(*self.tasks, return_exceptions=True)
 
     # ------------------------------------------------------------ devices.server.Handler
 
@@ -251,6 +272,7 @@ class Service:
 
     async def on_connect(self, peer: Peer) -> None:
         assert self.desk is not None
+        peer.send(self.describe(peer))  # right after welcome: what the page draws
         if peer.role == "kiosk":
             session = KioskSession(
                 peer, self.desk, self.policy, self._understand, self.models,
@@ -258,6 +280,7 @@ class Service:
                 on_failure=self._turn_failed, inbox=self.config.sessions.max_queued_turns)
             session.answer = self._answer
             session.correction_window_s = self.config.sessions.correction_window_s
+            session.core.followup_window_s = self.config.sessions.followup_window_s
             session.llm_route = self._llm_route if self.llm is not None else None
             if self.speech is not None:
                 session.voice = VoiceChannel(peer, self.speech, self.models, session.voice_turn,
@@ -280,10 +303,17 @@ class Service:
     async def on_message(self, peer: Peer, msg: Message) -> None:
         assert self.desk is not None and self.store is not None
         if isinstance(msg, Ack):
-            self.desk.ack_call(msg.call)
+            await self.desk.ack_call(msg.call)
             return
         if isinstance(msg, Command):
             peer.send(await run_command(self, peer, msg))
+            return
+        if isinstance(msg, DescribeRequest):
+            peer.send(self.describe(peer, msg.id))
+        if isinstance(msg, PlaybackStarted | PlaybackFinished | PlaybackStopped):
+            kind = ("started" if isinstance(msg, PlaybackStarted) else
+                    "finished" if isinstance(msg, PlaybackFinished) else "stopped")
+            self.playback[kind] += 1
             return
         session = self.sessions.get(peer.device_id)
         if session is None:
@@ -314,22 +344,33 @@ class Service:
                                 f"this service ({why}); please send text turns.", ref)
         return session.voice
 
-    def health(self) -> dict[str, Any]:
+    def health(self) -> Health:
         desk = self.desk
-        return {
-            "branch": self.config.branch.id,
-            "uptime_s": round(time.time() - self.started_at, 1),
-            "queue_ops": desk.ops if desk else 0,
-            "waiting": sum(desk.engine.waiting_counts().values()) if desk else 0,
-            "pending_calls": len(desk.pending_calls) if desk else 0,
-            "open_alerts": len(desk.alerts) if desk else 0,
-            "turn_failures": dict(self.turn_failures),
-            "router": "loaded" if self._understand is not None else "absent",
-            "speech": self._speech_health(),
-            "versions": {**self.versions, "knowledge": self._knowledge_version()},
-            "knowledge": (("hybrid" if self.hub.dense else "keyword") if self.hub is not None
-                          else f"failed: {self.hub_error}" if self.hub_error else "loading"),
-        }
+        return Health(
+            branch=self.config.branch.id,
+            uptime_s=round(time.time() - self.started_at, 1),
+            queue_ops=desk.ops if desk else 0,
+            waiting=sum(desk.engine.waiting_counts().values()) if desk else 0,
+            pending_calls=len(desk.pending_calls) if desk else 0,
+            open_alerts=len(desk.alerts) if desk else 0,
+            turn_failures=dict(self.turn_failures),
+            playback=dict(self.playback),
+            router="loaded" if self._understand is not None else "absent",
+            speech=self._speech_health(),
+            versions=Versions(**self.versions, knowledge=self._knowledge_version()),
+            knowledge=(("hybrid" if self.hub.dense else "keyword") if self.hub is not None
+                       else f"failed: {self.hub_error}" if self.hub_error else "loading"),
+            jobs=msgspec.convert(self.jobs.health(), dict[str, JobHealth])
+            if self.jobs is not None else {},
+        )
+
+    def describe(self, peer: Peer, ref: str | None = None) -> Describe:
+        """The branch for this device's page, with what works right now."""
+        sp = self.speech
+        features = Features(speech_in=sp is not None and sp.listening,
+                            speech_out=sp is not None and sp.tts is not None,
+                            llm=self.llm is not None, knowledge=self.hub is not None)
+        return describe_branch(self.config, peer.role, features, ref)
 
     def _knowledge_version(self) -> str:
         hub = self.hub
@@ -364,16 +405,17 @@ class Service:
 
     def _http(self, path: str) -> Response | None:
         if path != "/metrics":
-            return None
+            return self.pages.respond(path)
         return Response(200, "OK", Headers([("Content-Type", self.metrics.content_type)]),
                         self.metrics.render())
 
-    def _speech_health(self) -> dict[str, Any]:
+    def _speech_health(self) -> SpeechHealth:
         sp = self.speech
         if sp is None:
-            return {"enabled": False}
-        return {"enabled": True, "vad": sp.vad is not None, "stt": sp.stt is not None,
-                "tts": sorted(sp.tts.voices) if sp.tts else [], "problems": sp.problems}
+            return SpeechHealth(enabled=False)
+        return SpeechHealth(enabled=True, vad=sp.vad is not None, stt=sp.stt is not None,
+                            tts=sorted(sp.tts.voices) if sp.tts else [],
+                            problems=list(sp.problems))
 
     # ------------------------------------------------------------ desk.Broadcaster
 

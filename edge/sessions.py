@@ -113,6 +113,11 @@ class KioskSession:
         return self.core.state
 
     @property
+    def conversation(self) -> str:
+        """The current customer's conversation id (a new one after every reset)."""
+        return self.core.conversation
+
+    @property
     def last_activity(self) -> float:
         return self.core.last_activity
 
@@ -326,7 +331,7 @@ class KioskSession:
         elif isinstance(action, GoTerminal):
             self.peer.send(go_terminal(action, turn, ref, lang))
         elif isinstance(action, AlertStaff):
-            self.desk.raise_alert(Alert(
+            await self.desk.raise_alert(Alert(
                 alert=secrets.token_hex(4), kind=action.kind, severity=action.severity,
                 text=mask_pii(action.text), device=self.peer.device_id, at=self.clock(),
                 requires_ack=action.severity != "info"))

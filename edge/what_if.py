@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 import msgspec
 
+from devices.payloads import WhatIfData
 from edge.config import BranchConfig, ConfigError
 from edge.queue.engine import QueueEngine
 from edge.queue.forecast import same_weekday_days, situation
@@ -34,6 +35,11 @@ def audit_detail(c: Comparison, changes: str) -> dict[str, Any]:
     """What the audit log keeps so a run can be repeated: the instant, seed, change, horizon."""
     return {"at": c.now, "seed": c.seed, "change": changes, "horizon_min": c.horizon_min,
             "replications": c.replications, "suggestion": c.suggestion and c.suggestion.change}
+
+
+def what_if_data(c: Comparison) -> WhatIfData:
+    """The comparison as the `what_if` result's typed payload (the same fields, checked)."""
+    return msgspec.convert(msgspec.to_builtins(c), WhatIfData)
 
 
 def _min(s: float | None) -> str:
@@ -122,7 +128,7 @@ async def replay(store: Store, settings: QueueSettings, now: float
     engine = QueueEngine(settings, lambda: now)
     day = engine.day_of(now)
     for event in await store.load_events(day):
-        if float(event["at"]) <= now:
+        if event.at <= now:
             engine.apply(event)
     return engine, await same_weekday_history(store, day, settings.what_if.history_weeks)
 

@@ -99,6 +99,29 @@ def collapse_repetitions(text: str) -> str:
     return _REPEAT.sub(keep_one, text)
 
 
+_SENTENCE = re.compile(r"[^。！？!?.；;]+[。！？!?.；;]*|[。！？!?.；;]+")
+# A whole turn that is one phrase said again and again with no stop between ("我想换美元我想换美元").
+_LOOPED_TURN = re.compile(r"^(.{4,}?)(?:[\s，,、]*\1)+[\s。.！!？?]*$", re.DOTALL)
+
+
+def collapse_repeated_sentences(text: str) -> str:
+    """Keep one copy of a sentence Whisper repeated ("我想换美元。我想换美元。我想换美元。");
+    a sentence with digits in it is kept as said (an amount or number read back twice)."""
+    kept: list[str] = []
+    last = ""
+    for sentence in _SENTENCE.findall(text):
+        key = _key(sentence)
+        if key and key == last and not any(ch.isdigit() for ch in key):
+            continue
+        kept.append(sentence)
+        last = key or last
+    out = "".join(kept)
+    looped = _LOOPED_TURN.match(out.strip())
+    if looped is not None and not any(ch.isdigit() for ch in looped.group(1)):
+        return looped.group(1)
+    return out
+
+
 def clean_transcript(text: str, language: str, prompt: str | None = None) -> str:
     """What the dialogue sees: Simplified for zh, loops collapsed, silence phrases dropped.
 
@@ -107,7 +130,7 @@ def clean_transcript(text: str, language: str, prompt: str | None = None) -> str
     out = _WS.sub(" ", text).strip()
     if language == "zh":
         out = to_simplified(out)
-    out = collapse_repetitions(out).strip()
+    out = collapse_repeated_sentences(collapse_repetitions(out)).strip()
     if prompt and _key(out) == to_simplified(_key(prompt)):
         return ""
     return "" if is_hallucination(out) else out

@@ -36,9 +36,7 @@ class Running:
 
 @pytest.fixture
 async def running(tmp_path: Path) -> AsyncIterator[Running]:
-    service = Service(make_config(tmp_path))
-    host, port = await service.start()
-    try:
+    async with Service.open(make_config(tmp_path)) as service:
+        assert service.address is not None
+        host, port = service.address
         yield Running(service, f"ws://{host}:{port}")
-    finally:
-        await service.stop()

@@ -18,7 +18,8 @@ from syrupy.assertion import SnapshotAssertion
 from syrupy.location import PyTestLocation
 from textual.widgets import DataTable, Static
 
-from devices.protocol import decode_server
+from devices.payloads import WhatIfData
+from devices.protocol import Result, decode_server
 from ui.app import ConsoleApp
 from ui.appointments_pane import AppointmentsPane
 from ui.client import LinkStatus
@@ -55,7 +56,9 @@ async def screenshot(keys: tuple[str, ...], size: tuple[int, int],
         app.query_one(KnowledgePane).show(FEED["kb_search"]["data"])
         app.query_one(ReportPane).show(FEED["report"]["data"])
         app.query_one(AppointmentsPane).show(FEED["appointments"]["data"])
-        app.query_one(WhatIfPane).show(FEED["what_if"]["data"])
+        what_if = decode_server(json.dumps(FEED["what_if"]))
+        assert isinstance(what_if, Result) and isinstance(what_if.data, WhatIfData)
+        app.query_one(WhatIfPane).show(what_if.data)
         await pilot.pause()
         await pilot.press(*keys)
         await pilot.pause()

@@ -205,3 +205,43 @@ async def test_a_customer_who_walks_away_leaves_nothing_for_the_next(tmp_path: A
         await kiosk.close()
     finally:
         await service.stop()
+
+
+def last_turn(got: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The kiosk messages of the conversation's last turn (alerts left out)."""
+    last = max(m.get("turn", 0) for m in got if m["type"] == "reply")
+    return [m for m in got if m.get("turn") == last and m["type"] != "alert"]
+
+
+AFTER_THE_TICKET = [
+    # (turns, what the last turn must show, what its reply must say)
+    (["我要查余额", "算了，还是帮我取个号吧"], ("ticket", "personal"), "您的号码是"),
+    (["I want to check my balance", "I'd rather see someone"], ("ticket", "personal"),
+     "Your ticket is"),
+    (["我要取现金八万", "明天上午可以吗"], None, "提前一天预约"),
+    (["I want to withdraw 80000 yuan in cash", "can I come tomorrow morning"], None,
+     "a day ahead"),
+    (["定期存款利率是多少？", "要带什么"], None, "银行卡、本人身份证"),
+    (["I'd like to exchange some US dollars", "how long will I wait"], ("ticket", "fx"),
+     "Your ticket is"),
+    (["我想换点美元", "能不能快一点"], ("ticket", "fx"), "无法插队"),
+    (["我想换点美元", "我还要取钱"], None, "请问您要取多少钱"),  # a new request starts over
+]
+
+
+@pytest.mark.parametrize(("turns", "shows", "says"), AFTER_THE_TICKET,
+                         ids=[" / ".join(c[0])[:40] for c in AFTER_THE_TICKET])
+async def test_the_conversation_after_the_ticket(running: Running, turns: list[str],
+                                                 shows: tuple[str, str] | None,
+                                                 says: str) -> None:
+    got = await play(running.url, turns, {})
+    final = last_turn(got)
+    reply = next(m for m in final if m["type"] == "reply")
+    assert says in reply["text"], reply["text"]
+    assert not reply["choices"] or reply["choices"][0]["key"] == "ticket", reply  # not asked
+    if shows is not None:
+        card = next(m for m in final if m["type"] == shows[0])
+        assert card["service"] == shows[1]
+    first = [m for m in got if m["type"] == "ticket" and m["turn"] == 1]
+    if first and shows is not None:  # a wait question shows the same ticket, not a new one
+        assert card["number"] == first[0]["number"]

@@ -118,3 +118,22 @@ def test_clean_transcript_never_grows_and_is_idempotent(text: str) -> None:
     once = clean_transcript(text, "en")
     assert len(once) <= len(text)
     assert clean_transcript(once, "en") == once
+
+
+@pytest.mark.parametrize(("heard", "language", "expected"), [
+    ("我想换美元。我想换美元。我想换美元。", "zh", "我想换美元。"),
+    ("我想换美元我想换美元", "zh", "我想换美元"),
+    ("我想办卡，我想办卡", "zh", "我想办卡"),
+    ("I want to exchange dollars. I want to exchange dollars.", "en",
+     "I want to exchange dollars."),
+    ("Yes. Yes. I want a card.", "en", "Yes. I want a card."),
+])
+def test_a_sentence_whisper_repeated_is_kept_once(heard: str, language: str,
+                                                  expected: str) -> None:
+    assert clean_transcript(heard, language) == expected
+
+
+@pytest.mark.parametrize("said", ["取20000。取20000。", "对对，我要开户", "好的好的", "谢谢，谢谢你",
+                                  "我要存钱，然后取钱"])
+def test_repeats_a_customer_means_are_kept(said: str) -> None:
+    assert clean_transcript(said, "zh") == said

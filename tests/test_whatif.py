@@ -14,7 +14,7 @@ from bench.whatif_bench import clock_at, history, live_engine, record_day, shift
 from edge.cli import main as cli_main
 from edge.queue import QueueEngine, QueueSettings
 from edge.queue.forecast import arrival_rates, same_weekday_days, service_times, situation
-from edge.queue.model import Ticket
+from edge.queue.model import Event, Ticket
 from edge.queue.priority import make_policy
 from edge.queue.settings import WhatIfSettings
 from edge.queue.staffing import Change, ChangeError, parse_changes
@@ -133,11 +133,11 @@ def test_a_suggestion_brings_a_late_class_back_within_target() -> None:
 
 
 @pytest.fixture(scope="module")
-def day() -> list[dict[str, object]]:
+def day() -> list[Event]:
     return record_day(2026, QueueSettings())
 
 
-def test_what_if_on_a_simulated_lunchtime_is_seeded_and_fast(day: list[dict[str, object]]
+def test_what_if_on_a_simulated_lunchtime_is_seeded_and_fast(day: list[Event]
                                                              ) -> None:
     s = QueueSettings()
     now = clock_at("11:40")
@@ -201,13 +201,13 @@ def test_arrival_forecast_blends_today_with_the_same_weekday() -> None:
 # ---------------------------------------------------------------- the command line
 
 
-async def _write_db(path: Path, events: list[dict[str, object]]) -> None:
+async def _write_db(path: Path, events: list[Event]) -> None:
     store = await Store.open(path)
     try:
         engine = QueueEngine(QueueSettings(), time.time)
-        by_day: dict[str, list[dict[str, object]]] = {}
+        by_day: dict[str, list[Event]] = {}
         for e in events:  # grouped by business day as the service stores them
-            by_day.setdefault(engine.day_of(float(e["at"])), []).append(e)  # type: ignore[arg-type]
+            by_day.setdefault(engine.day_of(e.at), []).append(e)
         for day, rows in by_day.items():
             await store.append_events(day, rows)
     finally:
@@ -215,7 +215,7 @@ async def _write_db(path: Path, events: list[dict[str, object]]) -> None:
 
 
 def test_cli_prints_the_comparison_and_audits_the_seed(
-        tmp_path: Path, day: list[dict[str, object]], capsys: pytest.CaptureFixture[str]) -> None:
+        tmp_path: Path, day: list[Event], capsys: pytest.CaptureFixture[str]) -> None:
     db = tmp_path / "branch.db"
     past = [e for w in (1, 2) for e in shift(record_day(100 + w, QueueSettings()), w)]
     asyncio.run(_write_db(db, [*past, *day]))

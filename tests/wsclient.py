@@ -34,14 +34,18 @@ async def recv_until(ws: ClientConnection, kind: str, timeout: float = TIMEOUT,
                 return msg
 
 
-async def login(url: str, device: str) -> ClientConnection:
-    """Connect as a demo device and consume the welcome."""
+async def login(url: str, device: str, describe: bool = True) -> ClientConnection:
+    """Connect as a demo device and consume the welcome and (unless `describe` is False)
+    the `describe` that always follows it."""
     role, credential = CREDENTIALS[device]
     ws = await connect(f"{url}/{role}", open_timeout=TIMEOUT)
     await ws.send(json.dumps({"type": "hello", "device_id": device, "role": role,
                               "credential": credential, "protocol": PROTOCOL_VERSION}))
     welcome = await recv_json(ws)
     assert welcome["type"] == "welcome", welcome
+    if describe:
+        described = await recv_json(ws)
+        assert described["type"] == "describe", described
     return ws
 
 

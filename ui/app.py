@@ -20,6 +20,7 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Input, Static, TabbedContent, TabPane
 
+from devices.payloads import SearchData, WhatIfData
 from devices.protocol import (
     PROTOCOL_VERSION,
     Alert,
@@ -146,10 +147,11 @@ class ConsoleApp(App[None]):
         if not self.is_running or not self.screen_stack:
             return  # the app is closing; nothing left to draw on
         if isinstance(msg, ConsoleSnapshot):
-            self.board = dict(msg.board)
-            self.counters = [dict(c) for c in msg.counters]
+            # The panes format plain values; the structs were validated on decode.
+            self.board = msgspec.to_builtins(msg.board)
+            self.counters = msgspec.to_builtins(msg.counters)
             self.alerts = {a.alert: a for a in msg.alerts}
-            self.health = dict(msg.health)
+            self.health = msgspec.to_builtins(msg.health)
             self._base.query_one(QueuePane).show(self.board, self.counters, self.counter)
             self._draw_alerts()
             self._draw_health()
@@ -157,7 +159,8 @@ class ConsoleApp(App[None]):
             if msg.waiting:
                 self.board["waiting_counts"] = dict(msg.waiting)
             self._schedule_refresh()
-            if (msg.ticket or {}).get("cls") == "appointment" and self._showing("appointments"):
+            if (msg.ticket is not None and msg.ticket.cls == "appointment"
+                    and self._showing("appointments")):
                 self.load_appointments()  # a kiosk check-in: the booking changed too
         elif isinstance(msg, Alert):
             if msg.requires_ack:
@@ -378,10 +381,9 @@ class ConsoleApp(App[None]):
                                                         if v is not None})
         self._record(reply)
         pane = self._base.query_one(WhatIfPane)
-        if isinstance(reply, Result):
+        if isinstance(reply, Result) and isinstance(reply.data, WhatIfData):
             pane.show(reply.data)
-            self._say(f"✓ what-if {change or 'as things are'} (seed "
-                      f"{(reply.data or {}).get('seed')})")
+            self._say(f"✓ what-if {change or 'as things are'} (seed {reply.data.seed})")
         elif isinstance(reply, Error):
             pane.failed(reply.code, reply.message)
             self._say(f"✗ what_if: {reply.code}: {reply.message}", error=True)
@@ -391,8 +393,9 @@ class ConsoleApp(App[None]):
         self._record(reply)
         pane = self._base.query_one(KnowledgePane)
         if isinstance(reply, Result):
-            pane.show(reply.data)
-            self._say(f"✓ {len((reply.data or {}).get('passages', []))} passages for {query}")
+            data = reply.data if isinstance(reply.data, SearchData) else None
+            pane.show(msgspec.to_builtins(data))
+            self._say(f"✓ {len(data.passages) if data else 0} passages for {query}")
         elif isinstance(reply, Error):
             pane.failed(reply.code, reply.message)
             self._say(f"✗ kb_search: {reply.code}: {reply.message}", error=True)
@@ -413,7 +416,7 @@ class ConsoleApp(App[None]):
         reply = await self.client.command(command)
         self._record(reply)
         if isinstance(reply, Result):
-            pane.show(reply.data)
+            pane.show(msgspec.to_builtins(reply.data))
         elif isinstance(reply, Error):
             pane.failed(reply.code, reply.message)
             self._say(f"✗ {command}: {reply.code}: {reply.message}", error=True)

@@ -20,6 +20,7 @@ from typing import Any, Literal
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
+from devices.errors import ErrorCode
 from devices.protocol import (
     PROTOCOL_VERSION,
     Bye,
@@ -184,7 +185,7 @@ class ConsoleClient:
             fut.set_result(msg)
         self._on_message(msg)  # the app sees answers too: snapshots redraw, errors get shown
 
-    def _fail_pending(self, code: str, text: str) -> None:
+    def _fail_pending(self, code: ErrorCode, text: str) -> None:
         for ref, fut in list(self._pending.items()):
             if not fut.done():
                 fut.set_result(Error(code=code, message=text, ref=ref))

@@ -2,59 +2,57 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Input, Static
 
+from devices.payloads import WhatIfData, WhatIfGroup, WhatIfScenario
 from ui.view import duration, percent
 
 PLACEHOLDER = "open c6 · close c3 · serve c4 wealth · prefer c4 vip · break c2 20 (Enter)"
 COLUMNS = ("", "Customers", "P50", "P90", "In target", "P50'", "P90'", "In target'")
 
 
-def comparison_rows(base: Sequence[Mapping[str, Any]],
-                    changed: Sequence[Mapping[str, Any]] | None) -> list[tuple[str, ...]]:
+def comparison_rows(base: Sequence[WhatIfGroup],
+                    changed: Sequence[WhatIfGroup] | None) -> list[tuple[str, ...]]:
     """One row per service or class: now, then with the change (' columns) when there is one."""
-    theirs = {str(g.get("key")): g for g in changed or []}
+    theirs = {g.key: g for g in changed or []}
     rows: list[tuple[str, ...]] = []
     for g in base:
-        h = theirs.get(str(g.get("key")), {})
-        rows.append((str(g.get("key", "")), f"{g.get('customers', 0):.1f}",
-                     duration(g.get("p50_s")), duration(g.get("p90_s")),
-                     percent(g.get("within_target")),
-                     duration(h.get("p50_s")) if changed is not None else "",
-                     duration(h.get("p90_s")) if changed is not None else "",
-                     percent(h.get("within_target")) if changed is not None else ""))
+        h = theirs.get(g.key)
+        after: tuple[str, ...] = ("", "", "")
+        if changed is not None:
+            after = ("-", "-", "-") if h is None else (
+                duration(h.p50_s), duration(h.p90_s), percent(h.within_target))
+        rows.append((g.key, f"{g.customers:.1f}", duration(g.p50_s), duration(g.p90_s),
+                     percent(g.within_target), *after))
     return rows
 
 
-def summary_lines(data: Mapping[str, Any]) -> list[str]:
+def summary_lines(data: WhatIfData) -> list[str]:
     """When the queue empties, which classes are late, the suggestion, the seed."""
-    horizon = data.get("horizon_min", 0)
+    horizon = data.horizon_min
 
-    def empties(s: Mapping[str, Any] | None) -> str:
-        at = (s or {}).get("empty_at_s")
-        return f"not within {horizon} min" if at is None else f"in {duration(at)}"
+    def empties(s: WhatIfScenario) -> str:
+        return (f"not within {horizon} min" if s.empty_at_s is None
+                else f"in {duration(s.empty_at_s)}")
 
-    changed = data.get("changed")
-    line = f"Queue empties now {empties(data.get('base'))}"
-    if changed:
-        line += f", with {'; '.join(changed.get('changes', []))} {empties(changed)}"
+    changed = data.changed
+    line = f"Queue empties now {empties(data.base)}"
+    if changed is not None:
+        line += f", with {'; '.join(changed.changes)} {empties(changed)}"
     lines = [line]
-    late = data.get("late_classes") or []
+    late = data.late_classes
     if late:
         lines.append(f"Late now (p90 over target): {', '.join(late)}")
-    suggestion = data.get("suggestion")
-    if suggestion:
-        lines.append(f"Suggestion: {suggestion.get('text', '')}")
+    if data.suggestion is not None:
+        lines.append(f"Suggestion: {data.suggestion.text}")
     elif late:
         lines.append("No single change tried brings them within target.")
-    lines.append(f"Next {horizon} min, {data.get('replications', 0)} runs, seed "
-                 f"{data.get('seed')} (audited)")
+    lines.append(f"Next {horizon} min, {data.replications} runs, seed {data.seed} (audited)")
     return lines
 
 
@@ -90,17 +88,18 @@ class WhatIfPane(Vertical):
         self.query_one("#whatif-summary", Static).update(
             Text(f"Simulating: {change or 'as things are'} …"))
 
-    def show(self, data: Mapping[str, Any] | None) -> None:
+    def show(self, data: WhatIfData) -> None:
         """Redraw from a `what_if` result's data."""
-        data = data or {}
-        base, changed = data.get("base") or {}, data.get("changed")
-        for table_id, key in (("#whatif-services", "services"), ("#whatif-classes", "classes")):
+        changed = data.changed
+        for table_id, base, other in (
+            ("#whatif-services", data.base.services, changed.services if changed else None),
+            ("#whatif-classes", data.base.classes, changed.classes if changed else None),
+        ):
             table: DataTable[str] = self.query_one(table_id, DataTable)
             table.clear()
-            for row in comparison_rows(base.get(key, []),
-                                       changed.get(key, []) if changed else None):
+            for row in comparison_rows(base, other):
                 table.add_row(*row)
-        late = set(data.get("late_classes") or [])
+        late = bool(data.late_classes)
         text = Text()
         for i, line in enumerate(summary_lines(data)):
             style = "bold yellow" if line.startswith("Suggestion") else (

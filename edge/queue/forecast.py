@@ -9,7 +9,8 @@ from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from edge.queue.engine import QueueEngine
-from edge.queue.model import Event, EventKind, State, Ticket
+from edge.queue.events import Issued
+from edge.queue.model import Event, State, Ticket
 from edge.queue.reports import service_s
 from edge.queue.settings import QueueSettings
 from edge.queue.whatif import Situation
@@ -70,11 +71,11 @@ def arrival_rates(today: Sequence[Ticket], history: Sequence[Sequence[Event]], n
     before = 0
     for events in history:
         for e in events:
-            if e.get("kind") != EventKind.ISSUED or e.get("walk_in"):
+            if not isinstance(e, Issued) or e.walk_in:
                 continue
-            at = _seconds_of_day(float(e["at"]), tz)
+            at = _seconds_of_day(e.at, tz)
             if clock_now <= at < clock_now + horizon_s:
-                key = (str(e["service"]), str(e["cls"]))
+                key = (e.service, e.cls)
                 ahead[key] = ahead.get(key, 0) + 1
             elif _seconds_of_day(start, tz) <= at < clock_now:
                 before += 1

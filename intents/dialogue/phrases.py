@@ -94,6 +94,38 @@ TEXTS: Final[dict[str, dict[str, str]]] = {
         "en": "Sending {amount} abroad is done at the counter, where staff check the purpose "
               "and documents.",
     },
+    "followup_book_large_cash": {
+        "zh": "可以的。5万元及以上取现请至少提前一天预约：拨打本行客服热线或在手机银行“大额取现预约”中选好日期和网点，"
+              "到时带上本人身份证和银行卡来柜台办理。",
+        "en": "Yes. Cash withdrawals of 50,000 yuan or more are booked at least a day ahead: "
+              "call our service hotline or use “Large cash booking” in mobile banking to pick "
+              "the day and this branch, then bring your ID card and bank card to the counter.",
+    },
+    "followup_book_large_transfer": {
+        "zh": "可以的。大额转账可以改天来柜台办理，请带上本人身份证、银行卡和收款人信息，工作人员会当场核实。",
+        "en": "Yes. You can come back another day for a large transfer: bring your ID card, "
+              "bank card and the payee's details, and staff will verify it at the counter.",
+    },
+    "followup_book_cross_border": {
+        "zh": "可以的。境外汇款可以改天来柜台办理，请带上本人身份证、银行卡和汇款用途的相关材料。",
+        "en": "Yes. You can come back another day to send money abroad: bring your ID card, "
+              "bank card and the documents for the purpose of the remittance.",
+    },
+    "followup_bring": {
+        "zh": "办理{business}请带上：{items}。",
+        "en": "For {business}, please bring: {items}.",
+    },
+    "followup_bring_general": {
+        "zh": "办理{business}一般请带上本人有效身份证件和银行卡，具体材料可以到柜台再确认。",
+        "en": "For {business}, please bring your ID card and bank card; staff at the counter "
+              "will tell you if anything else is needed.",
+    },
+    "followup_faster": {
+        "zh": "叫号按到达顺序和优先类别进行，无法插队；老年人、孕妇或行动不便的客户请告诉大堂经理，会为您优先安排。",
+        "en": "Numbers are called in order of arrival and priority, so I cannot move you "
+              "ahead; if you are elderly, pregnant or have a disability, please tell the lobby "
+              "manager and you will be given priority.",
+    },
     "alert_large_cash": {"zh": "大额取现{amount}，请柜台二次核实", "en": "Large cash {amount}"},
     "alert_large_transfer": {"zh": "大额转账{amount}，请柜台二次核实", "en": "Large transfer {amount}"},
     "alert_cross_border": {"zh": "跨境汇款{amount}，请柜台二次核实", "en": "Cross-border {amount}"},

@@ -13,7 +13,7 @@ from dataclasses import replace
 from decimal import Decimal
 from typing import Any, Literal
 
-from intents.dialogue import repair
+from intents.dialogue import followup, repair
 from intents.dialogue.appointment_rules import Booking
 from intents.dialogue.phrases import (
     BRING,
@@ -208,6 +208,7 @@ def decide(state: DialogueState, text: str, u: Understanding, policy: Policy,
     asked_among = state.clarifying
     state, actions = _decide(state, text, u, policy, choice, booking)
     state = repair.guessed(state, actions, asked_among or u.candidates)
+    state = followup.remember(state, actions)
     state, actions = repair.cancel_replaced(state, actions)
     progress = state.ended or any(
         isinstance(a, IssueTicket | GoTerminal | AlertStaff | AnswerQuestion | CheckIn
@@ -262,6 +263,11 @@ def _decide(state: DialogueState, text: str, u: Understanding, policy: Policy,
             if answer is not None:
                 return state, answer
             text = rest
+
+    if state.after is not None and choice is None:
+        answered = followup.follow_up(state, text, u)
+        if answered is not None:
+            return answered
 
     if state.offered and (choice == "ticket" or u.intent == "human_agent"
                           or any(p in said for p in TICKET_PHRASES)):

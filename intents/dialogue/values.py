@@ -94,6 +94,17 @@ class Guess:
 
 
 @dataclass(frozen=True)
+class After:
+    """The business the customer was just given (a ticket, a terminal, an answer, a rule),
+    kept a while so "要带什么" or "还是取个号吧" is understood about it."""
+
+    kind: Literal["ticket", "terminal", "answer"]
+    intent: str
+    ticket: str | None = None  # the number issued, once the session knows it
+    rule: str | None = None  # a large-value rule that was explained (large_cash...)
+
+
+@dataclass(frozen=True)
 class GoTerminal:
     """Send the customer to a terminal, with what to bring."""
 
@@ -149,6 +160,7 @@ class DialogueState:
     wants: str | None = None  # what a booked customer also said they came for
     last_guess: Guess | None = None  # the ticket or terminal just given, open to "不对"
     replacing: str | None = None  # ticket to cancel once its replacement is decided
+    after: After | None = None  # what the customer was just given, for follow-up questions
 
 
 @dataclass(frozen=True)
