@@ -24,6 +24,7 @@ ErrorCode = Literal[
     "unknown_ticket", "unknown_counter", "unknown_service", "unknown_class", "unknown_alert",
     "bad_state", "bad_language", "nothing_waiting", "no_ticket", "same_service", "same_class",
     "not_served_here", "self_service", "counter_closed", "counter_busy", "bad_event",
+    "invalid_change",
     # made by the console itself, never sent by the service
     "offline", "timeout",
 ]
@@ -98,6 +99,9 @@ ERRORS: Final[dict[ErrorCode, ErrorInfo]] = {
                               refusal=True),
     "bad_event": ErrorInfo("A queue event does not fit the queue's state (a bug; see the "
                            "log)."),
+    "invalid_change": ErrorInfo("A what-if change the counters cannot make (an unknown "
+                                "counter or service, a break longer than the horizon...).",
+                                refusal=True),
     "offline": ErrorInfo("The console is not connected; the action was not sent.",
                          local=True),
     "timeout": ErrorInfo("No answer from the service in time; the action may have been done.",

@@ -34,7 +34,12 @@ class TicketInfo(Payload):
     counter_number: int | None = None
     waited_s: float = 0.0
     people_ahead: int | None = None
-    estimated_wait_s: float | None = None
+    estimated_wait_s: float | None = None  # the expected wait (mean)
+    # The range to promise, from the spread of the branch's service times: p50 and p90
+    # (p10 for calibration). The kiosk's `ticket` message still carries the single figure.
+    wait_p10_s: float | None = None
+    wait_p50_s: float | None = None
+    wait_p90_s: float | None = None
 
 
 class CounterRow(Payload):
@@ -239,7 +244,55 @@ class AppointmentsData(Payload, tag="appointments", tag_field="kind"):
     appointments: list[Booking]
 
 
-ResultData = SearchData | ReportData | AppointmentsData
+class WhatIfGroup(Payload):
+    """Simulated waits of one service or one priority class (over all replications)."""
+
+    key: str
+    customers: float  # per replication, on average
+    p50_s: float | None = None
+    p90_s: float | None = None
+    within_target: float | None = None  # share called within their class's target wait
+    target_s: float | None = None  # classes only
+    unserved: float = 0.0  # per replication: still waiting when the simulation stopped
+
+
+class WhatIfScenario(Payload):
+    """One staffing plan's simulated next hour."""
+
+    label: str
+    changes: list[str]
+    services: list[WhatIfGroup]
+    classes: list[WhatIfGroup]
+    empty_at_s: float | None = None  # median seconds until nobody waits (None: not in horizon)
+    empty_share: float = 0.0  # share of replications in which the queue emptied
+
+
+class WhatIfSuggestion(Payload):
+    """One change that brings the late classes back within their targets."""
+
+    change: str
+    fixes: list[str]
+    p90_s: dict[str, float]  # the fixed classes' p90 wait under the change
+    text: str
+
+
+class WhatIfData(Payload, tag="what_if", tag_field="kind"):
+    """`what_if`: the next `horizon_min` minutes as things are (`base`) and with the change
+    (`changed`, None without one); `seed` repeats the run, and is in the audit log."""
+
+    now: float
+    seed: int
+    horizon_min: int
+    replications: int
+    base: WhatIfScenario
+    changed: WhatIfScenario | None = None
+    late_classes: list[str] = msgspec.field(default_factory=list)  # p90 over target now
+    suggestion: WhatIfSuggestion | None = None
+    arrivals_per_h: dict[str, dict[str, float]] = msgspec.field(default_factory=dict)
+    service_mean_s: dict[str, float] = msgspec.field(default_factory=dict)
+
+
+ResultData = SearchData | ReportData | AppointmentsData | WhatIfData
 
 
 # ---------------------------------------------------------------- the branch (describe)

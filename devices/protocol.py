@@ -295,6 +295,7 @@ class BoardSnapshot(Message, tag="board"):
 Action = Literal[
     "call_next", "recall", "no_show", "transfer", "cancel", "start", "complete",
     "walk_in", "set_class", "ack_alert", "snapshot", "kb_search", "report", "appointments",
+    "what_if",
 ]
 
 
@@ -310,6 +311,9 @@ class Command(Message, tag="command"):
     note: str | None = None
     query: str | None = None  # kb_search
     date: str | None = None  # report, appointments: YYYY-MM-DD, default today
+    change: str | None = None  # what_if: "serve c4 wealth; break c2 20" (none: as things are)
+    horizon_min: int | None = None  # what_if: minutes simulated (default from the branch config)
+    seed: int | None = None  # what_if: repeat an audited run (default: a fresh seed)
 
 
 class Result(Message, tag="result"):
@@ -320,7 +324,7 @@ class Result(Message, tag="result"):
     ok: bool = True
     ticket: TicketInfo | None = None
     text: str = ""
-    data: ResultData | None = None  # tagged by `kind`: kb_search, report, appointments
+    data: ResultData | None = None  # tagged by `kind`: kb_search, report, appointments, what_if
 
 
 class Alert(Message, tag="alert"):

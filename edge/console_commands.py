@@ -60,6 +60,8 @@ async def run_command(service: Service, peer: Peer, cmd: Command) -> Result | Co
         return _report(service, cmd)
     if cmd.action == "appointments":
         return await _appointments(service, cmd)
+    if cmd.action == "what_if":
+        return await _what_if(service, peer, cmd)
     counter = cmd.counter or peer.identity.counter
     detail: dict[str, Any] = {k: v for k, v in msgspec.structs.asdict(cmd).items()
                               if v is not None and k != "id"}
@@ -137,6 +139,48 @@ async def _appointments(service: Service, cmd: Command) -> Result:
                   data=AppointmentsData(day=day, counts=tally,
                                         appointments=msgspec.convert(listing(rows),
                                                                      list[Booking])))
+
+
+async def _what_if(service: Service, peer: Peer, cmd: Command) -> Result:
+    """Simulate the next hour as things are and with the change; the run is audited with its
+    seed so that it can be repeated (`branch-teller queue what-if --at ... --seed ...`)."""
+    import secrets
+
+    from edge.queue.forecast import situation
+    from edge.queue.staffing import ChangeError, parse_changes
+    from edge.queue.whatif import what_if
+    from edge.what_if import (
+        audit_detail,
+        render_comparison,
+        same_weekday_history,
+        what_if_data,
+    )
+
+    desk, store = service.desk, service.store
+    assert desk is not None and store is not None
+    engine = desk.engine
+    settings = engine.settings
+    w = settings.what_if
+    horizon = cmd.horizon_min or w.horizon_min
+    if not 1 <= horizon <= w.max_horizon_min:
+        raise ProtocolError("invalid", f"horizon_min must be 1 to {w.max_horizon_min}.", cmd.id)
+    text = (cmd.change or "").strip()
+    try:
+        changes = parse_changes(text, settings) if text else []
+    except ChangeError as err:
+        raise ProtocolError("invalid_change", str(err), cmd.id, refusal=True) from None
+    now = desk.clock()
+    history = await same_weekday_history(store, engine.day_of(now), w.history_weeks)
+    here = situation(engine, now, history, horizon * 60.0)  # a copy: the loop may go on
+    seed = cmd.seed if cmd.seed is not None else secrets.randbelow(1_000_000)
+    try:
+        result = await asyncio.to_thread(what_if, settings, engine.policy, here, changes,
+                                         horizon_min=horizon, seed=seed)
+    except ChangeError as err:
+        raise ProtocolError("invalid_change", str(err), cmd.id, refusal=True) from None
+    await store.audit(peer.device_id, "what_if", audit_detail(result, text))
+    return Result(ref=cmd.id, action=cmd.action, text=render_comparison(result),
+                  data=what_if_data(result))
 
 
 async def _queue_op(service: Service, cmd: Command, counter: str | None) -> Outcome:

@@ -20,7 +20,7 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Input, Static, TabbedContent, TabPane
 
-from devices.payloads import SearchData
+from devices.payloads import SearchData, WhatIfData
 from devices.protocol import (
     PROTOCOL_VERSION,
     Alert,
@@ -39,8 +39,9 @@ from ui.queue_pane import QueuePane
 from ui.search_report import KnowledgePane, ReportPane
 from ui.side_panes import AlertsPane, HealthPane, KiosksPane
 from ui.view import CLASS_LABELS, SETTABLE_CLASSES, alert_line, status_line
+from ui.whatif_pane import WhatIfPane
 
-TABS = ("queue", "alerts", "kiosks", "knowledge", "report", "health", "appointments")
+TABS = ("queue", "alerts", "kiosks", "knowledge", "report", "health", "appointments", "whatif")
 REFRESH_DEBOUNCE_S = 0.3
 REFRESH_EVERY_S = 10.0  # waited times tick even when nothing happens
 
@@ -115,6 +116,8 @@ class ConsoleApp(App[None]):
                 yield HealthPane(id="health-pane")
             with TabPane("7 Bookings", id="tab-appointments"):
                 yield AppointmentsPane(id="appointments-pane")
+            with TabPane("8 What-if", id="tab-whatif"):
+                yield WhatIfPane(id="whatif-pane")
         yield Static("Ready. Press ? for help.", id="last")
         yield Footer()
 
@@ -364,6 +367,26 @@ class ConsoleApp(App[None]):
         if query:
             self._base.query_one(KnowledgePane).searching(query)
             self.run_worker(self._search(query), group="search", exclusive=True)
+
+    @on(Input.Submitted, "#whatif-change, #whatif-minutes")
+    def _what_if_submitted(self) -> None:
+        pane = self._base.query_one(WhatIfPane)
+        change, minutes = pane.request()
+        pane.running(change)
+        self.run_worker(self._what_if(change, minutes), group="what_if", exclusive=True)
+
+    async def _what_if(self, change: str, minutes: int | None) -> None:
+        fields: dict[str, Any] = {"change": change or None, "horizon_min": minutes}
+        reply = await self.client.command("what_if", **{k: v for k, v in fields.items()
+                                                        if v is not None})
+        self._record(reply)
+        pane = self._base.query_one(WhatIfPane)
+        if isinstance(reply, Result) and isinstance(reply.data, WhatIfData):
+            pane.show(reply.data)
+            self._say(f"✓ what-if {change or 'as things are'} (seed {reply.data.seed})")
+        elif isinstance(reply, Error):
+            pane.failed(reply.code, reply.message)
+            self._say(f"✗ what_if: {reply.code}: {reply.message}", error=True)
 
     async def _search(self, query: str) -> None:
         reply = await self.client.command("kb_search", query=query)

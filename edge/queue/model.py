@@ -81,7 +81,12 @@ class TicketView(msgspec.Struct, kw_only=True):
     counter_number: int | None = None
     waited_s: float = 0.0
     people_ahead: int | None = None
-    estimated_wait_s: float | None = None
+    estimated_wait_s: float | None = None  # the expected wait (mean)
+    # The range to promise: p50 and p90 (p10 for calibration), from the spread of the
+    # branch's service times; see estimate.Estimate.band.
+    wait_p10_s: float | None = None
+    wait_p50_s: float | None = None
+    wait_p90_s: float | None = None
 
 
 class Announcement(msgspec.Struct, kw_only=True):
