@@ -22,5 +22,5 @@ async def test_playback_reports_are_counted_not_refused(running: Running) -> Non
     # messages are handled in order: the error for the last one means the four were counted
     assert error["type"] == "error" and error["code"] == "invalid", error
     assert running.service.playback == {"started": 2, "finished": 1, "stopped": 1}
-    assert running.service.health()["playback"]["started"] == 2
+    assert running.service.health().playback["started"] == 2
     await ws.close()
