@@ -235,9 +235,12 @@ class TicketIssued(Message, tag="ticket"):
     priority_class: str
     counters: list[str]
     ahead: int
-    estimated_wait_s: int
+    estimated_wait_s: int  # the expected (mean) wait
     text: str
     language: Language
+    # the range the customer is told: half of the waits end by p50, nine in ten by p90
+    wait_p50_s: int | None = None
+    wait_p90_s: int | None = None
 
 
 class TicketCancelled(Message, tag="ticket_cancelled"):

@@ -278,7 +278,7 @@ def ticket_card(view: TicketView, settings: QueueSettings, turn: int, ref: str |
     """The ticket card, with the sentence that says it."""
     counters = [str(c.number) for c in settings.counters if view.service in c.services]
     service = next(s for s in settings.services if s.id == view.service)
-    minutes = max(1, round((view.estimated_wait_s or 0) / 60))
+    minutes = wait_minutes(view, lang)
     # Naming most of the counters is noise; the number-caller says which one.
     key = "ticket" if len(counters) <= NAMED_COUNTERS else "ticket_any_counter"
     text = t(key, lang, number=view.number,
@@ -287,8 +287,25 @@ def ticket_card(view: TicketView, settings: QueueSettings, turn: int, ref: str |
              ahead=view.people_ahead or 0, minutes=minutes)
     return TicketIssued(id=ref, turn=turn, number=view.number, service=view.service,
                         priority_class=view.cls, counters=counters, ahead=view.people_ahead or 0,
-                        estimated_wait_s=int(view.estimated_wait_s or 0), text=text,
-                        language=lang)
+                        estimated_wait_s=int(view.estimated_wait_s or 0),
+                        wait_p50_s=_whole(view.wait_p50_s), wait_p90_s=_whole(view.wait_p90_s),
+                        text=text, language=lang)
+
+
+def wait_minutes(view: TicketView, lang: Lang) -> str:
+    """The wait as the customer hears it: the p50-p90 range learnt from the branch's own
+    service times ("3到6" / "3-6"), one figure when the range is a single minute."""
+    if view.wait_p50_s is None or view.wait_p90_s is None:
+        return str(max(1, round((view.estimated_wait_s or 0) / 60)))
+    low = max(1, round(view.wait_p50_s / 60))
+    high = max(low, round(view.wait_p90_s / 60))
+    if high == low:
+        return str(low)
+    return f"{low}-{high}" if lang == "en" else f"{low}到{high}"
+
+
+def _whole(seconds: float | None) -> int | None:
+    return None if seconds is None else int(seconds)
 
 
 def _lang(language: str | None) -> Lang:

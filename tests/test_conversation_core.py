@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 
+import msgspec
 import pytest
 
 from devices.protocol import KioskContext, ProtocolError
@@ -130,3 +131,18 @@ def test_warnings_make_the_reply_uninterruptible() -> None:
     d = c.decide(p, understood("cash_withdrawal", slots={"amount": "100000"}), None)
     says = [a for a in d.actions if isinstance(a, Say)]
     assert says and not d.interruptible
+
+
+def test_the_customer_hears_the_wait_as_the_range_the_branch_supports() -> None:
+    from edge.conversation import wait_minutes
+    from edge.queue.model import TicketView
+
+    view = TicketView(id="20251125-A001", number="A001", service="personal", cls="normal",
+                      state="waiting", language="zh", counter=None, counter_number=None,
+                      waited_s=0.0, people_ahead=3, estimated_wait_s=300.0, wait_p10_s=60.0,
+                      wait_p50_s=250.0, wait_p90_s=560.0)
+    assert wait_minutes(view, "zh") == "4到9" and wait_minutes(view, "en") == "4-9"
+    narrow = msgspec.structs.replace(view, wait_p50_s=290.0, wait_p90_s=310.0)
+    assert wait_minutes(narrow, "zh") == "5"
+    unknown = msgspec.structs.replace(view, wait_p50_s=None, wait_p90_s=None)
+    assert wait_minutes(unknown, "en") == "5"  # no range learnt yet: the mean

@@ -139,6 +139,17 @@ function card(kind, title) {
   return box;
 }
 
+// The wait as a range the branch's own service times support (p50 to p90), like the reply.
+function waitText(mean, p50, p90) {
+  if (typeof p50 !== "number" || typeof p90 !== "number") {
+    return String(Math.max(1, Math.round((mean || 0) / 60)));
+  }
+  const low = Math.max(1, Math.round(p50 / 60));
+  const high = Math.max(low, Math.round(p90 / 60));
+  if (high === low) return String(low);
+  return ui.lang === "zh" ? `${low}到${high}` : `${low}-${high}`;
+}
+
 function showTicket(m) {
   const box = card("ticket", t("ticket"));
   box.dataset.number = m.number;
@@ -147,7 +158,7 @@ function showTicket(m) {
   field(dl, t("service"), (SERVICES[m.service] || [m.service, m.service])[ui.lang === "zh" ? 0 : 1]);
   field(dl, t("counters"), m.counters.join("、"));
   const ahead = field(dl, t("ahead"), t("people", m.ahead));
-  const wait = field(dl, t("wait"), t("minutes", Math.max(1, Math.round(m.estimated_wait_s / 60))));
+  const wait = field(dl, t("wait"), t("minutes", waitText(m.estimated_wait_s, m.wait_p50_s, m.wait_p90_s)));
   const line = document.createElement("p"); line.textContent = m.text;
   box.append(n, dl, line);
   ui.ticket = { number: m.number, service: m.service, ahead: m.ahead, box, aheadEl: ahead, waitEl: wait };
@@ -163,7 +174,7 @@ function queueUpdate(m) {
       mine.aheadEl.textContent = t("people", mine.ahead);
     }
     if (typeof tk.estimated_wait_s === "number") {
-      mine.waitEl.textContent = t("minutes", Math.max(1, Math.round(tk.estimated_wait_s / 60)));
+      mine.waitEl.textContent = t("minutes", waitText(tk.estimated_wait_s, tk.wait_p50_s, tk.wait_p90_s));
     }
     if (tk.state === "called") {
       mine.box.classList.add("called");
