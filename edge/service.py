@@ -36,13 +36,15 @@ from devices.protocol import (
     QueueUpdate,
     TurnLog,
 )
-from devices.server import DeviceServer, Identity, Limits, Peer
+from devices.server import DeviceServer, Identity, Peer
 from edge.config import BranchConfig
 from edge.console_commands import console_snapshot, run_command
 from edge.desk import QueueDesk
 from edge.kb_cli import IndexingStopped, open_hub
 from edge.metrics import Metrics
+from edge.security import limits_from, tls_context
 from edge.sessions import KioskSession
+from edge.staff_gate import StaffGate
 from edge.store import Store
 from edge.understanding import load_understanding
 from edge.voice import SpeechResources, VoiceChannel
@@ -100,8 +102,10 @@ def model_versions(config: BranchConfig) -> dict[str, Any]:
 class Service:
     """Authenticates devices, keeps kiosk sessions, runs the queue desk, feeds consoles."""
 
-    def __init__(self, config: BranchConfig) -> None:
+    def __init__(self, config: BranchConfig, demo: bool = False) -> None:
         self.config = config
+        self.demo = demo  # creates the demo staff accounts (published passwords)
+        self.staff: StaffGate | None = None
         self.started_at = time.time()
         self.store: Store | None = None
         self.desk: QueueDesk | None = None
@@ -132,6 +136,7 @@ class Service:
         cfg = self.config
         data_dir = Path(cfg.data_dir)
         self.store = await Store.open(data_dir / "branch.db")
+        self.staff = await StaffGate.open(cfg.staff, self.store, self._login_revoked, self.demo)
         self.desk = await QueueDesk.open(
             cfg.queue, self.store, self,
             on_committed=lambda op: self.metrics.queue_ops.labels(op).inc())
@@ -151,15 +156,9 @@ class Service:
         self.policy = build_policy(cfg)
         self.versions = model_versions(cfg)
         s = cfg.server
-        limits = Limits(max_message_bytes=s.max_message_bytes,
-                        hard_max_message_bytes=s.hard_max_message_bytes,
-                        send_queue=s.send_queue, hello_timeout_s=s.hello_timeout_s,
-                        ping_interval_s=s.ping_interval_s, ping_timeout_s=s.ping_timeout_s,
-                        max_connections=s.max_connections,
-                        max_pending_hello=s.max_pending_hello, log_interval_s=s.log_interval_s,
-                        log_sources=s.log_sources)
-        self.server = DeviceServer(self, limits, cfg.branch.name_zh, extra_http=self._http)
-        self.address = await self.server.start(s.host, s.port)
+        self.server = DeviceServer(self, limits_from(s), cfg.branch.name_zh,
+                                   extra_http=self._http, gate=self.staff)
+        self.address = await self.server.start(s.host, s.port, tls_context(s))
         self.spawn(self._housekeeping(), "housekeeping")
         self.spawn(self._load_knowledge(), "knowledge")
         return self.address
@@ -206,6 +205,8 @@ class Service:
         for task in list(self.tasks):
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        if self.staff is not None:
+            self.staff.close()
         if self.store is not None:
             await self.store.close()
         if self.speech is not None:
@@ -246,7 +247,7 @@ class Service:
         if device.role != hello.role:
             return ProtocolError("wrong_role", f"Device {device.id} is registered as a "
                                  f"{device.role}, not a {hello.role}.", hello.id)
-        return Identity(device_id=device.id, role=device.role, counter=device.counter,
+        return Identity(device_id=device.id, role=device.role,
                         language=device.language)
 
     async def on_connect(self, peer: Peer) -> None:
@@ -356,6 +357,11 @@ class Service:
         return self._answerer.answer(question, language, "customer",
                                      self.config.answers.deadline_s, self._stopping,
                                      on_sentence)
+
+    def _login_revoked(self, login: str, reason: str) -> None:
+        """A staff session ended (logout, password change): its consoles are closed."""
+        if self.server is not None:
+            self.server.close_login(login, reason)
 
     def _connections(self) -> dict[str, int]:
         return self.server.connections() if self.server else {}

@@ -33,7 +33,7 @@ from devices.protocol import (
 )
 from ui.appointments_pane import AppointmentsPane
 from ui.client import ConsoleClient, LinkStatus, Reply
-from ui.dialogs import ChoiceScreen, ConfirmScreen, HelpScreen
+from ui.dialogs import ChoiceScreen, ConfirmScreen, HelpScreen, PasswordScreen
 from ui.queue_pane import QueuePane
 from ui.search_report import KnowledgePane, ReportPane
 from ui.side_panes import AlertsPane, HealthPane, KiosksPane
@@ -223,6 +223,11 @@ class ConsoleApp(App[None]):
     async def _send(self, action: str, on_ok: Callable[[Result], None] | None,
                     fields: dict[str, Any]) -> None:
         reply = await self.client.command(action, **fields)
+        if isinstance(reply, Error) and reply.code == "confirm_required":
+            password = await self.push_screen_wait(
+                PasswordScreen(f"{action.replace('_', ' ')} is an override: your password"))
+            if password and await self.client.confirm(password):
+                reply = await self.client.command(action, **fields)
         self._record(reply)
         if isinstance(reply, Error):
             self._say(f"✗ {action}: {reply.code}: {reply.message}", error=True)
