@@ -175,11 +175,11 @@ def _console(args: argparse.Namespace) -> int:
 
     credential = args.credential or os.environ.get("BRANCH_TELLER_CREDENTIAL")
     if not credential and sys.stdin.isatty():
-        credential = getpass.getpass(f"Credential for {args.user}: ")  # not in ps or history
+        credential = getpass.getpass(f"Password for {args.user}: ")  # not in ps or history
     if not credential:
         raise ConfigError("console: a credential is required (--credential or "
                           "$BRANCH_TELLER_CREDENTIAL)")
-    run_console(args.url, args.user, credential, args.counter)
+    run_console(args.url, args.user, credential, args.counter, args.ca)
     return 0
 
 
@@ -331,9 +331,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "counters, alerts, kiosk conversations, knowledge search, report, health. "
                         "Press ? inside for the keys.")
     co.add_argument("--url", default=DEFAULT_URL, help=f"service address (default {DEFAULT_URL})")
-    co.add_argument("--user", required=True, help="staff login (a console device id)")
-    co.add_argument("--credential", help="per-user credential (default: "
+    co.add_argument("--user", required=True, help="staff login (`branch-teller staff add`)")
+    co.add_argument("--credential", help="the staff password (default: "
                     "$BRANCH_TELLER_CREDENTIAL, else asked for)")
+    co.add_argument("--ca", help="branch CA certificate (PEM), the only one trusted for wss://")
     co.add_argument("--counter", help="act for this counter (default: the user's counter)")
     co.set_defaults(func=_console)
 

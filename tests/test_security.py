@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
 from devices.protocol import PROTOCOL_VERSION
 from devices.staff_login import LoginError, StaffSession, confirm, login, logout
@@ -23,7 +23,7 @@ from edge.roles import PERMISSIONS, Staff, authorize
 from edge.security import startup_problems
 from edge.service import Service
 from edge.store import Store
-from tests.conftest import Running, make_config
+from tests.conftest import REPO, Running, make_config
 from tests.wsclient import CREDENTIALS, TIMEOUT, command, recv_json, recv_until
 from tests.wsclient import login as ws_login
 
@@ -309,3 +309,57 @@ async def test_staff_accounts_hash_passwords_and_disable_ends_sessions(tmp_path:
         assert "hash" not in (await store.call(staff.accounts))[0]
     finally:
         await store.close()
+
+
+# ------------------------------------------------------------------ TLS with a branch CA
+
+
+@pytest.fixture
+def pki(tmp_path: Path) -> Path:
+    """A branch CA and the box's certificate, made by the script the README documents."""
+    import subprocess
+
+    subprocess.run([str(REPO / "scripts" / "branch_ca.sh"), str(tmp_path / "pki"), "box-1"],
+                   check=True, capture_output=True, timeout=60)
+    return tmp_path / "pki"
+
+
+async def test_tls_with_a_pinned_branch_ca_and_no_downgrade(tmp_path: Path, pki: Path) -> None:
+    import ssl
+    import warnings
+
+    from edge.security import client_tls
+
+    config = make_config(tmp_path, **{"server.tls_cert": str(pki / "box.pem"),
+                                      "server.tls_key": str(pki / "box.key")})
+    service = Service(config, demo=True)
+    host, port = await service.start()
+    url = f"wss://{host}:{port}"
+    pinned = client_tls(str(pki / "branch-ca.pem"))
+    try:
+        session = await login(url, "teller-1", "demo-teller-1", tls=pinned, timeout=TIMEOUT)
+        async with connect(f"{url}/console", ssl=pinned, open_timeout=TIMEOUT,
+                           additional_headers=session.header()) as ws:
+            await ws.send(json.dumps({"type": "hello", "device_id": "teller-1",
+                                      "role": "console", "credential": "",
+                                      "protocol": PROTOCOL_VERSION}))
+            welcome = await recv_json(ws)
+            assert welcome["type"] == "welcome" and welcome["counter"] == "c1"
+            assert ws.transport.get_extra_info("ssl_object").version() in ("TLSv1.2", "TLSv1.3")
+        # the system's trust store does not know the branch CA: no silent fallback
+        with pytest.raises(ssl.SSLCertVerificationError):
+            await login(url, "teller-1", "demo-teller-1", tls=ssl.create_default_context(),
+                        timeout=TIMEOUT)
+        # a client offering TLS 1.1 at most is refused
+        old = client_tls(str(pki / "branch-ca.pem"))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            old.minimum_version = ssl.TLSVersion.MINIMUM_SUPPORTED
+            old.maximum_version = ssl.TLSVersion.TLSv1_1
+        with pytest.raises(ssl.SSLError):
+            await login(url, "teller-1", "demo-teller-1", tls=old, timeout=TIMEOUT)
+        # plain ws to the TLS port gets no websocket
+        with pytest.raises((InvalidHandshake, OSError)):
+            await connect(f"ws://{host}:{port}/kiosk", open_timeout=TIMEOUT)
+    finally:
+        await service.stop()
