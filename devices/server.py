@@ -85,6 +85,7 @@ class Limits:
     max_callers: int = 16
     max_consoles: int = 32
     rates: RateSettings | None = None  # per-connection budgets; None: unlimited (harnesses)
+    abuse_cooloff_s: float = 10.0  # a device closed for abuse is refused at hello this long
 
     def role_cap(self, role: Role) -> int:
         return {"kiosk": self.max_kiosks, "caller": self.max_callers,
@@ -152,6 +153,7 @@ class DeviceServer:
         self.gate = gate
         self._gated: dict[ServerConnection, Identity] = {}  # upgrade checked, hello not yet
         self._per_source: dict[str, int] = {}
+        self._cooling: dict[str, float] = {}  # device id -> monotonic time its cool-off ends
         self.limits = limits
         self.branch = branch
         self.extra_http = extra_http
@@ -346,6 +348,10 @@ class DeviceServer:
                     "protocol_version",
                     f"Protocol version {msg.protocol} is not supported; this service speaks "
                     f"version {PROTOCOL_VERSION}.", msg.id)
+            until = self._cooling.get(msg.device_id)
+            if until is not None and until > time.monotonic():
+                raise ProtocolError("cooling_off", "This device was disconnected for flooding; "
+                                    f"reconnect in {until - time.monotonic():.0f} s.", msg.id)
             gated = self._gated.pop(ws, None)
             if role in GATED and self.gate is not None:
                 if gated is None or msg.device_id != gated.device_id:
@@ -415,6 +421,10 @@ class DeviceServer:
         self.stats["rate_limited"] += 1
         if verdict == "abusive":
             self.stats["abusive"] += 1
+            now = time.monotonic()
+            if len(self._cooling) >= 4096:
+                self._cooling = {d: t for d, t in self._cooling.items() if t > now}
+            self._cooling[peer.device_id] = now + self.limits.abuse_cooloff_s
             self._bad_message(peer.device_id, "abusive")
             peer.send(Error(code="rate_limited", message="Too many messages for too long; "
                             "disconnected.", fatal=True))

@@ -73,6 +73,7 @@ class ServerSettings(_Section):
     audio_burst_bytes: float = 256_000.0
     abuse_dropped: int = 200  # dropped messages within abuse_window_s: the client is closed
     abuse_window_s: float = 10.0
+    abuse_cooloff_s: float = 10.0  # a device closed for flooding is refused this long after
     tls_cert: str = ""  # PEM certificate chain (the branch CA's); empty: plain ws/http
     tls_key: str = ""  # its private key (keep it chmod 600)
     # Plain ws on an address other than 127.0.0.1 is refused unless this says so (a lab only):

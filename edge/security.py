@@ -32,7 +32,8 @@ def limits_from(s: ServerSettings) -> Limits:
                   max_pending_hello=s.max_pending_hello, log_interval_s=s.log_interval_s,
                   log_sources=s.log_sources, max_per_source=s.max_per_source,
                   max_kiosks=s.max_kiosks, max_callers=s.max_callers,
-                  max_consoles=s.max_consoles, rates=rates)
+                  max_consoles=s.max_consoles, rates=rates,
+                  abuse_cooloff_s=s.abuse_cooloff_s)
 
 
 def tls_context(s: ServerSettings) -> ssl.SSLContext | None:
