@@ -44,9 +44,11 @@ QUESTION = "你们几点关门"
 # (server.control_per_s), so the measuring kiosk leaves this gap after each turn.
 TURN_GAP_S = 0.15
 FLOOD_OVER_PLAIN_WS = (
-    "plain ws on 127.0.0.1: over wss, Python 3.11's asyncio TLS transport stopped delivering a "
-    "flooding client's data to the server after a few seconds (that connection only; the "
-    "flood stalls itself), so the sustained figure is measured without TLS")
+    "plain ws on 127.0.0.1. Over wss, in runs before the server paused reading over-budget "
+    "connections, the server stopped reading a flooding client's connection after a few "
+    "seconds (that connection only; cause not found). messages_sent counts what the client "
+    "wrote; most of it waits in TCP buffers and is never read: the server stops reading an "
+    "over-budget connection for one token's time per dropped message")
 
 
 def client_tls(ca: str) -> ssl.SSLContext:

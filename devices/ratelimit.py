@@ -45,7 +45,7 @@ class RateSettings:
     control_burst: float = 60.0
     audio_bytes_per_s: float = 64_000.0  # 16 kHz 16-bit mono is 32,000: twice that
     audio_burst_bytes: float = 256_000.0
-    abuse_dropped: int = 200  # messages dropped within `abuse_window_s`: disconnect
+    abuse_dropped: int = 100  # messages dropped within `abuse_window_s`: disconnect
     abuse_window_s: float = 10.0
 
 

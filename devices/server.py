@@ -398,9 +398,13 @@ class DeviceServer:
                 verdict = rates.admit(raw) if rates is not None else "ok"
                 if verdict == "ok":
                     await self._dispatch(peer, raw)
-                elif rates is not None and not await self._limited(peer, verdict, rates):
-                    why = "rate limited"
-                    break
+                elif rates is not None:
+                    if not await self._limited(peer, verdict, rates):
+                        why = "rate limited"
+                        break
+                    # Stop reading for one token's time: the flood waits in the client's
+                    # TCP buffer instead of costing this loop a parse per message.
+                    await asyncio.sleep(1.0 / rates.settings.control_per_s)
         except ConnectionClosed as closed:
             kind = _closed_kind(closed)
             if kind is not None and kind != "dropped":

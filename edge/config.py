@@ -71,7 +71,7 @@ class ServerSettings(_Section):
     control_burst: float = 60.0  # ... with this many saved up
     audio_bytes_per_s: float = 64_000.0  # binary audio per connection (16 kHz PCM is 32,000)
     audio_burst_bytes: float = 256_000.0
-    abuse_dropped: int = 200  # dropped messages within abuse_window_s: the client is closed
+    abuse_dropped: int = 100  # dropped messages within abuse_window_s: the client is closed
     abuse_window_s: float = 10.0
     abuse_cooloff_s: float = 10.0  # a device closed for flooding is refused this long after
     tls_cert: str = ""  # PEM certificate chain (the branch CA's); empty: plain ws/http

@@ -232,7 +232,7 @@ async def test_flooding_kiosk_is_told_then_disconnected_while_another_is_served(
         tmp_path: Path) -> None:
     config = make_config(tmp_path, **{"server.control_per_s": 50.0,
                                       "server.control_burst": 20.0,
-                                      "server.abuse_dropped": 300})
+                                      "server.abuse_dropped": 40})
     service = Service(config, demo=True)
     host, port = await service.start()
     url = f"ws://{host}:{port}"
