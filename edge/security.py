@@ -79,7 +79,10 @@ def startup_problems(config: BranchConfig, config_path: Path | None, demo: bool)
             problems.append(f"{path} holds secrets and is readable by group or others; "
                             f"run: chmod 600 {path}")
     demo_secrets = {d.credential for d in DEMO_DEVICES}
-    for d in config.devices:
+    # No file at all on loopback is the built-in demo branch (tools, the kill test); a branch
+    # config, or any LAN address, must bring its own device credentials.
+    exposed = config_path is not None or not _loopback(s.host)
+    for d in config.devices if exposed else ():
         if d.credential in demo_secrets:
             problems.append(f"device {d.id} uses a published demo credential; give it its own "
                             "(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(24))'`)"

@@ -287,6 +287,10 @@ def test_service_refuses_readable_secrets_demo_credentials_and_plain_lan(tmp_pat
     assert any("demo credential" in p for p in problems)
     assert any("without TLS" in p for p in problems)
     assert startup_problems(load_config(path), path, demo=True) == []
+    assert startup_problems(load_config(None), None, demo=False) == []  # built-in, loopback
+    lan = load_config(None, {"server.host": "10.0.0.5", "server.tls_cert": "c.pem",
+                             "server.tls_key": "k.pem"})
+    assert any("demo credential" in p for p in startup_problems(lan, None, demo=False))
     path.write_text('[[devices]]\nid = "k"\nrole = "kiosk"\ncredential = "a-long-own-secret"\n',
                     encoding="utf-8")
     os.chmod(path, 0o600)
