@@ -43,8 +43,8 @@ class RateSettings:
 
     control_per_s: float = 20.0  # JSON messages
     control_burst: float = 60.0
-    audio_bytes_per_s: float = 64_000.0  # 16 kHz 16-bit mono is 32,000: twice that
-    audio_burst_bytes: float = 256_000.0
+    audio_bytes_per_s: float = 192_000.0  # 48 kHz 16-bit mono is 96,000: twice that
+    audio_burst_bytes: float = 1_000_000.0
     abuse_dropped: int = 100  # messages dropped within `abuse_window_s`: disconnect
     abuse_window_s: float = 10.0
 

@@ -69,8 +69,8 @@ class ServerSettings(_Section):
     max_consoles: int = 32
     control_per_s: float = 20.0  # JSON messages per connection per second ...
     control_burst: float = 60.0  # ... with this many saved up
-    audio_bytes_per_s: float = 64_000.0  # binary audio per connection (16 kHz PCM is 32,000)
-    audio_burst_bytes: float = 256_000.0
+    audio_bytes_per_s: float = 192_000.0  # binary audio per connection (48 kHz PCM: 96,000)
+    audio_burst_bytes: float = 1_000_000.0  # a whole 20 s turn at 16 kHz sent at once
     abuse_dropped: int = 100  # dropped messages within abuse_window_s: the client is closed
     abuse_window_s: float = 10.0
     abuse_cooloff_s: float = 10.0  # a device closed for flooding is refused this long after
