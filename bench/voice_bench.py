@@ -1,10 +1,18 @@
 """Voice benchmark against the real running service: clips streamed at real-time pace like a kiosk.
 
-Run: .venv/bin/python bench/voice_bench.py [--quick]   (full run ~15 min on 2 cores)
+Run: .venv/bin/python bench/voice_bench.py [--quick]   (full run ~35 min on 2 cores)
 Reports STT CER (zh) / WER (en) of the service's transcripts, STT RTF and TTS first audio / RTF
-(in-process, same engines and settings), end of speech -> first reply audio p50/p95 with one
-kiosk and with 4 concurrent kiosks, the server's per-stage timings (console `turn` messages and
-GET /metrics), and the service's RSS growth over 500 turns. Writes bench/results/voice_bench.json.
+(in-process, same engines and settings), true end of speech -> first reply audio p50/p95 with
+one kiosk and with 4 concurrent kiosks, the server's per-stage timings (console `turn` messages
+and GET /metrics), and the service's RSS growth over 1,000 turns after a 200-turn warm-up.
+Writes bench/results/voice_bench.json.
+
+End of speech is the send time of the chunk holding the clip's last voiced sample (Silero,
+found once by bench/speech_ends.py and stored with each clip's sha256), not of the clip's last
+chunk: the clips end with up to 0.7 s of silence that the endpointer has to wait through too.
+
+Each service phase is one `Scenario` in SCENARIOS: another module can add its own with
+`SCENARIOS["name"] = fn` before calling main().
 """
 
 from __future__ import annotations
@@ -20,8 +28,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import soundfile as sf
@@ -29,7 +38,9 @@ import soundfile as sf
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.speech_ends import load_ends, speech_end_chunk, stored_end  # noqa: E402
 from bench.voice_client import (  # noqa: E402
+    CHUNK_MS,
     ClipRun,
     Peer,
     ServiceProcess,
@@ -56,12 +67,17 @@ TEXT_TURNS = [("en", "What time do you open on Saturday?"), ("zh", "你们周六
 
 
 def load_clips() -> list[dict[str, Any]]:
+    """The shared clips with their PCM and the index of the chunk that ends their speech."""
     with (CLIPS / "manifest.tsv").open(encoding="utf-8") as f:
         rows = list(csv.DictReader(f, delimiter="\t"))
+    ends = load_ends()
     for row in rows:
         pcm, rate = sf.read(CLIPS / row["file"], dtype="int16")
         assert rate == 16_000, row["file"]
         row["pcm"] = pcm
+        end = stored_end(CLIPS / row["file"], ends)  # raises if the clip changed
+        row["speech_end_s"] = end.speech_end_s
+        row["end_chunk"] = speech_end_chunk(CLIPS / row["file"], CHUNK_MS, end.speech_end_s)
     return rows
 
 
@@ -82,10 +98,10 @@ async def kiosk_loop(url: str, device: str, credential: str, clips: list[dict[st
     runs: list[ClipRun] = []
     for i, c in enumerate(clips):
         since = time.perf_counter()
-        clip_end = await stream_clip(peer, stream0 + i, c["pcm"])
+        sent = await stream_clip(peer, stream0 + i, c["pcm"])
         runs.append(ClipRun(device, c["file"], c["lang"], c["reference"], stream0 + i,
-                            since, clip_end))
-        await peer.wait(lambda s=since, e=clip_end: settled(peer, s, 1.0, e), timeout=60)
+                            since, sent[c["end_chunk"]]))
+        await peer.wait(lambda s=since, e=sent[-1]: settled(peer, s, 1.0, e), timeout=60)
         await peer.ws.send(json.dumps({"type": "end_session", "reason": "bench: next customer"}))
     account(peer, runs)
     return peer, runs
@@ -155,24 +171,40 @@ async def text_turn(peer: Peer, ref: str, text: str, whole: bool
     return at - since, first["text"], first["duration_ms"]
 
 
-async def rss_phase(svc: ServiceProcess, clips: list[dict[str, Any]], total: int,
-                    warmup: int, audio_every: int) -> dict[str, Any]:
-    """`total` turns on one kiosk: typed turns (spoken back; the next turn follows the first
-    audio, so most replies are cut short by it, every 5th plays out) and every `audio_every`-th
-    an audio clip sent as fast as the socket takes it; VmRSS after `warmup` turns and at the
-    end."""
+class RssTarget(Protocol):
+    """A running service: where to connect and how much memory it holds."""
+
+    url: str
+
+    def rss_mb(self) -> float: ...
+
+
+async def rss_phase(svc: RssTarget, clips: list[dict[str, Any]], turns: int, warmup: int,
+                    audio_every: int, every: int = 50,
+                    on_sample: Callable[[int], None] | None = None,
+                    max_s: float | None = None) -> dict[str, Any]:
+    """`warmup` + `turns` turns on one kiosk: typed turns (spoken back; the next turn follows
+    the first audio, so most replies are cut short by it, every 5th plays out) and every
+    `audio_every`-th an audio clip sent as fast as the socket takes it. VmRSS is sampled every
+    `every` turns (printed as it goes; `on_sample(turn)` then); growth is counted from the
+    end of the warm-up. With `max_s`, the phase stops at the first sample after that many
+    seconds (a loaded machine) and says so: growth is then over fewer turns."""
     peer = await open_peer(svc.url, "kiosk", "kiosk-1", "demo-kiosk-1", ["audio", "tts"])
-    samples: list[tuple[int, float]] = [(0, svc.rss_mb())]
+    samples: list[tuple[int, float]] = [(0, round(svc.rss_mb(), 2))]
     text_first: dict[str, list[float]] = {"en": [], "zh": []}
     sentences: dict[str, dict[str, Any]] = {}
     n_audio = n_text = 0
     started = time.perf_counter()
+    total = warmup + turns
+    stopped_at: int | None = None
     for i in range(1, total + 1):
-        if i % audio_every == 0:
+        # audio turns fall between the RSS samples (every 50th turn), never just before one:
+        # right after a clip, STT buffers not yet given back read as +15 MB of transient RSS
+        if i % audio_every == audio_every // 4:
             c = clips[(i // audio_every) % len(clips)]
             since = time.perf_counter()
-            end = await stream_clip(peer, 50_000 + i, c["pcm"], silence_s=1.0, pace=False)
-            await peer.wait(lambda s=since, e=end: settled(peer, s, 0.3, e), timeout=60)
+            sent = await stream_clip(peer, 50_000 + i, c["pcm"], silence_s=1.0, pace=False)
+            await peer.wait(lambda s=since, e=sent[-1]: settled(peer, s, 0.3, e), timeout=60)
             n_audio += 1
         else:
             lang, text = TEXT_TURNS[i % len(TEXT_TURNS)]
@@ -187,12 +219,26 @@ async def rss_phase(svc: ServiceProcess, clips: list[dict[str, Any]], total: int
             await peer.ws.send(json.dumps({"type": "end_session", "reason": "bench"}))
         if len(peer.log) > 2000:  # the bench's own log must not grow either
             peer.log.clear()
-        if i == warmup or i % 50 == 0 or i == total:
-            samples.append((i, svc.rss_mb()))
+        if i == warmup or i % every == 0 or i == total:
+            samples.append((i, round(svc.rss_mb(), 2)))
+            base = next((mb for n, mb in samples if n == warmup), None)
+            since_warm = "" if base is None else f" ({samples[-1][1] - base:+.1f} since warm-up)"
+            print(f"  rss turn {i:5d}: {samples[-1][1]:8.1f} MB{since_warm}", flush=True)
+            if on_sample is not None:
+                on_sample(i)
+            if max_s is not None and i > warmup and time.perf_counter() - started > max_s:
+                stopped_at = i
+                print(f"  rss phase stopped after {i} turns: over {max_s:.0f} s", flush=True)
+                break
     await peer.close()
     base = next(mb for n, mb in samples if n == warmup)
-    return {"growth_mb": round(samples[-1][1] - base, 2), "samples_mb": samples,
-            "turns": total, "text_turns": n_text, "audio_turns": n_audio, "warmup_turns": warmup,
+    after = [(n - warmup, mb - base) for n, mb in samples if n >= warmup]
+    slope = float(np.polyfit([n for n, _ in after], [mb for _, mb in after], 1)[0]) * 1000
+    return {"growth_mb": round(samples[-1][1] - base, 2),
+            "max_growth_mb": round(max(mb for _, mb in after), 2),
+            "slope_mb_per_1000_turns": round(slope, 2), "samples_mb": samples,
+            "turns": (stopped_at or total) - warmup, "turns_planned": turns,
+            "stopped_early": stopped_at is not None, "warmup_turns": warmup, "text_turns": n_text, "audio_turns": n_audio,
             "wall_s": round(time.perf_counter() - started, 1),
             "text_turn_first_audio_s": {k: {"p50": pct(v, 50), "p95": pct(v, 95), "n": len(v)}
                                         for k, v in text_first.items()},
@@ -200,9 +246,46 @@ async def rss_phase(svc: ServiceProcess, clips: list[dict[str, Any]], total: int
                                           for k, v in sentences.items()}}
 
 
+Scenario = Callable[[ServiceProcess, Peer, list[dict[str, Any]], argparse.Namespace],
+                    Awaitable[dict[str, Any]]]
+
+
+async def one_kiosk(svc: ServiceProcess, console: Peer, clips: list[dict[str, Any]],
+                    args: argparse.Namespace) -> dict[str, Any]:
+    """One kiosk streams every clip `reps` times."""
+    reps = 1 if args.quick else args.reps
+    out = {"turn": summarise(await latency_phase(svc, console, [clips * reps]))}
+    out["metrics_after_1_kiosk"] = stage_means(svc.metrics())
+    return out
+
+
+async def four_kiosks(svc: ServiceProcess, console: Peer, clips: list[dict[str, Any]],
+                      args: argparse.Namespace) -> dict[str, Any]:
+    """Four kiosks at once, each cycling the clips from a different offset."""
+    per = 2 if args.quick else len(clips) * max(1, args.reps - 1)
+    plan = [[clips[(k + j) % len(clips)] for j in range(per)] for k in range(4)]
+    out = {"turn_4_kiosks": summarise(await latency_phase(svc, console, plan))}
+    out["metrics_all_voice"] = stage_means(svc.metrics())
+    return out
+
+
+async def rss(svc: ServiceProcess, console: Peer, clips: list[dict[str, Any]],
+              args: argparse.Namespace) -> dict[str, Any]:
+    """Memory over many turns on one kiosk (see rss_phase)."""
+    turns, warm = (60, 20) if args.quick else (args.rss_turns, args.rss_warmup)
+    limit = None if args.rss_max_minutes is None else args.rss_max_minutes * 60
+    out = {"rss": await rss_phase(svc, clips, turns, warm, args.audio_every, max_s=limit)}
+    out["metrics_text"] = stage_means(svc.metrics(), "text")
+    return out
+
+
+SCENARIOS: dict[str, Scenario] = {"one": one_kiosk, "four": four_kiosks, "rss": rss}
+"""Service phases by name, run in this order when listed in --phases."""
+
+
 async def service_phases(args: argparse.Namespace, clips: list[dict[str, Any]]
                          ) -> dict[str, Any]:
-    """The phases against one running service: 1 kiosk, 4 kiosks, RSS over many turns."""
+    """The chosen scenarios against one running service, with the load around each."""
     out: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="voice-bench-") as tmp:
         svc = ServiceProcess(Path(tmp), n_kiosks=4, overrides=tuple(args.set))
@@ -210,25 +293,12 @@ async def service_phases(args: argparse.Namespace, clips: list[dict[str, Any]]
         try:
             console = await open_peer(svc.url, "console", "manager", "demo-manager")
             out["rss_after_start_mb"] = round(svc.rss_mb(), 1)
-            reps = 1 if args.quick else args.reps
-            if "one" in args.phases:
-                out["load_before_1_kiosk"] = load()
-                out["turn"] = summarise(await latency_phase(svc, console, [clips * reps]))
-                out["load_after_1_kiosk"] = load()
-                out["metrics_after_1_kiosk"] = stage_means(svc.metrics())
-            if "four" in args.phases:
-                per = 2 if args.quick else len(clips) * max(1, reps - 1)
-                plan = [[clips[(k + j) % len(clips)] for j in range(per)] for k in range(4)]
-                out["load_before_4_kiosks"] = load()
-                out["turn_4_kiosks"] = summarise(await latency_phase(svc, console, plan))
-                out["load_after_4_kiosks"] = load()
-                out["metrics_all_voice"] = stage_means(svc.metrics())
-            if "rss" in args.phases:
-                total, warm = (60, 10) if args.quick else (args.rss_turns, 50)
-                out["load_before_rss"] = load()
-                out["rss"] = await rss_phase(svc, clips, total, warm, 20)
-                out["load_after_rss"] = load()
-                out["metrics_text"] = stage_means(svc.metrics(), "text")
+            for name, scenario in SCENARIOS.items():
+                if name in args.phases:
+                    print(f"scenario {name} (load {load()})", flush=True)
+                    out[f"load_before_{name}"] = load()
+                    out.update(await scenario(svc, console, clips, args))
+                    out[f"load_after_{name}"] = load()
             await console.close()
         finally:
             svc.stop()
@@ -252,7 +322,7 @@ def table(result: dict[str, Any]) -> str:
             ("turn p95 s (1 kiosk)", one["p95_s"], "<= 1.8"),
             ("turn p50 s (4 kiosks)", four["p50_s"], ""),
             ("turn p95 s (4 kiosks)", four["p95_s"], ""),
-            ("RSS growth MB over turns", result.get("rss_growth_mb_500_turns"), "< 5")]
+            ("RSS growth MB after warm-up", result.get("rss_growth_mb"), "<= 5")]
     lines = [f"{'figure':<36} {'value':>10}  target"]
     lines += [f"{name:<36} {'-' if v is None else v:>10}  {goal}" for name, v, goal in rows]
     for label, key in (("1 kiosk", "turn"), ("4 kiosks", "turn_4_kiosks")):
@@ -268,10 +338,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="short smoke run (~4 min)")
     parser.add_argument("--reps", type=int, default=3, help="passes over the clips, 1 kiosk")
-    parser.add_argument("--rss-turns", type=int, default=500)
+    parser.add_argument("--rss-turns", type=int, default=1000,
+                        help="turns measured for RSS growth, after the warm-up")
+    parser.add_argument("--rss-warmup", type=int, default=200)
+    parser.add_argument("--rss-max-minutes", type=float, default=None,
+                        help="stop the RSS phase early (recorded as such) on a loaded machine")
+    parser.add_argument("--audio-every", type=int, default=20,
+                        help="every n-th RSS turn is a voice clip, the others typed")
     parser.add_argument("--out", type=Path, default=OUT)
-    parser.add_argument("--phases", nargs="+", default=["inproc", "one", "four", "rss"],
-                        choices=["inproc", "one", "four", "rss"])
+    parser.add_argument("--with-questions", type=int, default=0, metavar="N",
+                        help="also run bench/voice_lanes.py: 4 kiosks speak while N ask")
+    parser.add_argument("--phases", nargs="+", default=["inproc", *SCENARIOS],
+                        choices=["inproc", *SCENARIOS])
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="service config override for an experiment, e.g. "
                         "speech.stt.partial_min_audio_ms=60000")
@@ -288,6 +366,15 @@ def main() -> None:
         result["tts"] = {"en_first_audio_ms": tts["en"]["first_audio_ms"],
                          "en_rtf": tts["en"]["rtf"], "zh_first_audio_ms": tts["zh"]["first_audio_ms"],
                          "zh_rtf": tts["zh"]["rtf"]}
+    elif args.out.is_file():  # not rerun: the previous run's in-process figures, marked so
+        before = json.loads(args.out.read_text(encoding="utf-8"))
+        kept = {k: before["detail"][k] for k in ("stt_inproc", "stt_window_experiment",
+                                                 "tts_inproc") if k in before.get("detail", {})}
+        if kept:
+            detail.update(kept)
+            detail["inproc_carried_over_from"] = before.get("git_head")
+            if "tts" in before:
+                result["tts"] = before["tts"]
     load_inproc = load()
     svc = asyncio.run(service_phases(args, clips))
     one, four = svc.pop("turn", None), svc.pop("turn_4_kiosks", None)
@@ -300,7 +387,8 @@ def main() -> None:
         result["turn_4_kiosks"] = {"p50_s": four["p50_s"], "p95_s": four["p95_s"]}
         detail["turn_4_kiosks"] = four
     if "rss" in svc:
-        result["rss_growth_mb_500_turns"] = svc["rss"]["growth_mb"]
+        result["rss_growth_mb"] = svc["rss"]["growth_mb"]
+        result["rss_turns_after_warmup"] = svc["rss"]["turns"]
     result.update({
         "machine": f"{platform.machine()} {os.cpu_count()}-core CPU, no GPU",
         "git_head": subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
@@ -311,14 +399,20 @@ def main() -> None:
         "detail": {**detail, **svc},
         "method": ("clips streamed as 32 ms PCM16 frames on an absolute real-time schedule, then "
                    "1.2 s of real-time silence and audio_end; end of speech = wall time the "
-                   "clip's last frame was sent; latency = first `speech` binary frame of the "
-                   "reply to the clip's last final transcript (JFK splits at its pause); "
-                   "end_session after every clip; 4 kiosks start 0.8 s apart, each cycling the "
-                   "clips from a different offset. RSS: VmRSS of the service process; typed "
-                   "turns (replies spoken) plus every 20th turn an audio clip sent unpaced."),
+                   "frame holding the clip's last voiced sample was sent (Silero >= 0.5, "
+                   "bench/data/speech_ends.json), not its last frame; latency = first `speech` "
+                   "binary frame of the reply to the clip's last final transcript (JFK splits "
+                   "at its pause); end_session after every clip; 4 kiosks start 0.8 s apart, "
+                   "each cycling the clips from a different offset. RSS: VmRSS of the service "
+                   "process, growth from the end of the warm-up; typed turns (replies spoken) "
+                   f"plus every {args.audio_every}th turn an audio clip sent unpaced."),
     })
+    if args.with_questions:
+        from bench.voice_lanes import lanes_bench
+        result["lanes"] = asyncio.run(lanes_bench(clips, args.with_questions, args.quick,
+                                                  latency_phase, summarise))
     result["wall_s"] = round(time.perf_counter() - started, 1)
-    agreed = ["stt", "tts", "turn", "turn_4_kiosks", "rss_growth_mb_500_turns"]
+    agreed = ["stt", "tts", "turn", "turn_4_kiosks", "rss_growth_mb", "rss_turns_after_warmup"]
     result = {**{k: result[k] for k in agreed if k in result},
               **{k: v for k, v in result.items() if k not in agreed}}
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -37,14 +37,13 @@ def kiosk_ids(n: int) -> list[tuple[str, str]]:
 
 
 def devices_toml(n_kiosks: int) -> str:
-    """The `devices` list for --set: every demo device plus extra kiosks up to n_kiosks."""
+    """The `devices` list for --set: every demo device plus extra kiosks up to n_kiosks
+    (staff consoles log in with staff accounts, not device credentials)."""
     rows = [
         '{id="kiosk-1", role="kiosk", credential="demo-kiosk-1"}',
         '{id="kiosk-2", role="kiosk", credential="demo-kiosk-2", language="en"}',
         '{id="caller-1", role="caller", credential="demo-caller-1"}',
-        '{id="manager", role="console", credential="demo-manager"}',
-        '{id="teller-1", role="console", credential="demo-teller-1", counter="c1"}',
-        '{id="teller-2", role="console", credential="demo-teller-2", counter="c2"}',
+        '{id="display-1", role="caller", credential="demo-display-1"}',
     ]
     rows += [f'{{id="{d}", role="kiosk", credential="{c}"}}' for d, c in kiosk_ids(n_kiosks)[2:]]
     return "[" + ", ".join(rows) + "]"
@@ -53,9 +52,10 @@ def devices_toml(n_kiosks: int) -> str:
 class ServiceProcess:
     """`edge.cli serve` in a subprocess; knows its URL and pid (for VmRSS)."""
 
-    def __init__(self, data_dir: Path, n_kiosks: int = 4, overrides: tuple[str, ...] = ()
-                 ) -> None:
+    def __init__(self, data_dir: Path, n_kiosks: int = 4, overrides: tuple[str, ...] = (),
+                 llm_folder: str = "") -> None:
         self.data_dir = data_dir
+        self.llm_folder = llm_folder
         self.n_kiosks = n_kiosks
         self.overrides = overrides
         self.proc: subprocess.Popen[str] | None = None
@@ -67,7 +67,7 @@ class ServiceProcess:
                str(self.data_dir), "--knowledge-dense", "false", "--log-level", "WARNING",
                # the issue measures the voice path without the LLM tier (bench/llm_bench.py
                # measures that): unsure turns are asked back, not sent to the model
-               "--llm-folder", "",
+               "--llm-folder", self.llm_folder,
                "--set", f"devices={devices_toml(self.n_kiosks)}"]
         for item in self.overrides:
             cmd += ["--set", item]
@@ -190,9 +190,13 @@ def first_audio(peer: Peer, turn: int) -> float | None:
 
 
 async def stream_clip(peer: Peer, stream: int, pcm: npt.NDArray[np.int16],
-                      silence_s: float = 1.2, pace: bool = True) -> float:
-    """Send audio_start, the clip at real-time pace, silence, audio_end; returns the wall time
-    (perf_counter) at which the clip's last chunk was sent (the customer's end of speech)."""
+                      silence_s: float = 1.2, pace: bool = True) -> list[float]:
+    """Send audio_start, the clip in CHUNK_MS chunks at real-time pace, silence, audio_end;
+    returns the wall time (perf_counter) at which each of the clip's chunks was sent.
+
+    A microphone sends a chunk once it has recorded it, so the customer's end of speech is the
+    send time of the chunk holding the last voiced sample (bench.speech_ends), not of the
+    clip's last chunk: the clips end with up to 0.7 s of silence."""
     await peer.ws.send(json.dumps({"type": "audio_start", "stream": stream,
                                    "sample_rate": RATE}))
     step = RATE * CHUNK_MS // 1000
@@ -201,17 +205,17 @@ async def stream_clip(peer: Peer, stream: int, pcm: npt.NDArray[np.int16],
     n_clip = len(chunks)
     chunks += [quiet[i:i + step] for i in range(0, len(quiet), step)]
     start = time.perf_counter()
-    clip_end = start
+    sent: list[float] = []
     for seq, chunk in enumerate(chunks):
         if pace:  # absolute schedule: a late wake-up does not slow the stream down
             delay = start + seq * CHUNK_MS / 1000 - time.perf_counter()
             if delay > 0:
                 await asyncio.sleep(delay)
         await peer.ws.send(AudioFrame(KIND_AUDIO_IN, stream, seq, chunk.tobytes()).encode())
-        if seq == n_clip - 1:
-            clip_end = time.perf_counter()
+        if seq < n_clip:
+            sent.append(time.perf_counter())
     await peer.ws.send(json.dumps({"type": "audio_end", "stream": stream}))
-    return clip_end
+    return sent
 
 
 def settled(peer: Peer, since: float, quiet_s: float, final_after: float = 0.0) -> bool:
@@ -240,7 +244,7 @@ class ClipRun:
     reference: str
     stream: int
     sent_at: float
-    clip_end: float
+    speech_end: float  # send time of the chunk holding the clip's last voiced sample
     hypothesis: str = ""
     turns: int = 0
     latency_s: float | None = None
@@ -249,7 +253,7 @@ class ClipRun:
 
 
 def account(peer: Peer, runs: list[ClipRun]) -> None:
-    """Fill hypothesis, turn count and end-of-speech -> first audio of each run from the log.
+    """Fill hypothesis, turn count and true end of speech -> first audio of each run.
 
     The k-th final transcript of a kiosk is answered by its k-th reply (voice turns are answered
     in order); a clip split into several turns is timed by its last turn."""
@@ -267,7 +271,7 @@ def account(peer: Peer, runs: list[ClipRun]) -> None:
             run.reply = " | ".join(f"{r['intent']}: {r['text'][:80]}" for _, r in pairs if r)
             audio_at = first_audio(peer, pairs[-1][1]["turn"])
             if audio_at is not None:
-                run.latency_s = audio_at - run.clip_end
+                run.latency_s = audio_at - run.speech_end
 
 
 def attach_console_timings(console: Peer, device: str, runs: list[ClipRun],

@@ -12,10 +12,28 @@ from typing import Annotated, Any, Final, Literal
 
 import msgspec
 
-PROTOCOL_VERSION: Final = 1
+from devices.errors import ERRORS, ErrorCode
+from devices.payloads import (
+    Board,
+    ClassInfo,
+    CounterInfo,
+    CounterRow,
+    Features,
+    Health,
+    Language,
+    Names,
+    RecentCall,
+    ResultData,
+    ServiceInfo,
+    ServingRow,
+    TerminalInfo,
+    TicketInfo,
+)
+
+# 2: typed payloads (board, results, health), `describe` after `welcome`, `describe_request`.
+PROTOCOL_VERSION: Final = 2
 
 Role = Literal["kiosk", "caller", "console"]
-Language = Literal["zh", "en"]
 StreamId = Annotated[int, msgspec.Meta(ge=0, le=2**32 - 1)]
 
 
@@ -52,11 +70,31 @@ class Welcome(Message, tag="welcome"):
 class Error(Message, tag="error"):
     """Something the device sent could not be done; `code` is stable, `message` is for people."""
 
-    code: str
+    code: ErrorCode
     message: str
     ref: str | None = None
     fatal: bool = False
     turn: int | None = None  # the customer turn this error closes (instead of its `reply`)
+
+
+class Describe(Message, tag="describe"):
+    """The branch as a page or console draws it; sent right after `welcome` and on request.
+
+    `terminals` are listed for kiosks only; `features` say what works right now."""
+
+    branch: str
+    name: Names
+    role: Role
+    languages: list[Language]
+    services: list[ServiceInfo]
+    classes: list[ClassInfo]
+    counters: list[CounterInfo]
+    terminals: list[TerminalInfo] = msgspec.field(default_factory=list)
+    features: Features = msgspec.field(default_factory=Features)
+
+
+class DescribeRequest(Message, tag="describe_request"):
+    """Ask for `describe` again (answered with the same `id`)."""
 
 
 class Bye(Message, tag="bye"):
@@ -162,6 +200,32 @@ class StopAudio(Message, tag="stop_audio"):
     reason: str = "barge_in"
 
 
+class PlaybackStarted(Message, tag="playback_started"):
+    """The kiosk's speaker started playing sentence `seq` of reply `turn` (audio clock)."""
+
+    turn: int
+    seq: int
+
+
+class PlaybackFinished(Message, tag="playback_finished"):
+    """Sentence `seq` of reply `turn` played to its end; `final` when it was the last one."""
+
+    turn: int
+    seq: int
+    played_ms: int
+    final: bool = False
+
+
+class PlaybackStopped(Message, tag="playback_stopped"):
+    """The kiosk cut reply `turn` short (`stop_audio` or its own barge-in detector) after
+    `played_ms` of sentence `seq`: what the customer actually heard."""
+
+    turn: int
+    seq: int
+    played_ms: int
+    reason: str = "stop_audio"
+
+
 class TicketIssued(Message, tag="ticket"):
     """A queue ticket for the customer at this kiosk."""
 
@@ -221,8 +285,8 @@ class Ack(Message, tag="ack"):
 class BoardSnapshot(Message, tag="board"):
     """What a display shows: now serving per counter, recent calls, waiting counts."""
 
-    serving: list[dict[str, Any]]
-    recent: list[dict[str, Any]]
+    serving: list[ServingRow]
+    recent: list[RecentCall]
     waiting: dict[str, int]
 
 
@@ -231,7 +295,7 @@ class BoardSnapshot(Message, tag="board"):
 Action = Literal[
     "call_next", "recall", "no_show", "transfer", "cancel", "start", "complete",
     "walk_in", "set_class", "ack_alert", "snapshot", "kb_search", "report", "appointments",
-    "audit_log",
+    "what_if", "audit_log",
 ]
 
 
@@ -247,6 +311,9 @@ class Command(Message, tag="command"):
     note: str | None = None
     query: str | None = None  # kb_search
     date: str | None = None  # report, appointments: YYYY-MM-DD, default today
+    change: str | None = None  # what_if: "serve c4 wealth; break c2 20" (none: as things are)
+    horizon_min: int | None = None  # what_if: minutes simulated (default from the branch config)
+    seed: int | None = None  # what_if: repeat an audited run (default: a fresh seed)
 
 
 class Result(Message, tag="result"):
@@ -255,9 +322,10 @@ class Result(Message, tag="result"):
     ref: str | None
     action: Action
     ok: bool = True
-    ticket: dict[str, Any] | None = None
+    ticket: TicketInfo | None = None
     text: str = ""
-    data: dict[str, Any] | None = None  # kb_search: passages; report: rows
+    data: ResultData | None = None  # tagged by `kind`: kb_search, report, appointments, what_if,
+    # audit_log
 
 
 class Alert(Message, tag="alert"):
@@ -276,10 +344,10 @@ class Alert(Message, tag="alert"):
 class ConsoleSnapshot(Message, tag="snapshot"):
     """The whole picture for a console: queue board, counters, open alerts, health."""
 
-    board: dict[str, Any]
-    counters: list[dict[str, Any]]
+    board: Board
+    counters: list[CounterRow]
     alerts: list[Alert]
-    health: dict[str, Any]
+    health: Health
     recent_turns: list[TurnLog] = msgspec.field(default_factory=list)  # masked, oldest first
 
 
@@ -287,7 +355,7 @@ class QueueUpdate(Message, tag="queue_update"):
     """Something changed in the queue; consoles redraw, kiosks update wait estimates."""
 
     event: str
-    ticket: dict[str, Any] | None = None
+    ticket: TicketInfo | None = None
     waiting: dict[str, int] = msgspec.field(default_factory=dict)
 
 
@@ -305,12 +373,13 @@ class TurnLog(Message, tag="turn"):
 # ---------------------------------------------------------------- registries
 
 CLIENT_MESSAGES: Final[dict[Role, tuple[type[Message], ...]]] = {
-    "kiosk": (Hello, KioskText, KioskContext, EndSession, AudioStart, AudioEnd),
-    "caller": (Hello, Ack),
-    "console": (Hello, Command),
+    "kiosk": (Hello, KioskText, KioskContext, EndSession, AudioStart, AudioEnd,
+              DescribeRequest, PlaybackStarted, PlaybackFinished, PlaybackStopped),
+    "caller": (Hello, Ack, DescribeRequest),
+    "console": (Hello, Command, DescribeRequest),
 }
 SERVER_MESSAGES: Final[tuple[type[Message], ...]] = (
-    Welcome, Error, Bye, Reply, Transcript, SpeechOut, StopAudio, TicketIssued, TicketCancelled,
+    Welcome, Describe, Error, Bye, Reply, Transcript, SpeechOut, StopAudio, TicketIssued, TicketCancelled,
     GoToTerminal, Call, BoardSnapshot,
     Result, Alert, ConsoleSnapshot, QueueUpdate, TurnLog,
 )
@@ -327,14 +396,15 @@ def type_name(cls: type[Message]) -> str:
 class ProtocolError(Exception):
     """A message that cannot be accepted, with the `error` code and sentence to send back."""
 
-    def __init__(self, code: str, message: str, ref: str | None = None,
-                 refusal: bool = False) -> None:
+    def __init__(self, code: ErrorCode, message: str, ref: str | None = None,
+                 refusal: bool | None = None) -> None:
         super().__init__(message)
-        self.code = code
+        self.code: ErrorCode = code
         self.message = message
         self.ref = ref
-        self.refusal = refusal
-        """A valid request the queue refused ("nothing waiting"): routine, not a bad message."""
+        self.refusal = ERRORS[code].refusal if refusal is None else refusal
+        """A valid request the branch refused ("nothing waiting"): routine, not a bad message;
+        by default what the registry (`devices.errors`) says of the code."""
 
 
 _ANY_DECODER: Final = msgspec.json.Decoder(dict[str, Any])

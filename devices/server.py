@@ -22,6 +22,7 @@ from dataclasses import dataclass, replace
 from types import TracebackType
 from typing import Any, Protocol, TypeAlias
 
+import msgspec
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
@@ -29,6 +30,7 @@ from websockets.http11 import Request, Response
 
 from devices.frames import FrameError, decode_frame
 from devices.logthrottle import LogThrottle, Summary
+from devices.payloads import Health
 from devices.peer import Identity, Peer
 from devices.protocol import (
     PROTOCOL_VERSION,
@@ -100,7 +102,7 @@ class Handler(Protocol):
     async def on_message(self, peer: Peer, msg: Message) -> None: ...
     async def on_audio(self, peer: Peer, stream: int, seq: int, pcm: bytes) -> None: ...
     async def on_disconnect(self, peer: Peer) -> None: ...
-    def health(self) -> dict[str, Any]: ...
+    def health(self) -> Health: ...
 
 
 class Gate(Protocol):
@@ -243,7 +245,7 @@ class DeviceServer:
     def health(self) -> dict[str, Any]:
         """Liveness plus what the service reports about itself."""
         return {"status": "ok", "protocol": PROTOCOL_VERSION, "connections": self.connections(),
-                **self.stats, **self.refusals(), **self.handler.health()}
+                **self.stats, **self.refusals(), **msgspec.to_builtins(self.handler.health())}
 
     # ------------------------------------------------------------ aggregated logging
 

@@ -42,30 +42,29 @@ async def _serve_async(config: BranchConfig, demo: bool) -> int:
 
     if demo:
         await seed_appointments(config, time.time())
-    service = Service(config, demo=demo)
-    host, port = await service.start()
-    scheme = "wss" if config.server.tls_cert else "ws"
-    print(f"listening on {scheme}://{host}:{port}", flush=True)
-    if demo:
-        from edge.staff import DEMO_STAFF
+    async with Service.open(config, demo=demo) as service:
+        assert service.address is not None
+        host, port = service.address
+        scheme = "wss" if config.server.tls_cert else "ws"
+        print(f"listening on {scheme}://{host}:{port}", flush=True)
+        if demo:
+            from edge.staff import DEMO_STAFF
 
-        print("demo staff accounts (published passwords, created only by --demo): "
-              + ", ".join(f"{u}/{p} ({r}{' ' + c if c else ''})" for u, p, r, c in DEMO_STAFF),
-              flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    demo_task = (asyncio.create_task(run_demo(config, f"{scheme}://{host}:{port}", stop),
-                                     name="demo")
-                 if demo else None)
-    await stop.wait()
-    logging.getLogger("branch_teller").info("shutting down")
-    if demo_task is not None:
-        demo_task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await demo_task
-    await service.stop()
+            print("demo staff accounts (published passwords, created only by --demo): "
+                  + ", ".join(f"{u}/{p} ({r}{' ' + c if c else ''})"
+                              for u, p, r, c in DEMO_STAFF), flush=True)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        demo_task = (asyncio.create_task(run_demo(config, f"{scheme}://{host}:{port}", stop),
+                                         name="demo") if demo else None)
+        await stop.wait()
+        logging.getLogger("branch_teller").info("shutting down")
+        if demo_task is not None:
+            demo_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await demo_task
     return 0
 
 
@@ -140,6 +139,13 @@ def _eval_intents(args: argparse.Namespace) -> int:
 
 def _queue(args: argparse.Namespace) -> int:
     config = config_from_args(args)
+    if args.action == "what-if":
+        from edge.what_if import run_what_if
+
+        return run_what_if(config, args.change, args.horizon, args.seed, args.replications,
+                           args.at, args.db, args.json)
+    if args.change:
+        raise ConfigError("queue: changes are for 'queue what-if', e.g. queue what-if open c6")
     print("class          offset_s    rate  target_wait_s")
     for c in config.queue.classes:
         print(f"{c.id:<14} {c.offset_s:>8.0f} {c.rate:>7.2f} {c.target_wait_s:>14.0f}")
@@ -287,9 +293,26 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--out", default="models/router/router.npz")
     t.set_defaults(func=_train_router)
 
-    q = sub.add_parser("queue", help="show the queue's priority classes and counters",
-                       description=PRIORITY_HELP,
+    from edge.queue.staffing import CHANGE_HELP
+
+    q = sub.add_parser("queue", help="show the queue's priority classes and counters; what-if "
+                       "staffing", description=PRIORITY_HELP + "\nWhat-if staffing: `queue "
+                       "what-if CHANGE` simulates the next hour of today's queue (from the "
+                       "branch database) as it is and with the change, side by side, and "
+                       "records the seed and the change in the audit log.\n" + CHANGE_HELP,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
+    q.add_argument("action", nargs="?", choices=["what-if"], help="what-if: simulate a change")
+    q.add_argument("change", nargs="*", help="what-if: the change, e.g. serve c4 wealth")
+    q.add_argument("--horizon", type=int, metavar="MIN", help="what-if: minutes of arrivals "
+                   "(default queue.what_if.horizon_min)")
+    q.add_argument("--seed", type=int, help="what-if: seed (default: from the clock; printed "
+                   "and audited so a run can be repeated)")
+    q.add_argument("--replications", type=int, metavar="N", help="what-if: runs per scenario")
+    q.add_argument("--at", metavar="YYYY-MM-DDTHH:MM", help="what-if: the queue as it stood "
+                   "then, in branch time or as the audit log's epoch seconds (default now)")
+    q.add_argument("--db", metavar="FILE", help="what-if: database file (default "
+                   "DATA_DIR/branch.db)")
+    q.add_argument("--json", action="store_true", help="what-if: print one JSON object")
     add_config_arguments(q)
     q.set_defaults(func=_queue)
 

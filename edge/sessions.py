@@ -44,6 +44,7 @@ from edge.conversation import (
     ticket_card,
 )
 from edge.desk import QueueDesk
+from edge.lanes import LaneBusy, run_on
 from edge.queue.model import QueueError, TicketView
 from edge.store import BookingTaken
 from edge.voice import TurnTimer, VoiceChannel
@@ -92,7 +93,8 @@ class KioskSession:
         self.peer = peer
         self.desk = desk
         self.understand = understand
-        self.executor = executor
+        self.executor = executor  # routing: the service's vad_route lane
+        self.answer_lane: Executor = executor  # answers: the service's answers lane
         self.on_turn = on_turn
         self.on_failure = on_failure  # (channel, error code) of every turn that failed
         self.clock = clock
@@ -111,6 +113,11 @@ class KioskSession:
     @property
     def state(self) -> DialogueState:
         return self.core.state
+
+    @property
+    def conversation(self) -> str:
+        """The current customer's conversation id (a new one after every reset)."""
+        return self.core.conversation
 
     @property
     def last_activity(self) -> float:
@@ -247,7 +254,11 @@ class KioskSession:
     async def _decide(self, p: Prepared) -> Decision:
         """The facts the core asked for, then its one decision."""
         loop = asyncio.get_running_loop()
-        understood = await loop.run_in_executor(self.executor, self.understand, p.route_text)
+        try:
+            understood = await loop.run_in_executor(self.executor, self.understand, p.route_text)
+        except LaneBusy:
+            raise ProtocolError("busy", "The service is very busy right now; please say that "
+                                "again in a moment.", refusal=True) from None
         if self.llm_route is not None and self.core.wants_second_tier(p, understood):
             understood = await self._second_tier(p.input.text, understood)
         booking = await self._booking(p.booking_number)
@@ -326,7 +337,7 @@ class KioskSession:
         elif isinstance(action, GoTerminal):
             self.peer.send(go_terminal(action, turn, ref, lang))
         elif isinstance(action, AlertStaff):
-            self.desk.raise_alert(Alert(
+            await self.desk.raise_alert(Alert(
                 alert=secrets.token_hex(4), kind=action.kind, severity=action.severity,
                 text=mask_pii(action.text), device=self.peer.device_id, at=self.clock(),
                 requires_ack=action.severity != "info"))
@@ -374,11 +385,12 @@ class KioskSession:
         the answer's sentences already went to `feed` as the model wrote them."""
         if self.answer is None:
             return action.fallback, [], False
-        loop = asyncio.get_running_loop()
         say = feed.put_threadsafe if feed is not None else None
         try:
-            found = await loop.run_in_executor(self.executor, self.answer, action.question, lang,
-                                               say)
+            found = await run_on(self.answer_lane, self.answer, action.question, lang, say)
+        except LaneBusy as busy:  # another kiosk's answer holds the model: no wait, no hang
+            log.info("answer lane busy (%s); using the fallback", busy.why)
+            return action.fallback, [], False
         except Exception:  # a broken index or model must not cost the customer the turn
             log.exception("answering failed; using the fallback")
             return action.fallback, [], False

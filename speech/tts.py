@@ -15,7 +15,7 @@ import re
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -131,6 +131,9 @@ class PiperVoiceEngine:
         """Load the voice (*.onnx + *.onnx.json) in folder, patched in memory to report durations."""
         from piper import PiperVoice
 
+        from speech.espeak import install
+
+        install()  # piper 1.8's espeak bridge leaks on every sentence: see speech/espeak.py
         model = next(iter(sorted(folder.glob("*.onnx"))), None)
         if model is None:
             raise FileNotFoundError(f"no piper .onnx voice in {folder}")
@@ -233,7 +236,8 @@ class TtsService:
     def __init__(self, voices: Mapping[str, Voice], settings: TtsSettings | None = None) -> None:
         self.voices = dict(voices)
         self.settings = settings or TtsSettings()
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tts")
+        # One synthesis thread of its own; the edge service swaps in its bounded tts lane.
+        self.executor: Executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tts")
 
     @classmethod
     def load(cls, settings: TtsSettings, root: Path = Path(".")) -> TtsService:
@@ -248,7 +252,7 @@ class TtsService:
 
     def close(self) -> None:
         """Stop the synthesis thread (pending sentences are dropped)."""
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        self.executor.shutdown(wait=False, cancel_futures=True)
 
     def voice_for(self, language: str) -> Voice:
         """The voice for a language tag ("zh", "zh-CN", "en-US"...), falling back to any voice."""
@@ -312,7 +316,7 @@ class TtsService:
         def submit() -> asyncio.Future[SpeechChunk]:
             text = sentences.pop(0)
             job: Callable[[], SpeechChunk] = lambda: voice.synthesize(text, rate)  # noqa: E731
-            return loop.run_in_executor(self._executor, job)
+            return loop.run_in_executor(self.executor, job)
 
         pending: asyncio.Future[SpeechChunk] | None = None
         index = 0

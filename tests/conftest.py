@@ -42,9 +42,7 @@ class Running:
 
 @pytest.fixture
 async def running(tmp_path: Path) -> AsyncIterator[Running]:
-    service = Service(make_config(tmp_path), demo=True)
-    host, port = await service.start()
-    try:
+    async with Service.open(make_config(tmp_path), demo=True) as service:
+        assert service.address is not None
+        host, port = service.address
         yield Running(service, f"ws://{host}:{port}")
-    finally:
-        await service.stop()

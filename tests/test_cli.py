@@ -157,6 +157,10 @@ async def test_main_job_without_a_terminal_prints_the_demo_branch_at_work(tmp_pa
         proc.send_signal(signal.SIGINT)
         await asyncio.wait_for(proc.wait(), 60)
     assert any(s.startswith("branch-teller service listening on ws://") for s in seen)
+    assert any(s.startswith("kiosk page (open in Chromium): http://") and "/k/#device=kiosk-2&"
+               in s for s in seen)
+    assert any(s.startswith("queue display page: http://") and "/d/#device=display-1&" in s
+               for s in seen)
     assert proc.returncode == 0
 
 

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from textual.widgets import DataTable, Static
 
+from devices.payloads import AppointmentsData
 from devices.protocol import Error, Result
 from tests.conftest import Running
 from tests.test_appointments import book_rows, booked_service
@@ -39,12 +40,12 @@ async def test_tab_shows_the_bookings_the_command_returned(booked: Running) -> N
         await pilot.press("7")
         reply = await answered(pilot, app, n)
         assert isinstance(reply, Result) and reply.action == "appointments", reply
-        assert reply.data is not None
-        listed: list[dict[str, Any]] = reply.data["appointments"]
+        assert isinstance(reply.data, AppointmentsData)
+        listed = reply.data.appointments
         await until(pilot, lambda: len(rows(app, "appointments")) == len(listed))
         shown = rows(app, "appointments")
-        assert [r[0] for r in shown] == [a["number"] for a in listed]
-        assert [r[1] for r in shown] == [a["window"] for a in listed]
+        assert [r[0] for r in shown] == [a.number for a in listed]
+        assert [r[1] for r in shown] == [a.window for a in listed]
         by_number = {r[0]: r for r in shown}
         assert by_number["335812"][2:] == ["wealth", "", "booked", "-"]
         assert by_number["778899"][4] == "cancelled"

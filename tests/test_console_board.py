@@ -8,7 +8,6 @@ import json
 import random
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -19,6 +18,7 @@ from textual.widgets import DataTable
 from devices.protocol import decode_server, encode
 from edge.config import ConfigError
 from edge.queue.engine import QueueEngine
+from edge.queue.events import QueueEvent
 from edge.queue.model import QueueError
 from edge.queue.settings import QueueSettings
 from edge.service import Service
@@ -123,14 +123,14 @@ async def test_the_snapshot_stays_small_with_thousands_waiting(tmp_path: Path) -
         desk = service.desk
         assert desk is not None
         rnd = random.Random(7)
-        events: list[dict[str, Any]] = []
+        events: list[QueueEvent] = []
         for _ in range(3000):
             events += desk.engine.issue(rnd.choice(["personal", "cash", "fx", "loan"])).events
         await desk.store.append_events(desk.engine.day_of(desk.clock()), events)
         snap = service.console_snapshot()
         size = len(encode(snap).encode())
-        assert len(snap.board["waiting"]) == 4 * 50
-        assert sum(snap.board["waiting_counts"].values()) == 3000
+        assert len(snap.board.waiting) == 4 * 50
+        assert sum(snap.board.waiting_counts.values()) == 3000
         assert size < 80_000, size  # every ticket would be ~650 KB
         assert json.loads(encode(snap))["board"]["waiting_per_service"] == 50
     finally:

@@ -19,6 +19,7 @@ from devices.protocol import (
     PROTOCOL_VERSION,
     Bye,
     ConsoleSnapshot,
+    Describe,
     Error,
     Message,
     QueueUpdate,
@@ -99,7 +100,9 @@ async def test_login_reports_counter_and_hands_over_the_snapshot(
     assert client.online and client.status.counter == "c1"
     assert rec.states()[:2] == ["connecting", "online"]
     snap = next(m for m in rec.messages if isinstance(m, ConsoleSnapshot))
-    assert [c["id"] for c in snap.counters][:2] == ["c1", "c2"]
+    assert [c.id for c in snap.counters][:2] == ["c1", "c2"]
+    described = next(m for m in rec.messages if isinstance(m, Describe))
+    assert described.role == "console" and rec.messages.index(described) < rec.messages.index(snap)
 
 
 async def test_command_pairs_result_and_error_by_ref(
@@ -114,10 +117,10 @@ async def test_command_pairs_result_and_error_by_ref(
     await rec.until(lambda: any(isinstance(m, QueueUpdate) for m in rec.messages))
     called = await client.command("call_next")
     assert isinstance(called, Result) and called.ticket is not None
-    assert called.ticket["number"] == ticket["number"]
+    assert called.ticket.number == ticket["number"]
     snap = await client.command("snapshot")
     assert isinstance(snap, ConsoleSnapshot)
-    assert snap.counters[0]["ticket"] == ticket["number"]
+    assert snap.counters[0].ticket == ticket["number"]
     await kiosk.close()
 
 

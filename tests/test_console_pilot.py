@@ -12,6 +12,7 @@ from textual.pilot import Pilot
 from textual.widgets import DataTable, OptionList, Static
 from websockets.asyncio.client import ClientConnection
 
+from devices.payloads import SearchData
 from devices.protocol import Error, Result
 from tests.conftest import Running
 from tests.wsclient import login, recv_until
@@ -75,7 +76,7 @@ async def test_call_next_recall_and_done_from_the_keyboard(running: Running) -> 
         await pilot.press("n")
         called = await answered(pilot, app, n)
         assert isinstance(called, Result) and called.ticket is not None
-        assert called.ticket["number"] == number
+        assert called.ticket.number == number
         await until(pilot, lambda: rows(app, "counters")[0][1:] == ["called", number])
         assert rows(app, "waiting") == []
         assert "call_next" in str(app.query_one("#last", Static).render())
@@ -88,7 +89,7 @@ async def test_call_next_recall_and_done_from_the_keyboard(running: Running) -> 
         n = app.replied
         await pilot.press("d")
         done = await answered(pilot, app, n)
-        assert isinstance(done, Result) and done.ticket and done.ticket["state"] == "done"
+        assert isinstance(done, Result) and done.ticket and done.ticket.state == "done"
         await until(pilot, lambda: rows(app, "counters")[0][1:] == ["idle", "-"])
     assert (await audit_actions(running))[:3] == ["complete", "recall", "call_next"]
     await kiosk.close()
@@ -105,7 +106,7 @@ async def test_no_show_from_the_keyboard(running: Running) -> None:
         await pilot.press("x")
         reply = await answered(pilot, app, n)
         assert isinstance(reply, Result) and reply.action == "no_show", reply
-        assert reply.ticket and reply.ticket["number"] == ticket["number"]
+        assert reply.ticket and reply.ticket.number == ticket["number"]
     assert (await audit_actions(running))[0] == "no_show"
     await kiosk.close()
 
@@ -141,7 +142,7 @@ async def test_transfer_the_called_customer_to_another_service(running: Running)
         await pilot.press("enter")
         reply = await answered(pilot, app, n)
         assert isinstance(reply, Result) and reply.action == "transfer", reply
-        assert reply.ticket and reply.ticket["service"] == "fx"
+        assert reply.ticket and reply.ticket.service == "fx"
         await until(pilot, lambda: [ticket["number"], "fx"] in [r[:2] for r in
                                                                rows(app, "waiting")])
     assert (await audit_actions(running))[0] == "transfer"
@@ -223,10 +224,11 @@ async def test_knowledge_search_shows_sources(running: Running) -> None:
         n = app.replied
         await pilot.press("enter")
         reply = await answered(pilot, app, n)
-        assert isinstance(reply, Result) and reply.data and reply.data["passages"], reply
+        assert isinstance(reply, Result) and isinstance(reply.data, SearchData), reply
+        assert reply.data.passages, reply
         shown = str(app.query_one("#kb-results", Static).render())
-        first = reply.data["passages"][0]
-        assert first["source"] in shown and f"v{first['version']}" in shown
+        first = reply.data.passages[0]
+        assert first.source in shown and f"v{first.version}" in shown
 
 
 async def test_console_says_offline_when_the_service_goes_away(running: Running) -> None:

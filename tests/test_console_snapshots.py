@@ -18,12 +18,14 @@ from syrupy.assertion import SnapshotAssertion
 from syrupy.location import PyTestLocation
 from textual.widgets import DataTable, Static
 
-from devices.protocol import decode_server
+from devices.payloads import WhatIfData
+from devices.protocol import Result, decode_server
 from ui.app import ConsoleApp
 from ui.appointments_pane import AppointmentsPane
 from ui.client import LinkStatus
 from ui.search_report import KnowledgePane, ReportPane
 from ui.side_panes import MAX_TURNS
+from ui.whatif_pane import WhatIfPane
 
 SNAPSHOTS = Path(__file__).parent / "snapshots"
 FEED: dict[str, Any] = json.loads((SNAPSHOTS / "console_feed.json").read_text("utf-8"))
@@ -54,6 +56,9 @@ async def screenshot(keys: tuple[str, ...], size: tuple[int, int],
         app.query_one(KnowledgePane).show(FEED["kb_search"]["data"])
         app.query_one(ReportPane).show(FEED["report"]["data"])
         app.query_one(AppointmentsPane).show(FEED["appointments"]["data"])
+        what_if = decode_server(json.dumps(FEED["what_if"]))
+        assert isinstance(what_if, Result) and isinstance(what_if.data, WhatIfData)
+        app.query_one(WhatIfPane).show(what_if.data)
         await pilot.pause()
         await pilot.press(*keys)
         await pilot.pause()
@@ -69,6 +74,7 @@ SCREENS = {
     "report_100x30": (("5",), (100, 30)),
     "health_80x24": (("6",), (80, 24)),
     "appointments_80x24": (("7",), (80, 24)),
+    "whatif_100x30": (("8",), (100, 30)),
     "help_80x24": (("question_mark",), (80, 24)),
     "ack_confirm_80x24": (("2", "a"), (80, 24)),
 }

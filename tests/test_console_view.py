@@ -164,3 +164,12 @@ def test_status_line_is_loud_when_offline_or_refused() -> None:
     refused = status_line(LinkStatus("refused", "bad_credential: wrong"), "x", 1)
     assert "REFUSED" in refused.plain and "bad_credential" in refused.plain
     assert refused.plain.endswith("1 alert ")
+
+
+def test_waiting_estimate_is_shown_as_a_range_when_the_service_sends_one() -> None:
+    from ui.view import wait_range
+
+    assert wait_range({"estimated_wait_s": 240.0}) == "4m00"
+    assert wait_range({"estimated_wait_s": 300.0, "wait_p50_s": 250.0,
+                       "wait_p90_s": 570.0}) == "4m10-9m30"
+    assert wait_range({"estimated_wait_s": 0.0, "wait_p50_s": 0.0, "wait_p90_s": 0.0}) == "0s"

@@ -1,4 +1,5 @@
-"""Crash safety: SIGKILL the service mid-work, restart, nothing acknowledged is lost.
+"""Crash safety: SIGKILL the service mid-work, restart: no ticket, open alert or pending call
+anyone was told about is lost.
 
 The benchmark runs 200 kills (bench/kill_test.py); the suite runs a few to keep it honest.
 """
@@ -10,8 +11,13 @@ from pathlib import Path
 from bench.kill_test import run_kill_test
 
 
-async def test_sigkill_loses_no_acknowledged_ticket(tmp_path: Path) -> None:
-    result = await run_kill_test(kills=3, seed=7, data=tmp_path / "data", log=lambda _: None)
-    assert result["kills"] == 3
+async def test_sigkill_loses_no_ticket_alert_or_call(tmp_path: Path) -> None:
+    result = await run_kill_test(kills=4, seed=7, data=tmp_path / "data", log=lambda _: None)
+    assert result["kills"] == 4
     assert result["lost"] == 0 and result["double_called"] == 0
+    assert result["lost_alerts"] == 0 and result["alerts_not_shown"] == 0
+    assert result["lost_calls"] == 0 and result["calls_not_resent"] == 0
     assert result["acknowledged"] > 0
+    # the test had something to lose: alerts left open, calls left unacknowledged
+    assert result["alerts"] > 0 and result["calls"] > result["calls_acked"] > 0
+    assert result["calls_checked_after_restart"] > 0

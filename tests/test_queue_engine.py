@@ -10,6 +10,20 @@ import msgspec
 import pytest
 
 from edge.queue import NoShowPolicy, QueueEngine, QueueError, QueueSettings, State
+from edge.queue.events import (
+    SCHEMA_VERSION,
+    Called,
+    ClassChanged,
+    Completed,
+    CounterClosed,
+    Issued,
+    NoShow,
+    QueueEvent,
+    Transferred,
+    decode_event,
+    encode_event,
+    kind_of,
+)
 from edge.queue.settings import ClassSpec, CounterSpec, ServiceSpec
 
 SH = ZoneInfo("Asia/Shanghai")
@@ -228,7 +242,7 @@ def test_recall_then_no_show_requeues_with_penalty(engine: QueueEngine, clock: C
     clock.tick(60)
     third = engine.recall(t.id)  # recalls_before_no_show = 2: this is the no-show
     assert third.announcement is None
-    assert third.events[0]["kind"] == "no_show" and third.events[0]["action"] == "requeue"
+    assert third.events == [NoShow(at=OPEN + 60, ticket=t.id, action="requeue", penalty_s=300.0)]
     assert third.ticket.state == "waiting"
     raw = next(x for x in engine.tickets() if x.id == t.id)
     assert raw.rank_at == raw.arrival_at + 300.0 and raw.requeues == 1
@@ -301,7 +315,8 @@ def test_walk_in_is_numbered_and_served_at_once(engine: QueueEngine) -> None:
     engine.issue("cash")
     out = engine.walk_in("c2", "cash", language="en")
     assert out.ticket.number == "B002" and out.ticket.state == "serving"
-    assert [e["kind"] for e in out.events] == ["issued", "called", "started"]
+    assert [kind_of(e) for e in out.events] == ["issued", "called", "started"]
+    assert isinstance(out.events[0], Issued) and out.events[0].walk_in
     before = engine.snapshot()
     for counter, service, code in (
         ("c2", "cash", "counter_busy"),
@@ -349,7 +364,7 @@ def test_board_snapshot(engine: QueueEngine, clock: Clock) -> None:
     assert engine.find("b001").state == "waiting"
 
 
-def test_events_are_json_and_restore_rebuilds_identical_state(
+def test_events_survive_their_encoding_and_restore_rebuilds_identical_state(
     engine: QueueEngine, clock: Clock
 ) -> None:
     log = []
@@ -366,8 +381,10 @@ def test_events_are_json_and_restore_rebuilds_identical_state(
     log += engine.recall(engine.counter_ticket("c1").id).events  # type: ignore[union-attr]
     log += engine.walk_in("c2", "fx").events
     log += engine.transfer(engine.counter_ticket("c2").id, "cash").events  # type: ignore[union-attr]
-    stored = json.loads(json.dumps(log))
-    assert all({"kind", "at"} <= e.keys() for e in stored)
+    rows = [encode_event(e) for e in log]
+    assert all({"kind", "at"} <= json.loads(row).keys() for row in rows)
+    stored = [e for row in rows if isinstance(e := decode_event(row, SCHEMA_VERSION), QueueEvent)]
+    assert stored == log
     again = QueueEngine.restore(QueueSettings(), clock, stored)
     assert again.snapshot() == engine.snapshot()
     assert again.issue("cash").ticket.number == engine.issue("cash").ticket.number == "B002"
@@ -377,14 +394,15 @@ def test_apply_refuses_events_that_do_not_fit(engine: QueueEngine) -> None:
     t = engine.issue("cash").ticket
     before = engine.snapshot()
     bad = [
-        {"kind": "completed", "at": OPEN, "ticket": t.id},
+        Completed(at=OPEN, ticket=t.id),
         {"kind": "teleported", "at": OPEN, "ticket": t.id},
-        {"kind": "called", "at": OPEN, "ticket": t.id, "counter": "c99"},
-        {"kind": "called", "at": OPEN, "ticket": "nope", "counter": "c1"},
+        Called(at=OPEN, ticket=t.id, counter="c99"),
+        Called(at=OPEN, ticket="nope", counter="c1"),
+        Transferred(at=OPEN, ticket=t.id, service="astrology"),
     ]
     for event in bad:
         with pytest.raises(QueueError) as err:
-            engine.apply(event)
+            engine.apply(event)  # type: ignore[arg-type]  # the dict: an untyped caller
         assert err.value.code == "bad_event"
     assert engine.snapshot() == before
 
@@ -415,7 +433,7 @@ def test_closed_counter_cannot_call_and_estimates_drop_it(
     waiting = [t.id for t in engine.waiting()]
     before = engine.ticket(waiting[-1]).estimated_wait_s
     out = engine.close_counter("c1")
-    assert out.tickets == [] and out.events[0]["kind"] == "counter_closed"
+    assert out.tickets == [] and out.events == [CounterClosed(at=OPEN, counter="c1")]
     after = engine.ticket(waiting[-1]).estimated_wait_s
     assert before is not None and after is not None
     assert after == pytest.approx(before * 6 / 5)  # five counters share the same work
@@ -472,7 +490,8 @@ def test_set_class_reorders_by_original_arrival(engine: QueueEngine, clock: Cloc
     clock.tick(60)
     second = engine.issue("cash").ticket
     out = engine.set_class(second.id, "elderly")
-    assert out.ticket.cls == "elderly" and out.events[0]["from_cls"] == "normal"
+    assert out.ticket.cls == "elderly"
+    assert out.events == [ClassChanged(at=OPEN + 60, ticket=second.id, cls="elderly", from_cls="normal")]
     assert out.alerts == []
     assert [t.id for t in engine.waiting()] == [second.id, first.id]
     assert engine.set_class(first.id, "urgent").alerts[0]["kind"] == "urgent_ticket"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from datetime import datetime
 from typing import Any
@@ -13,6 +12,15 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from edge.queue import QueueEngine, QueueError, QueueSettings, State
+from edge.queue.events import (
+    SCHEMA_VERSION,
+    Completed,
+    Issued,
+    QueueEvent,
+    decode_event,
+    encode_event,
+    kind_of,
+)
 from edge.queue.model import Ticket
 
 OPEN = datetime(2026, 11, 25, 20, 0, tzinfo=ZoneInfo("Asia/Shanghai")).timestamp()
@@ -31,7 +39,7 @@ class QueueMachine(RuleBasedStateMachine):
         self.now = OPEN
         self.settings = QueueSettings()
         self.engine = QueueEngine(self.settings, lambda: self.now)
-        self.log: list[dict[str, Any]] = []
+        self.log: list[QueueEvent] = []
         self.ids: list[str] = []
         self.completed: set[str] = set()
 
@@ -53,16 +61,15 @@ class QueueMachine(RuleBasedStateMachine):
             assert err.code and err.message
             assert self.engine.snapshot() == before, f"refused {op.__name__} changed state"
             return None
-        json.dumps(out.events)
         for e in out.events:
-            assert "kind" in e and "at" in e
-            tid = e.get("ticket")
+            assert decode_event(encode_event(e), SCHEMA_VERSION) == e
+            tid = getattr(e, "ticket", None)
             if tid is None:
                 continue
-            assert tid not in self.completed, f"{e['kind']} after {tid} was completed"
-            if e["kind"] == "completed":
+            assert tid not in self.completed, f"{kind_of(e)} after {tid} was completed"
+            if isinstance(e, Completed):
                 self.completed.add(tid)
-            if e["kind"] == "issued":
+            if isinstance(e, Issued):
                 self.ids.append(tid)
         self.log.extend(out.events)
         return out
@@ -141,7 +148,8 @@ class QueueMachine(RuleBasedStateMachine):
     @rule()
     def restart(self) -> None:
         """A power cut: replay the stored events into a fresh engine and carry on with it."""
-        stored = json.loads(json.dumps(self.log))
+        rows = [encode_event(e) for e in self.log]
+        stored = [e for r in rows if isinstance(e := decode_event(r, SCHEMA_VERSION), QueueEvent)]
         again = QueueEngine.restore(self.settings, lambda: self.now, stored)
         assert again.snapshot() == self.engine.snapshot()
         self.engine = again

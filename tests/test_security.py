@@ -12,6 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
@@ -205,8 +206,9 @@ async def test_no_secret_reaches_logs_or_messages(running: Running,
     async with connect(f"{running.url}/console", additional_headers=session.header()) as ws:
         await ws.send(json.dumps({"type": "hello", "device_id": "manager", "role": "console",
                                   "credential": session.token, "protocol": PROTOCOL_VERSION}))
-        seen.append(str(await ws.recv()))
-        seen.append(str(await ws.recv()))  # the snapshot, health included
+        seen.append(str(await ws.recv()))  # welcome
+        seen.append(str(await asyncio.wait_for(ws.recv(), TIMEOUT)))  # describe
+        seen.append(str(await asyncio.wait_for(ws.recv(), TIMEOUT)))  # the snapshot, health
         await ws.send(json.dumps({"type": "command", "id": "s", "action": "snapshot"}))
         seen.append(str(await asyncio.wait_for(ws.recv(), TIMEOUT)))
     bad = await connect(f"{running.url}/kiosk")
@@ -219,7 +221,7 @@ async def test_no_secret_reaches_logs_or_messages(running: Running,
     secrets_ = [session.token, "guess-guess-guess", *hashes,
                 *(c for _, c in CREDENTIALS.values())]
     metrics = running.service.metrics.render().decode()
-    text = caplog.text + "\n".join(seen) + metrics + json.dumps(running.service.health())
+    text = caplog.text + "\n".join(seen) + metrics + msgspec.json.encode(running.service.health()).decode()
     for secret in secrets_:
         assert secret not in text
     assert "[redacted]" in caplog.text  # the handshake's Authorization header was logged blank

@@ -2,26 +2,109 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import time
 from pathlib import Path
+from typing import get_args
 
 import pytest
 
+from edge.queue.events import (
+    ALERT_KINDS,
+    DESK_KINDS,
+    QUEUE_KINDS,
+    SCHEMA_VERSION,
+    Called,
+    CallSent,
+    EventLogError,
+    Issued,
+    NoShow,
+    QueueEvent,
+    decode_event,
+    kind_of,
+)
 from edge.store import Store, StoreError
+
+
+def _issued(at: float, day: str, number: str) -> Issued:
+    return Issued(at=at, ticket=f"{day.replace('-', '')}-{number}", day=day, number=number,
+                  service="cash", cls="normal")
 
 
 async def test_events_are_durable_and_ordered(tmp_path: Path) -> None:
     store = await Store.open(tmp_path / "b.db")
-    await store.append_events("2026-11-25", [{"kind": "issued", "at": 1.0, "n": 1},
-                                             {"kind": "called", "at": 2.0, "n": 2}])
-    await store.append_events("2026-11-26", [{"kind": "issued", "at": 3.0, "n": 3}])
+    first: list[QueueEvent] = [_issued(1.0, "2026-11-25", "B001"), Called(at=2.0, ticket="20261125-B001",
+                                                         counter="c1")]
+    await store.append_events("2026-11-25", first)
+    await store.append_events("2026-11-25", [CallSent(at=2.0, call="x1", number="B001",
+                                                      counter="1", text_zh="请B001号", text="请B001号",
+                                                      language="zh")])
+    await store.append_events("2026-11-26", [_issued(3.0, "2026-11-26", "B001")])
     await store.close()
     again = await Store.open(tmp_path / "b.db")
-    assert [e["n"] for e in await again.load_events("2026-11-25")] == [1, 2]
-    assert [e["n"] for e in await again.load_events()] == [1, 2, 3]
+    assert await again.load_events("2026-11-25") == first  # queue events only
+    assert [e.at for e in await again.load_events()] == [1.0, 2.0, 3.0]
+    assert [kind_of(e) for e in await again.load_desk_events("2026-11-25")] == ["call_sent"]
+    assert await again.load_desk_events("2026-11-25", ALERT_KINDS) == []
     assert await again.event_days() == ["2026-11-25", "2026-11-26"]
     await again.close()
+
+
+def _old_database(path: Path) -> None:
+    """A database as the store wrote it before events were typed: no schema column."""
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE queue_events (seq INTEGER PRIMARY KEY, day TEXT, at FLOAT, "
+                 "kind TEXT, body TEXT)")
+    conn.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT)")
+    conn.execute("INSERT INTO meta VALUES ('schema', '1')")
+    rows = [{"kind": "issued", "at": 1, "ticket": "20261125-B001", "day": "2026-11-25",
+             "number": "B001", "service": "cash", "cls": "normal", "flags": [],
+             "intent": None, "appointment_at": None, "walk_in": False},
+            {"kind": "called", "at": 2, "ticket": "20261125-B001", "counter": "c1"},
+            {"kind": "no_show", "at": 3, "ticket": "20261125-B001"}]  # no action: cancel
+    conn.executemany("INSERT INTO queue_events(day, at, kind, body) VALUES (?, ?, ?, ?)",
+                     [("2026-11-25", r["at"], r["kind"], json.dumps(r)) for r in rows])
+    conn.commit()
+    conn.close()
+
+
+async def test_rows_without_a_schema_are_upgraded_as_read(tmp_path: Path) -> None:
+    _old_database(tmp_path / "b.db")
+    store = await Store.open(tmp_path / "b.db")
+    events = await store.load_events("2026-11-25")
+    assert events[1] == Called(at=2.0, ticket="20261125-B001", counter="c1")
+    assert events[2] == NoShow(at=3.0, ticket="20261125-B001", action="cancel")
+    await store.append_events("2026-11-25", [_issued(4.0, "2026-11-25", "B002")])
+    await store.close()
+    conn = sqlite3.connect(tmp_path / "b.db")
+    assert [r[0] for r in conn.execute("SELECT schema FROM queue_events ORDER BY seq")] == [
+        0, 0, 0, SCHEMA_VERSION]
+    assert conn.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()[0] == "2"
+    conn.close()
+
+
+async def test_a_row_from_newer_code_is_refused_not_guessed(tmp_path: Path) -> None:
+    store = await Store.open(tmp_path / "b.db")
+    await store.append_events("2026-11-25", [_issued(1.0, "2026-11-25", "B001")])
+    await store.close()
+    conn = sqlite3.connect(tmp_path / "b.db")
+    conn.execute("UPDATE queue_events SET schema = ?", (SCHEMA_VERSION + 1,))
+    conn.commit()
+    conn.close()
+    store = await Store.open(tmp_path / "b.db")
+    with pytest.raises(EventLogError, match="schema 2"):
+        await store.load_events()
+    await store.close()
+
+
+def test_decoding_refuses_rows_it_cannot_read() -> None:
+    with pytest.raises(EventLogError):
+        decode_event('{"kind": "teleported", "at": 1}', 0)
+    with pytest.raises(EventLogError):
+        decode_event('{"kind": "called", "at": 1}', SCHEMA_VERSION)  # no ticket, no counter
+    with pytest.raises(EventLogError):
+        decode_event("[1, 2]", 0)
 
 
 async def test_wal_and_full_sync_are_on(tmp_path: Path) -> None:
@@ -58,3 +141,8 @@ async def test_retention_purges_only_old_rows(tmp_path: Path) -> None:
     assert deleted["appointments"] == 1 and await store.appointment("100000") is None
     assert await store.appointment("100001") and await store.appointment("100002")
     await store.close()
+
+
+def test_every_queue_event_kind_is_stored_under_its_own_tag() -> None:
+    tags = {str(t.__struct_config__.tag) for t in get_args(QueueEvent)}
+    assert tags == QUEUE_KINDS and not tags & DESK_KINDS

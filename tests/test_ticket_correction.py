@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from edge.queue.events import Cancelled
 from edge.service import Service
 from tests.conftest import Running, make_config
 from tests.wsclient import login, recv_json
@@ -41,8 +42,8 @@ async def test_a_correction_replaces_the_wrong_ticket(running: Running) -> None:
     assert engine.find(wrong["number"]).state == "cancelled"
     store = running.service.store
     assert store is not None
-    events = [e for e in await store.load_events() if e.get("kind") == "cancelled"]
-    assert events and events[-1].get("reason") == "corrected"
+    events = [e for e in await store.load_events() if isinstance(e, Cancelled)]
+    assert events and events[-1].reason == "corrected"
     assert engine.find(right["number"]).state == "waiting"
     await kiosk.close()
 

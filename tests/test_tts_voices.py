@@ -57,6 +57,16 @@ def samples(chunk: SpeechChunk) -> np.ndarray:
     return np.frombuffer(chunk.pcm, dtype="<i2").astype(np.float32) / 32767.0
 
 
+def spectral_distance(audio: np.ndarray, golden: np.ndarray) -> float:
+    """Mean log-magnitude STFT difference, relative to the golden's own spread."""
+    def log_spectrum(x: np.ndarray) -> np.ndarray:
+        frames = np.lib.stride_tricks.sliding_window_view(x, 1024)[::256] * np.hanning(1024)
+        return np.log10(np.abs(np.fft.rfft(frames, axis=1)) + 1e-3)
+
+    ours, ref = log_spectrum(audio), log_spectrum(golden)
+    return float(np.mean(np.abs(ours - ref)) / np.mean(np.abs(ref - ref.mean())))
+
+
 def check_golden(name: str, chunk: SpeechChunk) -> None:
     """Audio within tolerance of the golden wav; caption and viseme timings within 20 ms."""
     wav_path, meta_path = GOLDEN / f"{name}.wav", GOLDEN / f"{name}.json"
@@ -81,8 +91,12 @@ def check_golden(name: str, chunk: SpeechChunk) -> None:
     audio = samples(chunk)
     assert abs(len(audio) - len(golden)) <= 0.01 * len(golden)
     n = min(len(audio), len(golden))
-    error = np.sqrt(np.mean((audio[:n] - golden[:n]) ** 2)) / np.sqrt(np.mean(golden[:n] ** 2))
-    assert error < 0.05, f"audio differs from golden by {error:.3f} relative RMS"
+    # The spectrum, not the waveform: LiteRT's XNNPACK picks kernels by CPU (AVX2 here,
+    # AVX-512 elsewhere), which moves the Mandarin vocoder's samples by up to 25% RMS while it
+    # sounds the same (log-spectrum distance 0.24). Another sentence measures 1.49, the golden
+    # with audible noise 0.98, silence 3.2.
+    distance = spectral_distance(audio[:n], golden[:n])
+    assert distance < 0.5, f"audio differs from golden: log-spectrum distance {distance:.3f}"
     assert chunk.text == expected["text"]
     assert [w.text for w in chunk.words] == [w[0] for w in expected["words"]]
     for got, want in zip(chunk.words, expected["words"], strict=True):

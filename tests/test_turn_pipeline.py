@@ -49,7 +49,7 @@ def refuse_issues(service: Service) -> Callable[[], None]:
 
     async def run(op: str, *args: Any, **kwargs: Any) -> Any:
         if op == "issue":
-            raise QueueError("day_closed", "The branch has closed for the day.")
+            raise QueueError("unknown_service", "There is no queue service for that today.")
         return await real(op, *args, **kwargs)
 
     desk.run = run  # type: ignore[method-assign]
@@ -81,7 +81,7 @@ async def test_a_refused_ticket_ends_the_turn_in_one_error_and_moves_nothing(
     got = await turn(kiosk, "a", "我想换点美元")
     assert [m["type"] for m in got] == ["error"], got
     error = got[0]
-    assert error["code"] == "day_closed" and error["ref"] == "a" and error["turn"] == 1
+    assert error["code"] == "unknown_service" and error["ref"] == "a" and error["turn"] == 1
     session = running.service.sessions["kiosk-1"]
     assert session.state.turns == 0 and session.state.last_guess is None
     restore()
@@ -89,7 +89,7 @@ async def test_a_refused_ticket_ends_the_turn_in_one_error_and_moves_nothing(
     got = await turn(kiosk, "b", "我想换点美元")
     assert [m["type"] for m in got] == ["ticket", "reply"]
     assert got[1]["turn"] == 2
-    assert running.service.health()["turn_failures"] == {"day_closed": 1}
+    assert running.service.health().turn_failures == {"unknown_service": 1}
     await kiosk.close()
 
 
@@ -100,7 +100,7 @@ async def test_a_refusal_in_a_voice_turn_reaches_the_kiosk(running: Running) -> 
     session = running.service.sessions["kiosk-1"]
     await session.voice_turn("我想换点美元", "zh", None)
     error = await recv_json(kiosk)
-    assert error["type"] == "error" and error["code"] == "day_closed" and error["turn"] == 1
+    assert error["type"] == "error" and error["code"] == "unknown_service" and error["turn"] == 1
     restore()
     await session.voice_turn("我想换点美元", "zh", None)
     got = []
@@ -131,7 +131,7 @@ async def test_an_unexpected_failure_is_an_internal_error_logged_and_counted(
     assert [(m["type"], m["code"]) for m in got] == [("error", "internal")]
     assert "router exploded" not in got[0]["message"]  # the cause stays in the log
     assert any("turn 1 failed" in r.getMessage() and r.exc_info for r in caplog.records)
-    assert service.health()["turn_failures"] == {"internal": 1}
+    assert service.health().turn_failures == {"internal": 1}
     assert b'branch_teller_turn_failures_total{code="internal",kind="text"} 1.0' in \
         service.metrics.render()
     got = await turn(kiosk, "b", "我想换点美元")

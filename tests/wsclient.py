@@ -36,8 +36,10 @@ async def recv_until(ws: ClientConnection, kind: str, timeout: float = TIMEOUT,
                 return msg
 
 
-async def login(url: str, device: str, secret: str | None = None) -> ClientConnection:
-    """Connect as a demo device (or with `secret`) and consume the welcome."""
+async def login(url: str, device: str, secret: str | None = None,
+                describe: bool = True) -> ClientConnection:
+    """Connect as a demo device (or with `secret`) and consume the welcome and (unless
+    `describe` is False) the `describe` that always follows it."""
     role, credential = CREDENTIALS[device]
     credential = secret or credential
     headers: dict[str, str] = {}
@@ -48,6 +50,9 @@ async def login(url: str, device: str, secret: str | None = None) -> ClientConne
                               "credential": credential, "protocol": PROTOCOL_VERSION}))
     welcome = await recv_json(ws)
     assert welcome["type"] == "welcome", welcome
+    if describe:
+        described = await recv_json(ws)
+        assert described["type"] == "describe", described
     return ws
 
 

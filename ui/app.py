@@ -21,6 +21,7 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Input, Static, TabbedContent, TabPane
 
+from devices.payloads import SearchData, WhatIfData
 from devices.protocol import (
     PROTOCOL_VERSION,
     Alert,
@@ -39,8 +40,9 @@ from ui.queue_pane import QueuePane
 from ui.search_report import KnowledgePane, ReportPane
 from ui.side_panes import AlertsPane, HealthPane, KiosksPane
 from ui.view import CLASS_LABELS, SETTABLE_CLASSES, alert_line, status_line
+from ui.whatif_pane import WhatIfPane
 
-TABS = ("queue", "alerts", "kiosks", "knowledge", "report", "health", "appointments")
+TABS = ("queue", "alerts", "kiosks", "knowledge", "report", "health", "appointments", "whatif")
 REFRESH_DEBOUNCE_S = 0.3
 REFRESH_EVERY_S = 10.0  # waited times tick even when nothing happens
 
@@ -116,6 +118,8 @@ class ConsoleApp(App[None]):
                 yield HealthPane(id="health-pane")
             with TabPane("7 Bookings", id="tab-appointments"):
                 yield AppointmentsPane(id="appointments-pane")
+            with TabPane("8 What-if", id="tab-whatif"):
+                yield WhatIfPane(id="whatif-pane")
         yield Static("Ready. Press ? for help.", id="last")
         yield Footer()
 
@@ -145,10 +149,11 @@ class ConsoleApp(App[None]):
         if not self.is_running or not self.screen_stack:
             return  # the app is closing; nothing left to draw on
         if isinstance(msg, ConsoleSnapshot):
-            self.board = dict(msg.board)
-            self.counters = [dict(c) for c in msg.counters]
+            # The panes format plain values; the structs were validated on decode.
+            self.board = msgspec.to_builtins(msg.board)
+            self.counters = msgspec.to_builtins(msg.counters)
             self.alerts = {a.alert: a for a in msg.alerts}
-            self.health = dict(msg.health)
+            self.health = msgspec.to_builtins(msg.health)
             self._base.query_one(QueuePane).show(self.board, self.counters, self.counter)
             self._draw_alerts()
             self._draw_health()
@@ -156,7 +161,8 @@ class ConsoleApp(App[None]):
             if msg.waiting:
                 self.board["waiting_counts"] = dict(msg.waiting)
             self._schedule_refresh()
-            if (msg.ticket or {}).get("cls") == "appointment" and self._showing("appointments"):
+            if (msg.ticket is not None and msg.ticket.cls == "appointment"
+                    and self._showing("appointments")):
                 self.load_appointments()  # a kiosk check-in: the booking changed too
         elif isinstance(msg, Alert):
             if msg.requires_ack:
@@ -369,13 +375,34 @@ class ConsoleApp(App[None]):
             self._base.query_one(KnowledgePane).searching(query)
             self.run_worker(self._search(query), group="search", exclusive=True)
 
+    @on(Input.Submitted, "#whatif-change, #whatif-minutes")
+    def _what_if_submitted(self) -> None:
+        pane = self._base.query_one(WhatIfPane)
+        change, minutes = pane.request()
+        pane.running(change)
+        self.run_worker(self._what_if(change, minutes), group="what_if", exclusive=True)
+
+    async def _what_if(self, change: str, minutes: int | None) -> None:
+        fields: dict[str, Any] = {"change": change or None, "horizon_min": minutes}
+        reply = await self.client.command("what_if", **{k: v for k, v in fields.items()
+                                                        if v is not None})
+        self._record(reply)
+        pane = self._base.query_one(WhatIfPane)
+        if isinstance(reply, Result) and isinstance(reply.data, WhatIfData):
+            pane.show(reply.data)
+            self._say(f"✓ what-if {change or 'as things are'} (seed {reply.data.seed})")
+        elif isinstance(reply, Error):
+            pane.failed(reply.code, reply.message)
+            self._say(f"✗ what_if: {reply.code}: {reply.message}", error=True)
+
     async def _search(self, query: str) -> None:
         reply = await self.client.command("kb_search", query=query)
         self._record(reply)
         pane = self._base.query_one(KnowledgePane)
         if isinstance(reply, Result):
-            pane.show(reply.data)
-            self._say(f"✓ {len((reply.data or {}).get('passages', []))} passages for {query}")
+            data = reply.data if isinstance(reply.data, SearchData) else None
+            pane.show(msgspec.to_builtins(data))
+            self._say(f"✓ {len(data.passages) if data else 0} passages for {query}")
         elif isinstance(reply, Error):
             pane.failed(reply.code, reply.message)
             self._say(f"✗ kb_search: {reply.code}: {reply.message}", error=True)
@@ -396,7 +423,7 @@ class ConsoleApp(App[None]):
         reply = await self.client.command(command)
         self._record(reply)
         if isinstance(reply, Result):
-            pane.show(reply.data)
+            pane.show(msgspec.to_builtins(reply.data))
         elif isinstance(reply, Error):
             pane.failed(reply.code, reply.message)
             self._say(f"✗ {command}: {reply.code}: {reply.message}", error=True)

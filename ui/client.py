@@ -22,6 +22,7 @@ from typing import Any, Literal
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 
+from devices.errors import ErrorCode
 from devices.protocol import (
     PROTOCOL_VERSION,
     Bye,
@@ -45,7 +46,9 @@ Reply = Result | ConsoleSnapshot | Error
 
 # Refusals that a retry cannot fix: the login itself is wrong.
 FATAL_CODES = frozenset({"unknown_device", "bad_credential", "wrong_role", "protocol_version",
-                         "wrong_endpoint", "bad_login", "wrong_user", "too_many_failures"})
+                         "wrong_endpoint", "wrong_user"})
+# refusals of `GET /login` (HTTP, devices.staff_login), not protocol `error` codes
+FATAL_LOGIN_CODES = frozenset({"bad_login", "too_many_failures"})
 
 
 @dataclass(frozen=True)
@@ -122,8 +125,9 @@ class ConsoleClient:
             try:
                 retry_after = await self._session()
                 attempt = 0  # a welcomed session resets the backoff
-            except ProtocolError as err:
-                if err.code in FATAL_CODES:
+            except (ProtocolError, LoginError) as err:  # refused hello or refused /login
+                if err.code in FATAL_CODES or (isinstance(err, LoginError)
+                                               and err.code in FATAL_LOGIN_CODES):
                     self._set(LinkStatus("refused", f"{err.code}: {err.message}", attempt))
                     return
                 detail = f"{err.code}: {err.message}"
@@ -152,11 +156,8 @@ class ConsoleClient:
     async def _session(self) -> float | None:
         """One connection; returns the service's requested reconnect delay after a `bye`."""
         if self._staff is None or self._staff.expires_at <= time.time():
-            try:
-                self._staff = await login(self.url, self.user, self._credential, self.tls,
-                                          self.open_timeout_s)
-            except LoginError as err:
-                raise ProtocolError(err.code, err.message) from None
+            self._staff = await login(self.url, self.user, self._credential, self.tls,
+                                      self.open_timeout_s)
         tls: dict[str, Any] = ({"ssl": self.tls} if self.tls is not None
                                and self.url.startswith("wss") else {})
         try:
@@ -207,7 +208,7 @@ class ConsoleClient:
             fut.set_result(msg)
         self._on_message(msg)  # the app sees answers too: snapshots redraw, errors get shown
 
-    def _fail_pending(self, code: str, text: str) -> None:
+    def _fail_pending(self, code: ErrorCode, text: str) -> None:
         for ref, fut in list(self._pending.items()):
             if not fut.done():
                 fut.set_result(Error(code=code, message=text, ref=ref))

@@ -75,8 +75,19 @@ def waiting_rows(board: Mapping[str, Any]) -> list[WaitingRow]:
             cls=CLASS_LABELS.get(str(v.get("cls", "")), str(v.get("cls", ""))),
             waited=duration(v.get("waited_s")),
             ahead="-" if ahead is None else str(ahead),
-            estimate=duration(v.get("estimated_wait_s"))))
+            estimate=wait_range(v)))
     return rows
+
+
+def wait_range(view: Mapping[str, Any]) -> str:
+    """The promise as a range, p50-p90 ("4m10-9m30"), or the single figure from an older
+    service that sends no range."""
+    p50, p90 = view.get("wait_p50_s"), view.get("wait_p90_s")
+    if p50 is None or p90 is None:
+        return duration(view.get("estimated_wait_s"))
+    if round(p90 / 60) <= round(p50 / 60):
+        return duration(p50)
+    return f"{duration(p50)}-{duration(p90)}"
 
 
 def service_summary(board: Mapping[str, Any]) -> list[tuple[str, int, str]]:

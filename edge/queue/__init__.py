@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from edge.queue.announce import announce
 from edge.queue.engine import QueueEngine
+from edge.queue.events import EventKind
 from edge.queue.model import (
     Announcement,
     Event,
-    EventKind,
     Outcome,
     QueueError,
     State,

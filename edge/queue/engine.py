@@ -10,10 +10,23 @@ from zoneinfo import ZoneInfo
 import msgspec
 
 from edge.queue.announce import announce, urgent_alert
+from edge.queue.events import (
+    Called,
+    Cancelled,
+    ClassChanged,
+    Completed,
+    CounterClosed,
+    CounterOpened,
+    Issued,
+    NoShow,
+    Recalled,
+    Started,
+    TicketEvent,
+    Transferred,
+)
 from edge.queue.model import (
     Announcement,
     Event,
-    EventKind,
     Outcome,
     QueueError,
     State,
@@ -77,7 +90,7 @@ class QueueEngine:
         now = self._clock()
         event = self._issued_event(now, service, language, flags, vip_tier, appointment_at, intent)
         self.apply(event)
-        ticket = self._s.tickets[event["ticket"]]
+        ticket = self._s.tickets[event.ticket]
         alerts = [urgent_alert(ticket, now)] if self._classes[ticket.cls].alert else []
         return Outcome(tickets=[self._view(ticket, now)], events=[event], alerts=alerts)
 
@@ -90,12 +103,7 @@ class QueueEngine:
             raise QueueError(
                 "nothing_waiting", f"No ticket is waiting for counter {counter.number}."
             )
-        event = {
-            "kind": EventKind.CALLED.value,
-            "at": now,
-            "ticket": ticket.id,
-            "counter": counter.id,
-        }
+        event = Called(at=now, ticket=ticket.id, counter=counter.id)
         self.apply(event)
         return self._outcome(ticket, now, [event], self._announce(ticket, counter, recall=False))
 
@@ -105,7 +113,7 @@ class QueueEngine:
         ticket = self._ticket_in(ticket_id, {State.CALLED}, "recall")
         if ticket.recalls >= self.settings.no_show.recalls_before_no_show:
             return self._no_show(ticket, now)
-        event = {"kind": EventKind.RECALLED.value, "at": now, "ticket": ticket.id}
+        event = Recalled(at=now, ticket=ticket.id)
         self.apply(event)
         counter = self._counters[ticket.counter or ""]
         return self._outcome(ticket, now, [event], self._announce(ticket, counter, recall=True))
@@ -119,7 +127,7 @@ class QueueEngine:
         """The customer reached the counter: service time counts from here."""
         now = self._clock()
         ticket = self._ticket_in(ticket_id, {State.CALLED}, "start serving")
-        event = {"kind": EventKind.STARTED.value, "at": now, "ticket": ticket.id}
+        event = Started(at=now, ticket=ticket.id)
         self.apply(event)
         return self._outcome(ticket, now, [event])
 
@@ -127,7 +135,7 @@ class QueueEngine:
         """Service finished; its duration feeds the waiting-time estimates."""
         now = self._clock()
         ticket = self._ticket_in(ticket_id, {State.CALLED, State.SERVING}, "complete")
-        event = {"kind": EventKind.COMPLETED.value, "at": now, "ticket": ticket.id}
+        event = Completed(at=now, ticket=ticket.id)
         self.apply(event)
         return self._outcome(ticket, now, [event])
 
@@ -140,13 +148,7 @@ class QueueEngine:
             raise QueueError(
                 "same_service", f"Ticket {ticket.number} is already waiting for {service}."
             )
-        event = {
-            "kind": EventKind.TRANSFERRED.value,
-            "at": now,
-            "ticket": ticket.id,
-            "service": service,
-            "from_service": ticket.service,
-        }
+        event = Transferred(at=now, ticket=ticket.id, service=service, from_service=ticket.service)
         self.apply(event)
         return self._outcome(ticket, now, [event])
 
@@ -155,9 +157,7 @@ class QueueEngine:
         in the event ("corrected": the customer told the kiosk it was the wrong service)."""
         now = self._clock()
         ticket = self._ticket_in(ticket_id, CANCELLABLE, "cancel")
-        event = {"kind": EventKind.CANCELLED.value, "at": now, "ticket": ticket.id}
-        if reason is not None:
-            event["reason"] = reason
+        event = Cancelled(at=now, ticket=ticket.id, reason=reason)
         self.apply(event)
         return self._outcome(ticket, now, [event])
 
@@ -170,13 +170,7 @@ class QueueEngine:
             raise QueueError("unknown_class", f"There is no priority class {cls!r}.")
         if cls == ticket.cls:
             raise QueueError("same_class", f"Ticket {ticket.number} is already {cls}.")
-        event = {
-            "kind": EventKind.CLASS_CHANGED.value,
-            "at": now,
-            "ticket": ticket.id,
-            "cls": cls,
-            "from_cls": ticket.cls,
-        }
+        event = ClassChanged(at=now, ticket=ticket.id, cls=cls, from_cls=ticket.cls)
         self.apply(event)
         alerts = [urgent_alert(ticket, now)] if self._classes[cls].alert else []
         return Outcome(tickets=[self._view(ticket, now)], events=[event], alerts=alerts)
@@ -196,7 +190,7 @@ class QueueEngine:
         events = self._s.closing_events(now)
         for event in events:
             self.apply(event)
-        touched = [self._s.tickets[e["ticket"]] for e in events]
+        touched = [self._s.tickets[e.ticket] for e in events if isinstance(e, TicketEvent)]
         return Outcome(tickets=[self._view(t, now) for t in touched], events=events)
 
     def walk_in(
@@ -217,12 +211,11 @@ class QueueEngine:
             raise QueueError(
                 "not_served_here", f"Counter {counter.number} does not serve {service}."
             )
-        issued["walk_in"] = True
-        tid = issued["ticket"]
+        tid = issued.ticket
         events: list[Event] = [
-            issued,
-            {"kind": EventKind.CALLED.value, "at": now, "ticket": tid, "counter": counter.id},
-            {"kind": EventKind.STARTED.value, "at": now, "ticket": tid},
+            msgspec.structs.replace(issued, walk_in=True),
+            Called(at=now, ticket=tid, counter=counter.id),
+            Started(at=now, ticket=tid),
         ]
         for event in events:
             self.apply(event)
@@ -317,7 +310,7 @@ class QueueEngine:
         vip_tier: str | None,
         appointment_at: float | None,
         intent: str | None,
-    ) -> Event:
+    ) -> Issued:
         spec = self._service(service)
         if vip_tier is not None and vip_tier not in self._classes:
             raise QueueError("unknown_class", f"There is no priority class {vip_tier!r}.")
@@ -347,13 +340,12 @@ class QueueEngine:
     def _no_show(self, ticket: Ticket, now: float) -> Outcome:
         policy = self.settings.no_show
         requeue = policy.action == "requeue" and ticket.requeues < policy.max_requeues
-        event: Event = {
-            "kind": EventKind.NO_SHOW.value,
-            "at": now,
-            "ticket": ticket.id,
-            "action": "requeue" if requeue else "cancel",
-            "penalty_s": policy.penalty_s if requeue else 0.0,
-        }
+        event = NoShow(
+            at=now,
+            ticket=ticket.id,
+            action="requeue" if requeue else "cancel",
+            penalty_s=policy.penalty_s if requeue else 0.0,
+        )
         self.apply(event)
         return self._outcome(ticket, now, [event])
 
@@ -388,8 +380,7 @@ class QueueEngine:
         if self._s.open[counter.id] == opened:
             word = "open" if opened else "closed"
             raise QueueError("bad_state", f"Counter {counter.number} is already {word}.")
-        kind = EventKind.COUNTER_OPENED if opened else EventKind.COUNTER_CLOSED
-        event: Event = {"kind": kind.value, "at": now, "counter": counter.id}
+        event: Event = (CounterOpened if opened else CounterClosed)(at=now, counter=counter.id)
         self.apply(event)
         return Outcome(tickets=[], events=[event])
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from collections.abc import Container, Iterable, Mapping
 from functools import lru_cache
+from typing import NamedTuple
 
 from edge.queue.model import Ticket
 from edge.queue.settings import CounterSpec, QueueSettings
@@ -16,6 +18,10 @@ class ServiceTimes:
     def __init__(self, settings: QueueSettings) -> None:
         self._window = settings.estimator_window
         self._default = {s.id: s.default_service_s for s in settings.services}
+        self._prior_n = settings.estimate_prior_services
+        self._prior_cv = settings.estimate_prior_cv
+        self.band_inflation = settings.estimate_band_inflation
+        self.band_scale = settings.estimate_band_scale
         self._recent: dict[str, deque[float]] = {
             s.id: deque(maxlen=self._window) for s in settings.services
         }
@@ -30,6 +36,14 @@ class ServiceTimes:
         if not recent:
             return self._default[service]
         return sum(recent) / len(recent)
+
+    def variance(self, service: str) -> float:
+        """Spread of one service's duration: the recent window's, with the configured
+        duration at `estimate_prior_cv` counting as `estimate_prior_services` services."""
+        recent, prior = self._recent[service], self._default[service]
+        mean = self.mean(service)
+        spread = sum((x - mean) ** 2 for x in recent) + self._prior_n * (self._prior_cv * prior) ** 2
+        return spread / (len(recent) + self._prior_n)
 
     def snapshot(self) -> dict[str, list[float]]:
         """Plain copy for snapshots and tests."""
@@ -47,7 +61,7 @@ def estimate_waits(
     busy: Mapping[str, bool],
     times: ServiceTimes,
     only: Container[str] | None = None,
-) -> dict[str, tuple[int, float]]:
+) -> dict[str, Estimate]:
     """People ahead and estimated seconds to be called for each waiting ticket, in one pass.
 
     Each ticket ranked above competes for this ticket's counters in proportion to how many of
@@ -58,7 +72,7 @@ def estimate_waits(
     `only`: estimate just these ticket ids (everyone ranked above still counts).
     """
     overlap = _overlap(counters)
-    result: dict[str, tuple[int, float]] = {}
+    result: dict[str, Estimate] = {}
     above: dict[str, int] = {}  # tickets ranked above, per service
     for t in ranked_waiting:
         if only is None or t.id in only:
@@ -73,7 +87,7 @@ def estimate_one(
     counters: list[CounterSpec],
     busy: Mapping[str, bool],
     times: ServiceTimes,
-) -> tuple[int, float]:
+) -> Estimate:
     """People ahead and estimated wait for one ticket (the ticket must be waiting)."""
     above: dict[str, int] = {}
     for t in ranked_waiting:
@@ -108,16 +122,18 @@ def _estimate(
     overlap: dict[tuple[str, str], float],
     busy: Mapping[str, bool],
     times: ServiceTimes,
-) -> tuple[int, float]:
+) -> Estimate:
     mine = counters_for(counters, ticket.service)
     n = max(1, len(mine))
     ahead = 0
     work: dict[str, float] = {}  # per service ahead: work landing on my counters
+    spread: dict[str, float] = {}  # ...and the variance of that work
     for service, count in above.items():
         share = overlap.get((ticket.service, service), 0.0)
         if share > 0.0 and count:
             ahead += count
             work[service] = share * count * times.mean(service)
+            spread[service] = share * count * times.variance(service)
     # A service only reaches my counters through the ones that serve it, so within a wait
     # of W it takes at most k x W of their time (k = my counters serving it): a corporate
     # backlog occupies the one corporate counter, not all of the cash counters.
@@ -129,6 +145,34 @@ def _estimate(
         wait = nxt
         if settled:
             break
+    # The variance of the work that reaches my counters in time, shared by n of them.
+    var = sum(v * min(1.0, k[s] * wait / work[s]) for s, v in spread.items() if work[s] > 0)
+    var /= n * n
     if mine and all(busy.get(c.id, False) for c in mine):
-        wait += times.mean(ticket.service) / (n + 1)  # first of n busy counters to free
-    return ahead, wait
+        first = times.mean(ticket.service) / (n + 1)  # first of n busy counters to free
+        wait += first
+        var += first * first  # about exponential: as spread as it is long
+    return Estimate(ahead, wait, var * times.band_inflation**2, times.band_scale)
+
+
+class Estimate(NamedTuple):
+    """People ahead, expected seconds until called, the variance of that wait (times
+    `estimate_band_inflation` squared) and `estimate_band_scale`, which moves the range for
+    what the expected wait leaves out (priority customers who will arrive and pass)."""
+
+    ahead: int
+    wait_s: float
+    variance: float
+    scale: float = 1.0
+
+    def band(self) -> tuple[float, float, float]:
+        """p10, p50, p90 of the wait: a lognormal with this mean (times `scale`) and spread."""
+        if self.wait_s <= 0.0:
+            return 0.0, 0.0, 0.0
+        cv = math.sqrt(max(0.0, self.variance)) / self.wait_s
+        sigma2 = math.log(1.0 + cv * cv)
+        mu, sigma = math.log(self.wait_s * self.scale) - sigma2 / 2.0, math.sqrt(sigma2)
+        return (math.exp(mu - _Z90 * sigma), math.exp(mu), math.exp(mu + _Z90 * sigma))
+
+
+_Z90 = 1.2815515655446004  # standard normal 90th percentile

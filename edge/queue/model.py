@@ -7,7 +7,10 @@ from typing import Any
 
 import msgspec
 
-Event = dict[str, Any]  # plain JSON-serialisable: {"kind": ..., "at": epoch seconds, ...}
+from devices.errors import ErrorCode
+from edge.queue.events import QueueEvent
+
+Event = QueueEvent  # the engine's events; their vocabulary and storage: edge/queue/events.py
 
 
 class State(StrEnum):
@@ -25,36 +28,12 @@ FINISHED = frozenset({State.DONE, State.NO_SHOW, State.CANCELLED})
 AT_COUNTER = frozenset({State.CALLED, State.SERVING})
 
 
-class EventKind(StrEnum):
-    """Every fact the engine records; replaying them rebuilds the queue.
-
-    All events carry "kind" and "at" (epoch seconds); ticket events carry "ticket" (its id).
-    issued: day, number, service, cls, language, flags, intent, appointment_at, walk_in.
-    called: counter. no_show: action ("requeue" | "cancel"), penalty_s.
-    transferred: service, from_service. class_changed: cls, from_cls.
-    cancelled: reason ("day_closed" from close_day, "corrected" from a kiosk correction).
-    counter_opened/closed: counter.
-    """
-
-    ISSUED = "issued"
-    CALLED = "called"
-    RECALLED = "recalled"
-    STARTED = "started"
-    COMPLETED = "completed"
-    NO_SHOW = "no_show"
-    TRANSFERRED = "transferred"
-    CANCELLED = "cancelled"
-    CLASS_CHANGED = "class_changed"
-    COUNTER_OPENED = "counter_opened"
-    COUNTER_CLOSED = "counter_closed"
-
-
 class QueueError(Exception):
     """An operation the queue refuses; nothing changed. `code` is for machines."""
 
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: ErrorCode, message: str) -> None:
         super().__init__(message)
-        self.code = code
+        self.code: ErrorCode = code
         self.message = message
 
     def to_dict(self) -> dict[str, str]:
@@ -102,7 +81,12 @@ class TicketView(msgspec.Struct, kw_only=True):
     counter_number: int | None = None
     waited_s: float = 0.0
     people_ahead: int | None = None
-    estimated_wait_s: float | None = None
+    estimated_wait_s: float | None = None  # the expected wait (mean)
+    # The range to promise: p50 and p90 (p10 for calibration), from the spread of the
+    # branch's service times; see estimate.Estimate.band.
+    wait_p10_s: float | None = None
+    wait_p50_s: float | None = None
+    wait_p90_s: float | None = None
 
 
 class Announcement(msgspec.Struct, kw_only=True):

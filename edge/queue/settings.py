@@ -62,6 +62,22 @@ class AppointmentPolicy(msgspec.Struct, kw_only=True, forbid_unknown_fields=True
     late_s: float = 900.0  # a customer arriving later than this after it queues as normal
 
 
+class WhatIfSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """What-if staffing: how the next hour is simulated from the live queue (whatif.py)."""
+
+    horizon_min: int = 60  # minutes of arrivals simulated when none is asked for
+    max_horizon_min: int = 120  # longest horizon a console or CLI may ask for
+    replications: int = 20  # seeded runs per scenario; percentiles pool them
+    drain_min: int = 240  # after the horizon, counters keep calling this long at most
+    history_weeks: int = 4  # same weekday's past days blended into the arrival forecast
+    history_weight_s: float = 3600.0  # today's own rate outweighs history after this long
+    min_rate_window_s: float = 1800.0  # today's rate is never taken over less than this
+    prior_services: float = 5.0  # configured duration counts as this many measured services
+    prior_cv: float = 0.5  # spread of service times before enough are measured
+    suggest: bool = True  # look for one change that brings a late class within its target
+    max_candidates: int = 24  # changes tried when looking for a suggestion
+
+
 def _default_services() -> list[ServiceSpec]:
     rows = (
         ("personal", "A", "个人业务", "Personal accounts and cards", 360.0),
@@ -170,9 +186,18 @@ class QueueSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     appointment_class: str = "appointment"
     normal_class: str = "normal"
     estimator_window: int = 20  # recent service times per service used for estimates
+    # The estimated wait's p10-p90 band: service-time spread before enough are measured
+    # (the configured duration at this coefficient of variation counts as that many services),
+    # then a factor on the band's spread and one on its position, both chosen on simulated
+    # days so that ~80% of waits fall inside and ~50% below p50 (bench/estimate_bench.py).
+    estimate_prior_cv: float = 0.5
+    estimate_prior_services: float = 5.0
+    estimate_band_inflation: float = 1.25
+    estimate_band_scale: float = 1.1
     recent_called: int = 6  # how many recent calls the board shows
     timezone: str = "Asia/Shanghai"  # business day for ticket numbering and reports
     number_digits: int = 3  # "A023"
+    what_if: WhatIfSettings = msgspec.field(default_factory=WhatIfSettings)
 
 
 def validate_settings(settings: QueueSettings) -> None:
@@ -222,6 +247,18 @@ def validate_settings(settings: QueueSettings) -> None:
         raise ValueError("estimator_window must be at least 1")
     if settings.number_digits < 1:
         raise ValueError("number_digits must be at least 1")
+    if settings.estimate_prior_cv < 0 or settings.estimate_prior_services <= 0 or (
+            settings.estimate_band_inflation <= 0 or settings.estimate_band_scale <= 0):
+        raise ValueError("estimate_prior_cv must be >= 0, estimate_prior_services, "
+                         "estimate_band_inflation and estimate_band_scale > 0")
+    w = settings.what_if
+    if w.prior_cv < 0 or w.prior_services <= 0 or w.history_weeks < 0 or (
+            w.history_weight_s < 0 or w.min_rate_window_s <= 0 or w.max_candidates < 0):
+        raise ValueError("what_if: prior_cv, history_weeks, history_weight_s, max_candidates "
+                         "must be >= 0; prior_services and min_rate_window_s > 0")
+    if not 1 <= w.horizon_min <= w.max_horizon_min or w.replications < 1 or w.drain_min < 0:
+        raise ValueError("what_if: need 1 <= horizon_min <= max_horizon_min, replications >= 1, "
+                         "drain_min >= 0")
     _check_timezone(settings.timezone)
 
 

@@ -8,7 +8,23 @@ from typing import Any
 import msgspec
 
 from edge.queue.estimate import ServiceTimes
-from edge.queue.model import Event, EventKind, QueueError, State, Ticket
+from edge.queue.events import (
+    Called,
+    Cancelled,
+    ClassChanged,
+    Completed,
+    CounterClosed,
+    CounterOpened,
+    EventKind,
+    Issued,
+    NoShow,
+    Recalled,
+    Started,
+    TicketEvent,
+    Transferred,
+    kind_of,
+)
+from edge.queue.model import Event, QueueError, State, Ticket
 from edge.queue.settings import QueueSettings
 
 # Which states each event may leave from; anything else is a bad event.
@@ -45,35 +61,22 @@ class QueueState:
         self.seq = 0
         self.open: dict[str, bool] = {c.id: c.open_at_start for c in settings.counters}
 
-    def issued_event(self, now: float, day: str, prefix: str, digits: int, **fields: Any) -> Event:
+    def issued_event(self, now: float, day: str, prefix: str, digits: int, **fields: Any) -> Issued:
         """The `issued` event for the next number of this prefix today (A001, A002...)."""
         n = self.last_number.get((day, prefix), 0) + 1
         number = f"{prefix}{n:0{digits}d}"
-        return {
-            "kind": EventKind.ISSUED.value,
-            "at": now,
-            "ticket": f"{day.replace('-', '')}-{number}",
-            "day": day,
-            "number": number,
-            **fields,
-            "walk_in": False,
-        }
+        return Issued(
+            at=now, ticket=f"{day.replace('-', '')}-{number}", day=day, number=number, **fields
+        )
 
     def closing_events(self, now: float) -> list[Event]:
         """End of day: complete what is being served, cancel what is waiting or called."""
         events: list[Event] = []
         for t in self.tickets.values():
             if t.state is State.SERVING:
-                events.append({"kind": EventKind.COMPLETED.value, "at": now, "ticket": t.id})
+                events.append(Completed(at=now, ticket=t.id))
             elif t.state in CANCELLABLE:
-                events.append(
-                    {
-                        "kind": EventKind.CANCELLED.value,
-                        "at": now,
-                        "ticket": t.id,
-                        "reason": "day_closed",
-                    }
-                )
+                events.append(Cancelled(at=now, ticket=t.id, reason="day_closed"))
         return events
 
     def counter_rows(self) -> list[dict[str, Any]]:
@@ -97,79 +100,78 @@ class QueueState:
 
     def apply(self, event: Event) -> None:
         """The only way state changes; refuses an event that does not fit, changing nothing."""
-        kind = event.get("kind")
-        if kind == EventKind.ISSUED:
+        if isinstance(event, Issued):
             self._apply_issued(event)
             return
-        if kind in (EventKind.COUNTER_OPENED, EventKind.COUNTER_CLOSED):
-            cid = str(event.get("counter"))
+        if isinstance(event, CounterOpened | CounterClosed):
+            cid = event.counter
             if cid not in self.counters or self.at_counter[cid] is not None:
                 raise QueueError("bad_event", f"Counter {cid!r} cannot open or close now.")
-            self.open[cid] = kind == EventKind.COUNTER_OPENED
+            self.open[cid] = isinstance(event, CounterOpened)
             return
+        kind = kind_of(event) if isinstance(event, msgspec.Struct) else repr(event)
         if kind not in _FROM:
             raise QueueError("bad_event", f"Unknown event kind {kind!r}.")
-        t = self.tickets.get(str(event.get("ticket")))
+        assert isinstance(event, TicketEvent)
+        t = self.tickets.get(event.ticket)
         if t is None or t.state not in _FROM[kind]:
-            raise QueueError(
-                "bad_event", f"Event {kind} does not fit ticket {event.get('ticket')}."
-            )
-        at = float(event["at"])
-        if kind == EventKind.CALLED:
-            cid = str(event["counter"])
-            if cid not in self.counters or self.at_counter[cid] is not None or not self.open[cid]:
-                raise QueueError("bad_event", f"Counter {cid!r} cannot call now.")
-            self.waiting.pop(t.id)
-            self.at_counter[cid] = t.id
-            t.state, t.counter, t.called_at, t.recalls = State.CALLED, cid, at, 0
-            t.first_called_at = at if t.first_called_at is None else t.first_called_at
-            self.recent.appendleft(
-                {"number": t.number, "counter_number": self.counters[cid].number, "at": at}
-            )
-        elif kind == EventKind.RECALLED:
-            t.recalls += 1
-        elif kind == EventKind.STARTED:
-            t.state, t.started_at = State.SERVING, at
-        elif kind == EventKind.COMPLETED:
-            began = t.started_at if t.started_at is not None else (t.called_at or at)
-            self.times.add(t.service, at - began)
-            self._finish(t, State.DONE, at)
-        elif kind == EventKind.NO_SHOW:
-            if event.get("action") == "requeue":
+            raise QueueError("bad_event", f"Event {kind} does not fit ticket {event.ticket}.")
+        self._apply_to(t, event)
+
+    def _apply_to(self, t: Ticket, event: TicketEvent) -> None:
+        at = event.at
+        match event:
+            case Called(counter=cid):
+                if (
+                    cid not in self.counters
+                    or self.at_counter[cid] is not None
+                    or not self.open[cid]
+                ):
+                    raise QueueError("bad_event", f"Counter {cid!r} cannot call now.")
+                self.waiting.pop(t.id)
+                self.at_counter[cid] = t.id
+                t.state, t.counter, t.called_at, t.recalls = State.CALLED, cid, at, 0
+                t.first_called_at = at if t.first_called_at is None else t.first_called_at
+                self.recent.appendleft(
+                    {"number": t.number, "counter_number": self.counters[cid].number, "at": at}
+                )
+            case Recalled():
+                t.recalls += 1
+            case Started():
+                t.state, t.started_at = State.SERVING, at
+            case Completed():
+                began = t.started_at if t.started_at is not None else (t.called_at or at)
+                self.times.add(t.service, at - began)
+                self._finish(t, State.DONE, at)
+            case NoShow(action="requeue", penalty_s=penalty):
                 self._release(t)
-                t.rank_at += float(event.get("penalty_s", 0.0))
+                t.rank_at += penalty
                 t.requeues += 1
                 self._requeue(t)
-            else:
+            case NoShow():
                 self._finish(t, State.NO_SHOW, at)
-        elif kind == EventKind.TRANSFERRED:
-            service = str(event["service"])
-            if service not in self.services:
-                raise QueueError("bad_event", f"Transfer to unknown service {service!r}.")
-            self._release(t)
-            self.waiting.pop(t.id, None)
-            t.service = service
-            t.transfers += 1
-            self._requeue(t)
-        elif kind == EventKind.CANCELLED:
-            self._finish(t, State.CANCELLED, at)
-        elif kind == EventKind.CLASS_CHANGED:
-            if event.get("cls") not in self.classes:
-                raise QueueError("bad_event", f"Unknown class in {event!r}.")
-            t.cls = str(event["cls"])
+            case Transferred(service=service):
+                if service not in self.services:
+                    raise QueueError("bad_event", f"Transfer to unknown service {service!r}.")
+                self._release(t)
+                self.waiting.pop(t.id, None)
+                t.service = service
+                t.transfers += 1
+                self._requeue(t)
+            case Cancelled():
+                self._finish(t, State.CANCELLED, at)
+            case ClassChanged(cls=cls):
+                if cls not in self.classes:
+                    raise QueueError("bad_event", f"Unknown class in {event!r}.")
+                t.cls = cls
 
-    def _apply_issued(self, e: Event) -> None:
-        tid, day, number, service = (
-            str(e["ticket"]),
-            str(e["day"]),
-            str(e["number"]),
-            str(e["service"]),
-        )
+    def _apply_issued(self, e: Issued) -> None:
+        tid, day, number, service = e.ticket, e.day, e.number, e.service
         if (
             tid in self.tickets
             or (day, number) in self.by_number
             or service not in self.services
-            or e["cls"] not in self.classes
+            or e.cls not in self.classes
         ):
             raise QueueError("bad_event", f"Issued event for {tid} does not fit.")
         prefix = self.services[service].prefix
@@ -177,21 +179,20 @@ class QueueState:
         key = (day, prefix)
         self.last_number[key] = max(self.last_number.get(key, 0), n)
         self.seq += 1
-        at = float(e["at"])
         t = Ticket(
             id=tid,
             number=number,
             day=day,
             seq=self.seq,
             service=service,
-            cls=str(e["cls"]),
-            language=str(e.get("language", "zh")),
-            flags=list(e.get("flags", [])),
-            intent=e.get("intent"),
-            appointment_at=e.get("appointment_at"),
-            walk_in=bool(e.get("walk_in", False)),
-            arrival_at=at,
-            rank_at=at,
+            cls=e.cls,
+            language=e.language,
+            flags=list(e.flags),
+            intent=e.intent,
+            appointment_at=e.appointment_at,
+            walk_in=e.walk_in,
+            arrival_at=e.at,
+            rank_at=e.at,
         )
         self.tickets[tid] = t
         self.by_number[(day, number)] = tid

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from edge.queue.estimate import estimate_one, estimate_waits
+from edge.queue.estimate import Estimate, estimate_one, estimate_waits
 from edge.queue.model import State, Ticket, TicketView
 from edge.queue.priority import Policy, ranked
 from edge.queue.settings import CounterSpec
@@ -54,12 +54,13 @@ def view_of(state: QueueState, policy: Policy, t: Ticket, now: float) -> TicketV
 
 
 def ticket_view(
-    state: QueueState, t: Ticket, now: float, est: tuple[int, float] | None
+    state: QueueState, t: Ticket, now: float, est: Estimate | None
 ) -> TicketView:
     """Plain view of a ticket; waited is until the first call (or now, while waiting)."""
     end = t.first_called_at if t.first_called_at is not None else (t.finished_at or now)
     waited = (now if t.state is State.WAITING else end) - t.arrival_at
     counter = state.counters.get(t.counter or "")
+    band = None if est is None else est.band()
     return TicketView(
         id=t.id,
         number=t.number,
@@ -70,6 +71,9 @@ def ticket_view(
         counter=t.counter,
         counter_number=None if counter is None else counter.number,
         waited_s=max(0.0, waited),
-        people_ahead=None if est is None else est[0],
-        estimated_wait_s=None if est is None else est[1],
+        people_ahead=None if est is None else est.ahead,
+        estimated_wait_s=None if est is None else est.wait_s,
+        wait_p10_s=None if band is None else band[0],
+        wait_p50_s=None if band is None else band[1],
+        wait_p90_s=None if band is None else band[2],
     )

@@ -18,7 +18,9 @@ class LlmSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
     folder: str = "models/llm-qwen2.5-0.5b"  # onnxruntime-genai folder (from a bundle)
     provider: Provider = "auto"  # auto: CUDA when onnxruntime-genai-cuda sees a GPU, else CPU
-    threads: int = 2  # CPU intra-op threads (the box's 2 cores)
+    # CPU intra-op threads. 1, not the box's 2 cores: while it answers, speech still needs a
+    # core (bench/thread_budget.py: with 2, a TTS sentence took 3x longer, with 1 about +30%)
+    threads: int = 1
     route_deadline_s: float = 1.5  # wall time for one routing call, prompt included
     route_max_new_tokens: int = 8  # routing output budget (a menu number is 1-2 tokens)
     route_candidates: int = 5  # at most this many of the router's top-k offered to the model
