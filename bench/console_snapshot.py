@@ -49,6 +49,7 @@ from devices.protocol import (  # noqa: E402
     decode_server,
     encode,
 )
+from devices.staff_login import login as staff_login  # noqa: E402
 from edge.config import load_config  # noqa: E402
 from edge.queue.events import QueueEvent  # noqa: E402
 from edge.service import Service  # noqa: E402
@@ -102,9 +103,11 @@ async def fill(service: Service, n: int, seed: int) -> float:
     return last
 
 
-async def console_login(url: str) -> tuple[Any, bytes]:
-    """A fresh console connection; returns it with the raw snapshot it was sent."""
-    ws = await connect(f"{url}/console", open_timeout=30, max_size=2**26)
+async def console_login(url: str, headers: dict[str, str]) -> tuple[Any, bytes]:
+    """A fresh console connection (with a shift token's `headers`); returns it with the raw
+    snapshot it was sent."""
+    ws = await connect(f"{url}/console", open_timeout=30, max_size=2**26,
+                       additional_headers=headers)
     await ws.send(
         encode(
             Hello(device_id=USER, role="console", credential=CREDENTIAL, protocol=PROTOCOL_VERSION)
@@ -132,11 +135,13 @@ async def measure_service(
             "models.root": str(REPO / "models"),
             "log_level": "WARNING",
         }
-        service = Service(load_config(None, {**base, **overrides}))
+        service = Service(load_config(None, {**base, **overrides}), demo=True)  # staff accounts
         host, port = await service.start()
         url = f"ws://{host}:{port}"
         try:
             await asyncio.wait_for(service.hub_ready.wait(), 60)
+            # one shift login (argon2 on purpose slow), then every connection reuses the token
+            headers = (await staff_login(url, USER, CREDENTIAL, timeout=30)).header()
             issue_last = await fill(service, n, seed)
             assert service.desk is not None
             waiting = len(service.desk.engine.waiting())
@@ -145,12 +150,12 @@ async def measure_service(
             decoded, _ = _timed_sync(lambda: decode_server(raw), repeat)
 
             async def login_once() -> bytes:
-                ws, data = await console_login(url)
+                ws, data = await console_login(url, headers)
                 await ws.close()
                 return data
 
             connects, sent = await _timed(login_once, repeat)
-            ws, _ = await console_login(url)
+            ws, _ = await console_login(url, headers)
             serial = iter(range(1, 10_000))
 
             async def snapshot_command() -> None:

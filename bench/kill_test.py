@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import random
 import signal
@@ -101,10 +102,35 @@ async def _start(data: Path) -> tuple[asyncio.subprocess.Process, str]:
     return proc, line.removeprefix("listening on ")
 
 
+TELLERS = (("teller-1", "demo-teller-1", "c1"), ("teller-2", "demo-teller-2", "c2"))
+
+
+async def _seed_staff(data: Path) -> None:
+    """The two tellers' staff accounts (consoles log in with staff accounts, and the service
+    runs without --demo here, so it creates none)."""
+    from edge import staff
+    from edge.store import Store
+
+    store = await Store.open(data / "branch.db")
+    try:
+        ph = staff.hasher(1, 8192, 1)  # cheap: these passwords are published anyway
+        for user, password, counter in TELLERS:
+            await store.call(functools.partial(
+                staff.add_account, ph=ph, user=user, password=password, role="teller",
+                counter=counter, replace_existing=True, min_password=0))
+    finally:
+        await store.close()
+
+
 async def _client(url: str, device: str, role: str, credential: str) -> Any:
     from websockets.asyncio.client import connect
 
-    ws = await connect(f"{url}/{role}", open_timeout=10)
+    headers: dict[str, str] = {}
+    if role == "console":  # a shift token from /login, checked at the upgrade
+        from devices.staff_login import login
+
+        headers = (await login(url, device, credential, timeout=10)).header()
+    ws = await connect(f"{url}/{role}", open_timeout=10, additional_headers=headers)
     await ws.send(json.dumps({"type": "hello", "device_id": device, "role": role,
                               "credential": credential, "protocol": PROTOCOL_VERSION}))
     await asyncio.wait_for(ws.recv(), 10)
@@ -283,6 +309,7 @@ async def run_kill_test(kills: int, seed: int = 2026, data: Path | None = None,
     checked = {"alerts": 0, "calls": 0}  # expected after a restart, and looked for
     started = time.monotonic()
     done = 0
+    await _seed_staff(data)
     for i in range(kills):
         if max_s is not None and time.monotonic() - started > max_s:
             break

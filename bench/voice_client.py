@@ -37,14 +37,13 @@ def kiosk_ids(n: int) -> list[tuple[str, str]]:
 
 
 def devices_toml(n_kiosks: int) -> str:
-    """The `devices` list for --set: every demo device plus extra kiosks up to n_kiosks."""
+    """The `devices` list for --set: every demo device plus extra kiosks up to n_kiosks
+    (staff consoles log in with staff accounts, not device credentials)."""
     rows = [
         '{id="kiosk-1", role="kiosk", credential="demo-kiosk-1"}',
         '{id="kiosk-2", role="kiosk", credential="demo-kiosk-2", language="en"}',
         '{id="caller-1", role="caller", credential="demo-caller-1"}',
-        '{id="manager", role="console", credential="demo-manager"}',
-        '{id="teller-1", role="console", credential="demo-teller-1", counter="c1"}',
-        '{id="teller-2", role="console", credential="demo-teller-2", counter="c2"}',
+        '{id="display-1", role="caller", credential="demo-display-1"}',
     ]
     rows += [f'{{id="{d}", role="kiosk", credential="{c}"}}' for d, c in kiosk_ids(n_kiosks)[2:]]
     return "[" + ", ".join(rows) + "]"

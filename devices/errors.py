@@ -17,6 +17,9 @@ ErrorCode = Literal[
     # the hello handshake
     "hello_required", "hello_timeout", "already_welcomed", "wrong_endpoint", "protocol_version",
     "unknown_device", "bad_credential", "wrong_role",
+    # staff login, roles and flood limits
+    "wrong_user", "session_expired", "forbidden", "not_your_counter", "confirm_required",
+    "over_capacity", "cooling_off", "rate_limited",
     # kiosk turns and audio
     "no_session", "text_too_long", "speech_unavailable", "unknown_stream", "audio_too_long",
     "stt_busy", "busy", "appointment_changed", "knowledge_unavailable",
@@ -60,6 +63,23 @@ ERRORS: Final[dict[ErrorCode, ErrorInfo]] = {
     "unknown_device": ErrorInfo("The device id is not registered in branch.toml."),
     "bad_credential": ErrorInfo("The device credential is wrong."),
     "wrong_role": ErrorInfo("The device is registered with another role."),
+    "wrong_user": ErrorInfo("The console's hello names another user than its login token."),
+    "session_expired": ErrorInfo("The staff session ended (logged out, expired or the account "
+                                 "changed); log in again.", refusal=True),
+    "forbidden": ErrorInfo("The staff member's role may not run this console action.",
+                           refusal=True),
+    "not_your_counter": ErrorInfo("A teller acts for their own counter only.", refusal=True),
+    "confirm_required": ErrorInfo("The action is an override: re-enter the password "
+                                  "(`/confirm`) within `staff.confirm_window_s`.",
+                                  refusal=True),
+    "over_capacity": ErrorInfo("As many devices of this role as `server.max_kiosks`, "
+                               "`max_callers` or `max_consoles` allow are logged in.",
+                               refusal=True),
+    "cooling_off": ErrorInfo("The device was disconnected for flooding and is refused for "
+                             "`server.abuse_cooloff_s`."),
+    "rate_limited": ErrorInfo("Messages or audio arrive faster than the connection's budget "
+                              "(`server.control_per_s`, `audio_bytes_per_s`); some were "
+                              "dropped."),
     "no_session": ErrorInfo("This kiosk connection has no conversation."),
     "text_too_long": ErrorInfo("The text turn is longer than `server.max_text_chars`.",
                                zh="输入的文字太长，请分几次说。"),

@@ -292,7 +292,23 @@ class WhatIfData(Payload, tag="what_if", tag_field="kind"):
     service_mean_s: dict[str, float] = msgspec.field(default_factory=dict)
 
 
-ResultData = SearchData | ReportData | AppointmentsData | WhatIfData
+class AuditEntry(Payload):
+    """One audit-log row: who did what, when; `detail` is the action's JSON detail."""
+
+    id: int
+    at: float
+    actor: str
+    action: str
+    detail: str
+
+
+class AuditLogData(Payload, tag="audit_log", tag_field="kind"):
+    """`audit_log`: the newest `server.console_audit_rows` entries, newest first."""
+
+    rows: list[AuditEntry]
+
+
+ResultData = SearchData | ReportData | AppointmentsData | WhatIfData | AuditLogData
 
 
 # ---------------------------------------------------------------- the branch (describe)

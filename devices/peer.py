@@ -37,6 +37,7 @@ class Identity:
     counter: str | None = None
     language: str = "zh"
     capabilities: tuple[str, ...] = ()
+    login: str | None = None  # staff: the session (token digest) checked at the upgrade
 
 
 @dataclass(eq=False)

@@ -298,7 +298,7 @@ class BoardSnapshot(Message, tag="board"):
 Action = Literal[
     "call_next", "recall", "no_show", "transfer", "cancel", "start", "complete",
     "walk_in", "set_class", "ack_alert", "snapshot", "kb_search", "report", "appointments",
-    "what_if",
+    "what_if", "audit_log",
 ]
 
 
@@ -327,7 +327,8 @@ class Result(Message, tag="result"):
     ok: bool = True
     ticket: TicketInfo | None = None
     text: str = ""
-    data: ResultData | None = None  # tagged by `kind`: kb_search, report, appointments, what_if
+    data: ResultData | None = None  # tagged by `kind`: kb_search, report, appointments, what_if,
+    # audit_log
 
 
 class Alert(Message, tag="alert"):

@@ -14,6 +14,7 @@ import contextlib
 import http
 import json
 import logging
+import ssl
 import sys
 import time
 from collections.abc import Callable, Coroutine
@@ -43,10 +44,13 @@ from devices.protocol import (
     decode_client,
     encode,
 )
+from devices.ratelimit import ConnectionRates, RateSettings
+from devices.staff_login import redact_library_logs
 
 log = logging.getLogger("branch_teller.devices")
+redact_library_logs()  # handshake headers carry staff passwords and tokens
 
-__all__ = ["DeviceServer", "Handler", "Identity", "Limits", "Peer"]
+__all__ = ["DeviceServer", "Gate", "Handler", "Identity", "Limits", "Peer", "RateSettings"]
 
 ENDPOINTS: dict[str, Role] = {"/kiosk": "kiosk", "/caller": "caller", "/console": "console"}
 REPLACED = "replaced by a newer login"
@@ -54,7 +58,9 @@ REPLACED = "replaced by a newer login"
 # with one id would otherwise take the login from each other in a tight loop.
 REPLACED_RECONNECT_S = 30.0
 # HTTP answers to a websocket handshake that count as refused connections, by kind.
-REFUSED_STATUS = {404: "unknown_endpoint", 503: "over_capacity"}
+REFUSED_STATUS = {401: "unauthorized", 404: "unknown_endpoint", 503: "over_capacity"}
+# Endpoints whose websocket upgrade needs a staff session token (`Authorization: Bearer`).
+GATED: frozenset[Role] = frozenset({"console"})
 # Close codes the websockets library sends when a client breaks the framing rules.
 CLOSE_KINDS = {1002: "protocol_violation", 1007: "invalid_data", 1009: "frame_too_large"}
 
@@ -76,6 +82,16 @@ class Limits:
     max_pending_hello: int = 64  # of those, connections that have not said hello yet
     log_interval_s: float = 60.0  # refusals and bad messages: one summary line per source
     log_sources: int = 1024  # sources counted apart; the rest are summed as "other"
+    max_per_source: int = 100  # open websockets from one address
+    max_kiosks: int = 64  # logged-in connections per role
+    max_callers: int = 16
+    max_consoles: int = 32
+    rates: RateSettings | None = None  # per-connection budgets; None: unlimited (harnesses)
+    abuse_cooloff_s: float = 10.0  # a device closed for abuse is refused at hello this long
+
+    def role_cap(self, role: Role) -> int:
+        return {"kiosk": self.max_kiosks, "caller": self.max_callers,
+                "console": self.max_consoles}[role]
 
 
 class Handler(Protocol):
@@ -87,6 +103,13 @@ class Handler(Protocol):
     async def on_audio(self, peer: Peer, stream: int, seq: int, pcm: bytes) -> None: ...
     async def on_disconnect(self, peer: Peer) -> None: ...
     def health(self) -> Health: ...
+
+
+class Gate(Protocol):
+    """Staff login over HTTP and the token check at a console's websocket upgrade."""
+
+    async def http(self, path: str, headers: Headers, source: str) -> Response | None: ...
+    def upgrade(self, headers: Headers) -> Identity | None: ...
 
 
 def _source(ws: ServerConnection) -> str:
@@ -126,8 +149,13 @@ class DeviceServer:
     """The websocket server; one port, one path per device role, plus /health."""
 
     def __init__(self, handler: Handler, limits: Limits, branch: str,
-                 extra_http: Callable[[str], Response | None] | None = None) -> None:
+                 extra_http: Callable[[str], Response | None] | None = None,
+                 gate: Gate | None = None) -> None:
         self.handler = handler
+        self.gate = gate
+        self._gated: dict[ServerConnection, Identity] = {}  # upgrade checked, hello not yet
+        self._per_source: dict[str, int] = {}
+        self._cooling: dict[str, float] = {}  # device id -> monotonic time its cool-off ends
         self.limits = limits
         self.branch = branch
         self.extra_http = extra_http
@@ -136,18 +164,21 @@ class DeviceServer:
         self._handlers: set[asyncio.Task[Any]] = set()
         self._background: set[asyncio.Task[Any]] = set()
         self._in_hello = 0
-        self.stats = {"messages": 0, "errors": 0, "connections": 0}
+        self.stats = {"messages": 0, "errors": 0, "connections": 0, "rate_limited": 0,
+                      "abusive": 0}
         interval, sources = limits.log_interval_s, limits.log_sources
         self.refused = LogThrottle(interval, sources)  # by client address, before welcome
         self.bad_messages = LogThrottle(interval, sources)  # by device id, after welcome
         self.faults = LogThrottle(interval, sources)  # our bugs and the library's errors
 
-    async def start(self, host: str, port: int) -> tuple[str, int]:
-        """Listen; returns the bound address (port 0 picks a free one)."""
+    async def start(self, host: str, port: int,
+                    tls: ssl.SSLContext | None = None) -> tuple[str, int]:
+        """Listen (wss/https with `tls`); returns the bound address (port 0: a free one)."""
         self._server = await serve(
             self._connection,
             host,
             port,
+            ssl=tls,
             process_request=self._http,
             process_response=self._http_answered,
             max_size=self.limits.hard_max_message_bytes,
@@ -161,7 +192,7 @@ class DeviceServer:
         bound = sock.getsockname()
         return str(bound[0]), int(bound[1])
 
-    def _http(self, conn: ServerConnection, request: Request) -> Response | None:
+    async def _http(self, conn: ServerConnection, request: Request) -> Response | None:
         path = request.path.split("?", 1)[0]
         if path == "/health":
             body = json.dumps(self.health()).encode()
@@ -170,11 +201,24 @@ class DeviceServer:
             response = self.extra_http(path)
             if response is not None:
                 return response
+        if self.gate is not None:
+            response = await self.gate.http(path, request.headers, _source(conn))
+            if response is not None:
+                return response
         if path not in ENDPOINTS:
             return conn.respond(http.HTTPStatus.NOT_FOUND, "unknown endpoint\n")
         if (len(self._handlers) >= self.limits.max_connections
-                or self._in_hello >= self.limits.max_pending_hello):
+                or self._in_hello >= self.limits.max_pending_hello
+                or self._per_source.get(_source(conn), 0) >= self.limits.max_per_source):
             return conn.respond(http.HTTPStatus.SERVICE_UNAVAILABLE, "too many connections\n")
+        if self.gate is not None and ENDPOINTS[path] in GATED:
+            identity = self.gate.upgrade(request.headers)
+            if identity is None:
+                response = conn.respond(http.HTTPStatus.UNAUTHORIZED,
+                                        "log in first: GET /login, then a Bearer token\n")
+                response.headers["WWW-Authenticate"] = 'Bearer realm="branch-teller"'
+                return response
+            self._gated[conn] = identity
         return None
 
     def _http_answered(self, conn: ServerConnection, request: Request,
@@ -256,6 +300,7 @@ class DeviceServer:
         if task is not None:
             self._handlers.add(task)
         source = _source(ws)
+        self._per_source[source] = self._per_source.get(source, 0) + 1
         try:
             await self._serve_connection(ws, source)
         except ConnectionClosed:
@@ -263,6 +308,12 @@ class DeviceServer:
         except Exception:
             self._fault(source, "handler_failed", sys.exc_info())
         finally:
+            self._gated.pop(ws, None)
+            left = self._per_source.get(source, 1) - 1
+            if left > 0:
+                self._per_source[source] = left
+            else:
+                self._per_source.pop(source, None)
             if task is not None:
                 self._handlers.discard(task)
 
@@ -299,9 +350,24 @@ class DeviceServer:
                     "protocol_version",
                     f"Protocol version {msg.protocol} is not supported; this service speaks "
                     f"version {PROTOCOL_VERSION}.", msg.id)
-            result = self.handler.authenticate(msg)
+            until = self._cooling.get(msg.device_id)
+            if until is not None and until > time.monotonic():
+                raise ProtocolError("cooling_off", "This device was disconnected for flooding; "
+                                    f"reconnect in {until - time.monotonic():.0f} s.", msg.id)
+            gated = self._gated.pop(ws, None)
+            if role in GATED and self.gate is not None:
+                if gated is None or msg.device_id != gated.device_id:
+                    raise ProtocolError("wrong_user", "The hello names another user than the "
+                                        "session token.", msg.id)
+                result: Identity | ProtocolError = gated
+            else:
+                result = self.handler.authenticate(msg)
             if isinstance(result, ProtocolError):
                 raise result
+            if (sum(1 for p in self.peers.values() if p.role == role)
+                    >= self.limits.role_cap(role) and result.device_id not in self.peers):
+                raise ProtocolError("over_capacity", f"This service takes at most "
+                                    f"{self.limits.role_cap(role)} {role} connections.", msg.id)
         except ProtocolError as err:
             await self._refuse(ws, source, err)
             return None
@@ -327,10 +393,20 @@ class DeviceServer:
                           branch=self.branch, server_time=time.time(), counter=identity.counter))
         log.info("device %s connected as %s", identity.device_id, identity.role)
         why = "closed"
+        rates = ConnectionRates(self.limits.rates) if self.limits.rates is not None else None
         try:
             await self.handler.on_connect(peer)
             async for raw in ws:
-                await self._dispatch(peer, raw)
+                verdict = rates.admit(raw) if rates is not None else "ok"
+                if verdict == "ok":
+                    await self._dispatch(peer, raw)
+                elif rates is not None:
+                    if not await self._limited(peer, verdict, rates):
+                        why = "rate limited"
+                        break
+                    # Stop reading for one token's time: the flood waits in the client's
+                    # TCP buffer instead of costing this loop a parse per message.
+                    await asyncio.sleep(1.0 / rates.settings.control_per_s)
         except ConnectionClosed as closed:
             kind = _closed_kind(closed)
             if kind is not None and kind != "dropped":
@@ -345,6 +421,43 @@ class DeviceServer:
             finally:
                 await peer.finish()
             log.info("device %s disconnected (%s)", identity.device_id, why)
+
+    async def _limited(self, peer: Peer, verdict: str, rates: ConnectionRates) -> bool:
+        """A message over budget was dropped; False once the flood counts as abuse (closed)."""
+        self.stats["rate_limited"] += 1
+        if verdict == "abusive":
+            self.stats["abusive"] += 1
+            now = time.monotonic()
+            if len(self._cooling) >= 4096:
+                self._cooling = {d: t for d, t in self._cooling.items() if t > now}
+            self._cooling[peer.device_id] = now + self.limits.abuse_cooloff_s
+            self._bad_message(peer.device_id, "abusive")
+            peer.send(Error(code="rate_limited", message="Too many messages for too long; "
+                            "disconnected.", fatal=True))
+            await peer.finish()
+            with contextlib.suppress(ConnectionClosed):
+                await peer.ws.close(1008, "rate limited")
+            return False
+        self._bad_message(peer.device_id, "rate_limited")
+        if rates.should_tell():
+            peer.send(Error(code="rate_limited", message="Too many messages: some were "
+                            "dropped. Slow down or the connection will be closed."))
+        return True
+
+    def close_login(self, login: str, reason: str) -> int:
+        """Disconnect the consoles of one staff session (logout, disabled account)."""
+        n = 0
+        for peer in list(self.peers.values()):
+            if peer.identity.login == login:
+                n += 1
+                peer.send(Bye(reason=reason, reconnect_after_s=0.0))
+                self._spawn(self._close_peer(peer, reason), f"logout-{peer.device_id}")
+        return n
+
+    async def _close_peer(self, peer: Peer, reason: str) -> None:
+        await peer.finish()
+        with contextlib.suppress(ConnectionClosed):
+            await peer.ws.close(1000, reason)
 
     async def _retire(self, old: Peer) -> None:
         """Tell a replaced login why, let the `bye` reach it, then close it."""

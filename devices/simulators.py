@@ -33,6 +33,7 @@ from devices.protocol import (
     decode_server,
     encode,
 )
+from devices.staff_login import LoginError, login
 
 Printer = Callable[[str], None]
 
@@ -54,8 +55,14 @@ class Endpoint:
 @contextlib.asynccontextmanager
 async def session(ep: Endpoint, timeout: float = 10.0) -> AsyncIterator[ClientConnection]:
     """Connect and say hello; yields the socket once welcomed."""
+    headers: dict[str, str] = {}
+    if ep.role == "console":  # staff: the password buys a shift token, checked at the upgrade
+        try:
+            headers = (await login(ep.url, ep.device_id, ep.credential, timeout=timeout)).header()
+        except LoginError as err:
+            raise SimulatorError(str(err)) from None
     async with connect(f"{ep.url.rstrip('/')}/{ep.role}", open_timeout=timeout,
-                       max_size=2**22) as ws:
+                       max_size=2**22, additional_headers=headers) as ws:
         await ws.send(encode(Hello(device_id=ep.device_id, role=ep.role,
                                    credential=ep.credential, protocol=PROTOCOL_VERSION)))
         first = decode_server(await asyncio.wait_for(ws.recv(), timeout))

@@ -21,7 +21,14 @@ DEFAULT_URL = "ws://127.0.0.1:8765"
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from edge.security import startup_problems
+
     config = config_from_args(args)
+    problems = startup_problems(config, Path(args.config) if args.config else None, args.demo)
+    if problems:
+        for problem in problems:
+            print(f"branch-teller: refusing to start: {problem}", file=sys.stderr)
+        return 2
     logging.basicConfig(level=config.log_level, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("websockets").setLevel(logging.WARNING)
@@ -35,15 +42,22 @@ async def _serve_async(config: BranchConfig, demo: bool) -> int:
 
     if demo:
         await seed_appointments(config, time.time())
-    async with Service.open(config) as service:
+    async with Service.open(config, demo=demo) as service:
         assert service.address is not None
         host, port = service.address
-        print(f"listening on ws://{host}:{port}", flush=True)
+        scheme = "wss" if config.server.tls_cert else "ws"
+        print(f"listening on {scheme}://{host}:{port}", flush=True)
+        if demo:
+            from edge.staff import DEMO_STAFF
+
+            print("demo staff accounts (published passwords, created only by --demo): "
+                  + ", ".join(f"{u}/{p} ({r}{' ' + c if c else ''})"
+                              for u, p, r, c in DEMO_STAFF), flush=True)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        demo_task = (asyncio.create_task(run_demo(config, f"ws://{host}:{port}", stop),
+        demo_task = (asyncio.create_task(run_demo(config, f"{scheme}://{host}:{port}", stop),
                                          name="demo") if demo else None)
         await stop.wait()
         logging.getLogger("branch_teller").info("shutting down")
@@ -154,6 +168,12 @@ def _appointments(args: argparse.Namespace) -> int:
     return run_appointments(config_from_args(args), args)
 
 
+def _staff(args: argparse.Namespace) -> int:
+    from edge.staff_cli import run_staff
+
+    return run_staff(config_from_args(args), args)
+
+
 def _console(args: argparse.Namespace) -> int:
     import getpass
 
@@ -161,11 +181,11 @@ def _console(args: argparse.Namespace) -> int:
 
     credential = args.credential or os.environ.get("BRANCH_TELLER_CREDENTIAL")
     if not credential and sys.stdin.isatty():
-        credential = getpass.getpass(f"Credential for {args.user}: ")  # not in ps or history
+        credential = getpass.getpass(f"Password for {args.user}: ")  # not in ps or history
     if not credential:
         raise ConfigError("console: a credential is required (--credential or "
                           "$BRANCH_TELLER_CREDENTIAL)")
-    run_console(args.url, args.user, credential, args.counter)
+    run_console(args.url, args.user, credential, args.counter, args.ca)
     return 0
 
 
@@ -318,14 +338,26 @@ def build_parser() -> argparse.ArgumentParser:
     add_config_arguments(ap)
     ap.set_defaults(func=_appointments)
 
+    from edge.staff_cli import add_arguments as add_staff_arguments
+
+    st = sub.add_parser("staff", help="staff accounts: add, passwd, disable, list",
+                        description="Staff accounts for console login (argon2id hashes in the "
+                        "box's database). Roles: teller (own counter), manager (all counters, "
+                        "priorities, alerts, overrides with the password re-entered), admin, "
+                        "auditor (the audit log only).")
+    add_staff_arguments(st)
+    add_config_arguments(st)
+    st.set_defaults(func=_staff)
+
     co = sub.add_parser("console", help="the staff console (terminal UI)",
                         description="Connect to a running service as a staff member: live queue, "
                         "counters, alerts, kiosk conversations, knowledge search, report, health. "
                         "Press ? inside for the keys.")
     co.add_argument("--url", default=DEFAULT_URL, help=f"service address (default {DEFAULT_URL})")
-    co.add_argument("--user", required=True, help="staff login (a console device id)")
-    co.add_argument("--credential", help="per-user credential (default: "
+    co.add_argument("--user", required=True, help="staff login (`branch-teller staff add`)")
+    co.add_argument("--credential", help="the staff password (default: "
                     "$BRANCH_TELLER_CREDENTIAL, else asked for)")
+    co.add_argument("--ca", help="branch CA certificate (PEM), the only one trusted for wss://")
     co.add_argument("--counter", help="act for this counter (default: the user's counter)")
     co.set_defaults(func=_console)
 

@@ -62,15 +62,44 @@ class ServerSettings(_Section):
     # A console snapshot lists this many waiting tickets per service, in call order, plus
     # every service's count and longest wait (0: every ticket, however long the queue).
     console_waiting_per_service: int = 50
+    console_audit_rows: int = 200  # newest audit entries an auditor's console reads
+    max_per_source: int = 100  # open websockets from one address (503 beyond)
+    max_kiosks: int = 64  # logged-in connections per role
+    max_callers: int = 16
+    max_consoles: int = 32
+    control_per_s: float = 20.0  # JSON messages per connection per second ...
+    control_burst: float = 60.0  # ... with this many saved up
+    audio_bytes_per_s: float = 192_000.0  # binary audio per connection (48 kHz PCM: 96,000)
+    audio_burst_bytes: float = 1_000_000.0  # a whole 20 s turn at 16 kHz sent at once
+    abuse_dropped: int = 100  # dropped messages within abuse_window_s: the client is closed
+    abuse_window_s: float = 10.0
+    abuse_cooloff_s: float = 10.0  # a device closed for flooding is refused this long after
+    tls_cert: str = ""  # PEM certificate chain (the branch CA's); empty: plain ws/http
+    tls_key: str = ""  # its private key (keep it chmod 600)
+    # Plain ws on an address other than 127.0.0.1 is refused unless this says so (a lab only):
+    # staff passwords and tokens would cross the LAN in the clear.
+    allow_plain_lan: bool = False
+
+
+class StaffSettings(_Section):
+    """Staff login (`branch-teller staff`): shift tokens, override confirmation, hashing cost."""
+
+    session_ttl_s: float = 32_400.0  # a shift: 9 hours, then log in again
+    confirm_window_s: float = 300.0  # an override within this long of re-entering the password
+    max_failed_logins: int = 10  # from one address within failed_login_window_s: 429
+    failed_login_window_s: float = 300.0
+    argon2_time_cost: int = 3  # argon2id cost (argon2-cffi's defaults)
+    argon2_memory_kib: int = 65_536
+    argon2_parallelism: int = 4
 
 
 class DeviceCredential(_Section):
-    """A device or staff member allowed to connect; credential compared in constant time."""
+    """A kiosk or number-caller allowed to connect; credential compared in constant time.
+    Staff consoles log in with staff accounts instead (`branch-teller staff`)."""
 
     id: str
     role: Role
     credential: str
-    counter: str | None = None  # staff: the counter this user serves at
     language: str = "zh"  # kiosk default / caller announcement language
 
 
@@ -250,6 +279,7 @@ class BranchConfig(_Section):
     log_level: str = "INFO"
     branch: BranchInfo = msgspec.field(default_factory=BranchInfo)
     server: ServerSettings = msgspec.field(default_factory=ServerSettings)
+    staff: StaffSettings = msgspec.field(default_factory=StaffSettings)
     devices: list[DeviceCredential] = msgspec.field(default_factory=lambda: list(DEMO_DEVICES))
     terminals: list[Terminal] = msgspec.field(default_factory=lambda: list(DEMO_TERMINALS))
     queue: QueueSettings = msgspec.field(default_factory=QueueSettings)
@@ -276,9 +306,6 @@ DEMO_DEVICES: tuple[DeviceCredential, ...] = (
     DeviceCredential(id="kiosk-2", role="kiosk", credential="demo-kiosk-2", language="en"),
     DeviceCredential(id="caller-1", role="caller", credential="demo-caller-1"),
     DeviceCredential(id="display-1", role="caller", credential="demo-display-1"),  # /d/ page
-    DeviceCredential(id="manager", role="console", credential="demo-manager"),
-    DeviceCredential(id="teller-1", role="console", credential="demo-teller-1", counter="c1"),
-    DeviceCredential(id="teller-2", role="console", credential="demo-teller-2", counter="c2"),
 )
 
 DEMO_TERMINALS: tuple[Terminal, ...] = (
@@ -341,6 +368,10 @@ def check(config: BranchConfig) -> list[tuple[str, str]]:
         problems.append(("server.max_message_bytes", "must not exceed hard_max_message_bytes"))
     if config.server.log_interval_s <= 0:
         problems.append(("server.log_interval_s", "must be more than 0 seconds"))
+    if bool(config.server.tls_cert) != bool(config.server.tls_key):
+        problems.append(("server.tls_cert", "tls_cert and tls_key go together"))
+    if config.staff.session_ttl_s <= 0 or config.staff.confirm_window_s < 0:
+        problems.append(("staff.session_ttl_s", "must be more than 0 seconds"))
     if config.server.console_waiting_per_service < 0:
         problems.append(("server.console_waiting_per_service", "must be 0 (all) or more"))
     seen: set[str] = set()
@@ -354,10 +385,10 @@ def check(config: BranchConfig) -> list[tuple[str, str]]:
         validate_settings(config.queue)
     except ValueError as err:
         problems.append(("queue", str(err)))
-    counters = {c.id for c in config.queue.counters}
     for i, dev in enumerate(config.devices):
-        if dev.counter is not None and dev.counter not in counters:
-            problems.append((f"devices[{i}].counter", f"unknown counter {dev.counter!r}"))
+        if dev.role == "console":
+            problems.append((f"devices[{i}].role", "staff consoles log in with staff accounts "
+                             "(`branch-teller staff add`), not device credentials"))
     problems.extend(_check_appointments(config))
     for name in ("vad_route", "tts", "answers", "indexing"):
         lane = getattr(config.lanes, name)

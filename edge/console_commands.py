@@ -4,13 +4,17 @@ snapshot a console gets on connect and on `snapshot`."""
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from devices.errors import ErrorCode
 from devices.payloads import (
     AppointmentsData,
+    AuditEntry,
+    AuditLogData,
     Board,
     Booking,
     ClassReportRow,
@@ -24,6 +28,7 @@ from devices.protocol import Command, ConsoleSnapshot, ProtocolError, Result
 from devices.server import Peer
 from edge.queue.model import Outcome, QueueError
 from edge.queue.reports import class_rows, report_rows
+from edge.roles import authorize
 from intents.knowledge import render_results
 
 if TYPE_CHECKING:
@@ -52,6 +57,12 @@ async def run_command(service: Service, peer: Peer, cmd: Command) -> Result | Co
     desk = service.desk
     store = service.store
     assert desk is not None and store is not None
+    await _authorize(service, peer, cmd)
+    if cmd.action == "audit_log":
+        rows = await store.audit_rows(service.config.server.console_audit_rows)
+        await store.audit(peer.device_id, "audit_log", {"rows": len(rows)})
+        return Result(ref=cmd.id, action=cmd.action, text=f"{len(rows)} audit entries",
+                      data=AuditLogData(rows=msgspec.convert(rows, list[AuditEntry])))
     if cmd.action == "snapshot":
         return msgspec.structs.replace(service.console_snapshot(), id=cmd.id)
     if cmd.action == "kb_search":
@@ -79,6 +90,32 @@ async def run_command(service: Service, peer: Peer, cmd: Command) -> Result | Co
     ticket = msgspec.convert(msgspec.to_builtins(outcome.ticket), TicketInfo)
     return Result(ref=cmd.id, action=cmd.action, ticket=ticket,
                   text=f"{cmd.action} {outcome.ticket.number}")
+
+
+async def _authorize(service: Service, peer: Peer, cmd: Command) -> None:
+    """The one check every console command passes (edge.roles); each denial is audited."""
+    gate, desk, store = service.staff, service.desk, service.store
+    assert gate is not None and desk is not None and store is not None
+    who = gate.staff(peer.identity)
+    code: ErrorCode
+    if who is None:
+        code, message = "session_expired", ("Your session has ended (logged out, expired or "
+                                            "the account changed); log in again.")
+    else:
+        ticket_counter: str | None = None
+        if cmd.ticket:
+            try:
+                ticket_counter = desk.engine.find(cmd.ticket).counter or ""
+            except QueueError:
+                ticket_counter = None  # no such ticket: the queue says so
+        denial = authorize(who, cmd.action, (cmd.counter, ticket_counter), time.time(),
+                           service.config.staff.confirm_window_s)
+        if denial is None:
+            return
+        code, message = denial.code, denial.message
+    detail = {k: v for k, v in (("counter", cmd.counter), ("ticket", cmd.ticket)) if v}
+    await store.audit(peer.device_id, f"denied:{cmd.action}", {**detail, "code": code})
+    raise ProtocolError(code, message, cmd.id, refusal=True)
 
 
 async def _kb_search(service: Service, cmd: Command) -> Result:

@@ -27,6 +27,7 @@ from devices.simulators import (
     session,
 )
 from edge.config import BranchConfig
+from edge.staff import DEMO_STAFF
 
 log = logging.getLogger("branch_teller.demo")
 SCRIPT = Path(__file__).resolve().parent.parent / "devices" / "demo_script.txt"
@@ -105,10 +106,10 @@ async def run_demo(config: BranchConfig, url: str, stop: asyncio.Event) -> None:
     caller = _endpoint(config, url, "caller")
     if caller:
         jobs.append(run_caller(caller, lambda s: print(f"[{caller.device_id}] {s}", flush=True)))
-    for d in config.devices:
-        if d.role == "console" and d.counter:
-            ep = Endpoint(url, d.id, d.credential, "console")
-            jobs.append(run_teller(ep, d.counter, lambda s: print(f"[teller] {s}", flush=True),
+    for user, password, role, counter in DEMO_STAFF:
+        if role == "teller" and counter:
+            ep = Endpoint(url, user, password, "console")
+            jobs.append(run_teller(ep, counter, lambda s: print(f"[teller] {s}", flush=True),
                                    config.demo.counter_interval_s, stop))
     try:
         await asyncio.gather(*jobs)

@@ -42,7 +42,7 @@ from devices.protocol import (
     QueueUpdate,
     TurnLog,
 )
-from devices.server import DeviceServer, Identity, Limits, Peer
+from devices.server import DeviceServer, Identity, Peer
 from devices.static import StaticSite
 from edge.config import BranchConfig
 from edge.console_commands import console_snapshot, run_command
@@ -53,7 +53,9 @@ from edge.jobs import Supervisor
 from edge.kb_cli import IndexingStopped, open_hub
 from edge.lanes import LaneBusy, Lanes, LaneSnapshot
 from edge.metrics import Metrics
+from edge.security import limits_from, tls_context
 from edge.sessions import KioskSession
+from edge.staff_gate import StaffGate
 from edge.store import Store
 from edge.understanding import load_understanding
 from edge.voice import SpeechResources, VoiceChannel
@@ -112,8 +114,10 @@ def model_versions(config: BranchConfig) -> dict[str, Any]:
 class Service:
     """Authenticates devices, keeps kiosk sessions, runs the queue desk, feeds consoles."""
 
-    def __init__(self, config: BranchConfig) -> None:
+    def __init__(self, config: BranchConfig, demo: bool = False) -> None:
         self.config = config
+        self.demo = demo  # creates the demo staff accounts (published passwords)
+        self.staff: StaffGate | None = None
         self.started_at = time.time()
         self.store: Store | None = None
         self.desk: QueueDesk | None = None
@@ -146,9 +150,10 @@ class Service:
 
     @classmethod
     @contextlib.asynccontextmanager
-    async def open(cls, config: BranchConfig) -> AsyncIterator[Service]:
-        """The running service; on exit everything it opened is closed, newest first."""
-        service = cls(config)
+    async def open(cls, config: BranchConfig, demo: bool = False) -> AsyncIterator[Service]:
+        """The running service; on exit everything it opened is closed, newest first.
+        `demo` creates the demo staff accounts (published passwords)."""
+        service = cls(config, demo=demo)
         await service.start()
         try:
             yield service
@@ -177,6 +182,8 @@ class Service:
         stack.callback(self.lanes.shutdown)
         self.store = await Store.open(Path(cfg.data_dir) / "branch.db")
         stack.push_async_callback(self.store.close)
+        self.staff = await StaffGate.open(cfg.staff, self.store, self._login_revoked, self.demo)
+        stack.callback(self.staff.close)
         stack.push_async_callback(self._end_tasks)  # background writes end before the store
         self.desk = await QueueDesk.open(
             cfg.queue, self.store, self,
@@ -201,15 +208,9 @@ class Service:
         self.policy = build_policy(cfg)
         self.versions = model_versions(cfg)
         s = cfg.server
-        limits = Limits(max_message_bytes=s.max_message_bytes,
-                        hard_max_message_bytes=s.hard_max_message_bytes,
-                        send_queue=s.send_queue, hello_timeout_s=s.hello_timeout_s,
-                        ping_interval_s=s.ping_interval_s, ping_timeout_s=s.ping_timeout_s,
-                        max_connections=s.max_connections,
-                        max_pending_hello=s.max_pending_hello, log_interval_s=s.log_interval_s,
-                        log_sources=s.log_sources)
-        self.server = DeviceServer(self, limits, cfg.branch.name_zh, extra_http=self._http)
-        self.address = await self.server.start(s.host, s.port)
+        self.server = DeviceServer(self, limits_from(s), cfg.branch.name_zh,
+                                   extra_http=self._http, gate=self.staff)
+        self.address = await self.server.start(s.host, s.port, tls_context(s))
         stack.push_async_callback(self.server.stop, "service shutting down")
         self.spawn(self._load_knowledge(), "knowledge")
         self.jobs = Supervisor(
@@ -272,7 +273,7 @@ class Service:
         if device.role != hello.role:
             return ProtocolError("wrong_role", f"Device {device.id} is registered as a "
                                  f"{device.role}, not a {hello.role}.", hello.id)
-        return Identity(device_id=device.id, role=device.role, counter=device.counter,
+        return Identity(device_id=device.id, role=device.role,
                         language=device.language)
 
     async def on_connect(self, peer: Peer) -> None:
@@ -432,6 +433,11 @@ class Service:
         return self._answerer.answer(question, language, "customer",
                                      self.config.answers.deadline_s, self._stopping,
                                      on_sentence)
+
+    def _login_revoked(self, login: str, reason: str) -> None:
+        """A staff session ended (logout, password change): its consoles are closed."""
+        if self.server is not None:
+            self.server.close_login(login, reason)
 
     def _connections(self) -> dict[str, int]:
         return self.server.connections() if self.server else {}

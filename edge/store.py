@@ -126,6 +126,10 @@ class Store:
         except sqlite3.Error as err:
             raise StoreError(f"database error: {err}") from err
 
+    async def call(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run `fn(db, *args)` on the store's thread (for modules that own their tables)."""
+        return await self._run(lambda: fn(self.db, *args))
+
     @property
     def db(self) -> sqlite_utils.Database:
         """The connection; only valid on the store's own thread."""

@@ -21,7 +21,13 @@ def make_config(tmp_path: Path, **overrides: Any) -> BranchConfig:
     base: dict[str, Any] = {"data_dir": str(tmp_path / "data"), "server.port": 0,
                             "knowledge.dense": False, "speech.enabled": False,
                             "llm.folder": "",
-                            "models.root": str(REPO / "models")}
+                            "models.root": str(REPO / "models"),
+                            # cheap argon2 for the many demo logins of a test run
+                            "staff.argon2_time_cost": 1, "staff.argon2_memory_kib": 1024,
+                            "staff.argon2_parallelism": 1,
+                            # floods of bad messages are other tests' subject: the budgets
+                            # that cut floods short are tested in test_security
+                            "server.control_per_s": 1e6, "server.control_burst": 1e6}
     base.update(overrides)
     return load_config(None, base)
 
@@ -36,7 +42,7 @@ class Running:
 
 @pytest.fixture
 async def running(tmp_path: Path) -> AsyncIterator[Running]:
-    async with Service.open(make_config(tmp_path)) as service:
+    async with Service.open(make_config(tmp_path), demo=True) as service:
         assert service.address is not None
         host, port = service.address
         yield Running(service, f"ws://{host}:{port}")

@@ -82,7 +82,7 @@ async def booked_service(tmp_path: Path, rows: list[dict[str, Any]] | None = Non
     now = time.time()
     config = make_config(tmp_path, **{"queue.timezone": midday_zone(now), **settings})
     await seed(Path(config.data_dir), rows if rows is not None else book_rows(now))
-    service = Service(config)
+    service = Service(config, demo=True)
     host, port = await service.start()
     try:
         yield Running(service, f"ws://{host}:{port}")
@@ -211,14 +211,14 @@ async def test_a_check_in_survives_a_restart(tmp_path: Path) -> None:
     rows = book_rows(now)
     config = make_config(tmp_path, **{"queue.timezone": midday_zone(now)})
     await seed(Path(config.data_dir), rows)
-    service = Service(config)
+    service = Service(config, demo=True)
     host, port = await service.start()
     try:
         got = await play(f"ws://{host}:{port}", ["我预约了，预约号335812"], {})
         number = next(m for m in got if m["type"] == "ticket")["number"]
     finally:
         await service.stop()
-    again = Service(config)
+    again = Service(config, demo=True)
     host, port = await again.start()
     try:
         got = await play(f"ws://{host}:{port}", ["335812"], {})
@@ -237,7 +237,7 @@ async def test_hint_is_asked_when_configured_and_a_wrong_one_is_refused(tmp_path
         tmp_path, **{"appointments.ask_hint": True, "queue.timezone": midday_zone(now)}
     )
     await seed(Path(config.data_dir), rows)
-    service = Service(config)
+    service = Service(config, demo=True)
     host, port = await service.start()
     url = f"ws://{host}:{port}"
     try:

@@ -17,7 +17,8 @@ from tests.wsclient import command, login, recv_until
 
 CLI = [sys.executable, "-m", "edge.cli"]
 SUBCOMMANDS = ["serve", "kiosk-sim", "caller-sim", "route", "eval-intents", "train-router",
-               "queue", "report", "kb", "models", "console", "demo", "bundle", "appointments"]
+               "queue", "report", "kb", "models", "console", "demo", "bundle", "appointments",
+               "staff"]
 
 
 def run(*args: str, timeout: float = 60) -> tuple[int, str, str]:
@@ -64,9 +65,28 @@ def test_route_json_shape() -> None:
     assert result["language"] == "zh"
 
 
-async def _start_service(data_dir: Path) -> tuple[asyncio.subprocess.Process, str]:
+KIOSK_SECRET, CALLER_SECRET, TELLER_PASSWORD = "k1-" + "x" * 20, "c1-" + "y" * 20, "t1-pass-word"
+
+
+def _branch(tmp_path: Path) -> Path:
+    """A branch's own config (no demo credentials, chmod 600) and a teller account."""
+    path = tmp_path / "branch.toml"
+    path.write_text(f'data_dir = "{tmp_path / "data"}"\n'
+                    f'[[devices]]\nid = "kiosk-1"\nrole = "kiosk"\ncredential = "{KIOSK_SECRET}"\n'
+                    f'[[devices]]\nid = "caller-1"\nrole = "caller"\n'
+                    f'credential = "{CALLER_SECRET}"\n', encoding="utf-8")
+    path.chmod(0o600)
+    import subprocess
+
+    subprocess.run([*CLI, "staff", "add", "teller-1", "--role", "teller", "--counter", "c1",
+                    "--password-stdin", "--config", str(path)], input=TELLER_PASSWORD + "\n",
+                   text=True, check=True, cwd=REPO, timeout=60, capture_output=True)
+    return path
+
+
+async def _start_service(config: Path) -> tuple[asyncio.subprocess.Process, str]:
     proc = await asyncio.create_subprocess_exec(
-        *CLI, "serve", "--port", "0", "--data-dir", str(data_dir), "--knowledge-dense", "false",
+        *CLI, "serve", "--config", str(config), "--port", "0", "--knowledge-dense", "false",
         "--llm-folder", "",
         cwd=REPO,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL)
@@ -77,20 +97,21 @@ async def _start_service(data_dir: Path) -> tuple[asyncio.subprocess.Process, st
 
 
 async def test_serve_and_simulators_end_in_a_called_and_acked_ticket(tmp_path: Path) -> None:
-    proc, url = await _start_service(tmp_path / "data")
+    config = _branch(tmp_path)
+    proc, url = await _start_service(config)
     try:
         caller = await asyncio.create_subprocess_exec(
-            *CLI, "caller-sim", "--url", url, "--count", "1", "--timeout", "60", cwd=REPO,
-            stdout=asyncio.subprocess.PIPE)
+            *CLI, "caller-sim", "--url", url, "--count", "1", "--timeout", "60",
+            "--credential", CALLER_SECRET, cwd=REPO, stdout=asyncio.subprocess.PIPE)
         await asyncio.sleep(0.5)
         kiosk = await asyncio.create_subprocess_exec(
-            *CLI, "kiosk-sim", "--url", url, "--json", "我七十多了", "我想换点美元", cwd=REPO,
-            stdout=asyncio.subprocess.PIPE)
+            *CLI, "kiosk-sim", "--url", url, "--json", "--credential", KIOSK_SECRET,
+            "我七十多了", "我想换点美元", cwd=REPO, stdout=asyncio.subprocess.PIPE)
         out, _ = await asyncio.wait_for(kiosk.communicate(), 60)
         lines = [json.loads(x) for x in out.decode().splitlines()]
         ticket = next(m for m in lines if m["type"] == "ticket")
         assert ticket["service"] == "fx" and ticket["priority_class"] == "elderly"
-        teller = await login(url, "teller-1")
+        teller = await login(url, "teller-1", TELLER_PASSWORD)
         assert (await command(teller, "c1", "call_next"))["ticket"]["number"] == ticket["number"]
         caller_out, _ = await asyncio.wait_for(caller.communicate(), 60)
         assert caller.returncode == 0
@@ -101,8 +122,8 @@ async def test_serve_and_simulators_end_in_a_called_and_acked_ticket(tmp_path: P
         assert "shutting down" in bye["reason"]
         assert await asyncio.wait_for(proc.wait(), 30) == 0
         # Restart on the same data: the ticket is still there, at counter 1.
-        proc, url = await _start_service(tmp_path / "data")
-        teller = await login(url, "teller-1")
+        proc, url = await _start_service(config)
+        teller = await login(url, "teller-1", TELLER_PASSWORD)
         snap = await recv_until(teller, "snapshot")
         serving = {c["number"]: c["ticket"] for c in snap["counters"]}
         assert serving[1] == ticket["number"]

@@ -15,7 +15,7 @@ from tests.conftest import REPO
 def test_defaults_describe_a_working_demo_branch() -> None:
     config = load_config(None)
     assert config.server.host == "127.0.0.1"
-    assert {d.role for d in config.devices} == {"kiosk", "caller", "console"}
+    assert {d.role for d in config.devices} == {"kiosk", "caller"}  # staff: accounts
     assert config.queue.counters and config.terminals
 
 

@@ -85,7 +85,7 @@ def test_a_negative_limit_is_a_configuration_error(tmp_path: Path) -> None:
 async def test_a_console_gets_the_head_of_a_long_queue_and_says_how_many_wait(
     tmp_path: Path,
 ) -> None:
-    service = Service(make_config(tmp_path, **{"server.console_waiting_per_service": 3}))
+    service = Service(make_config(tmp_path, **{"server.console_waiting_per_service": 3}), demo=True)
     host, port = await service.start()
     try:
         desk = service.desk
@@ -117,7 +117,7 @@ async def test_a_console_gets_the_head_of_a_long_queue_and_says_how_many_wait(
 
 
 async def test_the_snapshot_stays_small_with_thousands_waiting(tmp_path: Path) -> None:
-    service = Service(make_config(tmp_path))
+    service = Service(make_config(tmp_path), demo=True)
     await service.start()
     try:
         desk = service.desk

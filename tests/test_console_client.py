@@ -5,12 +5,15 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from websockets.asyncio.server import ServerConnection, serve
+from websockets.datastructures import Headers
+from websockets.http11 import Request, Response
 
 from devices.protocol import (
     PROTOCOL_VERSION,
@@ -128,7 +131,7 @@ async def test_bad_credential_is_refused_once_not_retried(running: Running,
     client = make_client(running.url, "teller-1", "not-the-secret-9137", rec)
     await asyncio.wait_for(client.run(), TIMEOUT)  # returns by itself: no endless retries
     assert rec.states() == ["connecting", "refused"]
-    assert "bad_credential" in rec.statuses[-1].detail
+    assert "bad_login" in rec.statuses[-1].detail
     assert "not-the-secret-9137" not in caplog.text + repr(client)
 
 
@@ -142,6 +145,16 @@ async def test_offline_command_answers_locally_instead_of_hanging() -> None:
 # ------------------------------------------------------------------ against a flaky fake service
 
 Handler = Callable[[ServerConnection, int], Awaitable[None]]
+
+
+def _fake_login(conn: ServerConnection, request: Request) -> Response | None:
+    """The staff login the console does first: any password gets a shift token."""
+    if request.path != "/login":
+        return None
+    body = {"token": "t0ken", "user": "manager", "role": "manager", "counter": None,
+            "expires_at": time.time() + 3600}
+    return Response(200, "OK", Headers([("Content-Type", "application/json")]),
+                    json.dumps(body).encode())
 
 
 @pytest.fixture
@@ -159,7 +172,7 @@ async def fake_service() -> AsyncIterator[Callable[[Handler], Awaitable[str]]]:
                                          role="console", branch="test", server_time=0.0)))
             await handler(ws, count)
 
-        server = await serve(serve_one, "127.0.0.1", 0)
+        server = await serve(serve_one, "127.0.0.1", 0, process_request=_fake_login)
         servers.append(server)
         host, port = server.sockets[0].getsockname()[:2]
         return f"ws://{host}:{port}"

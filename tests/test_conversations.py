@@ -183,7 +183,7 @@ async def test_a_customer_who_walks_away_leaves_nothing_for_the_next(tmp_path: A
     from edge.service import Service
     from tests.conftest import make_config
 
-    service = Service(make_config(tmp_path, **{"sessions.idle_timeout_s": 1.0}))
+    service = Service(make_config(tmp_path, **{"sessions.idle_timeout_s": 1.0}), demo=True)
     host, port = await service.start()
     url = f"ws://{host}:{port}"
     try:

@@ -78,7 +78,7 @@ async def test_a_ticket_already_called_is_kept_and_no_second_one_issued(
 
 
 async def test_after_the_window_a_no_is_a_new_customer_s_turn(tmp_path: Any) -> None:
-    service = Service(make_config(tmp_path, **{"sessions.correction_window_s": 0.0}))
+    service = Service(make_config(tmp_path, **{"sessions.correction_window_s": 0.0}), demo=True)
     host, port = await service.start()
     try:
         kiosk = await login(f"ws://{host}:{port}", "kiosk-1")

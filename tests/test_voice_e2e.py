@@ -37,7 +37,11 @@ def clip(name: str) -> tuple[np.ndarray, str]:
 
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
 async def voiced(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Running]:
-    config = make_config(tmp_path_factory.mktemp("voice"), **{"speech.enabled": True})
+    # the tests stream whole clips faster than real time, which a kiosk never does: the
+    # per-connection audio budget (tests/test_security.py covers it) is lifted here
+    config = make_config(tmp_path_factory.mktemp("voice"), **{
+        "speech.enabled": True, "server.audio_bytes_per_s": 100_000_000.0,
+        "server.audio_burst_bytes": 100_000_000.0})
     service = Service(config)
     host, port = await service.start()
     assert service.speech is not None and service.speech.listening, service.speech

@@ -54,7 +54,8 @@ def fake_microphone(folder: Path) -> Path:
 
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
 async def served(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Running]:
-    service = Service(make_config(tmp_path_factory.mktemp("web"), **{"speech.enabled": True}))
+    service = Service(make_config(tmp_path_factory.mktemp("web"), **{"speech.enabled": True}),
+                      demo=True)  # the demo staff accounts the tellers log in with
     host, port = await service.start()
     try:
         yield Running(service, f"ws://{host}:{port}")

@@ -9,12 +9,14 @@ from typing import Any
 from websockets.asyncio.client import ClientConnection, connect
 
 from devices.protocol import PROTOCOL_VERSION
+from devices.staff_login import login as staff_login
 
 TIMEOUT = 10.0
 
 CREDENTIALS = {"kiosk-1": ("kiosk", "demo-kiosk-1"), "kiosk-2": ("kiosk", "demo-kiosk-2"),
                "caller-1": ("caller", "demo-caller-1"), "manager": ("console", "demo-manager"),
-               "teller-1": ("console", "demo-teller-1"), "teller-2": ("console", "demo-teller-2")}
+               "teller-1": ("console", "demo-teller-1"), "teller-2": ("console", "demo-teller-2"),
+               "admin": ("console", "demo-admin"), "auditor": ("console", "demo-auditor")}
 
 
 async def recv_json(ws: ClientConnection, timeout: float = TIMEOUT) -> dict[str, Any]:
@@ -34,11 +36,16 @@ async def recv_until(ws: ClientConnection, kind: str, timeout: float = TIMEOUT,
                 return msg
 
 
-async def login(url: str, device: str, describe: bool = True) -> ClientConnection:
-    """Connect as a demo device and consume the welcome and (unless `describe` is False)
-    the `describe` that always follows it."""
+async def login(url: str, device: str, secret: str | None = None,
+                describe: bool = True) -> ClientConnection:
+    """Connect as a demo device (or with `secret`) and consume the welcome and (unless
+    `describe` is False) the `describe` that always follows it."""
     role, credential = CREDENTIALS[device]
-    ws = await connect(f"{url}/{role}", open_timeout=TIMEOUT)
+    credential = secret or credential
+    headers: dict[str, str] = {}
+    if role == "console":  # staff: a shift token from /login, checked at the upgrade
+        headers = (await staff_login(url, device, credential, timeout=TIMEOUT)).header()
+    ws = await connect(f"{url}/{role}", open_timeout=TIMEOUT, additional_headers=headers)
     await ws.send(json.dumps({"type": "hello", "device_id": device, "role": role,
                               "credential": credential, "protocol": PROTOCOL_VERSION}))
     welcome = await recv_json(ws)

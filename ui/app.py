@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import os
+import ssl
 import sys
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
@@ -34,7 +35,7 @@ from devices.protocol import (
 )
 from ui.appointments_pane import AppointmentsPane
 from ui.client import ConsoleClient, LinkStatus, Reply
-from ui.dialogs import ChoiceScreen, ConfirmScreen, HelpScreen
+from ui.dialogs import ChoiceScreen, ConfirmScreen, HelpScreen, PasswordScreen
 from ui.queue_pane import QueuePane
 from ui.search_report import KnowledgePane, ReportPane
 from ui.side_panes import AlertsPane, HealthPane, KiosksPane
@@ -73,7 +74,7 @@ class ConsoleApp(App[None]):
 
     def __init__(self, url: str, user: str, credential: str, counter: str | None = None, *,
                  autoconnect: bool = True, command_timeout_s: float = 10.0,
-                 tz: tzinfo | None = None) -> None:
+                 tz: tzinfo | None = None, tls: ssl.SSLContext | None = None) -> None:
         super().__init__()
         self.url = url
         self.user = user
@@ -81,7 +82,8 @@ class ConsoleApp(App[None]):
         self.autoconnect = autoconnect
         self.tz = tz  # None: the terminal's local time
         self.client = ConsoleClient(url, user, credential, on_message=self.handle,
-                                    on_status=self.set_link, command_timeout_s=command_timeout_s)
+                                    on_status=self.set_link, command_timeout_s=command_timeout_s,
+                                    tls=tls)
         self.link = LinkStatus("stopped", "not connected")
         self.board: dict[str, Any] = {}
         self.counters: list[Mapping[str, Any]] = []
@@ -229,6 +231,11 @@ class ConsoleApp(App[None]):
     async def _send(self, action: str, on_ok: Callable[[Result], None] | None,
                     fields: dict[str, Any]) -> None:
         reply = await self.client.command(action, **fields)
+        if isinstance(reply, Error) and reply.code == "confirm_required":
+            password = await self.push_screen_wait(
+                PasswordScreen(f"{action.replace('_', ' ')} is an override: your password"))
+            if password and await self.client.confirm(password):
+                reply = await self.client.command(action, **fields)
         self._record(reply)
         if isinstance(reply, Error):
             self._say(f"✗ {action}: {reply.code}: {reply.message}", error=True)
@@ -422,25 +429,32 @@ class ConsoleApp(App[None]):
             self._say(f"✗ {command}: {reply.code}: {reply.message}", error=True)
 
 
-def run_console(url: str, user: str, credential: str, counter: str | None = None) -> None:
-    """Run the console in this terminal until the user quits (what `branch-teller console` calls)."""
-    ConsoleApp(url, user, credential, counter).run()
+def run_console(url: str, user: str, credential: str, counter: str | None = None,
+                ca: str | None = None) -> None:
+    """Run the console in this terminal until the user quits (what `branch-teller console` calls).
+    `ca`: the branch CA's PEM file, the only one trusted for wss:// (pinning it)."""
+    tls = None
+    if ca:
+        tls = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=ca)
+        tls.minimum_version = ssl.TLSVersion.TLSv1_2
+    ConsoleApp(url, user, credential, counter, tls=tls).run()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """`python -m ui --url ws://127.0.0.1:8765 --user teller-1 [--credential ...]`."""
     parser = argparse.ArgumentParser(prog="branch-teller console", description=__doc__)
     parser.add_argument("--url", default="ws://127.0.0.1:8765")
-    parser.add_argument("--user", required=True, help="staff login (a console device id)")
+    parser.add_argument("--user", required=True, help="staff login (`branch-teller staff add`)")
     parser.add_argument("--credential", default=os.environ.get("BRANCH_TELLER_CREDENTIAL"),
-                        help="per-user credential (default: $BRANCH_TELLER_CREDENTIAL)")
+                        help="the staff password (default: $BRANCH_TELLER_CREDENTIAL, else asked)")
+    parser.add_argument("--ca", help="branch CA certificate (PEM) to trust for wss://")
     parser.add_argument("--counter", default=None, help="act for this counter (default: the "
                         "counter the service has for this user)")
     args = parser.parse_args(argv)
     if not args.credential and sys.stdin.isatty():
-        args.credential = getpass.getpass(f"Credential for {args.user}: ")  # not in ps/history
+        args.credential = getpass.getpass(f"Password for {args.user}: ")  # not in ps/history
     if not args.credential:
         parser.error("a credential is required (--credential or $BRANCH_TELLER_CREDENTIAL)")
-    run_console(args.url, args.user, args.credential, args.counter)
+    run_console(args.url, args.user, args.credential, args.counter, args.ca)
     return 0
 

@@ -12,13 +12,15 @@ import contextlib
 import itertools
 import logging
 import random
+import ssl
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 
 from devices.errors import ErrorCode
 from devices.protocol import (
@@ -35,6 +37,7 @@ from devices.protocol import (
     decode_server,
     encode,
 )
+from devices.staff_login import LoginError, StaffSession, confirm, login, logout
 
 log = logging.getLogger("branch_teller.console")
 
@@ -43,7 +46,9 @@ Reply = Result | ConsoleSnapshot | Error
 
 # Refusals that a retry cannot fix: the login itself is wrong.
 FATAL_CODES = frozenset({"unknown_device", "bad_credential", "wrong_role", "protocol_version",
-                         "wrong_endpoint"})
+                         "wrong_endpoint", "wrong_user"})
+# refusals of `GET /login` (HTTP, devices.staff_login), not protocol `error` codes
+FATAL_LOGIN_CODES = frozenset({"bad_login", "too_many_failures"})
 
 
 @dataclass(frozen=True)
@@ -80,10 +85,13 @@ class ConsoleClient:
                  on_status: Callable[[LinkStatus], None],
                  backoff: Backoff | None = None,
                  command_timeout_s: float = 10.0,
-                 open_timeout_s: float = 5.0) -> None:
+                 open_timeout_s: float = 5.0,
+                 tls: ssl.SSLContext | None = None) -> None:
         self.url = url.rstrip("/")
         self.user = user
-        self._credential = credential  # never logged, never shown
+        self._credential = credential  # the password: never logged, never shown
+        self.tls = tls  # wss: a context trusting the branch CA
+        self._staff: StaffSession | None = None  # the shift token, reused across reconnects
         self._on_message = on_message
         self._on_status = on_status
         self.backoff = backoff or Backoff()
@@ -117,8 +125,9 @@ class ConsoleClient:
             try:
                 retry_after = await self._session()
                 attempt = 0  # a welcomed session resets the backoff
-            except ProtocolError as err:
-                if err.code in FATAL_CODES:
+            except (ProtocolError, LoginError) as err:  # refused hello or refused /login
+                if err.code in FATAL_CODES or (isinstance(err, LoginError)
+                                               and err.code in FATAL_LOGIN_CODES):
                     self._set(LinkStatus("refused", f"{err.code}: {err.message}", attempt))
                     return
                 detail = f"{err.code}: {err.message}"
@@ -146,8 +155,22 @@ class ConsoleClient:
 
     async def _session(self) -> float | None:
         """One connection; returns the service's requested reconnect delay after a `bye`."""
-        async with connect(f"{self.url}/console", open_timeout=self.open_timeout_s,
-                           max_size=2**22) as ws:
+        if self._staff is None or self._staff.expires_at <= time.time():
+            self._staff = await login(self.url, self.user, self._credential, self.tls,
+                                      self.open_timeout_s)
+        tls: dict[str, Any] = ({"ssl": self.tls} if self.tls is not None
+                               and self.url.startswith("wss") else {})
+        try:
+            ws_conn = await connect(f"{self.url}/console", open_timeout=self.open_timeout_s,
+                                    max_size=2**22, additional_headers=self._staff.header(),
+                                    **tls)
+        except InvalidStatus as err:
+            if err.response.status_code == 401:  # revoked or expired: log in again
+                self._staff = None
+                raise ProtocolError("session_expired", "The session ended; logging in "
+                                    "again.") from None
+            raise
+        async with ws_conn as ws:
             await ws.send(encode(Hello(device_id=self.user, role="console",
                                        credential=self._credential, protocol=PROTOCOL_VERSION)))
             first = decode_server(await asyncio.wait_for(ws.recv(), self.open_timeout_s))
@@ -220,6 +243,22 @@ class ConsoleClient:
             self._pending.pop(ref, None)
             with contextlib.suppress(ValueError):
                 self._snapshot_waiters.remove(ref)
+
+    async def confirm(self, password: str) -> bool:
+        """Re-enter the password so the service allows overrides for a few minutes."""
+        if self._staff is None:
+            return False
+        try:
+            return await confirm(self.url, self._staff, password, self.tls, self.open_timeout_s)
+        except (OSError, TimeoutError, LoginError):
+            return False
+
+    async def logout(self) -> None:
+        """End the shift's token at the service (the console closes with it)."""
+        session, self._staff = self._staff, None
+        if session is not None:
+            with contextlib.suppress(OSError, TimeoutError, LoginError):
+                await logout(self.url, session, self.tls, self.open_timeout_s)
 
     async def stop(self) -> None:
         """End the session for good (the app is closing)."""
