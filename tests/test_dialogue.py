@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
+from edge.branch_facts import build_policy
 from edge.config import BranchConfig
-from edge.service import build_policy
 from intents.dialogue.phrases import money
 from intents.dialogue.policy import (
     AlertStaff,
