@@ -244,11 +244,9 @@ class Service:
             session = KioskSession(
                 peer, self.desk, self.policy, self._understand, self.lanes.vad_route,
                 self.config.server.max_text_chars, self._turn_logged,
-                on_failure=self._turn_failed, inbox=self.config.sessions.max_queued_turns)
+                on_failure=self._turn_failed, settings=self.config.sessions)
             session.answer = self._answer
             session.answer_lane = self.lanes.answers
-            session.correction_window_s = self.config.sessions.correction_window_s
-            session.core.followup_window_s = self.config.sessions.followup_window_s
             session.llm_route = self._llm_route if self.llm is not None else None
             if self.speech is not None:
                 session.voice = VoiceChannel(peer, self.speech, self.lanes.vad_route, session.voice_turn,
@@ -328,7 +326,7 @@ class Service:
             turn_failures=dict(self.turn_failures),
             playback=dict(self.playback),
             router="loaded" if self._understand is not None else "absent",
-            speech=self._speech_health(),
+            speech=self.speech.health() if self.speech else SpeechHealth(enabled=False),
             versions=Versions(**self.versions, knowledge=self._knowledge_version()),
             knowledge=(("hybrid" if self.hub.dense else "keyword") if self.hub is not None
                        else f"failed: {self.hub_error}" if self.hub_error else "loading"),
@@ -411,14 +409,6 @@ class Service:
             return self.pages.respond(path)
         return Response(200, "OK", Headers([("Content-Type", self.metrics.content_type)]),
                         self.metrics.render())
-
-    def _speech_health(self) -> SpeechHealth:
-        sp = self.speech
-        if sp is None:
-            return SpeechHealth(enabled=False)
-        return SpeechHealth(enabled=True, vad=sp.vad is not None, stt=sp.stt is not None,
-                            tts=sorted(sp.tts.voices) if sp.tts else [],
-                            problems=list(sp.problems))
 
     # ------------------------------------------------------------ desk.Broadcaster
 

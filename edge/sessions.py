@@ -34,6 +34,7 @@ from devices.protocol import (
 )
 from devices.server import Peer
 from edge.appointments import look_up
+from edge.config import SessionSettings
 from edge.conversation import (
     Conversation,
     Decision,
@@ -73,7 +74,6 @@ log = logging.getLogger("branch_teller.sessions")
 Understand = Callable[[str], Understanding]
 AnswerFn = Callable[[str, str, Callable[[str], None] | None], Answer | None]
 LlmRoute = Callable[[str, list[tuple[str, str]]], Awaitable[str | None]]
-INBOX = 4  # turns a kiosk may have waiting behind the one being answered
 
 
 @dataclass
@@ -89,7 +89,7 @@ class KioskSession:
                  executor: Executor, max_text_chars: int, on_turn: Callable[[TurnLog], None],
                  clock: Callable[[], float] = time.time,
                  on_failure: Callable[[str, str], None] | None = None,
-                 inbox: int = INBOX) -> None:
+                 settings: SessionSettings | None = None) -> None:
         self.peer = peer
         self.desk = desk
         self.understand = understand
@@ -98,13 +98,14 @@ class KioskSession:
         self.on_turn = on_turn
         self.on_failure = on_failure  # (channel, error code) of every turn that failed
         self.clock = clock
-        self.core = Conversation(policy, peer.identity.language or "zh", max_text_chars, 30.0,
-                                 lambda: secrets.token_hex(4))
+        settings = settings or SessionSettings()
+        self.core = Conversation(policy, peer.identity.language or "zh", max_text_chars,
+                                 settings.correction_window_s, lambda: secrets.token_hex(4),
+                                 settings.followup_window_s)
         self.voice: VoiceChannel | None = None
         self.answer: AnswerFn | None = None  # (question, language, on_sentence), worker thread
         self.llm_route: LlmRoute | None = None
-        self.turn_failures = 0
-        self.max_waiting = inbox
+        self.max_waiting = settings.max_queued_turns
         self._inbox: deque[_Queued] = deque()  # turns waiting behind the one being answered
         self._worker: asyncio.Task[None] | None = None
 
@@ -122,14 +123,6 @@ class KioskSession:
     @property
     def last_activity(self) -> float:
         return self.core.last_activity
-
-    @property
-    def correction_window_s(self) -> float:
-        return self.core.correction_window_s
-
-    @correction_window_s.setter
-    def correction_window_s(self, value: float) -> None:
-        self.core.correction_window_s = value
 
     # ------------------------------------------------------------ what the kiosk sends
 
@@ -247,7 +240,6 @@ class KioskSession:
         self.peer.send(Error(code=code, message=message, ref=turn.ref, turn=number))
 
     def _failed(self, channel: str, code: str) -> None:
-        self.turn_failures += 1
         if self.on_failure is not None:
             self.on_failure(channel, code)
 

@@ -21,6 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from devices.frames import KIND_AUDIO_OUT, AudioFrame
+from devices.payloads import SpeechHealth
 from devices.protocol import (
     AudioEnd,
     AudioStart,
@@ -77,6 +78,12 @@ class SpeechResources:
         for problem in problems:
             log.warning("speech resource unavailable: %s", problem)
         return cls(vad, stt, tts, vad_settings, stt_settings, problems)
+
+    def health(self) -> SpeechHealth:
+        """What staff see: which models loaded, which voices, and why any is missing."""
+        return SpeechHealth(enabled=True, vad=self.vad is not None, stt=self.stt is not None,
+                            tts=sorted(self.tts.voices) if self.tts else [],
+                            problems=list(self.problems))
 
     @property
     def listening(self) -> bool:
