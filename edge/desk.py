@@ -21,7 +21,7 @@ import msgspec
 
 from devices.payloads import RecentCall, ServingRow, TicketInfo
 from devices.protocol import Alert, BoardSnapshot, Call, QueueUpdate
-from edge.jobs import day_start, next_day_start
+from edge.queue.day import day_start, next_day_start
 from edge.queue.engine import QueueEngine
 from edge.queue.events import (
     ALERT_KINDS,
@@ -322,7 +322,8 @@ class QueueDesk:
 async def close_day(store: Store, settings: QueueSettings, day: str) -> Outcome:
     """Close one business day in its own history, as of its rollover: tickets served are
     completed, those still waiting or called cancelled with reason "day_closed"."""
-    ended = next_day_start(day_start(day, settings.timezone), settings.timezone)
+    tz, rollover = settings.timezone, settings.day_rollover
+    ended = next_day_start(day_start(day, tz, rollover), tz, rollover)
     engine = QueueEngine.restore(settings, lambda: ended, await store.load_events(day))
     outcome = engine.close_day()
     await store.append_events(day, outcome.events)

@@ -13,9 +13,9 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import asdict, dataclass, field
-from datetime import date, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
+
+from edge.queue.day import MIDNIGHT, next_day_start
 
 log = logging.getLogger("branch_teller.jobs")
 
@@ -27,21 +27,9 @@ def every(seconds: float) -> Rule:
     return lambda now: now + seconds
 
 
-def day_start(day: date | str, timezone: str) -> float:
-    """The instant a business day begins (local midnight in the branch's time zone)."""
-    d = date.fromisoformat(day) if isinstance(day, str) else day
-    return datetime(d.year, d.month, d.day, tzinfo=ZoneInfo(timezone)).timestamp()
-
-
-def next_day_start(now: float, timezone: str) -> float:
-    """The next day rollover after `now`: when one business day's tickets are closed."""
-    today = datetime.fromtimestamp(now, ZoneInfo(timezone)).date()
-    return day_start(today + timedelta(days=1), timezone)
-
-
-def at_day_rollover(timezone: str) -> Rule:
-    """Run at each local midnight of the branch, the boundary `QueueEngine.day_of` uses."""
-    return lambda now: next_day_start(now, timezone)
+def at_day_rollover(timezone: str, rollover: str = MIDNIGHT) -> Rule:
+    """Run at each rollover of the branch's business day, the boundary `QueueEngine.day_of` uses."""
+    return lambda now: next_day_start(now, timezone, rollover)
 
 
 @dataclass

@@ -11,8 +11,8 @@ import pytest
 
 from devices.protocol import Alert, BoardSnapshot, Call, QueueUpdate
 from edge.desk import QueueDesk
-from edge.jobs import day_start
 from edge.queue import QueueSettings
+from edge.queue.day import day_start
 from edge.queue.engine import QueueEngine
 from edge.queue.reports import report_rows
 from edge.store import Store
@@ -130,3 +130,32 @@ async def test_a_day_missed_while_the_service_was_down_is_closed_at_start(store:
     assert states == ["cancelled", "cancelled", "cancelled", "done"]
     cancelled = [e for e in plain(await store.load_events("2025-11-25")) if e["kind"] == "cancelled"]
     assert {e["at"] for e in cancelled} == {MIDNIGHT}  # as of that day's rollover
+
+
+async def test_a_configured_rollover_keeps_the_evening_in_its_day(store: Store) -> None:
+    """With day_rollover 04:00, 00:30 still belongs to the 25th; 04:00 closes it."""
+    settings = msgspec.structs.replace(SETTINGS, day_rollover="04:00")
+    four_am = day_start("2025-11-26", "Asia/Shanghai", "04:00")
+    assert four_am == MIDNIGHT + 4 * 3600
+    clock, out = Clock(EVENING), Out()
+    desk = await QueueDesk.open(settings, store, out, clock)
+    await desk.run("issue", "personal")
+    clock.now = MIDNIGHT + 1800  # 00:30: the evening session goes on, numbering too
+    assert await desk.close_past_days() is None
+    ticket = (await desk.run("issue", "personal")).ticket
+    assert ticket.id == "20251125-A002" and desk.day == "2025-11-25"
+    clock.now = four_am - 1.0
+    assert await desk.close_past_days() is None
+    clock.now = four_am + 0.5
+    assert await desk.close_past_days() is not None
+    cancelled = [e for e in plain(await store.load_events("2025-11-25")) if e["kind"] == "cancelled"]
+    assert [e["at"] for e in cancelled] == [four_am, four_am]  # as of the configured rollover
+    assert (await desk.run("issue", "personal")).ticket.id == "20251126-A001"
+
+
+def test_a_rollover_that_is_not_a_time_is_refused() -> None:
+    from edge.queue.settings import validate_settings
+
+    for bad in ("4", "24:00", "04:60", "4:5", "noon", ""):
+        with pytest.raises(ValueError, match="day_rollover"):
+            validate_settings(msgspec.structs.replace(SETTINGS, day_rollover=bad))

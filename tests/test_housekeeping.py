@@ -12,7 +12,8 @@ import msgspec
 from devices.protocol import Call
 from edge.desk import QueueDesk
 from edge.housekeeping import branch_jobs
-from edge.jobs import Supervisor, day_start
+from edge.jobs import Supervisor
+from edge.queue.day import day_start
 from edge.store import Store
 from tests.conftest import make_config
 from tests.test_day_close import Clock, Out

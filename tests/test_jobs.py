@@ -9,7 +9,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from edge.jobs import Job, Schedule, Supervisor, at_day_rollover, day_start, every, next_day_start
+from edge.jobs import Job, Schedule, Supervisor, at_day_rollover, every
+from edge.queue.day import day_start, next_day_start
 
 T0 = 1_764_036_000.0  # 2025-11-25 10:00 in Shanghai
 

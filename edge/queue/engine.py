@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import msgspec
 
 from edge.queue.announce import announce, urgent_alert
+from edge.queue.day import business_day
 from edge.queue.events import (
     Called,
     Cancelled,
@@ -53,7 +52,8 @@ class QueueEngine:
         self.settings = settings
         self._clock = clock
         self.policy: Policy = make_policy(policy, settings) if isinstance(policy, str) else policy
-        self._tz = ZoneInfo(settings.timezone)
+        self._s_timezone = settings.timezone
+        self._rollover = settings.day_rollover
         self._services = {s.id: s for s in settings.services}
         self._counters: dict[str, CounterSpec] = {c.id: c for c in settings.counters}
         self._classes = {c.id: c for c in settings.classes}
@@ -296,8 +296,8 @@ class QueueEngine:
         }
 
     def day_of(self, at: float) -> str:
-        """Business day of an instant in the branch's timezone (numbers restart each day)."""
-        return datetime.fromtimestamp(at, self._tz).date().isoformat()
+        """Business day of an instant in the branch's time zone (numbers restart each day)."""
+        return business_day(at, self._s_timezone, self._rollover).isoformat()
 
     # ---- helpers ----------------------------------------------------------------------
 

@@ -6,6 +6,8 @@ from typing import Literal
 
 import msgspec
 
+from edge.queue.day import parse_rollover
+
 
 class ServiceSpec(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """One ticket-issuing queue service; `prefix` starts every ticket number ("A023")."""
@@ -196,6 +198,7 @@ class QueueSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     estimate_band_scale: float = 1.1
     recent_called: int = 6  # how many recent calls the board shows
     timezone: str = "Asia/Shanghai"  # business day for ticket numbering and reports
+    day_rollover: str = "00:00"  # local time the business day starts (numbering, close)
     number_digits: int = 3  # "A023"
     what_if: WhatIfSettings = msgspec.field(default_factory=WhatIfSettings)
 
@@ -260,6 +263,7 @@ def validate_settings(settings: QueueSettings) -> None:
         raise ValueError("what_if: need 1 <= horizon_min <= max_horizon_min, replications >= 1, "
                          "drain_min >= 0")
     _check_timezone(settings.timezone)
+    parse_rollover(settings.day_rollover)
 
 
 def _unique(what: str, values: list[str]) -> None:
