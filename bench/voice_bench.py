@@ -183,7 +183,7 @@ async def rss_phase(svc: RssTarget, clips: list[dict[str, Any]], turns: int, war
                     audio_every: int, every: int = 50,
                     on_sample: Callable[[int], None] | None = None,
                     max_s: float | None = None) -> dict[str, Any]:
-    """`warmup` + `turns` turns on one kiosk: typed turns (spoken back; the next turn follows
+    """Every clip once, then `warmup` + `turns` turns on one kiosk: typed turns (spoken back; the next turn follows
     the first audio, so most replies are cut short by it, every 5th plays out) and every
     `audio_every`-th an audio clip sent as fast as the socket takes it. VmRSS is sampled every
     `every` turns (printed as it goes; `on_sample(turn)` then); growth is counted from the
@@ -195,6 +195,15 @@ async def rss_phase(svc: RssTarget, clips: list[dict[str, Any]], turns: int, war
     sentences: dict[str, dict[str, Any]] = {}
     n_audio = n_text = 0
     started = time.perf_counter()
+    # Every clip once before the warm-up ends: the longest clip sets the STT buffers' high-water
+    # mark the first time it is heard, a one-off that the 200 warm-up turns (10 clips) did not
+    # always cover, so the last sample read it as growth (+15.7 MB at turn 1,200, 2026-12-06).
+    for n, c in enumerate(clips):
+        since = time.perf_counter()
+        sent = await stream_clip(peer, 40_000 + n, c["pcm"], silence_s=1.0, pace=False)
+        await peer.wait(lambda s=since, e=sent[-1]: settled(peer, s, 0.3, e), timeout=60)
+        await peer.ws.send(json.dumps({"type": "end_session", "reason": "bench"}))
+        n_audio += 1
     total = warmup + turns
     stopped_at: int | None = None
     for i in range(1, total + 1):

@@ -91,6 +91,7 @@ class StaffSettings(_Section):
     argon2_time_cost: int = 3  # argon2id cost (argon2-cffi's defaults)
     argon2_memory_kib: int = 65_536
     argon2_parallelism: int = 4
+    sync_interval_s: float = 5.0  # how soon a `staff disable|passwd` ends live consoles
 
 
 class DeviceCredential(_Section):

@@ -50,5 +50,6 @@ def branch_jobs(config: BranchConfig, desk: QueueDesk, store: Store,
         Job("call_resends", every(jobs.tick_s), resend_calls),
         Job("idle_reset", every(jobs.tick_s), reset_idle),
         Job("retention_purge", every(jobs.purge_interval_s), purge, run_at_start=True),
-        Job("day_close", at_day_rollover(config.queue.timezone, config.queue.day_rollover), close_day, run_at_start=True),
+        Job("day_close", at_day_rollover(config.queue.timezone, config.queue.day_rollover),
+            close_day, run_at_start=True),
     ]

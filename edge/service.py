@@ -50,7 +50,7 @@ from edge.console_commands import console_snapshot, run_command
 from edge.describe import describe_branch
 from edge.desk import QueueDesk
 from edge.housekeeping import branch_jobs
-from edge.jobs import Supervisor
+from edge.jobs import Job, Supervisor, every
 from edge.kb_cli import IndexingStopped, open_hub
 from edge.lanes import LaneBusy, Lanes, LaneSnapshot
 from edge.metrics import Metrics
@@ -174,8 +174,10 @@ class Service:
         self.address = await self.server.start(s.host, s.port, tls_context(s))
         stack.push_async_callback(self.server.stop, "service shutting down")
         self.spawn(self._load_knowledge(), "knowledge")
+        jobs = branch_jobs(cfg, self.desk, self.store, self.sessions, self.to_callers)
+        jobs.append(Job("staff_sync", every(cfg.staff.sync_interval_s), self.staff.sync))
         self.jobs = Supervisor(
-            branch_jobs(cfg, self.desk, self.store, self.sessions, self.to_callers), time.time, tick_s=cfg.jobs.tick_s,
+            jobs, time.time, tick_s=cfg.jobs.tick_s,
             timeout_s=cfg.jobs.timeout_s, retry_min_s=cfg.jobs.retry_min_s,
             retry_max_s=cfg.jobs.retry_max_s, on_result=self.metrics.observe_job)
         self.jobs.start()

@@ -113,6 +113,10 @@ class SessionBook:
     def revoke(self, digest: str) -> Session | None:
         return self._live.pop(digest, None)
 
+    def sessions(self) -> list[Session]:
+        """Every session held in memory (expired ones included until checked)."""
+        return list(self._live.values())
+
     def revoke_user(self, user: str) -> list[Session]:
         gone = [s for s in self._live.values() if s.user == user]
         for s in gone:

@@ -68,8 +68,9 @@ async def _run(config: BranchConfig, args: argparse.Namespace) -> int:
         else:
             await store.call(staff.disable, args.user)
             await store.audit("cli", "staff_disable", {"user": args.user})
-        print(f"staff {args.action} {args.user}: done (a running service sees it at the next "
-              "login; passwd and disable end the user's sessions at its next restart)")
+        print(f"staff {args.action} {args.user}: done (a running service ends the user's "
+              f"live sessions within {s.sync_interval_s:g} s)" if args.action != "add"
+              else f"staff add {args.user}: done (can log in now)")
         return 0
     finally:
         await store.close()

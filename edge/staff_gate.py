@@ -183,6 +183,18 @@ class StaffGate:
         await self.store.audit(session.user, "confirm", {})
         return _json(200, "OK", {"ok": True, "window_s": self.settings.confirm_window_s})
 
+    async def sync(self, now: float) -> int:
+        """End live sessions that another process (`branch-teller staff disable|passwd`)
+        revoked in the store: their consoles close within one sync interval, not at the
+        next restart. Returns how many ended."""
+        live = {s.digest for s in await self.store.call(staff.live_sessions, now)}
+        ended = [s for s in self.book.sessions() if s.digest not in live]
+        for session in ended:
+            self.book.revoke(session.digest)
+            self.on_revoked(session.digest, "session ended by an administrator")
+            await self.store.audit(session.user, "session_ended", {"reason": "revoked"})
+        return len(ended)
+
     async def revoke(self, session: Session, reason: str) -> None:
         self.book.revoke(session.digest)
         await self.store.call(staff.revoke_session, session.digest)

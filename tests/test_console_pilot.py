@@ -62,9 +62,12 @@ async def answered(pilot: Pilot[None], app: ConsoleApp, before: int) -> Result |
     return reply
 
 
-async def audit_actions(running: Running) -> list[str]:
+async def audit_actions(running: Running, sessions: bool = False) -> list[str]:
+    """Audited actions, newest first (logins and logouts only with `sessions`)."""
     assert running.service.store is not None
-    return [r["action"] for r in await running.service.store.audit_rows()]
+    rows = await running.service.store.audit_rows()
+    return [r["action"] for r in rows
+            if sessions or r["action"] not in ("login", "logout")]
 
 
 async def test_call_next_recall_and_done_from_the_keyboard(running: Running) -> None:
@@ -242,3 +245,15 @@ async def test_console_says_offline_when_the_service_goes_away(running: Running)
         await pilot.press("n")
         reply = await answered(pilot, app, n)
         assert isinstance(reply, Error) and reply.code == "offline"
+
+
+async def test_quitting_the_console_logs_out(running: Running) -> None:
+    """The shift's token dies with the console: it cannot open another console."""
+    gate = running.service.staff
+    assert gate is not None
+    async with console(running) as (app, pilot):
+        session = app.client._staff
+        assert session is not None and gate.book.check(session.token) is not None
+        await pilot.press("q")
+    assert gate.book.check(session.token) is None
+    assert "logout" in await audit_actions(running, sessions=True)

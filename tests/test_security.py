@@ -327,6 +327,36 @@ async def test_staff_accounts_hash_passwords_and_disable_ends_sessions(tmp_path:
         await store.close()
 
 
+async def test_disabling_an_account_from_another_process_ends_its_live_console(
+        tmp_path: Path) -> None:
+    """`branch-teller staff disable` runs as its own process on the same database: the
+    running service closes that user's console within the sync interval, not at restart."""
+    config = make_config(tmp_path, **{"staff.sync_interval_s": 0.2})
+    async with Service.open(config, demo=True) as service:
+        assert service.address is not None and service.staff is not None
+        host, port = service.address
+        url = f"ws://{host}:{port}"
+        session = await login(url, "teller-1", "demo-teller-1", timeout=TIMEOUT)
+        other = await login(url, "teller-2", "demo-teller-2", timeout=TIMEOUT)
+        ws, ws2 = await _console(url, session), await _console(url, other)
+        cli_store = await Store.open(Path(config.data_dir) / "branch.db")  # the CLI's own
+        try:
+            await cli_store.call(staff.disable, "teller-1")
+        finally:
+            await cli_store.close()
+        bye = await asyncio.wait_for(recv_until(ws, "bye"), 5.0)
+        assert bye["reason"] == "session ended by an administrator"
+        with pytest.raises(InvalidStatus):
+            await connect(f"{url}/console", additional_headers=session.header())
+        assert service.staff.book.check(other.token) is not None  # others keep working
+        reply = await command(ws2, "r1", "call_next")  # still authorised (nobody waits)
+        assert reply.get("code") == "nothing_waiting", reply
+        assert service.store is not None
+        ended = [r for r in await service.store.audit_rows(100) if r["action"] == "session_ended"]
+        assert [r["actor"] for r in ended] == ["teller-1"]
+        await ws2.close()
+
+
 # ------------------------------------------------------------------ TLS with a branch CA
 
 

@@ -131,6 +131,8 @@ class ConsoleApp(App[None]):
             self.set_interval(REFRESH_EVERY_S, self._schedule_refresh)
 
     async def on_unmount(self) -> None:
+        # quitting ends the shift's token at the service: nobody reuses it on this terminal
+        await self.client.logout()
         await self.client.stop()
 
     # ------------------------------------------------------------ from the service
