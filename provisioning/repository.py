@@ -241,13 +241,14 @@ class Repository:
             if role not in keys:
                 raise RepositoryError(f"publishing needs the online {role} key")
         changed: list[str] = []
-        roles: dict[str, Metadata[Targets]] = {}
+        loaded: dict[str, Metadata[Targets]] = {}
+        dirty: set[str] = set()
         for entry in index.components:
             role = SIGNING_ROLE[entry.kind]
             if role not in keys:
                 changed.append(f"skipped {entry.target}: signed by {role}, no {role} key here")
                 continue
-            md = roles.setdefault(role, self.load(role))
+            md = loaded[role] = loaded.get(role) or self.load(role)
             data_file = bundle_dir / "targets" / entry.target
             if self._check_newer(md, entry, data_file):
                 for old in [
@@ -258,16 +259,20 @@ class Repository:
                     del md.signed.targets[old]  # boxes only ever want the newest
                 self._add_target(md, entry.target, data_file, {"component": _custom(entry)})
                 changed.append(entry.target)
+                dirty.add(role)
         if "operations" in keys:
-            ops = roles.setdefault("operations", self.load("operations"))
-            self._add_index(index, ops, roles)
-            changed.append(CURRENT_BUNDLE)
-        self._commit(roles, keys)
+            ops = loaded["operations"] = loaded.get("operations") or self.load("operations")
+            if self._add_index(index, ops, loaded):
+                changed.append(CURRENT_BUNDLE)
+                dirty.add("operations")
+        if dirty:
+            self._commit({role: loaded[role] for role in sorted(dirty)}, keys)
         return changed
 
     def _add_index(
         self, index: BundleIndex, ops: Metadata[Targets], roles: dict[str, Metadata[Targets]]
-    ) -> None:
+    ) -> bool:
+        """Point bundles/current.json at this index; False when it already does."""
         for entry in index.components:
             role = SIGNING_ROLE[entry.kind]
             md = roles.get(role) or self.load(role)
@@ -277,6 +282,9 @@ class Repository:
                     "published: publish it with that role's key first"
                 )
         data = encode_index(index)
+        current = ops.signed.targets.get(CURRENT_BUNDLE)
+        if current is not None and current.hashes == TargetFile.from_data("", data).hashes:
+            return False
         staging = self.folder / ".staging"
         staging.mkdir(exist_ok=True)
         for path in (f"{BUNDLES}/{index.bundle}.json", CURRENT_BUNDLE):
@@ -284,6 +292,7 @@ class Repository:
             tmp.write_bytes(data)
             self._add_target(ops, path, tmp, {"bundle": index.bundle})
             tmp.unlink()
+        return True
 
     def _commit(self, roles: dict[str, Metadata[Targets]], keys: Mapping[str, Signer]) -> None:
         """Write the changed delegated roles, then snapshot, then timestamp (readers follow

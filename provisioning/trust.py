@@ -30,10 +30,17 @@ from provisioning.bundle import BundleEntry, BundleError, BundleIndex, decode_in
 from provisioning.fetchers import DownloadProgress, MirrorFetcher, ResumableFetcher
 from provisioning.repository import CURRENT_BUNDLE
 from provisioning.settings import ProvisioningSettings
-from provisioning.trust_status import TrustState, TrustStatus, assess_expiry, not_configured, worst
+from provisioning.trust_status import (
+    TrustState,
+    TrustStatus,
+    assess_expiry,
+    decode_status,
+    encode_status,
+    worst,
+)
 
 PACKAGED_ROOT = "trusted_root.json"
-TOP_FILES = ("root", "timestamp", "snapshot", "targets")
+STATUS_FILE = "status.json"
 
 
 class TrustError(Exception):
@@ -68,6 +75,14 @@ def packaged_root() -> bytes | None:
     return ref.read_bytes() if ref.is_file() else None
 
 
+def last_status(trust_dir: Path) -> TrustStatus | None:
+    """What the last check concluded (any process: the service, a cron fetch, the CLI)."""
+    try:
+        return decode_status((trust_dir / STATUS_FILE).read_bytes())
+    except OSError:
+        return None
+
+
 def load_root(settings: ProvisioningSettings) -> bytes | None:
     """The bank's root of trust: the configured file, else the packaged one, else None."""
     if settings.root_file:
@@ -76,7 +91,8 @@ def load_root(settings: ProvisioningSettings) -> bytes | None:
 
 
 class BoxTrust:
-    """One box's view of central's repository (or a USB mirror of it)."""
+    """One box's view of central's repository (or a USB mirror of it). Blocking (network,
+    hashing): the service calls it from a worker thread, one call at a time."""
 
     def __init__(
         self,
@@ -99,8 +115,10 @@ class BoxTrust:
         self.alarm_margin_s, self.timeout_s = alarm_margin_s, timeout_s
         self.progress = progress
         self.service_version = service_version or _own_version()
-        self.status = not_configured("not checked yet", clock())
         self._fetcher: ResumableFetcher | MirrorFetcher | None = None
+        self.status = last_status(trust_dir) or TrustStatus(
+            state="unchecked", detail="the repository has not been checked yet", checked_at=clock()
+        )
 
     @classmethod
     def from_settings(
@@ -156,7 +174,14 @@ class BoxTrust:
             timestamp_expires=ts,
             timestamp_version=self._ts_version(),
         )
+        self._save()
         return self.status
+
+    def _save(self) -> None:
+        self.trust_dir.mkdir(parents=True, exist_ok=True)
+        tmp = self.trust_dir / f".{STATUS_FILE}.partial"
+        tmp.write_bytes(encode_status(self.status))
+        tmp.replace(self.trust_dir / STATUS_FILE)
 
     def trusted_expiry(self) -> dict[str, float]:
         """Expiry (epoch s) of every role the box has trusted so far, read from its disk."""
@@ -196,6 +221,7 @@ class BoxTrust:
         failed = self._set(state, f"{what}: {type(exc).__name__}: {exc}")
         clock = self._clock_check()
         self.status = worst(clock, failed) if state == "unreachable" else failed
+        self._save()
         return TrustError(self.status)
 
     def check(self) -> TrustStatus:

@@ -1,7 +1,7 @@
 """What the box's trust in central is right now: a typed status the service and console show.
 
 Pure: expiry instants and the box's clock in, a state and a sentence out. ``ok`` and
-``not_configured`` are quiet; every other state is an alarm staff should see.
+``unchecked`` and ``not_configured`` are quiet; every other state is an alarm staff should see.
 """
 
 from __future__ import annotations
@@ -12,11 +12,14 @@ from typing import Literal
 
 import msgspec
 
-TrustState = Literal["ok", "stale", "expired", "rejected", "unreachable", "not_configured"]
-QUIET: frozenset[TrustState] = frozenset({"ok", "not_configured"})
+TrustState = Literal[
+    "ok", "stale", "expired", "rejected", "unreachable", "unchecked", "not_configured"
+]
+QUIET: frozenset[TrustState] = frozenset({"ok", "unchecked", "not_configured"})
 # When several things are wrong, the most serious is the one shown.
 SEVERITY: dict[TrustState, int] = {
     "not_configured": 0,
+    "unchecked": 0,
     "ok": 1,
     "unreachable": 2,
     "stale": 3,
@@ -63,6 +66,19 @@ def assess_expiry(
 def worst(a: TrustStatus, b: TrustStatus) -> TrustStatus:
     """The more serious of two statuses (ties: the later one)."""
     return a if SEVERITY[a.state] > SEVERITY[b.state] else b
+
+
+def encode_status(status: TrustStatus) -> bytes:
+    """JSON for the trust folder, so the service shows what a separate fetch concluded."""
+    return msgspec.json.encode(status)
+
+
+def decode_status(data: bytes) -> TrustStatus | None:
+    """The last status written, or None when the file is unreadable (never fatal)."""
+    try:
+        return msgspec.json.decode(data, type=TrustStatus)
+    except (msgspec.ValidationError, msgspec.DecodeError):
+        return None
 
 
 def not_configured(reason: str, clock: float | None = None) -> TrustStatus:

@@ -13,7 +13,7 @@ from tuf.api.metadata import Metadata, TargetFile
 from provisioning import manifest as m
 from provisioning.bundle import BundleEntry, BundleIndex, encode_index
 from provisioning.repository import RepositoryError
-from provisioning.trust import TrustError
+from provisioning.trust import TrustError, last_status
 from tests.trust_fixtures import MODEL_BYTES, box, build, make_central, serve
 
 
@@ -36,6 +36,17 @@ def test_a_published_bundle_arrives_verified_and_is_not_fetched_twice(tmp_path: 
         assert not any(p.startswith("/targets/stt/") for p, _ in log.requests[before:])
 
 
+def test_publishing_the_same_bundle_again_changes_nothing(tmp_path: Path) -> None:
+    central = make_central(tmp_path)
+    before = central.repo.load("timestamp").signed.version
+    assert central.repo.publish(central.bundle_dir, central.keys) == []
+    assert central.repo.load("timestamp").signed.version == before
+    central.rebuild(b"w2")  # a changed model: models and the index move, knowledge does not
+    assert central.repo.load("knowledge").signed.version == 2
+    assert central.repo.load("models").signed.version == 3
+    assert central.repo.load("timestamp").signed.version == before + 1
+
+
 def test_tampered_target_is_rejected_and_nothing_is_unpacked(tmp_path: Path) -> None:
     central = make_central(tmp_path)
     stored = next((central.folder / "targets" / "stt").glob("*.tar"))
@@ -48,6 +59,11 @@ def test_tampered_target_is_rejected_and_nothing_is_unpacked(tmp_path: Path) -> 
             trust.fetch_bundle(tmp_path / "slot", installed={})
     assert trust.status.state == "rejected" and trust.status.alarm
     assert not (tmp_path / "slot" / "whisper-base").exists()
+    # the service (another process, or after a restart) shows the same alarm without a check
+    assert last_status(tmp_path / "box" / "trust") == trust.status
+    assert box(tmp_path, central, url).status.state == "rejected"
+    fresh = box(tmp_path / "new", central, url).status
+    assert fresh.state == "unchecked" and not fresh.alarm
     assert list((tmp_path / "box" / "trust" / "partial").glob("*")) == []  # never resumed
 
 

@@ -139,6 +139,16 @@ def test_the_command_line_runs_central_and_an_offline_box(tmp_path: Path) -> Non
     assert run("repo", "init", "--repo", "repo2", "--keys", "keys").returncode == 2  # no overwrite
     done = run("repo", "publish", "bundle", "--repo", "repo", "--keys", "keys")
     assert done.returncode == 0 and "bundles/current.json" in done.stdout, done.stderr
+    # a knowledge editor's folder plus central's online keys: models are out of reach
+    for folder, roles in (("editor", ["knowledge"]), ("online", ["snapshot", "timestamp"])):
+        (tmp_path / folder).mkdir()
+        for role in roles:
+            shutil.copy(tmp_path / "keys" / f"{role}.pem", tmp_path / folder)
+    done = run(
+        "repo", "publish", "bundle", "--repo", "repo", "--keys", "online", "--keys", "editor"
+    )
+    assert done.returncode == 0, done.stderr
+    assert "skipped stt/whisper-base-1.tar: signed by models, no models key" in done.stdout
     box_args = [
         "--provisioning-mirror-path",
         "repo",
