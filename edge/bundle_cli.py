@@ -126,7 +126,10 @@ def _trust(config: BranchConfig) -> BoxTrust:
             head, dot, rest = name.partition(".")
             _say(f"{rest if dot and len(head) == 64 else name}: {done / 1e6:.1f}{of} MB")
 
-    trust = BoxTrust.from_settings(config.provisioning, config.data_dir, progress=progress)
+    try:
+        trust = BoxTrust.from_settings(config.provisioning, config.data_dir, progress=progress)
+    except OSError as err:
+        raise ConfigError(f"provisioning.root_file: cannot read it: {err.strerror}") from None
     if trust is None:
         raise ConfigError(
             "provisioning: set root_file (the bank's root.json) and repository_url or mirror_path"

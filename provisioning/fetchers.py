@@ -5,20 +5,30 @@ ngclient's default fetcher starts every download from byte zero into a temporary
 target URL on the data disk and asks for the rest with an HTTP Range request. That is safe
 because targets are hash-prefixed (consistent snapshots): the bytes under one URL never
 change, and ngclient still checks length and hash of the whole file before anyone uses it.
-Metadata is never resumed (timestamp.json changes under the same URL).
+Metadata is never resumed (timestamp.json changes under the same URL). Both fetchers keep
+their scratch files on the data disk: ngclient's default puts a whole target in the system
+temporary folder, often a RAM disk too small for a 1 GB LLM.
 """
 
 from __future__ import annotations
 
 import hashlib
 import http.client
+import tempfile
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import IO
 from urllib.parse import unquote, urlsplit
 
-from tuf.api.exceptions import DownloadError, DownloadHTTPError, SlowRetrievalError
+from tuf.api.exceptions import (
+    DownloadError,
+    DownloadHTTPError,
+    DownloadLengthMismatchError,
+    SlowRetrievalError,
+)
 from tuf.ngclient.fetcher import FetcherInterface
 
 CHUNK = 256 * 1024
@@ -31,7 +41,26 @@ def _no_progress(url: str, done: int, total: int | None) -> None:
     del url, done, total
 
 
-class ResumableFetcher(FetcherInterface):
+class _DiskFetcher(FetcherInterface):
+    """Downloads land in a scratch folder on the data disk, never in the system /tmp."""
+
+    scratch_dir: Path
+
+    @contextmanager
+    def download_file(self, url: str, max_length: int) -> Iterator[IO[bytes]]:
+        self.scratch_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=self.scratch_dir) as f:
+            received = 0
+            for chunk in self.fetch(url):
+                received += len(chunk)
+                if received > max_length:
+                    raise DownloadLengthMismatchError(f"{url}: more than {max_length} bytes")
+                f.write(chunk)
+            f.seek(0)
+            yield f
+
+
+class ResumableFetcher(_DiskFetcher):
     """HTTP(S) with Range resume for targets; plain GET for metadata."""
 
     def __init__(
@@ -41,7 +70,7 @@ class ResumableFetcher(FetcherInterface):
         timeout_s: float = 30.0,
         progress: DownloadProgress = _no_progress,
     ) -> None:
-        self.partial_dir = partial_dir
+        self.partial_dir = self.scratch_dir = partial_dir
         self.targets_url = targets_url if targets_url.endswith("/") else targets_url + "/"
         self.timeout_s = timeout_s
         self.progress = progress
@@ -53,6 +82,22 @@ class ResumableFetcher(FetcherInterface):
     def discard(self, url: str) -> None:
         """Forget a partial download (it verified and was copied, or it was bad)."""
         self.partial_path(url).unlink(missing_ok=True)
+
+    @contextmanager
+    def download_file(self, url: str, max_length: int) -> Iterator[IO[bytes]]:
+        """A target is verified straight from its partial file (no second copy)."""
+        if not url.startswith(self.targets_url):
+            with super().download_file(url, max_length) as f:
+                yield f
+            return
+        received = 0
+        for chunk in self.fetch(url):
+            received += len(chunk)
+            if received > max_length:
+                self.discard(url)
+                raise DownloadLengthMismatchError(f"{url}: more than {max_length} bytes")
+        with self.partial_path(url).open("rb") as f:
+            yield f
 
     def _open(self, url: str, start: int) -> http.client.HTTPResponse:
         request = urllib.request.Request(url, headers={"User-Agent": "branch-teller"})
@@ -126,12 +171,15 @@ def _total(response: http.client.HTTPResponse, have: int) -> int | None:
     return int(length) + (have if response.status == 206 else 0) if length else None
 
 
-class MirrorFetcher(FetcherInterface):
+class MirrorFetcher(_DiskFetcher):
     """Reads ``mirror:///metadata/...`` and ``mirror:///targets/...`` from a repository copy
     on a local folder (a USB stick): the same TUF checks as over the network."""
 
-    def __init__(self, folder: Path, progress: DownloadProgress = _no_progress) -> None:
+    def __init__(
+        self, folder: Path, scratch_dir: Path, progress: DownloadProgress = _no_progress
+    ) -> None:
         self.folder = folder.resolve()
+        self.scratch_dir = scratch_dir
         self.progress = progress
 
     @staticmethod

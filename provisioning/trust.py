@@ -8,6 +8,8 @@ survive reboots. A component is accepted only when: TUF vouches for its archive 
 hash, signed by the role its kind belongs to), the bundle index, the signed target and the
 archive's own manifest agree on name, kind and version, it is not older than the installed
 one, this service is new enough for it, and every file matches ``manifest.problems()``.
+ngclient judges expiry on the system clock while it refreshes; the box then judges every
+trusted role again on its own (injectable) clock, which raises the stale and expired alarms.
 """
 
 from __future__ import annotations
@@ -143,7 +145,7 @@ class BoxTrust:
         metadata_dir = self.trust_dir / "metadata"
         metadata_dir.mkdir(parents=True, exist_ok=True)
         if self.mirror is not None:
-            self._fetcher = MirrorFetcher(self.mirror, self._progress)
+            self._fetcher = MirrorFetcher(self.mirror, self.trust_dir / "partial", self._progress)
             md_url, t_url = MirrorFetcher.base_url("metadata"), MirrorFetcher.base_url("targets")
         else:
             md_url = f"{self.repository_url}/metadata/"
@@ -233,8 +235,8 @@ class BoxTrust:
         return self.status
 
     def _refresh(self) -> Updater:
-        updater = self._updater()
         try:
+            updater = self._updater()  # a bad installed root fails here: rejected, with why
             updater.refresh()
         except (tuf_errors.RepositoryError, tuf_errors.DownloadError, OSError) as exc:
             raise self._fail(exc, "metadata refresh failed") from exc

@@ -4,7 +4,9 @@ it refuses, and that it keeps refusing after a restart."""
 from __future__ import annotations
 
 import shutil
+import tempfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 from securesystemslib.signer import CryptoSigner
@@ -17,8 +19,17 @@ from provisioning.trust import TrustError, last_status
 from tests.trust_fixtures import MODEL_BYTES, box, build, make_central, serve
 
 
-def test_a_published_bundle_arrives_verified_and_is_not_fetched_twice(tmp_path: Path) -> None:
+def test_a_published_bundle_arrives_verified_and_is_not_fetched_twice(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     central = make_central(tmp_path)
+    real = tempfile.TemporaryFile
+
+    def on_the_data_disk(*args: Any, **kwargs: Any) -> Any:
+        assert kwargs.get("dir"), "a download went to the system temporary folder"
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(tempfile, "TemporaryFile", on_the_data_disk)
     with serve(central.folder) as (url, log):
         trust = box(tmp_path, central, url)
         fetched = trust.fetch_bundle(tmp_path / "slot", installed={})

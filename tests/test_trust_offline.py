@@ -16,7 +16,7 @@ from tuf.api.metadata import Metadata
 
 from provisioning import manifest as m
 from provisioning.repository import Lifetimes
-from provisioning.trust import TrustError
+from provisioning.trust import BoxTrust, TrustError
 from provisioning.trust_status import assess_expiry, worst
 from tests.conftest import REPO
 from tests.trust_fixtures import box, make_central, serve
@@ -107,13 +107,18 @@ def test_offline_branch_updates_from_a_usb_mirror_with_the_same_checks(tmp_path:
     assert status.state == "ok"  # top-level metadata is whole
     with pytest.raises(TrustError):
         box(tmp_path / "b3", central, mirror=usb).fetch_bundle(tmp_path / "s3", installed={})
+    # a corrupt root of trust on the box is an alarm, not a crash
+    broken = BoxTrust(b"{}", tmp_path / "b4", mirror=usb, service_version="0.1.0")
+    assert broken.check().state == "rejected"
     # a mirror URL cannot leave the stick
     from tuf.api.exceptions import DownloadHTTPError
 
     from provisioning.fetchers import MirrorFetcher
 
     with pytest.raises(DownloadHTTPError) as err:
-        list(MirrorFetcher(usb).fetch("mirror:///metadata/../../../etc/passwd"))
+        list(
+            MirrorFetcher(usb, tmp_path / "scratch").fetch("mirror:///metadata/../../../etc/passwd")
+        )
     assert err.value.status_code == 403
 
 
@@ -133,6 +138,8 @@ def test_the_command_line_runs_central_and_an_offline_box(tmp_path: Path) -> Non
     from tests.trust_fixtures import build
 
     build(tmp_path / "bundle", tmp_path / "src")
+    done = run("bundle", "check")  # no root of trust installed: a clear refusal, no traceback
+    assert done.returncode == 2 and "root_file" in done.stderr and "Traceback" not in done.stderr
     done = run("repo", "init", "--repo", "repo", "--keys", "keys")
     assert done.returncode == 0, done.stderr
     assert oct((tmp_path / "keys" / "knowledge.pem").stat().st_mode & 0o777) == "0o600"
