@@ -2,7 +2,7 @@
 
 bundle build: one component per artifact kind from this branch's models and data.
 bundle fetch / check: the box's side, verified by TUF against the bank's root.
-repo init / publish / timestamp / rotate-root: central's signing, one role key per job.
+repo init / publish / timestamp / renew / rotate-root: central's signing, one role key per job.
 """
 
 from __future__ import annotations
@@ -51,6 +51,9 @@ publish DIR  add a built bundle: each component by its kind's role (models, know
              operations) if that role's key is in --keys, then the bundle index (operations
              key), a new snapshot and timestamp. Refuses a version older than the published one.
 timestamp    a fresh timestamp (run it daily: boxes alarm when it goes stale).
+renew        re-sign every role expiring within --within-days whose key is in --keys (root,
+             targets, delegated roles, snapshot; run it from the same cron, and with the
+             offline keys when it says they are needed).
 rotate-root  root v(n+1) trusting only --new-key (created if missing), signed by the old
              root key in --keys and the new one: boxes follow without reinstalling.
 A mirror for an offline branch is a plain copy of the --repo folder (metadata/, targets/).
@@ -226,6 +229,9 @@ def run_repo(args: argparse.Namespace) -> int:
                 print(line)
         elif args.action == "timestamp":
             print(f"timestamp version {repo.bump_timestamp(keys)}")
+        elif args.action == "renew":
+            for line in repo.renew(keys, args.within_days) or ["nothing expires that soon"]:
+                print(line)
         else:
             from securesystemslib.signer import CryptoSigner
 
@@ -268,11 +274,17 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
 
     rp = sub.add_parser(
         "repo",
-        help="central's TUF repository: init, publish, timestamp, rotate-root",
+        help="central's TUF repository: init, publish, timestamp, renew, rotate-root",
         description=REPO_HELP,
         formatter_class=raw,
     )
-    rp.add_argument("action", choices=["init", "publish", "timestamp", "rotate-root"])
+    rp.add_argument("action", choices=["init", "publish", "timestamp", "renew", "rotate-root"])
+    rp.add_argument(
+        "--within-days",
+        type=float,
+        default=30.0,
+        help="renew: re-sign roles that expire within this many days (default 30)",
+    )
     rp.add_argument("bundle", nargs="?", help="publish: the folder `bundle build` wrote")
     rp.add_argument("--repo", default="build/repository", help="repository folder")
     rp.add_argument(

@@ -299,7 +299,8 @@ class Repository:
         timestamp, so they see the old state or the new one, never a mix)."""
         snapshot = self._bump(self.load("snapshot"), self.lifetimes.snapshot)
         for role, md in roles.items():
-            self._write(self._bump(md, self.lifetimes.delegated), [keys[role]], role)
+            days = self.lifetimes.targets if role == "targets" else self.lifetimes.delegated
+            self._write(self._bump(md, days), [keys[role]], role)
             snapshot.signed.meta[f"{role}.json"] = MetaFile(version=md.signed.version)
         self._write(snapshot, [keys["snapshot"]])
         timestamp = self._bump(self.load("timestamp"), self.lifetimes.timestamp)
@@ -311,6 +312,39 @@ class Repository:
         timestamp = self._bump(self.load("timestamp"), self.lifetimes.timestamp)
         self._write(timestamp, [keys["timestamp"]])
         return int(timestamp.signed.version)
+
+    def renew(self, keys: Mapping[str, Signer], within_days: float) -> list[str]:
+        """Re-sign every role that expires within the window and whose key is here (run it
+        from the same cron as the timestamp; offline roles when their keys come out)."""
+        horizon = self._expires(within_days)
+        done: list[str] = []
+        root = self.load("root")
+        if root.signed.expires <= horizon:
+            if "root" in keys:
+                self._write(self._bump(root, self.lifetimes.root), [keys["root"]])
+                done.append(f"root v{root.signed.version}")
+            else:
+                done.append("root expires soon: needs the (offline) root key")
+        roles: dict[str, Metadata[Targets]] = {}
+        for role in ("targets", *DELEGATED_ROLES):
+            md = self.load(role)
+            if md.signed.expires <= horizon:
+                if role in keys:
+                    roles[role] = md
+                else:
+                    done.append(f"{role} expires soon: needs the {role} key")
+        if roles or self.load("snapshot").signed.expires <= horizon:
+            self._commit(roles, keys)
+            done.extend(
+                [
+                    *(f"{role} v{md.signed.version}" for role, md in roles.items()),
+                    "snapshot",
+                    "timestamp",
+                ]
+            )
+        elif self.load("timestamp").signed.expires <= horizon:
+            done.append(f"timestamp v{self.bump_timestamp(keys)}")
+        return done
 
     def rotate_root(self, old: list[Signer], new: Signer) -> int:
         """Root v(n+1) trusting only the new root key, signed by the old keys and the new one,

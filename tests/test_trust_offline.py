@@ -64,6 +64,26 @@ def test_freeze_is_an_alarm_then_a_refusal_on_the_box_clock(tmp_path: Path) -> N
         assert box(tmp_path, central, url, clock=lambda: now[0]).check().state == "ok"
 
 
+def test_renew_re_signs_what_expires_before_boxes_see_it_expire(tmp_path: Path) -> None:
+    # central set up 80 days ago: its delegated roles (90 days) expire in 10 days
+    central = make_central(tmp_path, clock=lambda: time.time() - 80 * DAY)
+    central.repo.clock = time.time
+    before = {r: central.repo.load(r).signed.version for r in ("models", "targets", "root")}
+    offline = {k: v for k, v in central.keys.items() if k not in ("root", "targets")}
+    done = central.repo.renew(offline, within_days=30)
+    assert {"models v3", "knowledge v3", "operations v3", "snapshot", "timestamp"} <= set(done)
+    assert central.repo.load("models").signed.version == before["models"] + 1
+    assert central.repo.load("targets").signed.version == before["targets"]  # 365 days: fine
+    assert central.repo.renew(offline, within_days=30) == ["snapshot", "timestamp"]  # online only
+    done = central.repo.renew(offline, within_days=300)  # targets and root now due
+    assert "targets expires soon: needs the targets key" in done
+    assert "root expires soon: needs the (offline) root key" in done
+    assert central.repo.renew(central.keys, within_days=300)[:1] == ["root v2"]
+    with serve(central.folder) as (url, _):
+        fetched = box(tmp_path, central, url).fetch_bundle(tmp_path / "slot", installed={})
+    assert fetched.components
+
+
 def test_a_box_follows_a_root_key_rotation_without_reinstalling(tmp_path: Path) -> None:
     central = make_central(tmp_path)
     with serve(central.folder) as (url, _):
