@@ -185,7 +185,10 @@ def build_component(
     entries = _archive(source, tmp, say)
     digest = content_digest(entries)
     if previous is not None and previous.digest == digest:
+        # unchanged files: same version, same requirement (a newer service still loads it),
+        # so the archive is byte for byte the one already published
         version, replaces = previous.version, previous.replaces
+        service_version = previous.min_service_version
     elif previous is not None:
         version, replaces = previous.version + 1, previous.version
     else:

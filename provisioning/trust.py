@@ -304,7 +304,13 @@ class BoxTrust:
         have = installed.get(entry.name)
         if have is not None and entry.version < have:
             raise self._reject(entry, f"older than the installed version {have} (rollback refused)")
-        if m.version_tuple(entry.min_service_version) > m.version_tuple(self.service_version):
+        try:
+            too_new = m.version_tuple(entry.min_service_version) > m.version_tuple(
+                self.service_version
+            )
+        except m.ManifestError as exc:
+            raise self._reject(entry, str(exc)) from exc
+        if too_new:
             raise self._reject(
                 entry,
                 f"needs service {entry.min_service_version}, this box runs {self.service_version}",

@@ -34,6 +34,9 @@ def test_rebuilding_keeps_unchanged_versions_and_bumps_changed_ones(tmp_path: Pa
     tar1 = (tmp_path / "out" / "targets" / "stt" / "whisper-base-1.tar").read_bytes()
     assert _build(tmp_path / "out", src) == first
     assert (tmp_path / "out" / "targets" / "stt" / "whisper-base-1.tar").read_bytes() == tar1
+    # a newer service rebuilding unchanged files keeps the archive (and its requirement)
+    build_bundle(src, tmp_path / "out", "0.2.0", lines.append)
+    assert (tmp_path / "out" / "targets" / "stt" / "whisper-base-1.tar").read_bytes() == tar1
     (tmp_path / "src" / "kb" / "fees.md").write_text("# 收费标准\n已调整。\n", encoding="utf-8")
     second = _build(tmp_path / "out", src)
     assert second["kb-test-001"] == (2, 1, "knowledge/kb-test-001-2.tar")

@@ -13,10 +13,10 @@ from securesystemslib.signer import CryptoSigner
 from tuf.api.metadata import Metadata, TargetFile
 
 from provisioning import manifest as m
-from provisioning.bundle import BundleEntry, BundleIndex, encode_index
+from provisioning.bundle import BundleEntry, BundleIndex, build_bundle, encode_index
 from provisioning.repository import RepositoryError
 from provisioning.trust import TrustError, last_status
-from tests.trust_fixtures import MODEL_BYTES, box, build, make_central, serve
+from tests.trust_fixtures import MODEL_BYTES, box, build, make_central, serve, write_sources
 
 
 def test_a_published_bundle_arrives_verified_and_is_not_fetched_twice(
@@ -260,6 +260,13 @@ def test_a_component_needing_a_newer_service_is_refused(tmp_path: Path) -> None:
         trust.service_version = "0.0.9"
         with pytest.raises(TrustError, match=r"needs service 0\.1\.0"):
             trust.fetch_bundle(tmp_path / "slot", installed={})
+        # a signed but malformed requirement is refused with a sentence, not a crash
+        build_bundle(
+            write_sources(tmp_path / "s2", b"w2"), central.bundle_dir, "latest", lambda _s: None
+        )
+        central.repo.publish(central.bundle_dir, central.keys)
+        with pytest.raises(TrustError, match="not a dotted version: 'latest'"):
+            box(tmp_path, central, url).fetch_bundle(tmp_path / "slot", installed={})
 
 
 def test_unreachable_central_is_a_status_not_a_crash(tmp_path: Path) -> None:
