@@ -51,7 +51,18 @@ def main() -> int:
         "--out", default=str(REPO / "bench" / "results" / "provisioning_trust.json")
     )
     args = parser.parse_args()
-    config = load_config(None, {"models.root": str(REPO / "models"), "llm.folder": ""})
+    # the demo LLM if built, else the tiny test model the install builds (random weights)
+    llm = next(
+        (
+            p
+            for p in (REPO / "models" / "llm-qwen2.5-0.5b", REPO / "models" / "llm-tiny")
+            if p.is_dir()
+        ),
+        None,
+    )
+    config = load_config(
+        None, {"models.root": str(REPO / "models"), "llm.folder": str(llm) if llm else ""}
+    )
     sources, skipped = component_sources(source_paths(config, None))
     times: dict[str, float] = {}
     with tempfile.TemporaryDirectory(prefix="prov-bench-") as tmp_name:
