@@ -19,6 +19,7 @@ from devices.payloads import (
     CounterInfo,
     CounterRow,
     Features,
+    FormField,
     Health,
     Language,
     Names,
@@ -123,6 +124,8 @@ class KioskContext(Message, tag="context"):
     disabled: bool = False
     pregnant: bool = False
     language: Language | None = None
+    # The customer's assessed risk tolerance ("C1".."C5"), when the kiosk read it (card, app).
+    risk_tolerance: Literal["C1", "C2", "C3", "C4", "C5"] | None = None
 
 
 class EndSession(Message, tag="end_session"):
@@ -263,6 +266,22 @@ class GoToTerminal(Message, tag="go_terminal"):
     language: Language = "zh"
 
 
+class FormCard(Message, tag="form"):
+    """A form being filled at the kiosk (account opening): its fields with masked values, the
+    one being asked (the page shows its touch input), what was wrong with the last answer.
+    A touched value comes back as `text` with `choice` "field:<key>"; "edit:<key>" asks a
+    field again, "form_confirm" / "form_cancel" end it."""
+
+    turn: int
+    form: str  # "account_opening"
+    title: str
+    fields: list[FormField]
+    asking: str | None = None  # the field asked now; None while the read-back is confirmed
+    state: Literal["filling", "confirming", "done", "cancelled"] = "filling"
+    problem: str | None = None  # the sentence saying which part to repeat
+    language: Language = "zh"
+
+
 # ---------------------------------------------------------------- number-caller
 
 
@@ -383,7 +402,7 @@ CLIENT_MESSAGES: Final[dict[Role, tuple[type[Message], ...]]] = {
 }
 SERVER_MESSAGES: Final[tuple[type[Message], ...]] = (
     Welcome, Describe, Error, Bye, Reply, Transcript, SpeechOut, StopAudio, TicketIssued, TicketCancelled,
-    GoToTerminal, Call, BoardSnapshot,
+    GoToTerminal, Call, BoardSnapshot, FormCard,
     Result, Alert, ConsoleSnapshot, QueueUpdate, TurnLog,
 )
 ALL_MESSAGES: Final[tuple[type[Message], ...]] = tuple(
