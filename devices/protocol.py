@@ -169,6 +169,9 @@ class Reply(Message, tag="reply"):
     sources: list[str] = msgspec.field(default_factory=list)
     large_text: bool = False
     ends_session: bool = False
+    # The digital human's face for this reply (None: the kiosk's own choice); "concerned" for
+    # a customer who seems upset or confused.
+    expression: Literal["neutral", "smile", "concerned"] | None = None
 
 
 class Transcript(Message, tag="transcript"):
@@ -194,6 +197,7 @@ class SpeechOut(Message, tag="speech"):
     words: list[tuple[str, int, int]]  # (text, start ms, duration ms)
     final: bool
     interruptible: bool = True
+    expression: Literal["neutral", "smile", "concerned"] | None = None  # as the reply's
 
 
 class StopAudio(Message, tag="stop_audio"):

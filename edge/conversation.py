@@ -105,9 +105,16 @@ class Decision:
         return all(a.interruptible for a in self.actions if isinstance(a, Say))
 
     @property
+    def expression(self) -> Literal["concerned"] | None:
+        """An upset or confused customer sees a concerned face (intents/dialogue/care.py)."""
+        return "concerned" if self.state.mood != "calm" else None
+
+    @property
     def expects_digits(self) -> bool:
         """The next turn is a number being dictated: the endpointer allows longer pauses."""
-        return self.state.asked in ("amount", "appointment", "hint")
+        form = self.state.form
+        return (self.state.asked in ("amount", "appointment", "hint")
+                or (form is not None and form.asking in ("id_number", "mobile")))
 
     def customer_log_text(self) -> str:
         """The customer's words as they may be stored: identifiers masked; a form's answers
@@ -273,7 +280,7 @@ class Conversation:
                      confidence=round(d.understood.confidence, 4),
                      choices=[Choice(key=k, label=v) for k, v in parts.choices],
                      sources=parts.sources, large_text=self.elderly or d.state.elderly_mode,
-                     ends_session=d.state.ended or parts.ends)
+                     ends_session=d.state.ended or parts.ends, expression=d.expression)
 
     @property
     def elderly(self) -> bool:

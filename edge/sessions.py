@@ -306,7 +306,7 @@ class KioskSession:
             logged(timer)
             return
         self.voice.speak(d.prepared.turn, text, d.language, self.core.elderly,
-                         d.interruptible, timer, logged)
+                         d.interruptible, timer, logged, expression=d.expression)
 
     # ------------------------------------------------------------ carrying out actions
 

@@ -14,7 +14,7 @@ from dataclasses import replace
 from decimal import Decimal
 from typing import Any, Literal
 
-from intents.dialogue import followup, forms, repair, wealth
+from intents.dialogue import care, followup, forms, repair, wealth
 from intents.dialogue.appointment_rules import Booking
 from intents.dialogue.phrases import (
     BRING,
@@ -208,12 +208,18 @@ def decide(state: DialogueState, text: str, u: Understanding, policy: Policy,
     `booking` is the appointment book's answer for the number that
     `appointment.appointment_number` found in this turn; `today` is the branch's date (forms
     read ages from birth dates)."""
-    asked_among = state.clarifying
     lang = u.language if re.search(r"[^\W\d_]", text) else state.language
     form = forms.form_turn(replace(state, language=lang, turns=state.turns + 1), text, choice,
                            policy, today)
     if form is not None:
-        return replace(form[0], idle_turns=0), form[1]
+        return care.attend(replace(form[0], idle_turns=0), text, u, form[1])
+    state, actions = _decide_turn(state, text, u, policy, choice, booking)
+    return care.attend(state, text, u, actions)
+
+
+def _decide_turn(state: DialogueState, text: str, u: Understanding, policy: Policy,
+                 choice: str | None, booking: Booking | None) -> tuple[DialogueState, list[Action]]:
+    asked_among = state.clarifying
     state, actions = _decide(state, text, u, policy, choice, booking)
     state = repair.guessed(state, actions, asked_among or u.candidates)
     state = followup.remember(state, actions)

@@ -193,6 +193,8 @@ class DialogueState:
     form: FormState | None = None  # a form being filled (intents/dialogue/forms.py)
     elderly_mode: bool = False  # slower, shorter, large text (accepted in the form, 65+)
     risk_tolerance: int | None = None  # C1-C5 as 1-5: said, or known to the kiosk; None: unknown
+    mood: str = "calm"  # this turn's reading: calm, upset, confused (intents/understanding/mood.py)
+    mood_alerted: bool = False  # the lobby manager was told once in this conversation
 
 
 @dataclass(frozen=True)
