@@ -20,7 +20,7 @@ from intents.understanding.mood import brief, read_mood
 from tests.conftest import REPO
 
 sys.path.insert(0, str(REPO))
-from bench.mood_bench import read_table, score  # noqa: E402
+from bench.mood_bench import read_table, score
 
 ROWS = read_table()
 POLICY = Policy(
