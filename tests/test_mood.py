@@ -103,3 +103,14 @@ def test_a_complaint_alert_is_not_doubled() -> None:
     state, actions = decide(DialogueState(), "我要投诉，你们怎么回事", u, POLICY)
     assert state.mood == "upset"
     assert [a.kind for a in actions if isinstance(a, AlertStaff)] == ["complaint"]
+
+
+def test_failed_turns_look_concerned_without_an_alert_before_the_handover() -> None:
+    state = DialogueState()
+    moods, alerts = [], []
+    for _ in range(3):
+        state, actions = decide(state, "啊吧啊吧", nothing(), POLICY)
+        moods.append(state.mood)
+        alerts.append([a.kind for a in actions if isinstance(a, AlertStaff)])
+    assert moods[1] == "confused"
+    assert alerts == [[], [], ["handover"]]

@@ -1,6 +1,7 @@
 """Care for the customer's state of mind in the dialogue: an upset or confused customer (by
 their words, a complaint, or turns the kiosk failed to understand) gets shorter replies, a
-concerned face, and one gentle alert to the lobby manager per conversation. The elderly mode's
+concerned face, and one gentle alert to the lobby manager per conversation (failed turns
+alone get none: the handover that follows them calls staff already). The elderly mode's
 replies are shorter too. Pure like the rest of the policy.
 """
 
@@ -30,7 +31,8 @@ def attend(
         replace(a, text=brief(a.text, a.language)) if isinstance(a, Say) and a.interruptible else a
         for a in actions
     ]
-    if not reading.needs_care or state.mood_alerted:
+    # Failed turns alone get no alert of their own: the handover after the next one calls staff.
+    if not reading.needs_care or reading.reason == "failures" or state.mood_alerted:
         return state, actions
     state = replace(state, mood_alerted=True)
     if any(isinstance(a, AlertStaff) for a in actions):

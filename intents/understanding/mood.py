@@ -34,7 +34,7 @@ _UPSET: Final = re.compile(
 _CONFUSED: Final = re.compile(
     r"听不懂|听不明白|没听懂|没听明白|没听清|听不清|看不懂|看不明白|搞不懂|弄不懂|搞不明白|不明白你|不懂你"
     r"|(?:你|这)(?:说的|说)?(?:是)?什么意思|啥意思|你说(?:的)?(?:是)?什么[？?]|你说啥|糊涂了|晕了|绕晕"
-    r"|不会(?:用|弄|操作)|不知道(?:怎么|该怎么)(?:弄|办|操作|用|按)|太复杂|说慢(?:一)?点|再说一遍|说清楚点"
+    r"|不知道(?:怎么|该怎么)(?:弄|办|操作|用|按)|太复杂|说慢(?:一)?点|再说一遍|说清楚点"
     r"|\bi (?:do not|don'?t) (?:understand|get it|follow)\b|\bi'?m (?:confused|lost)\b|\bconfus"
     r"|\bwhat do you mean\b(?! by)|\bmakes? no sense\b|\bdoesn'?t make (?:any )?sense\b"
     r"|\bdidn'?t (?:catch|get) (?:that|it|what)\b|\bsay (?:that|it) again\b|\bpardon\b"
