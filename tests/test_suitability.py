@@ -6,6 +6,8 @@ dialogue policy."""
 from __future__ import annotations
 
 import itertools
+import json
+from typing import Any
 
 import pytest
 
@@ -136,3 +138,33 @@ def test_a_product_named_by_its_alias() -> None:
         (Product("x", "城东成长精选股票基金", "Growth", 4, ("成长精选",)),), "成长精选怎么样", 2
     )
     assert found is not None and found.verdict == "above_tolerance" and found.alternatives == ()
+
+
+# ---------------------------------------------------------------- through the running service
+
+
+async def test_the_kiosk_never_recommends_above_the_tolerance_it_was_sent(running: Any) -> None:
+    from tests.test_form_conversations import Kiosk, reply
+
+    async with Kiosk(running.url) as k:
+        await k.kiosk.send(json.dumps({"type": "context", "risk_tolerance": "C2"}))
+        got = await k.turn("城东成长精选股票基金能买吗")
+        text = reply(got)
+        assert "R4" in text and "C2" in text and "不能为您推荐" in text
+        assert "城东稳盈现金宝（R1）" in text and "均衡一年" not in text
+        assert "ticket" not in got
+        got = await k.turn("做风险评估", "assessment")
+        assert got["ticket"][0]["service"] == "wealth"
+
+
+async def test_an_unknown_tolerance_means_the_assessment_first_in_english(running: Any) -> None:
+    from tests.test_form_conversations import Kiosk, reply
+
+    async with Kiosk(running.url) as k:
+        got = await k.turn("I want to buy an R5 product")
+        assert "risk assessment first" in reply(got) and "ticket" not in got
+        assert [c["key"] for c in got["reply"][0]["choices"]] == ["assessment", "ticket"]
+        got = await k.turn("My risk profile is aggressive")
+        assert "C5" in reply(got) and "Chengdong Growth Equity Fund" in reply(got)
+        got = await k.turn("I want to buy an R5 product")
+        assert got["ticket"][0]["service"] == "wealth"  # C5: suitable, the usual wealth counter

@@ -13,7 +13,12 @@ from dataclasses import replace
 from typing import Final
 
 from intents.dialogue.values import Action, DialogueState, IssueTicket, Policy, Say
-from intents.guardrails.suitability import Suitability, assess, tolerance_said
+from intents.guardrails.suitability import (
+    Suitability,
+    assess,
+    suitable_products,
+    tolerance_said,
+)
 
 Step = tuple[DialogueState, list[Action]]
 TEXTS: Final[dict[str, dict[str, str]]] = {
@@ -39,7 +44,11 @@ TEXTS: Final[dict[str, dict[str, str]]] = {
         "en": "The assessment is done with a wealth manager at the wealth counter and takes "
         "about 10 minutes; please have your ID ready.",
     },
-    "this_product": {"zh": "这款产品", "en": "This product"},
+    "tolerance_noted": {
+        "zh": "好的，已记下您的风险评估结果C{tolerance}。与您等级相符的产品有：{names}。您想了解哪一款？",
+        "en": "Noted: your risk assessment is C{tolerance}. Products that match your level: "
+        "{names}. Which one would you like to know about?",
+    },
     "a_level": {"zh": "您问的产品", "en": "The product you ask about"},
     "choice_assessment": {"zh": "做风险评估", "en": "Take the assessment"},
     "choice_ticket": {"zh": "取号咨询", "en": "Take a ticket"},
@@ -75,9 +84,17 @@ def suitability_turn(state: DialogueState, intent: str, text: str, policy: Polic
     if intent not in WEALTH_INTENTS:
         return None
     found = assess(policy.products, text, state.risk_tolerance)
+    lang = state.language
+    if found is None and tolerance_said(text) is not None and state.risk_tolerance is not None:
+        # "我的风险评估是C3": noted; only the products it allows are named
+        suitable = suitable_products(policy.products, state.risk_tolerance)
+        names = ("、" if lang == "zh" else ", ").join(p.name(lang) for p in suitable)
+        said = t("tolerance_noted", lang, tolerance=state.risk_tolerance, names=names)
+        return replace(state, offered=intent), [
+            Say(said, lang, choices=(("ticket", t("choice_ticket", lang)),))
+        ]
     if found is None or found.verdict == "suitable":
         return None
-    lang = state.language
     choices = (("assessment", t("choice_assessment", lang)), ("ticket", t("choice_ticket", lang)))
     return replace(state, offered=intent), [Say(_explain(found, lang), lang, choices=choices)]
 
