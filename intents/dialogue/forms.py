@@ -134,14 +134,16 @@ _START: Final = re.compile(
 )
 _CANCEL: Final = re.compile(
     r"^\W*(?:不填了|不想填了|取消(?:填写)?|算了|不开了)\W*$"
-    r"|\b(?:cancel|stop)(?: the form)?\b",
+    r"|^\W*(?:please\s+)?(?:cancel|stop)(?:\s+(?:the|this)\s+form)?\W*$|\bcancel\s+the\s+form\b",
     re.IGNORECASE,
 )
 _YES: Final = re.compile(
-    r"^\W*(?:好|好的|是的?|对|要|可以|行|嗯|yes|yeah|ok|okay|sure|please)", re.IGNORECASE
+    r"^\W*(?:好|好的|是的?|对|要|可以|行|嗯|确认|没问题|yes|yeah|ok|okay|sure|please|confirm"
+    r"|that'?s (?:right|correct)|correct|right)",
+    re.IGNORECASE,
 )
 _NO: Final = re.compile(r"不用|不要|不需要|不必|no\b|not\b|don'?t", re.IGNORECASE)
-_CHANGE: Final = re.compile(r"改|换|错了|不对|change|wrong|correct", re.IGNORECASE)
+_CHANGE: Final = re.compile(r"改|换|错了|不对|change|wrong|fix|edit", re.IGNORECASE)
 _FIELD_WORDS: Final = {
     "id_number": r"身份证|证件|\bid\b",
     "mobile": r"手机|电话|mobile|phone",
