@@ -342,7 +342,8 @@ function onMessage(m) {
       break;
     case "transcript":
       if (m.final) { $("heard").textContent = ""; if (m.text) addLog("customer", m.text); }
-      else $("heard").textContent = m.text;
+      else $("heard").textContent = ui.form && ["id_number", "mobile"].includes(ui.form.asking)
+        ? maskDigits(m.text) : m.text;
       break;
     case "ticket": ui.smileTurn = m.turn; showTicket(m); break;
     case "ticket_cancelled": cancelTicket(m); break;
