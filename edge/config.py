@@ -294,11 +294,11 @@ class BranchConfig(_Section):
     answers: AnswerSettings = msgspec.field(default_factory=AnswerSettings)
     llm: LlmSettings = msgspec.field(default_factory=LlmSettings)
     appointments: AppointmentSettings = msgspec.field(default_factory=AppointmentSettings)
-    demo: DemoSettings = msgspec.field(default_factory=DemoSettings)
-    lanes: LanesSettings = msgspec.field(default_factory=LanesSettings)
     forms: FormSettings = msgspec.field(default_factory=FormSettings)
     # Wealth products and their risk levels (suitability); giving any replaces the list.
     products: list[WealthProduct] = msgspec.field(default_factory=lambda: list(DEMO_PRODUCTS))
+    demo: DemoSettings = msgspec.field(default_factory=DemoSettings)
+    lanes: LanesSettings = msgspec.field(default_factory=LanesSettings)
 
     def device(self, device_id: str) -> DeviceCredential | None:
         """The configured device with this id, if any."""
