@@ -364,3 +364,25 @@ class Features(Payload):
     llm: bool = False
     knowledge: bool = False
     appointments: bool = True
+    forms: list[str] = msgspec.field(default_factory=list)  # forms a kiosk can fill: "account_opening"
+
+
+# ---------------------------------------------------------------- forms (kiosk)
+
+
+class FormOption(Payload):
+    """A value a field offers as a button (occupations)."""
+
+    key: str
+    label: str
+
+
+class FormField(Payload):
+    """One field of a form card; `value` is masked ("110***********1234"), never whole."""
+
+    key: str  # id_number, mobile, name, address, occupation
+    label: str
+    value: str = ""  # masked; "" until given
+    filled: bool = False
+    input: Literal["digits", "text", "choice"] = "text"  # the touch keyboard the page shows
+    options: list[FormOption] = msgspec.field(default_factory=list)

@@ -19,6 +19,7 @@ from devices.payloads import (
     CounterInfo,
     CounterRow,
     Features,
+    FormField,
     Health,
     Language,
     Names,
@@ -123,6 +124,8 @@ class KioskContext(Message, tag="context"):
     disabled: bool = False
     pregnant: bool = False
     language: Language | None = None
+    # The customer's assessed risk tolerance ("C1".."C5"), when the kiosk read it (card, app).
+    risk_tolerance: Literal["C1", "C2", "C3", "C4", "C5"] | None = None
 
 
 class EndSession(Message, tag="end_session"):
@@ -166,6 +169,9 @@ class Reply(Message, tag="reply"):
     sources: list[str] = msgspec.field(default_factory=list)
     large_text: bool = False
     ends_session: bool = False
+    # The digital human's face for this reply (None: the kiosk's own choice); "concerned" for
+    # a customer who seems upset or confused.
+    expression: Literal["neutral", "smile", "concerned"] | None = None
 
 
 class Transcript(Message, tag="transcript"):
@@ -191,6 +197,7 @@ class SpeechOut(Message, tag="speech"):
     words: list[tuple[str, int, int]]  # (text, start ms, duration ms)
     final: bool
     interruptible: bool = True
+    expression: Literal["neutral", "smile", "concerned"] | None = None  # as the reply's
 
 
 class StopAudio(Message, tag="stop_audio"):
@@ -260,6 +267,22 @@ class GoToTerminal(Message, tag="go_terminal"):
     location: str
     bring: list[str] = msgspec.field(default_factory=list)
     text: str = ""
+    language: Language = "zh"
+
+
+class FormCard(Message, tag="form"):
+    """A form being filled at the kiosk (account opening): its fields with masked values, the
+    one being asked (the page shows its touch input), what was wrong with the last answer.
+    A touched value comes back as `text` with `choice` "field:<key>"; "edit:<key>" asks a
+    field again, "form_confirm" / "form_cancel" end it."""
+
+    turn: int
+    form: str  # "account_opening"
+    title: str
+    fields: list[FormField]
+    asking: str | None = None  # the field asked now; None while the read-back is confirmed
+    state: Literal["filling", "confirming", "done", "cancelled"] = "filling"
+    problem: str | None = None  # the sentence saying which part to repeat
     language: Language = "zh"
 
 
@@ -383,7 +406,7 @@ CLIENT_MESSAGES: Final[dict[Role, tuple[type[Message], ...]]] = {
 }
 SERVER_MESSAGES: Final[tuple[type[Message], ...]] = (
     Welcome, Describe, Error, Bye, Reply, Transcript, SpeechOut, StopAudio, TicketIssued, TicketCancelled,
-    GoToTerminal, Call, BoardSnapshot,
+    GoToTerminal, Call, BoardSnapshot, FormCard,
     Result, Alert, ConsoleSnapshot, QueueUpdate, TurnLog,
 )
 ALL_MESSAGES: Final[tuple[type[Message], ...]] = tuple(

@@ -29,7 +29,9 @@ def build_policy(config: BranchConfig) -> Policy:
                   cross_border_usd=config.thresholds.cross_border_usd,
                   min_confidence=config.thresholds.router_min_confidence,
                   high_impact_min_confidence=config.thresholds.high_impact_min_confidence,
-                  appointments=config.appointments.rules())
+                  appointments=config.appointments.rules(),
+                  timezone=config.queue.timezone, **config.forms.policy_fields(),
+                  products=tuple(p.product() for p in config.products))
 
 
 def model_versions(config: BranchConfig) -> dict[str, Any]:

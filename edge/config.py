@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 import msgspec
 
+from edge.care_settings import DEMO_PRODUCTS, FormSettings, WealthProduct
 from edge.queue.settings import QueueSettings, validate_settings
 from intents.answers.settings import AnswerSettings, LlmSettings
 from intents.dialogue.appointment_rules import AppointmentRules
@@ -295,6 +296,9 @@ class BranchConfig(_Section):
     answers: AnswerSettings = msgspec.field(default_factory=AnswerSettings)
     llm: LlmSettings = msgspec.field(default_factory=LlmSettings)
     appointments: AppointmentSettings = msgspec.field(default_factory=AppointmentSettings)
+    forms: FormSettings = msgspec.field(default_factory=FormSettings)
+    # Wealth products and their risk levels (suitability); giving any replaces the list.
+    products: list[WealthProduct] = msgspec.field(default_factory=lambda: list(DEMO_PRODUCTS))
     demo: DemoSettings = msgspec.field(default_factory=DemoSettings)
     lanes: LanesSettings = msgspec.field(default_factory=LanesSettings)
     provisioning: ProvisioningSettings = msgspec.field(default_factory=ProvisioningSettings)

@@ -11,12 +11,16 @@ conversation exactly where it was. Text and voice turns take this one path.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal
+from zoneinfo import ZoneInfo
 
+from devices.payloads import FormField, FormOption
 from devices.protocol import (
     Choice,
+    FormCard,
     GoToTerminal,
     KioskContext,
     ProtocolError,
@@ -27,6 +31,7 @@ from edge.queue.model import TicketView
 from edge.queue.settings import QueueSettings
 from intents.dialogue.appointment import appointment_number
 from intents.dialogue.appointment_rules import Booking
+from intents.dialogue.form_fields import DIGIT_FIELDS, FIELDS, LABELS, OCCUPATIONS, masked
 from intents.dialogue.phrases import label, t
 from intents.dialogue.policy import (
     Action,
@@ -40,7 +45,9 @@ from intents.dialogue.policy import (
     decide,
 )
 from intents.dialogue.repair import split_correction
+from intents.dialogue.values import ShowForm
 from intents.guardrails.masking import mask_pii
+from intents.guardrails.suitability import tolerance_level
 from intents.understanding.slot_appointment import mask_numbers
 
 Channel = Literal["text", "voice"]
@@ -67,6 +74,7 @@ class Prepared:
     generation: int  # the conversation it belongs to (a reset starts a new one)
     input: TurnInput
     state: DialogueState  # the state the turn starts from
+    today: dt.date  # the branch's date when the turn came (ages on birth dates)
     route_text: str  # what the router should read ("不对，我要换美元" -> "我要换美元")
     booking_number: str | None  # an appointment number to look up in the book
 
@@ -80,6 +88,7 @@ class Decision:
     state: DialogueState
     actions: tuple[Action, ...]
     private: bool  # the turn carried an appointment number or booking hint
+    form_field: str | None = None  # the form field this turn answered (its words stay out of logs)
 
     @property
     def language(self) -> Lang:
@@ -96,12 +105,22 @@ class Decision:
         return all(a.interruptible for a in self.actions if isinstance(a, Say))
 
     @property
+    def expression(self) -> Literal["concerned"] | None:
+        """An upset or confused customer sees a concerned face (intents/dialogue/care.py)."""
+        return "concerned" if self.state.mood != "calm" else None
+
+    @property
     def expects_digits(self) -> bool:
         """The next turn is a number being dictated: the endpointer allows longer pauses."""
-        return self.state.asked in ("amount", "appointment", "hint")
+        form = self.state.form
+        return (self.state.asked in ("amount", "appointment", "hint")
+                or (form is not None and form.asking in ("id_number", "mobile")))
 
     def customer_log_text(self) -> str:
-        """The customer's words as they may be stored: identifiers masked."""
+        """The customer's words as they may be stored: identifiers masked; a form's answers
+        not at all (a name or an address is not a pattern a mask can find)."""
+        if self.form_field is not None:
+            return f"[form: {self.form_field}]"
         masked = mask_pii(self.prepared.input.text)
         return mask_numbers(masked, 4) if self.private else masked
 
@@ -185,14 +204,16 @@ class Conversation:
             state = replace(state, after=None)
         # "不对，我是要换外币": the router hears the request without the correction words.
         rest = split_correction(turn.text) if state.last_guess is not None else None
+        number = None if state.form is not None else appointment_number(state, turn.text,
+                                                                           self.policy)
+        today = dt.datetime.fromtimestamp(now, ZoneInfo(self.policy.timezone)).date()
         return Prepared(turn=self.turn, generation=self.generation, input=turn, state=state,
-                        route_text=rest or turn.text,
-                        booking_number=appointment_number(state, turn.text, self.policy))
+                        today=today, route_text=rest or turn.text, booking_number=number)
 
     @staticmethod
     def wants_second_tier(p: Prepared, u: Understanding) -> bool:
         """The LLM tier chooses among close candidates before the customer is asked."""
-        return u.unsure and not p.state.clarifying
+        return u.unsure and not p.state.clarifying and p.state.form is None
 
     @staticmethod
     def second_tier_offer(u: Understanding) -> list[tuple[str, str]]:
@@ -211,12 +232,18 @@ class Conversation:
         """The policy's one pass over the turn with everything it needs."""
         if p.input.language in ("zh", "en"):
             understood = replace(understood, language=_lang(p.input.language))
-        state, actions = decide(p.state, p.input.text, understood, self.policy, p.input.choice,
-                                booking)
+        start = p.state
+        known = tolerance_level(self.context.risk_tolerance)
+        if start.risk_tolerance is None and known is not None:
+            start = replace(start, risk_tolerance=known)
+        state, actions = decide(start, p.input.text, understood, self.policy, p.input.choice,
+                                booking, p.today)
         private = (p.state.asked in PRIVATE_ASKS or booking is not None
                    or state.asked in PRIVATE_ASKS)
+        form = p.state.form
+        field = (form.asking or "confirm") if form is not None else None
         return Decision(prepared=p, understood=understood, state=state,
-                        actions=tuple(actions), private=private)
+                        actions=tuple(actions), private=private, form_field=field)
 
     def commit(self, d: Decision, parts: ReplyParts, now: float) -> bool:
         """The turn was carried out: the conversation moves on. Returns True when it ended
@@ -252,8 +279,13 @@ class Conversation:
                      language=lang, intent=d.understood.intent,
                      confidence=round(d.understood.confidence, 4),
                      choices=[Choice(key=k, label=v) for k, v in parts.choices],
-                     sources=parts.sources, large_text=self.context.elderly,
-                     ends_session=d.state.ended or parts.ends)
+                     sources=parts.sources, large_text=self.elderly or d.state.elderly_mode,
+                     ends_session=d.state.ended or parts.ends, expression=d.expression)
+
+    @property
+    def elderly(self) -> bool:
+        """Slower speech and large text: the kiosk's switch, or accepted in a form."""
+        return self.context.elderly or self.state.elderly_mode
 
     def priority(self, action_flags: Sequence[str],
                  priority_class: str) -> tuple[list[str], str | None]:
@@ -271,6 +303,28 @@ def go_terminal(action: GoTerminal, turn: int, ref: str | None, lang: Lang) -> G
     term = action.terminal
     return GoToTerminal(id=ref, turn=turn, terminal=term.id, name=term.name[lang],
                         location=term.location[lang], bring=list(action.bring), language=lang)
+
+
+def form_card(action: ShowForm, turn: int, ref: str | None, lang: Lang,
+              problem: str | None = None) -> FormCard:
+    """The form card: every field with its masked value and the one asked now."""
+    form = action.form
+    fields = []
+    for key in FIELDS:
+        value = form.value(key)
+        options = ([FormOption(key=k, label=v[1] if lang == "en" else v[0])
+                    for k, v in OCCUPATIONS.items()] if key == "occupation" else [])
+        fields.append(FormField(
+            key=key, label=LABELS[key][lang], value=masked(key, value, lang) if value else "",
+            filled=value is not None, options=options,
+            input="digits" if key in DIGIT_FIELDS else "choice" if options else "text"))
+    state: Literal["filling", "confirming", "done", "cancelled"] = (
+        "done" if action.done else "cancelled" if action.cancelled
+        else "confirming" if form.asking is None else "filling")
+    title = "开户资料" if lang == "zh" else "Account opening"
+    return FormCard(id=ref, turn=turn, form=form.kind, title=title, fields=fields,
+                    asking=form.asking if state == "filling" else None, state=state,
+                    problem=problem if problem is not None else form.problem, language=lang)
 
 
 def ticket_card(view: TicketView, settings: QueueSettings, turn: int, ref: str | None,

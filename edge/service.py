@@ -342,7 +342,8 @@ class Service:
         sp = self.speech
         features = Features(speech_in=sp is not None and sp.listening,
                             speech_out=sp is not None and sp.tts is not None,
-                            llm=self.llm is not None, knowledge=self.hub is not None)
+                            llm=self.llm is not None, knowledge=self.hub is not None,
+                            forms=["account_opening"])
         return describe_branch(self.config, peer.role, features, ref)
 
     def _knowledge_version(self) -> str:

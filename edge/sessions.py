@@ -41,6 +41,7 @@ from edge.conversation import (
     Prepared,
     ReplyParts,
     TurnInput,
+    form_card,
     go_terminal,
     ticket_card,
 )
@@ -65,6 +66,7 @@ from intents.dialogue.policy import (
     ShowTicket,
     Understanding,
 )
+from intents.dialogue.values import ShowForm
 from intents.guardrails.masking import mask_pii
 from intents.understanding.slot_appointment import mask_numbers
 from speech.tts import TextFeed
@@ -303,8 +305,8 @@ class KioskSession:
         if self.voice is None:
             logged(timer)
             return
-        self.voice.speak(d.prepared.turn, text, d.language, self.core.context.elderly,
-                         d.interruptible, timer, logged)
+        self.voice.speak(d.prepared.turn, text, d.language, self.core.elderly,
+                         d.interruptible, timer, logged, expression=d.expression)
 
     # ------------------------------------------------------------ carrying out actions
 
@@ -328,6 +330,8 @@ class KioskSession:
             parts.ends = parts.ends or action.ends_session
         elif isinstance(action, GoTerminal):
             self.peer.send(go_terminal(action, turn, ref, lang))
+        elif isinstance(action, ShowForm):
+            self.peer.send(form_card(action, turn, ref, lang))
         elif isinstance(action, AlertStaff):
             await self.desk.raise_alert(Alert(
                 alert=secrets.token_hex(4), kind=action.kind, severity=action.severity,

@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -257,7 +257,8 @@ class VoiceChannel:
 
     def speak(self, turn: int, text: str | TextFeed, language: str, elderly: bool,
               interruptible: bool, timer: TurnTimer | None,
-              on_done: Callable[[TurnTimer | None], None]) -> None:
+              on_done: Callable[[TurnTimer | None], None],
+              expression: Literal["concerned"] | None = None) -> None:
         """Stream the reply sentence by sentence; replaces whatever was being said.
 
         `text` may be a TextFeed still being written (an answer from the model): its first
@@ -277,12 +278,13 @@ class VoiceChannel:
             previous = None
         self._queued = (previous, interruptible) if previous is not None else None
         self._speaking = self._spawn(self._speak(turn, text, language, elderly, interruptible,
-                                                 timer, on_done, previous))
+                                                 timer, on_done, previous, expression))
 
     async def _speak(self, turn: int, text: str | TextFeed, language: str, elderly: bool,
                      interruptible: bool, timer: TurnTimer | None,
                      on_done: Callable[[TurnTimer | None], None],
-                     after: asyncio.Task[None] | None) -> None:
+                     after: asyncio.Task[None] | None,
+                     expression: Literal["concerned"] | None = None) -> None:
         assert self.res.tts is not None
         if after is not None:  # a warning that must play to the end goes first
             await asyncio.wait([after])
@@ -299,7 +301,7 @@ class VoiceChannel:
                     sample_rate=chunk.sample_rate, duration_ms=chunk.duration_ms,
                     visemes=[(v.viseme, v.start_ms, v.duration_ms) for v in chunk.visemes],
                     words=[(w.text, w.start_ms, w.duration_ms) for w in chunk.words],
-                    final=chunk.final, interruptible=interruptible))
+                    final=chunk.final, interruptible=interruptible, expression=expression))
                 self.peer.send(AudioFrame(KIND_AUDIO_OUT, turn, chunk.index, chunk.pcm).encode())
                 if timer is not None and "first_audio" not in timer.marks:
                     timer.mark("first_audio")

@@ -43,6 +43,9 @@ _LONG_DIGITS = re.compile(
     r"(?<![\d.])(?<!\d,)(?:\d{7,}|[09]\d{4,5}|\d{3,4}-\d{3,4}-\d{4})(?!\d|[.,]\d)"
 )
 _NUMBER = re.compile(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?")
+# A number read back masked ("110***********1234", "138****5678"): its visible digits one by one,
+# the tail as "尾号" / "ending", never the stars (Markdown would take them for emphasis).
+_MASKED = re.compile(r"(?<![\dA-Za-z*])(\d{0,6})\*{3,}([\dX]{2,4})(?![\dA-Za-z*])")
 # A count before a measure word is read with 两 (2个 两个, 2000人 两千人), but 2号 stays 二号.
 _ZH_MEASURE = "个位人户天张次年周种份笔件台套本名条家项岁小分秒千万亿元块"
 _ZH_QUANTITY = re.compile(rf"(?<![\d.第])(\d[\d,]*)(?=[{_ZH_MEASURE}])")
@@ -207,6 +210,15 @@ def _money(match: re.Match[str], language: str) -> str:
     return f"{en_number(number)} {name}"
 
 
+def _masked(match: re.Match[str], language: str) -> str:
+    head, tail = match.group(1), match.group(2)
+    if language == "zh":
+        read = "".join("叉" if c == "X" else ZH_DIGITS[int(c)] for c in tail)
+        return f"{zh_digits(head)}，尾号{read}，" if head else f"尾号{read}，"
+    read = " ".join("X" if c == "X" else EN_DIGITS[int(c)] for c in tail)
+    return f"{en_digits(head)}, ending {read}," if head else f"ending {read},"
+
+
 def _percent(match: re.Match[str], language: str) -> str:
     if language == "zh":
         return "百分之" + zh_number(match.group(1))
@@ -220,6 +232,7 @@ def _apply(rule: Callable[[re.Match[str], str], str], language: str, match: re.M
 def speakable(text: str, language: str) -> str:
     """The words to synthesise for a written reply in language "zh" or "en"."""
     lang = "zh" if language.startswith("zh") else "en"
+    text = re.sub(r"\*{4,}", "", _MASKED.sub(partial(_apply, _masked, lang), text))
     text = _asides(_end_lines(strip_markup(text), lang), lang)
     rules: list[tuple[re.Pattern[str], Callable[[re.Match[str], str], str]]] = [
         (_DATE, _date),

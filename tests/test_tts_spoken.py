@@ -121,3 +121,18 @@ def test_any_ticket_reads_letter_then_each_digit(letter: str, number: int) -> No
 )  # fmt: skip
 def test_brackets_are_read_as_a_pause_not_a_symbol(text: str, language: str, expected: str) -> None:
     assert speakable(text, language) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "language", "expected"),
+    [
+        ("身份证号110***********002X已记下。", "zh", "身份证号一一零，尾号零零二叉，已记下。"),
+        ("手机号138****5678已记下。", "zh", "手机号一三八，尾号五六七八，已记下。"),
+        ("地址北京市东城区****已记下。", "zh", "地址北京市东城区已记下。"),
+        ("Your mobile number 138****5678 is noted.", "en",
+         "Your mobile number one three eight, ending five six seven eight, is noted."),
+    ],
+)
+def test_masked_numbers_are_read_by_their_visible_digits(text: str, language: str,
+                                                         expected: str) -> None:
+    assert speakable(text, language) == expected

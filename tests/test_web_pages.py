@@ -430,3 +430,49 @@ async def test_the_capture_worklet_resamples_any_rate_to_16k(context: Any, serve
     assert abs(got["a2k"] - 0.1) < 0.02, got  # stereo is averaged, not one channel taken
     if rate > 24_000:  # (at 16 kHz the 12 kHz tone is already a 4 kHz one in the input)
         assert got["a4k"] < 0.01, got  # 12 kHz was filtered out before it could fold to 4 kHz
+
+
+async def test_the_account_form_is_filled_by_touch(context: Any, served: Running) -> None:
+    from intents.understanding.resident_id import check_char
+
+    first17 = "11010519900307002"
+    good = first17 + check_char(first17)
+    wrong = good[:10] + "13" + good[12:]  # month 13: the birth date part is named
+    page = await kiosk(context, served)
+    await page.wait_for_selector("#form-start:not([hidden])", timeout=WAIT_MS)  # from describe
+    await page.click("#form-start")
+    asking = ".card.form dd.asking[data-field='{}']"
+
+    async def give(field: str, value: str) -> None:
+        await page.wait_for_selector(asking.format(field) + " input", timeout=WAIT_MS)
+        await page.fill(asking.format(field) + " input", value)
+        await page.click(asking.format(field) + " button[type=submit]")
+
+    await give("id_number", wrong)
+    await page.wait_for_function(
+        "() => (document.querySelector('.card.form .problem') || {}).textContent?.includes('第7到14位')",
+        timeout=WAIT_MS)
+    await give("id_number", good)
+    await give("mobile", "13812345678")
+    await page.wait_for_selector(asking.format("name"), timeout=WAIT_MS)
+    shown = await page.text_content(".card.form dd[data-field='id_number'] .value")
+    assert shown == "110***********" + good[-4:]
+    assert await page.text_content(".card.form dd[data-field='mobile'] .value") == "138****5678"
+    await give("name", "李娜")
+    await give("address", "北京市东城区东直门内大街5号")
+    await page.wait_for_selector(asking.format("occupation") + " button[data-key='student']",
+                                 timeout=WAIT_MS)
+    await page.click(asking.format("occupation") + " button[data-key='student']")
+    await page.wait_for_selector(".card.form.confirming", timeout=WAIT_MS)
+    card = await page.text_content(".card.form")
+    assert "李*" in card and "学生" in card and "李娜" not in card
+    await shot(page, "kiosk-form")
+    await page.click("#choices button[data-key='form_confirm']")
+    await page.wait_for_selector(".card.ticket .number", timeout=WAIT_MS)
+    [ticket] = [e for e in await events(page, "ticket") if e["service"] == "personal"][-1:]
+    held = served.service.desk.engine.find(ticket["number"])  # type: ignore[union-attr]
+    assert held.state == "waiting"
+    screen = await page.text_content("body")
+    assert good not in screen and wrong not in screen and "13812345678" not in screen
+    assert not page.errors
+    await page.close()

@@ -8,12 +8,13 @@ unsure routing asks one short question, and repeated failure hands over to staff
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from dataclasses import replace
 from decimal import Decimal
 from typing import Any, Literal
 
-from intents.dialogue import followup, repair
+from intents.dialogue import care, followup, forms, repair, wealth
 from intents.dialogue.appointment_rules import Booking
 from intents.dialogue.phrases import (
     BRING,
@@ -200,11 +201,24 @@ def _risk_checks(state: DialogueState, intent: str,
 
 def decide(state: DialogueState, text: str, u: Understanding, policy: Policy,
            choice: str | None = None,
-           booking: Booking | None = None) -> tuple[DialogueState, list[Action]]:
+           booking: Booking | None = None,
+           today: dt.date | None = None) -> tuple[DialogueState, list[Action]]:
     """Next state and actions for one customer turn; never an endless loop of chatter.
 
     `booking` is the appointment book's answer for the number that
-    `appointment.appointment_number` found in this turn."""
+    `appointment.appointment_number` found in this turn; `today` is the branch's date (forms
+    read ages from birth dates)."""
+    lang = u.language if re.search(r"[^\W\d_]", text) else state.language
+    form = forms.form_turn(replace(state, language=lang, turns=state.turns + 1), text, choice,
+                           policy, today)
+    if form is not None:
+        return care.attend(replace(form[0], idle_turns=0), text, u, form[1])
+    state, actions = _decide_turn(state, text, u, policy, choice, booking)
+    return care.attend(state, text, u, actions)
+
+
+def _decide_turn(state: DialogueState, text: str, u: Understanding, policy: Policy,
+                 choice: str | None, booking: Booking | None) -> tuple[DialogueState, list[Action]]:
     asked_among = state.clarifying
     state, actions = _decide(state, text, u, policy, choice, booking)
     state = repair.guessed(state, actions, asked_among or u.candidates)
@@ -255,6 +269,11 @@ def _decide(state: DialogueState, text: str, u: Understanding, policy: Policy,
 
     if choice == "end" or _is_goodbye(text):
         return replace(state, ended=True), [Say(t("goodbye", lang), lang, ends_session=True)]
+
+    state = wealth.remember_tolerance(state, text)
+    assessment = wealth.assessment_turn(state, choice)
+    if assessment is not None:
+        return assessment
 
     if state.last_guess is not None and choice is None:
         rest = repair.split_correction(text)
@@ -337,6 +356,9 @@ def _act_on(state: DialogueState, intent: str, u: Understanding, policy: Policy,
         if HOURS_OR_PLACE.search(text):  # the branch's own settings, not a document search
             return state, [Say(fixed, lang)]
         return state, [AnswerQuestion(text, fixed)]
+    suitability = wealth.suitability_turn(state, intent, text, policy)
+    if suitability is not None:  # never recommended above the customer's tolerance
+        return suitability
     if info.service is not None and is_question(text):
         # A question about a product or rule: answer it, and offer the counter.
         state = replace(state, offered=intent)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from intents.dialogue.appointment_rules import AppointmentRules, Booking
+from intents.guardrails.suitability import Product
 
 Lang = Literal["zh", "en"]
 
@@ -134,8 +135,36 @@ class AnswerQuestion:
     offer: str | None = None
 
 
+@dataclass(frozen=True)
+class FormState:
+    """A form being filled at the kiosk. Its values live only here, in the conversation's
+    memory: never stored, never logged, gone when the conversation ends or is reset."""
+
+    kind: str = "account_opening"
+    values: tuple[tuple[str, str], ...] = ()  # (field, value) in the order given
+    asking: str | None = "id_number"  # None: all given, the read-back is being confirmed
+    draft: str | None = None  # digits of the last number not accepted, for a partial repeat
+    part: str | None = None  # the part of `draft` the customer was asked to repeat
+    problem: str | None = None  # the sentence that said what was wrong (for the card)
+    tries: int = 0  # turns on the current field that gave no value
+    offer_elderly: bool = False  # asked whether to switch to the elderly mode
+    elderly: bool | None = None  # the customer's answer (None: not asked)
+
+    def value(self, field: str) -> str | None:
+        return dict(self.values).get(field)
+
+
+@dataclass(frozen=True)
+class ShowForm:
+    """Show (or redraw) the form card on the kiosk."""
+
+    form: FormState
+    done: bool = False
+    cancelled: bool = False
+
+
 Action = (Say | IssueTicket | GoTerminal | AlertStaff | AnswerQuestion | CheckIn | ShowTicket
-          | CancelTicket)
+          | CancelTicket | ShowForm)
 
 
 @dataclass(frozen=True)
@@ -161,6 +190,11 @@ class DialogueState:
     last_guess: Guess | None = None  # the ticket or terminal just given, open to "不对"
     replacing: str | None = None  # ticket to cancel once its replacement is decided
     after: After | None = None  # what the customer was just given, for follow-up questions
+    form: FormState | None = None  # a form being filled (intents/dialogue/forms.py)
+    elderly_mode: bool = False  # slower, shorter, large text (accepted in the form, 65+)
+    risk_tolerance: int | None = None  # C1-C5 as 1-5: said, or known to the kiosk; None: unknown
+    mood: str = "calm"  # this turn's reading: calm, upset, confused (intents/understanding/mood.py)
+    mood_alerted: bool = False  # the lobby manager was told once in this conversation
 
 
 @dataclass(frozen=True)
@@ -184,3 +218,9 @@ class Policy:
     min_confidence: float = 0.0  # below this any routing counts as unsure
     max_turns_without_progress: int = 8  # chatter this long gets a person, not a loop
     appointments: AppointmentRules = field(default_factory=AppointmentRules)
+    timezone: str = "Asia/Shanghai"  # the branch's day, for ages on birth dates
+    elderly_age: int = 65  # a birth date this old offers the elderly mode and care class
+    id_max_age: int = 120  # an older birth date on an ID number is taken as a wrong digit
+    id_prefecture_check: bool = True  # the region code's prefecture must be in GB/T 2260
+    max_form_tries: int = 3  # turns on one field without a value before staff are called
+    products: tuple[Product, ...] = ()  # wealth products and their risk levels (suitability)

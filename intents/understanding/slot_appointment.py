@@ -91,6 +91,11 @@ def _spell_en_digits(text: str) -> str:
     return _EN_DIGIT_WORD.sub(lambda m: _EN_DIGITS[m.group().lower()], text)
 
 
+def spell_en_digits(text: str) -> str:
+    """Digits spelt in English words as digits ("one three eight" -> "1 3 8"), for forms too."""
+    return _spell_en_digits(text)
+
+
 def find_appointment_number(text: str, min_chars: int, max_chars: int) -> str | None:
     """The first run in the text that has an appointment number's form (amounts and dates excluded)."""
     s = _spell_en_digits(unicodedata.normalize("NFKC", text))

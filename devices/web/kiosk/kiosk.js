@@ -9,7 +9,9 @@ const T = {
         micOn: "正在听…", send: "发送", ask: "请输入您要办理的业务", ticket: "您的号码", service: "业务", counters: "窗口", ahead: "前面还有",
         wait: "预计等候", minutes: (m) => `约${m}分钟`, people: (n) => `${n}位`,
         terminal: "请到自助设备办理", where: "位置", bring: "请携带", cancelled: "此号码已作废",
-        called: (c) => `请到${c}号窗口`, sources: "参考资料：" },
+        called: (c) => `请到${c}号窗口`, sources: "参考资料：",
+        formButton: "开户预填", formOk: "确定", formEdit: "修改", formDone: "已确认", formCancelled: "已取消",
+        formEmpty: "待填写" },
   en: { connecting: "Connecting…", online: "Connected", offline: "Connection lost, retrying…",
         mic: "Tap to talk", micOn: "Listening…", send: "Send",
         ask: "Type what you would like to do",
@@ -17,7 +19,8 @@ const T = {
         wait: "Estimated wait", minutes: (m) => `about ${m} min`, people: (n) => `${n}`,
         terminal: "Please use the self-service terminal", where: "Where", bring: "Bring",
         cancelled: "This number was withdrawn", called: (c) => `Please go to counter ${c}`,
-        sources: "Sources: " },
+        sources: "Sources: ", formButton: "Account form", formOk: "OK", formEdit: "Change",
+        formDone: "Confirmed", formCancelled: "Cancelled", formEmpty: "to fill in" },
 };
 
 // the demo branch's services; a branch's own service ids show as they are (the ticket's
@@ -38,7 +41,8 @@ function keep(list, entry) {
 }
 const { device, credential, options } = deviceFromPage("kiosk", "kiosk-1");
 const ui = { lang: options.get("lang") === "en" ? "en" : "zh", chosen: options.has("lang"),
-             elderly: options.get("elderly") === "1", turn: 0, ticket: null };
+             elderly: options.get("elderly") === "1", turn: 0, ticket: null, form: null,
+             forms: [] };
 // the next customer must not see the last one's conversation: clear the screen after this
 // long without a touch, a word or a reply (never under 20 s, so nobody is rushed)
 const RESET_S = Math.max(20, Number(options.get("reset")) || 90);
@@ -66,6 +70,8 @@ function render() {
   $("mic").setAttribute("aria-pressed", String(audio.micOn));
   $("send").textContent = t("send");
   $("text-label").textContent = t("ask");
+  $("form-start").hidden = !ui.forms.includes("account_opening");
+  $("form-start").textContent = t("formButton");
   const st = link.state === "refused" ? "offline" : link.state;
   $("status").textContent = t(st === "online" ? "online" : st === "offline" ? "offline" : "connecting");
   $("status").className = `status ${st}`;
@@ -81,6 +87,7 @@ function idleReset() {
   clearTimeout(resetTimer);
   if (!$("log").children.length && !$("cards").children.length) return;
   for (const id of ["log", "cards", "choices", "caption"]) $(id).replaceChildren();
+  ui.form = null;
   $("heard").textContent = "";
   $("sources").hidden = true;
   ui.ticket = null;
@@ -103,12 +110,118 @@ function say(text, choice = null) {
 function addLog(who, text) {
   const li = document.createElement("li");
   li.className = who;
-  li.textContent = text;
+  // an ID or phone number being dictated for a form never stands whole on the screen
+  const digits = ui.form && ["id_number", "mobile"].includes(ui.form.asking);
+  li.textContent = who === "customer" && digits ? maskDigits(text) : text;
   $("log").appendChild(li);
   li.scrollIntoView({ block: "end" });
 }
 
 function clearChoices() { $("choices").replaceChildren(); }
+
+function maskDigits(text) {
+  let seen = (text.match(/[0-9Xx]/g) || []).length;
+  return text.replace(/[0-9Xx]/g, (c) => (seen-- > 4 ? "*" : c));
+}
+
+// ---------------------------------------------------------------- forms (account opening)
+
+/** The form card: every field with its masked value; the asked one gets a touch input. */
+function showForm(m) {
+  ui.form = m.state === "filling" || m.state === "confirming" ? m : null;
+  let box = $("form-card");
+  if (!box) {
+    box = document.createElement("article");
+    box.id = "form-card";
+    $("cards").prepend(box);
+  }
+  box.className = `card form ${m.state}`;
+  box.replaceChildren();
+  const h = document.createElement("h2");
+  h.textContent = m.state === "done" ? `${m.title} · ${t("formDone")}`
+    : m.state === "cancelled" ? `${m.title} · ${t("formCancelled")}` : m.title;
+  box.appendChild(h);
+  if (m.problem && m.state === "filling") {
+    const p = document.createElement("p");
+    p.className = "problem";
+    p.setAttribute("role", "alert");
+    p.textContent = m.problem;
+    box.appendChild(p);
+  }
+  const dl = document.createElement("dl");
+  for (const f of m.fields) {
+    const dt = document.createElement("dt"); dt.textContent = f.label;
+    const dd = document.createElement("dd");
+    dd.dataset.field = f.key;
+    if (f.key === m.asking) {
+      dd.className = "asking";
+      dd.appendChild(fieldInput(f));
+    } else {
+      const v = document.createElement("span");
+      v.className = "value";
+      v.textContent = f.filled ? f.value : t("formEmpty");
+      dd.appendChild(v);
+      if (f.filled && ui.form) {
+        const edit = document.createElement("button");
+        edit.type = "button";
+        edit.className = "edit";
+        edit.textContent = t("formEdit");
+        edit.addEventListener("click", () => say(`${t("formEdit")} ${f.label}`, `edit:${f.key}`));
+        dd.appendChild(edit);
+      }
+    }
+    dl.append(dt, dd);
+  }
+  box.appendChild(dl);
+  if (m.state === "cancelled" || m.state === "done") setTimeout(() => box.remove(), 8000);
+}
+
+function fieldInput(f) {
+  if (f.input === "choice") {
+    const row = document.createElement("div");
+    row.className = "options";
+    for (const o of f.options) {
+      const b = document.createElement("button");
+      b.type = "button";
+      b.className = "choice";
+      b.dataset.key = o.key;
+      b.textContent = o.label;
+      b.addEventListener("click", () => { clearChoices(); say(o.label, `occupation:${o.key}`); });
+      row.appendChild(b);
+    }
+    return row;
+  }
+  const form = document.createElement("form");
+  form.className = "field-input";
+  const input = document.createElement("input");
+  input.name = f.key;
+  input.setAttribute("aria-label", f.label);
+  input.autocomplete = "off";
+  input.maxLength = f.input === "digits" ? 24 : 120;
+  if (f.input === "digits") input.inputMode = "numeric";
+  const ok = document.createElement("button");
+  ok.type = "submit";
+  ok.className = "big";
+  ok.textContent = t("formOk");
+  form.append(input, ok);
+  form.addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    if (!input.value.trim()) return;
+    // the value goes to the service only; the conversation log shows it masked
+    active();
+    ui.turn += 1;
+    const shown = f.input === "digits" ? maskDigits(input.value) : `${f.label} ✓`;
+    const li = document.createElement("li");
+    li.className = "customer";
+    li.textContent = shown;
+    $("log").appendChild(li);
+    link.send({ type: "text", id: `t${ui.turn}`, text: input.value, choice: `field:${f.key}`,
+                language: ui.chosen ? ui.lang : null });
+    input.value = "";
+  });
+  setTimeout(() => input.focus(), 0);
+  return form;
+}
 
 function showChoices(choices) {
   clearChoices();
@@ -220,10 +333,17 @@ function onMessage(m) {
         $("sources").textContent = t("sources") + m.sources.join("；");
       } else $("sources").hidden = true;
       if (m.large_text && !ui.elderly) { ui.elderly = true; render(); }
+      if (m.expression) face.setExpression(m.expression);
+      break;
+    case "form": showForm(m); break;
+    case "describe":
+      ui.forms = (m.features && m.features.forms) || [];
+      render();
       break;
     case "transcript":
       if (m.final) { $("heard").textContent = ""; if (m.text) addLog("customer", m.text); }
-      else $("heard").textContent = m.text;
+      else $("heard").textContent = ui.form && ["id_number", "mobile"].includes(ui.form.asking)
+        ? maskDigits(m.text) : m.text;
       break;
     case "ticket": ui.smileTurn = m.turn; showTicket(m); break;
     case "ticket_cancelled": cancelTicket(m); break;
@@ -251,7 +371,8 @@ function playbackEvent(ev) {
   keep(hook.playback, ev);
   if (ev.type !== "started" || !ev.meta) return;
   // warnings (never interruptible) look concerned; a ticket or terminal handed out smiles
-  face.setExpression(!ev.meta.interruptible ? "concerned"
+  face.setExpression(ev.meta.expression ? ev.meta.expression
+    : !ev.meta.interruptible ? "concerned"
     : ev.meta.turn === ui.smileTurn ? "smile" : "neutral");
 }
 
@@ -333,6 +454,7 @@ $("ask").addEventListener("submit", (ev) => {
 });
 $("lang-zh").addEventListener("click", () => { ui.lang = "zh"; ui.chosen = true; sendContext(); render(); });
 $("lang-en").addEventListener("click", () => { ui.lang = "en"; ui.chosen = true; sendContext(); render(); });
+$("form-start").addEventListener("click", () => say(t("formButton"), "form"));
 $("elderly").addEventListener("click", () => { ui.elderly = !ui.elderly; sendContext(); render(); });
 $("mic").addEventListener("click", async () => {
   await (audio.micOn ? audio.stopMic() : audio.startMic());
