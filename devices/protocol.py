@@ -166,6 +166,10 @@ class Reply(Message, tag="reply"):
     sources: list[str] = msgspec.field(default_factory=list)
     large_text: bool = False
     ends_session: bool = False
+    # False: an anti-fraud or compliance warning, spoken to the end and shown large;
+    # `warning` names its rule ("scam", "large_cash", "splitting"...).
+    interruptible: bool = True
+    warning: str | None = None
 
 
 class Transcript(Message, tag="transcript"):
@@ -298,7 +302,7 @@ class BoardSnapshot(Message, tag="board"):
 Action = Literal[
     "call_next", "recall", "no_show", "transfer", "cancel", "start", "complete",
     "walk_in", "set_class", "ack_alert", "snapshot", "kb_search", "report", "appointments",
-    "what_if", "audit_log",
+    "what_if", "audit_log", "verify_alert",
 ]
 
 
@@ -342,6 +346,7 @@ class Alert(Message, tag="alert"):
     device: str | None = None
     requires_ack: bool = True
     at: float = 0.0
+    verify: bool = False  # a supervisor's second verification (`verify_alert`) before the counter goes on
 
 
 class ConsoleSnapshot(Message, tag="snapshot"):

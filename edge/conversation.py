@@ -30,6 +30,7 @@ from intents.dialogue.appointment_rules import Booking
 from intents.dialogue.phrases import label, t
 from intents.dialogue.policy import (
     Action,
+    AlertStaff,
     AnswerQuestion,
     DialogueState,
     GoTerminal,
@@ -96,6 +97,13 @@ class Decision:
         return all(a.interruptible for a in self.actions if isinstance(a, Say))
 
     @property
+    def warning(self) -> str | None:
+        """The rule behind an uninterruptible warning ("scam", "large_cash"...), if any."""
+        if self.interruptible:
+            return None
+        return self.state.risks[-1].split(":")[1] if self.state.risks else "compliance"
+
+    @property
     def expects_digits(self) -> bool:
         """The next turn is a number being dictated: the endpointer allows longer pauses."""
         return self.state.asked in ("amount", "appointment", "hint")
@@ -120,6 +128,7 @@ class ReplyParts:
     ends: bool = False
     kept: bool = False  # the ticket to replace could not be withdrawn: issue no other
     issued: list[tuple[str | None, str]] = field(default_factory=list)  # (intent, number)
+    verify: list[AlertStaff] = field(default_factory=list)  # raised once the ticket is issued
 
     def joined(self, language: Lang) -> str:
         return " ".join(self.texts) if language == "en" else "".join(self.texts)
@@ -159,7 +168,10 @@ class Conversation:
         lang = self.context.language or self.default_language
         guess = self.state.last_guess if keep_guess else None
         after = self.state.after if keep_guess else None
-        self.state = DialogueState(language=_lang(lang), last_guess=guess, after=after)
+        # The visit's requests stay while the customer is still at the kiosk (structuring).
+        visit = self.state.visit if keep_guess else ()
+        self.state = DialogueState(language=_lang(lang), last_guess=guess, after=after,
+                                   visit=visit)
         self.context = KioskContext()
         self.conversation = self.new_id()
         self.generation += 1
@@ -253,7 +265,8 @@ class Conversation:
                      confidence=round(d.understood.confidence, 4),
                      choices=[Choice(key=k, label=v) for k, v in parts.choices],
                      sources=parts.sources, large_text=self.context.elderly,
-                     ends_session=d.state.ended or parts.ends)
+                     ends_session=d.state.ended or parts.ends,
+                     interruptible=d.interruptible, warning=d.warning)
 
     def priority(self, action_flags: Sequence[str],
                  priority_class: str) -> tuple[list[str], str | None]:

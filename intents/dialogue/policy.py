@@ -43,6 +43,9 @@ from intents.dialogue.values import (
     Terminal,
     Understanding,
 )
+from intents.guardrails.large_value import LargeValueFinding
+from intents.guardrails.scam import ScamFinding
+from intents.guardrails.verdict import assess_request, assess_words, risk_flag
 from intents.understanding.catalog import INTENTS, IntentInfo
 
 __all__ = [  # the values live in values.py; importers keep using this module
@@ -171,31 +174,55 @@ def _follow_up(state: DialogueState, u: Understanding,
 
 
 def _risk_checks(state: DialogueState, intent: str,
-                 policy: Policy) -> tuple[DialogueState, list[Action]] | None:
-    """Large-value rules: explain, alert staff for a second verification, send to a counter."""
+                 policy: Policy) -> tuple[DialogueState, list[Action] | None]:
+    """Large-value and structuring rules (intents/guardrails): explain, alert staff for the
+    second verification a supervisor confirms, send to a counter."""
+    verdict = assess_request(intent, state.amount, state.currency, state.visit,
+                             policy.guardrails)
+    if verdict.request is not None:
+        state = replace(state, visit=(*state.visit, verdict.request))
+    found = verdict.large_value
+    if found is None:
+        return state, None
     lang = state.language
-    amount = _amount(state.amount)
-    if amount is None:
-        return None
-    cny = state.currency in (None, "CNY")
-    key = None
-    if intent == "cash_withdrawal" and cny and amount >= policy.large_cash_cny:
-        key = "large_cash"
-    elif intent == "transfer" and cny and amount >= policy.large_transfer_cny:
-        key = "large_transfer"
-    elif intent == "international_remittance" and (
-            (cny and amount >= policy.cross_border_cny)
-            or (state.currency == "USD" and amount >= policy.cross_border_usd)):
-        key = "cross_border"
-    if key is None:
-        return None
+    said = _amount(state.amount)
+    assert said is not None  # a finding needs an amount
+    state = replace(state, ended=True, risks=tuple(dict.fromkeys(state.risks + verdict.flags)))
     service = INTENTS[intent].service or "cash"
-    return replace(state, ended=True), [
-        Say(t(f"{key}_rule", lang, amount=money(amount, state.currency, lang)), lang,
-            interruptible=False),
-        AlertStaff(key, "warning", t(f"alert_{key}", "zh",
-                                     amount=money(amount, state.currency, "zh"))),
-        IssueTicket(service, state.priority_class, intent, state.flags)]
+    return state, [
+        Say(_rule_text(found, said, state.currency, intent, lang), lang, interruptible=False),
+        AlertStaff(found.rule, "warning", _alert_text(found, said, state.currency, intent),
+                   verify=True),
+        IssueTicket(service, state.priority_class, intent, state.flags + state.risks)]
+
+
+def _rule_text(found: LargeValueFinding, amount: Decimal, currency: str | None, intent: str,
+               lang: Lang) -> str:
+    if found.rule == "splitting":
+        return t("splitting_rule", lang, total=money(found.total_cny, "CNY", lang),
+                 business=INTENTS[intent].label_zh if lang == "zh" else INTENTS[intent].label_en)
+    return t(f"{found.rule}_rule", lang, amount=money(amount, currency, lang))
+
+
+def _alert_text(found: LargeValueFinding, amount: Decimal, currency: str | None,
+                intent: str) -> str:
+    if found.rule == "splitting":
+        return t("alert_splitting", "zh", total=money(found.total_cny, "CNY", "zh"),
+                 business=INTENTS[intent].label_zh)
+    return t(f"alert_{found.rule}", "zh", amount=money(amount, currency, "zh"))
+
+
+def _intervene(state: DialogueState, finding: ScamFinding) -> tuple[DialogueState, list[Action]]:
+    """Anti-fraud intervention: the warning script said to the end and an urgent ticket that
+    carries the pattern; the urgent class raises the staff alert naming the kiosk
+    (edge/queue: urgent class, the desk names the device that asked)."""
+    lang = state.language
+    flag = risk_flag("scam", finding.kind)
+    risks = tuple(dict.fromkeys((*state.risks, flag)))
+    why = t(f"scam_why_{finding.kind}", lang)
+    return replace(state, ended=True, risks=risks, pending=None, asked=None, clarifying=()), [
+        Say(t("scam_warning", lang, why=why), lang, interruptible=False),
+        IssueTicket("urgent", "urgent", "fraud_report", state.flags + risks)]
 
 
 def decide(state: DialogueState, text: str, u: Understanding, policy: Policy,
@@ -252,6 +279,10 @@ def _decide(state: DialogueState, text: str, u: Understanding, policy: Policy,
     if (cls is not None and u.intent == "out_of_scope" and state.pending is None
             and not state.clarifying):
         return state, [Say(t("noted_priority", lang), lang)]
+
+    scam = assess_words(text, policy.guardrails) if choice is None else None
+    if scam is not None:  # before anything else: the customer may be about to lose money
+        return _intervene(state, scam)
 
     if choice == "end" or _is_goodbye(text):
         return replace(state, ended=True), [Say(t("goodbye", lang), lang, ends_session=True)]
@@ -347,15 +378,11 @@ def _act_on(state: DialogueState, intent: str, u: Understanding, policy: Policy,
     if intent == "complaint":
         return state, [AlertStaff("complaint", "warning", t("alert_complaint", "zh", text=text)),
                        Say(t("complaint_taken", lang), lang)]
-    if intent == "fraud_report":
-        # The urgent ticket itself raises the staff alert (edge/queue: urgent class).
-        return replace(state, ended=True), [
-            IssueTicket("urgent", "urgent", intent, state.flags),
-            Say(t("fraud_comfort", lang), lang, interruptible=False),
-        ]
-    risk = _risk_checks(state, intent, policy)
+    if intent == "fraud_report":  # the router's (or LLM tier's) reading: the same intervention
+        return _intervene(state, ScamFinding("reported", source=u.source))
+    state, risk = _risk_checks(state, intent, policy)
     if risk is not None:
-        return risk
+        return state, risk
     may_ask = state.followups < policy.max_followups
     if intent == "cash_withdrawal" and state.amount is None and may_ask:
         return _ask(state, intent, "amount")

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from intents.dialogue.appointment_rules import AppointmentRules, Booking
+from intents.guardrails.large_value import Transaction
+from intents.guardrails.verdict import GuardrailRules
 
 Lang = Literal["zh", "en"]
 
@@ -120,6 +122,7 @@ class AlertStaff:
     kind: str
     severity: Literal["info", "warning", "urgent"]
     text: str
+    verify: bool = False  # a second verification a supervisor confirms before the counter goes on
 
 
 @dataclass(frozen=True)
@@ -161,6 +164,8 @@ class DialogueState:
     last_guess: Guess | None = None  # the ticket or terminal just given, open to "不对"
     replacing: str | None = None  # ticket to cancel once its replacement is decided
     after: After | None = None  # what the customer was just given, for follow-up questions
+    visit: tuple[Transaction, ...] = ()  # amounts asked for this visit (structuring rule)
+    risks: tuple[str, ...] = ()  # risk flags raised this conversation, for the ticket
 
 
 @dataclass(frozen=True)
@@ -172,10 +177,7 @@ class Policy:
     address: dict[str, str]
     vip_class: str = "vip"
     care_class: str = "elderly"
-    large_cash_cny: int = 50_000
-    large_transfer_cny: int = 500_000
-    cross_border_cny: int = 200_000
-    cross_border_usd: int = 10_000
+    guardrails: GuardrailRules = field(default_factory=GuardrailRules)  # every compliance rule
     max_followups: int = 2
     # Intents whose action is hard to undo (urgent ticket and alert, a complaint on record)
     # need this much confidence; below it the customer is asked instead.
