@@ -32,8 +32,14 @@ def risk_flags(flags: list[str], verify_open: bool) -> list[RiskFlag]:
         described = describe_flag(flag)
         if described is not None:
             rule, detail, text = described
-            out.append(RiskFlag(rule=rule, detail=mask(detail), text=mask(text),
-                                verify=verify_open and rule != "scam"))
+            out.append(
+                RiskFlag(
+                    rule=rule,
+                    detail=mask(detail),
+                    text=mask(text),
+                    verify=verify_open and rule != "scam",
+                )
+            )
     return out
 
 
@@ -58,19 +64,39 @@ async def teller_guidance(service: Service, ticket_id: str, number: str) -> Guid
         loop = asyncio.get_running_loop()
         try:
             results = await loop.run_in_executor(
-                None, lambda: hub.search(query, k=8, audience="staff", mode="bm25"))
+                None, lambda: hub.search(query, k=8, audience="staff", mode="bm25")
+            )
         except Exception:  # guidance helps the teller; a broken index must not block the call
             log.exception("guidance search failed")
             results = []
-        own = [r for r in results if r.source.endswith(GUIDANCE_SOURCE)
-               and (business in r.section or business in r.passage.title)]
-        chosen = (own or [r for r in results if r.source.endswith(GUIDANCE_SOURCE)]
-                  or results)[:GUIDANCE_PASSAGES]
-        passages = [Passage(source=r.source, section=r.section, title=r.passage.title,
-                            text=r.passage.text, risk_note=r.passage.risk_note,
-                            audience=r.passage.audience, version=r.passage.version,
-                            effective_date=r.passage.effective_date, score=round(r.score, 4))
-                    for r in chosen]
+        own = [
+            r
+            for r in results
+            if r.source.endswith(GUIDANCE_SOURCE)
+            and (business in r.section or business in r.passage.title)
+        ]
+        chosen = (own or [r for r in results if r.source.endswith(GUIDANCE_SOURCE)] or results)[
+            :GUIDANCE_PASSAGES
+        ]
+        passages = [
+            Passage(
+                source=r.source,
+                section=r.section,
+                title=r.passage.title,
+                text=r.passage.text,
+                risk_note=r.passage.risk_note,
+                audience=r.passage.audience,
+                version=r.passage.version,
+                effective_date=r.passage.effective_date,
+                score=round(r.score, 4),
+            )
+            for r in chosen
+        ]
     verify_open = desk.awaiting_verification(number) is not None
-    return GuidanceData(ticket=number, intent=intent, business=business, passages=passages,
-                        risks=risk_flags(flags, verify_open))
+    return GuidanceData(
+        ticket=number,
+        intent=intent,
+        business=business,
+        passages=passages,
+        risks=risk_flags(flags, verify_open),
+    )

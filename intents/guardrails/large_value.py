@@ -30,9 +30,16 @@ LargeValueRule = Literal["large_cash", "large_transfer", "cross_border", "splitt
 # Indicative CNY value of one unit of each currency (a branch configures its own table; the
 # rules only need the order of magnitude to decide whether staff verify a request).
 DEFAULT_RATES_TO_CNY: Final[Mapping[str, Decimal]] = {
-    "CNY": Decimal(1), "USD": Decimal("7.10"), "EUR": Decimal("7.70"), "GBP": Decimal("9.00"),
-    "HKD": Decimal("0.91"), "JPY": Decimal("0.048"), "AUD": Decimal("4.70"),
-    "CAD": Decimal("5.20"), "SGD": Decimal("5.30"), "KRW": Decimal("0.0052"),
+    "CNY": Decimal(1),
+    "USD": Decimal("7.10"),
+    "EUR": Decimal("7.70"),
+    "GBP": Decimal("9.00"),
+    "HKD": Decimal("0.91"),
+    "JPY": Decimal("0.048"),
+    "AUD": Decimal("4.70"),
+    "CAD": Decimal("5.20"),
+    "SGD": Decimal("5.30"),
+    "KRW": Decimal("0.0052"),
 }
 
 # Which business each dialogue intent is, for these rules.
@@ -44,7 +51,9 @@ KIND_OF_INTENT: Final[Mapping[str, TransactionKind]] = {
 }
 
 _RULE_OF_KIND: Final[Mapping[TransactionKind, LargeValueRule]] = {
-    "cash": "large_cash", "transfer": "large_transfer", "cross_border": "cross_border",
+    "cash": "large_cash",
+    "transfer": "large_transfer",
+    "cross_border": "cross_border",
 }
 
 BASIS: Final[Mapping[LargeValueRule, str]] = {
@@ -100,8 +109,7 @@ def to_cny(amount: Decimal, currency: str | None, rates: Mapping[str, Decimal]) 
     return None if rate is None else amount * rate
 
 
-def threshold_cny(kind: TransactionKind, currency: str | None,
-                  rules: LargeValueRules) -> Decimal:
+def threshold_cny(kind: TransactionKind, currency: str | None, rules: LargeValueRules) -> Decimal:
     """The CNY threshold for one kind of request: RMB amounts have their own, foreign-currency
     amounts the USD-equivalent one converted at the branch's rate."""
     usd = rules.rates_to_cny.get("USD", DEFAULT_RATES_TO_CNY["USD"])
@@ -124,8 +132,9 @@ def parse_amount(value: str | None) -> Decimal | None:
     return amount if amount.is_finite() and amount > 0 else None
 
 
-def evaluate(request: Transaction, earlier: Sequence[Transaction],
-             rules: LargeValueRules) -> LargeValueFinding | None:
+def evaluate(
+    request: Transaction, earlier: Sequence[Transaction], rules: LargeValueRules
+) -> LargeValueFinding | None:
     """The rule a request trips, given the visit's earlier requests; None when none does."""
     amount = to_cny(request.amount, request.currency, rules.rates_to_cny)
     if amount is None:
@@ -135,8 +144,9 @@ def evaluate(request: Transaction, earlier: Sequence[Transaction],
     if amount >= threshold:  # 单笔
         return LargeValueFinding(rule, request.kind, amount, amount, threshold, 1, BASIS[rule])
     same = [t for t in earlier if t.kind == request.kind]
-    values = [v for v in (to_cny(t.amount, t.currency, rules.rates_to_cny) for t in same)
-              if v is not None] + [amount]
+    values = [
+        v for v in (to_cny(t.amount, t.currency, rules.rates_to_cny) for t in same) if v is not None
+    ] + [amount]
     total = sum(values, Decimal(0))
     if total < threshold:
         return None
@@ -144,5 +154,4 @@ def evaluate(request: Transaction, earlier: Sequence[Transaction],
     if near >= rules.near_requests:  # several requests just under the threshold
         rule = "splitting"
     # 累计: the visit's sum reached the threshold either way
-    return LargeValueFinding(rule, request.kind, amount, total, threshold, len(values),
-                             BASIS[rule])
+    return LargeValueFinding(rule, request.kind, amount, total, threshold, len(values), BASIS[rule])

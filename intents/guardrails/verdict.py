@@ -86,8 +86,12 @@ def risk_flag(rule: str, detail: str = "") -> str:
     return f"risk:{rule}:{detail}" if detail else f"risk:{rule}"
 
 
-_RULE_LABELS = {"large_cash": "大额现金", "large_transfer": "大额转账",
-                "cross_border": "大额跨境汇款", "splitting": "疑似拆分交易"}
+_RULE_LABELS = {
+    "large_cash": "大额现金",
+    "large_transfer": "大额转账",
+    "cross_border": "大额跨境汇款",
+    "splitting": "疑似拆分交易",
+}
 
 
 def describe_flag(flag: str) -> tuple[str, str, str] | None:
@@ -102,17 +106,24 @@ def describe_flag(flag: str) -> tuple[str, str, str] | None:
     return rule, detail, f"{label}：合计{detail}元，须主管二次复核" if detail else label
 
 
-def assess_turn(text: str, intent: str, confidence: float, amount: str | None,
-                currency: str | None, visit: Iterable[Transaction],
-                rules: GuardrailRules) -> TurnVerdict:
+def assess_turn(
+    text: str,
+    intent: str,
+    confidence: float,
+    amount: str | None,
+    currency: str | None,
+    visit: Iterable[Transaction],
+    rules: GuardrailRules,
+) -> TurnVerdict:
     """The verdict on one turn: a scam described, or an amount past a reporting threshold."""
     scam = assess_words(text, rules, intent, confidence)
     request = assess_request(intent, amount, currency, visit, rules)
     return TurnVerdict(scam=scam, large_value=request.large_value, request=request.request)
 
 
-def assess_words(text: str, rules: GuardrailRules, intent: str | None = None,
-                 confidence: float = 0.0) -> ScamFinding | None:
+def assess_words(
+    text: str, rules: GuardrailRules, intent: str | None = None, confidence: float = 0.0
+) -> ScamFinding | None:
     """A scam in what the customer said: the pattern rules, or the router's fraud reading
     (`intent` and its `confidence`, when the caller has them)."""
     scam = detect(text) if rules.scam_rules else None
@@ -121,16 +132,22 @@ def assess_words(text: str, rules: GuardrailRules, intent: str | None = None,
     return scam
 
 
-def assess_request(intent: str, amount: str | None, currency: str | None,
-                   visit: Iterable[Transaction], rules: GuardrailRules) -> TurnVerdict:
+def assess_request(
+    intent: str,
+    amount: str | None,
+    currency: str | None,
+    visit: Iterable[Transaction],
+    rules: GuardrailRules,
+) -> TurnVerdict:
     """The large-value and structuring rules for the amount a request names (if any)."""
     kind = KIND_OF_INTENT.get(intent)
     value = parse_amount(amount)
     if kind is None or value is None:
         return TurnVerdict()
     request = Transaction(kind, value, (currency or "CNY").upper())
-    return TurnVerdict(large_value=evaluate(request, tuple(visit), rules.large_value),
-                       request=request)
+    return TurnVerdict(
+        large_value=evaluate(request, tuple(visit), rules.large_value), request=request
+    )
 
 
 def assess_answer(answer_text: str, passages: Iterable[str | HasText]) -> GroundingReport:
