@@ -118,7 +118,7 @@ async def alert_latency(turns: int) -> dict[str, Any]:
     """Kiosk turn -> console alert over real websockets, with the real service."""
     from edge.config import load_config
     from edge.service import Service
-    from tests.wsclient import login, recv_until
+    from tests.wsclient import alert_of_kind, login, recv_until
 
     with tempfile.TemporaryDirectory() as tmp:
         config = load_config(
@@ -147,7 +147,7 @@ async def alert_latency(turns: int) -> dict[str, Any]:
                 await kiosk.send(
                     json.dumps({"type": "text", "id": f"t{i}", "text": f"我要取{60 + i}000元现金"})
                 )
-                await recv_until(manager, "alert", kind="large_cash")
+                await alert_of_kind(manager, "large_cash")
                 alerted = time.perf_counter()
                 await recv_until(kiosk, "reply", id=f"t{i}")
                 replied = time.perf_counter()

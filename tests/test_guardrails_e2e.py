@@ -13,11 +13,14 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from websockets.asyncio.client import connect
+
+from devices.protocol import PROTOCOL_VERSION
 from devices.staff_login import StaffSession, confirm
 from devices.staff_login import login as staff_login
 from edge.service import Service
 from tests.conftest import Running, make_config
-from tests.wsclient import TIMEOUT, command, login, recv_until
+from tests.wsclient import TIMEOUT, alert_of_kind, command, login, recv_until
 
 
 async def _text(kiosk: Any, ref: str, text: str) -> dict[str, Any]:
@@ -26,8 +29,14 @@ async def _text(kiosk: Any, ref: str, text: str) -> dict[str, Any]:
 
 
 async def _manager(running: Running) -> tuple[StaffSession, Any]:
+    """The lobby manager's console, on the shift session the password confirms."""
     session = await staff_login(running.url, "manager", "demo-manager", timeout=TIMEOUT)
-    return session, await login(running.url, "manager", "demo-manager")
+    ws = await connect(f"{running.url}/console", open_timeout=TIMEOUT,
+                       additional_headers=session.header())
+    await ws.send(json.dumps({"type": "hello", "device_id": session.user, "role": "console",
+                              "credential": "", "protocol": PROTOCOL_VERSION}))
+    assert (await recv_until(ws, "welcome"))["type"] == "welcome"
+    return session, ws
 
 
 def _forget_confirmation(running: Running, session: StaffSession) -> None:
@@ -56,7 +65,7 @@ async def test_a_large_withdrawal_waits_for_the_supervisors_verification(running
     kiosk = await login(running.url, "kiosk-1")
     sent = time.perf_counter()
     await kiosk.send(json.dumps({"type": "text", "id": "t1", "text": "我要取八万块现金"}))
-    alert = await recv_until(manager, "alert", kind="large_cash")
+    alert = await alert_of_kind(manager, "large_cash")
     alert_ms = (time.perf_counter() - sent) * 1000
     reply = await recv_until(kiosk, "reply", id="t1")
     ticket = (await recv_until(teller, "queue_update", event="issue"))["ticket"]["number"]
@@ -110,7 +119,7 @@ async def test_a_scam_gets_the_warning_an_urgent_ticket_and_an_alert_naming_the_
     )
     assert reply["interruptible"] is False and reply["warning"] == "scam"
     assert "do not transfer" in reply["text"] and reply["language"] == "en"
-    alert = await recv_until(manager, "alert", kind="urgent_ticket")
+    alert = await alert_of_kind(manager, "urgent_ticket")
     assert alert["severity"] == "urgent" and alert["device"] == "kiosk-2"
     assert "safe_account" in alert["text"]
     # an innocent look-alike right after: served as usual
@@ -129,7 +138,7 @@ async def test_risk_flags_and_the_open_verification_survive_a_restart(tmp_path: 
         for i, amount in enumerate((49000, 48000)):  # splitting, in one visit
             await _text(kiosk, f"t{i}", f"我要取{amount}元现金")
         await kiosk.close()
-    async with Service.open(replace(config), demo=True) as service:
+    async with Service.open(config, demo=True) as service:  # the same data folder
         assert service.address is not None
         url = f"ws://{service.address[0]}:{service.address[1]}"
         running = Running(service, url)
