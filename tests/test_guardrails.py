@@ -240,7 +240,7 @@ def test_flags_read_as_staff_read_them() -> None:
 
 def test_a_rule_evaluation_takes_well_under_a_millisecond() -> None:
     texts = [text for _, _, text in scam_table()]
-    started = time.perf_counter()
+    started = time.thread_time()  # CPU time: the rules' cost, not the 2-core box's load
     for text in texts:
         assess_turn(
             text,
@@ -251,5 +251,5 @@ def test_a_rule_evaluation_takes_well_under_a_millisecond() -> None:
             (Transaction("transfer", Decimal(45_000)),),
             GUARD,
         )
-    per_turn_ms = (time.perf_counter() - started) * 1000 / len(texts)
+    per_turn_ms = (time.thread_time() - started) * 1000 / len(texts)
     assert per_turn_ms < 1.0, per_turn_ms
