@@ -31,10 +31,20 @@ async def _text(kiosk: Any, ref: str, text: str) -> dict[str, Any]:
 async def _manager(running: Running) -> tuple[StaffSession, Any]:
     """The lobby manager's console, on the shift session the password confirms."""
     session = await staff_login(running.url, "manager", "demo-manager", timeout=TIMEOUT)
-    ws = await connect(f"{running.url}/console", open_timeout=TIMEOUT,
-                       additional_headers=session.header())
-    await ws.send(json.dumps({"type": "hello", "device_id": session.user, "role": "console",
-                              "credential": "", "protocol": PROTOCOL_VERSION}))
+    ws = await connect(
+        f"{running.url}/console", open_timeout=TIMEOUT, additional_headers=session.header()
+    )
+    await ws.send(
+        json.dumps(
+            {
+                "type": "hello",
+                "device_id": session.user,
+                "role": "console",
+                "credential": "",
+                "protocol": PROTOCOL_VERSION,
+            }
+        )
+    )
     assert (await recv_until(ws, "welcome"))["type"] == "welcome"
     return session, ws
 
