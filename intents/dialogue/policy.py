@@ -13,7 +13,7 @@ from dataclasses import replace
 from decimal import Decimal
 from typing import Any, Literal
 
-from intents.dialogue import followup, repair
+from intents.dialogue import followup, repair, risk_turns
 from intents.dialogue.appointment_rules import Booking
 from intents.dialogue.phrases import (
     BRING,
@@ -23,7 +23,6 @@ from intents.dialogue.phrases import (
     TICKET_PHRASES,
     clarify_question,
     handover_text,
-    money,
     refusal_text,
     t,
 )
@@ -43,9 +42,8 @@ from intents.dialogue.values import (
     Terminal,
     Understanding,
 )
-from intents.guardrails.large_value import LargeValueFinding
 from intents.guardrails.scam import ScamFinding
-from intents.guardrails.verdict import assess_request, assess_words, risk_flag
+from intents.guardrails.verdict import assess_words
 from intents.understanding.catalog import INTENTS, IntentInfo
 
 __all__ = [  # the values live in values.py; importers keep using this module
@@ -173,58 +171,6 @@ def _follow_up(state: DialogueState, u: Understanding,
     return _act_on(state, intent, u, policy, "")
 
 
-def _risk_checks(state: DialogueState, intent: str,
-                 policy: Policy) -> tuple[DialogueState, list[Action] | None]:
-    """Large-value and structuring rules (intents/guardrails): explain, alert staff for the
-    second verification a supervisor confirms, send to a counter."""
-    verdict = assess_request(intent, state.amount, state.currency, state.visit,
-                             policy.guardrails)
-    if verdict.request is not None:
-        state = replace(state, visit=(*state.visit, verdict.request))
-    found = verdict.large_value
-    if found is None:
-        return state, None
-    lang = state.language
-    said = _amount(state.amount)
-    assert said is not None  # a finding needs an amount
-    state = replace(state, ended=True, risks=tuple(dict.fromkeys(state.risks + verdict.flags)))
-    service = INTENTS[intent].service or "cash"
-    return state, [
-        Say(_rule_text(found, said, state.currency, intent, lang), lang, interruptible=False),
-        AlertStaff(found.rule, "warning", _alert_text(found, said, state.currency, intent),
-                   verify=True),
-        IssueTicket(service, state.priority_class, intent, state.flags + state.risks)]
-
-
-def _rule_text(found: LargeValueFinding, amount: Decimal, currency: str | None, intent: str,
-               lang: Lang) -> str:
-    if found.rule == "splitting":
-        return t("splitting_rule", lang, total=money(found.total_cny, "CNY", lang),
-                 business=INTENTS[intent].label_zh if lang == "zh" else INTENTS[intent].label_en)
-    return t(f"{found.rule}_rule", lang, amount=money(amount, currency, lang))
-
-
-def _alert_text(found: LargeValueFinding, amount: Decimal, currency: str | None,
-                intent: str) -> str:
-    if found.rule == "splitting":
-        return t("alert_splitting", "zh", total=money(found.total_cny, "CNY", "zh"),
-                 business=INTENTS[intent].label_zh)
-    return t(f"alert_{found.rule}", "zh", amount=money(amount, currency, "zh"))
-
-
-def _intervene(state: DialogueState, finding: ScamFinding) -> tuple[DialogueState, list[Action]]:
-    """Anti-fraud intervention: the warning script said to the end and an urgent ticket that
-    carries the pattern; the urgent class raises the staff alert naming the kiosk
-    (edge/queue: urgent class, the desk names the device that asked)."""
-    lang = state.language
-    flag = risk_flag("scam", finding.kind)
-    risks = tuple(dict.fromkeys((*state.risks, flag)))
-    why = t(f"scam_why_{finding.kind}", lang)
-    return replace(state, ended=True, risks=risks, pending=None, asked=None, clarifying=()), [
-        Say(t("scam_warning", lang, why=why), lang, interruptible=False),
-        IssueTicket("urgent", "urgent", "fraud_report", state.flags + risks)]
-
-
 def decide(state: DialogueState, text: str, u: Understanding, policy: Policy,
            choice: str | None = None,
            booking: Booking | None = None) -> tuple[DialogueState, list[Action]]:
@@ -282,7 +228,7 @@ def _decide(state: DialogueState, text: str, u: Understanding, policy: Policy,
 
     scam = assess_words(text, policy.guardrails) if choice is None else None
     if scam is not None:  # before anything else: the customer may be about to lose money
-        return _intervene(state, scam)
+        return risk_turns.intervene(state, scam)
 
     if choice == "end" or _is_goodbye(text):
         return replace(state, ended=True), [Say(t("goodbye", lang), lang, ends_session=True)]
@@ -379,8 +325,8 @@ def _act_on(state: DialogueState, intent: str, u: Understanding, policy: Policy,
         return state, [AlertStaff("complaint", "warning", t("alert_complaint", "zh", text=text)),
                        Say(t("complaint_taken", lang), lang)]
     if intent == "fraud_report":  # the router's (or LLM tier's) reading: the same intervention
-        return _intervene(state, ScamFinding("reported", source=u.source))
-    state, risk = _risk_checks(state, intent, policy)
+        return risk_turns.intervene(state, ScamFinding("reported", source=u.source))
+    state, risk = risk_turns.large_value(state, intent, policy)
     if risk is not None:
         return state, risk
     may_ask = state.followups < policy.max_followups
