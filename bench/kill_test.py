@@ -103,6 +103,8 @@ async def _start(data: Path) -> tuple[asyncio.subprocess.Process, str]:
 
 
 TELLERS = (("teller-1", "demo-teller-1", "c1"), ("teller-2", "demo-teller-2", "c2"))
+# The lobby manager verifies large-value alerts, without which a counter cannot go on.
+SUPERVISOR = ("manager", "demo-manager", "c4")
 
 
 async def _seed_staff(data: Path) -> None:
@@ -114,9 +116,10 @@ async def _seed_staff(data: Path) -> None:
     store = await Store.open(data / "branch.db")
     try:
         ph = staff.hasher(1, 8192, 1)  # cheap: these passwords are published anyway
-        for user, password, counter in TELLERS:
+        for (user, password, counter), role in [*((t, "teller") for t in TELLERS),
+                                                 (SUPERVISOR, "manager")]:
             await store.call(functools.partial(
-                staff.add_account, ph=ph, user=user, password=password, role="teller",
+                staff.add_account, ph=ph, user=user, password=password, role=role,
                 counter=counter, replace_existing=True, min_password=0))
     finally:
         await store.close()
@@ -197,10 +200,37 @@ async def _teller(ws: Any, acked: Acked, rng: random.Random) -> None:
         done = await command("complete")
         if done["type"] == "result":
             acked.saw(done["ticket"]["number"], "done")
+        elif done.get("code") == "verification_required":  # the supervisor is on it
+            await asyncio.sleep(0.05)
         if mine and rng.random() < 0.5:
             alert = mine.pop(rng.randrange(len(mine)))
             acked.alerts_acked.add(alert)  # from the moment it is sent: it may have been done
             await command("ack_alert", alert=alert)
+
+
+async def _supervisor(ws: Any, acked: Acked) -> None:
+    """The lobby manager: verifies every large-value alert (open ones first), so that the
+    tellers' counters go on; the verification is stored before the alert closes."""
+    n = 0
+
+    async def verify(alert: str) -> None:
+        nonlocal n
+        n += 1
+        acked.alerts_acked.add(alert)  # from the moment it is sent, as for the tellers' acks
+        await ws.send(json.dumps({"type": "command", "id": f"v{n}", "action": "verify_alert",
+                                  "alert": alert}))
+
+    await ws.send(json.dumps({"type": "command", "id": "open", "action": "snapshot"}))
+    while True:
+        msg: dict[str, Any] = json.loads(await asyncio.wait_for(ws.recv(), 10))
+        if msg["type"] == "snapshot" and msg.get("id") == "open":
+            for alert in msg["alerts"]:
+                if alert.get("verify"):
+                    await verify(alert["alert"])
+        elif msg["type"] == "alert":
+            acked.saw_alert(msg)
+            if msg.get("verify"):
+                await verify(msg["alert"])
 
 
 async def _caller(url: str, acked: Acked) -> Any:
@@ -320,12 +350,14 @@ async def run_kill_test(kills: int, seed: int = 2026, data: Path | None = None,
         caller = await _caller(url, acked)
         teller_1 = await _console(url, "teller-1", "demo-teller-1", acked)
         teller_2 = await _console(url, "teller-2", "demo-teller-2", acked)
+        supervisor = await _console(url, SUPERVISOR[0], SUPERVISOR[1], acked)
         workers = [
             asyncio.create_task(_announce(caller, acked)),
             asyncio.create_task(_kiosk(url, "kiosk-1", "demo-kiosk-1", acked, rng)),
             asyncio.create_task(_kiosk(url, "kiosk-2", "demo-kiosk-2", acked, rng)),
             asyncio.create_task(_teller(teller_1, acked, rng)),
             asyncio.create_task(_teller(teller_2, acked, rng)),
+            asyncio.create_task(_supervisor(supervisor, acked)),
         ]
         await asyncio.sleep(rng.uniform(0.2, 1.5))
         proc.send_signal(signal.SIGKILL)

@@ -28,6 +28,8 @@ ErrorCode = Literal[
     "bad_state", "bad_language", "nothing_waiting", "no_ticket", "same_service", "same_class",
     "not_served_here", "self_service", "counter_closed", "counter_busy", "bad_event",
     "invalid_change",
+    # the guardrails: a large-value alert a supervisor must verify first
+    "verification_required",
     # made by the console itself, never sent by the service
     "offline", "timeout",
 ]
@@ -122,6 +124,9 @@ ERRORS: Final[dict[ErrorCode, ErrorInfo]] = {
     "invalid_change": ErrorInfo("A what-if change the counters cannot make (an unknown "
                                 "counter or service, a break longer than the horizon...).",
                                 refusal=True),
+    "verification_required": ErrorInfo("A large-value or suspicious-transaction alert on "
+                                       "this ticket awaits a supervisor's second verification "
+                                       "(`verify_alert`).", refusal=True),
     "offline": ErrorInfo("The console is not connected; the action was not sent.",
                          local=True),
     "timeout": ErrorInfo("No answer from the service in time; the action may have been done.",

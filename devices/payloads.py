@@ -308,7 +308,28 @@ class AuditLogData(Payload, tag="audit_log", tag_field="kind"):
     rows: list[AuditEntry]
 
 
-ResultData = SearchData | ReportData | AppointmentsData | WhatIfData | AuditLogData
+class RiskFlag(Payload):
+    """A risk the kiosk raised while the customer talked to it (masked, codes and amounts)."""
+
+    rule: str  # "scam", "large_cash", "large_transfer", "cross_border", "splitting"
+    detail: str  # the scam pattern, or the amount in CNY
+    text: str  # how staff read it
+    verify: bool = False  # a supervisor's second verification is still open
+
+
+class GuidanceData(Payload, tag="guidance", tag_field="kind"):
+    """`call_next`, `recall`: how to serve the called ticket, from the knowledge hub (documents
+    to check, identity verification standard, compliance wording) and its risk flags."""
+
+    ticket: str
+    intent: str | None
+    business: str
+    passages: list[Passage]
+    risks: list[RiskFlag] = msgspec.field(default_factory=list)
+
+
+ResultData = (SearchData | ReportData | AppointmentsData | WhatIfData | AuditLogData
+              | GuidanceData)
 
 
 # ---------------------------------------------------------------- the branch (describe)

@@ -172,6 +172,10 @@ class Reply(Message, tag="reply"):
     # The digital human's face for this reply (None: the kiosk's own choice); "concerned" for
     # a customer who seems upset or confused.
     expression: Literal["neutral", "smile", "concerned"] | None = None
+    # False: an anti-fraud or compliance warning, spoken to the end and shown large;
+    # `warning` names its rule ("scam", "large_cash", "splitting"...).
+    interruptible: bool = True
+    warning: str | None = None
 
 
 class Transcript(Message, tag="transcript"):
@@ -321,7 +325,7 @@ class BoardSnapshot(Message, tag="board"):
 Action = Literal[
     "call_next", "recall", "no_show", "transfer", "cancel", "start", "complete",
     "walk_in", "set_class", "ack_alert", "snapshot", "kb_search", "report", "appointments",
-    "what_if", "audit_log",
+    "what_if", "audit_log", "verify_alert",
 ]
 
 
@@ -365,6 +369,7 @@ class Alert(Message, tag="alert"):
     device: str | None = None
     requires_ack: bool = True
     at: float = 0.0
+    verify: bool = False  # a supervisor's second verification (`verify_alert`) before the counter goes on
 
 
 class ConsoleSnapshot(Message, tag="snapshot"):

@@ -9,6 +9,7 @@ from typing import Any
 
 from edge.config import BranchConfig
 from intents.dialogue.policy import Policy, Terminal
+from intents.guardrails.verdict import GuardrailRules
 
 
 def build_policy(config: BranchConfig) -> Policy:
@@ -23,10 +24,10 @@ def build_policy(config: BranchConfig) -> Policy:
     return Policy(terminals=terminals, hours={"zh": b.hours_zh, "en": b.hours_en},
                   address={"zh": b.address_zh, "en": b.address_en},
                   care_class=config.queue.care_class,
-                  large_cash_cny=config.thresholds.large_cash_cny,
-                  large_transfer_cny=config.thresholds.large_transfer_cny,
-                  cross_border_cny=config.thresholds.cross_border_cny,
-                  cross_border_usd=config.thresholds.cross_border_usd,
+                  guardrails=GuardrailRules(
+                      large_value=config.guardrails.large_value(config.thresholds),
+                      scam_rules=config.guardrails.scam_rules,
+                      router_fraud_min_confidence=config.thresholds.high_impact_min_confidence),
                   min_confidence=config.thresholds.router_min_confidence,
                   high_impact_min_confidence=config.thresholds.high_impact_min_confidence,
                   appointments=config.appointments.rules(),

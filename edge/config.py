@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
@@ -18,6 +19,7 @@ from edge.care_settings import DEMO_PRODUCTS, FormSettings, WealthProduct
 from edge.queue.settings import QueueSettings, validate_settings
 from intents.answers.settings import AnswerSettings, LlmSettings
 from intents.dialogue.appointment_rules import AppointmentRules
+from intents.guardrails.large_value import LargeValueRules
 from provisioning.settings import ProvisioningSettings
 from speech.settings import SttSettings, TtsSettings, VadSettings
 
@@ -268,6 +270,38 @@ class LanesSettings(_Section):
     indexing: IndexingLane = msgspec.field(default_factory=IndexingLane)
 
 
+class GuardrailSettings(_Section):
+    """Compliance rules beyond `[thresholds]` (intents/guardrails: each rule's legal basis)."""
+
+    # Foreign-currency cash at or above this USD equivalent is large (PBoC Order [2016] No. 3,
+    # Art. 5(1)); foreign-currency domestic transfers at or above this (Art. 5(3)).
+    cash_foreign_usd: int = 10_000
+    domestic_transfer_usd: int = 100_000
+    # Structuring (Art. 11): this many requests in one visit, each at least this fraction of
+    # its threshold, whose sum reaches the threshold.
+    near_threshold_fraction: float = 0.8
+    near_threshold_requests: int = 2
+    scam_rules: bool = True  # the anti-fraud pattern rules (the router's fraud reading stays)
+    # Indicative CNY per unit, to compare foreign amounts with the thresholds.
+    rates_to_cny: dict[str, float] = msgspec.field(default_factory=lambda: {
+        "USD": 7.10, "EUR": 7.70, "GBP": 9.00, "HKD": 0.91, "JPY": 0.048, "AUD": 4.70,
+        "CAD": 5.20, "SGD": 5.30, "KRW": 0.0052})
+
+    def large_value(self, thresholds: Thresholds) -> LargeValueRules:
+        """The large-value rules with this branch's figures."""
+        rates = {k.upper(): Decimal(str(v)) for k, v in self.rates_to_cny.items()}
+        rates["CNY"] = Decimal(1)
+        return LargeValueRules(
+            cash_cny=Decimal(thresholds.large_cash_cny),
+            cash_foreign_usd=Decimal(self.cash_foreign_usd),
+            domestic_transfer_cny=Decimal(thresholds.large_transfer_cny),
+            domestic_transfer_usd=Decimal(self.domestic_transfer_usd),
+            cross_border_cny=Decimal(thresholds.cross_border_cny),
+            cross_border_usd=Decimal(thresholds.cross_border_usd),
+            rates_to_cny=rates, near_fraction=Decimal(str(self.near_threshold_fraction)),
+            near_requests=self.near_threshold_requests)
+
+
 class DemoSettings(_Section):
     """The demo mode of the main job: simulated kiosks and a number-caller."""
 
@@ -302,6 +336,7 @@ class BranchConfig(_Section):
     demo: DemoSettings = msgspec.field(default_factory=DemoSettings)
     lanes: LanesSettings = msgspec.field(default_factory=LanesSettings)
     provisioning: ProvisioningSettings = msgspec.field(default_factory=ProvisioningSettings)
+    guardrails: GuardrailSettings = msgspec.field(default_factory=GuardrailSettings)
 
     def device(self, device_id: str) -> DeviceCredential | None:
         """The configured device with this id, if any."""

@@ -26,6 +26,7 @@ from devices.payloads import (
 )
 from devices.protocol import Command, ConsoleSnapshot, ProtocolError, Result
 from devices.server import Peer
+from edge.guidance import teller_guidance
 from edge.queue.model import Outcome, QueueError
 from edge.queue.reports import class_rows, report_rows
 from edge.roles import authorize
@@ -77,19 +78,36 @@ async def run_command(service: Service, peer: Peer, cmd: Command) -> Result | Co
     detail: dict[str, Any] = {k: v for k, v in msgspec.structs.asdict(cmd).items()
                               if v is not None and k != "id"}
     try:
-        if cmd.action == "ack_alert":
-            alert = await desk.ack_alert(_need(cmd.alert, "alert id", cmd), by=peer.device_id)
-            await store.audit(peer.device_id, "ack_alert", {"alert": alert.alert,
-                                                            "kind": alert.kind})
-            return Result(ref=cmd.id, action=cmd.action, text=f"alert {alert.alert} acknowledged")
+        if cmd.action in ("ack_alert", "verify_alert"):
+            return await _close_alert(service, peer, cmd)
         outcome = await _queue_op(service, cmd, counter)
     except QueueError as err:
         await store.audit(peer.device_id, f"refused:{cmd.action}", {**detail, "code": err.code})
         raise ProtocolError(err.code, err.message, cmd.id, refusal=True) from None
     await store.audit(peer.device_id, cmd.action, {**detail, "ticket": outcome.ticket.number})
     ticket = msgspec.convert(msgspec.to_builtins(outcome.ticket), TicketInfo)
+    guidance = None
+    if cmd.action in ("call_next", "recall"):  # the teller sees how to serve it, and its risks
+        guidance = await teller_guidance(service, outcome.ticket.id, outcome.ticket.number)
     return Result(ref=cmd.id, action=cmd.action, ticket=ticket,
-                  text=f"{cmd.action} {outcome.ticket.number}")
+                  text=f"{cmd.action} {outcome.ticket.number}", data=guidance)
+
+
+async def _close_alert(service: Service, peer: Peer, cmd: Command) -> Result:
+    """Acknowledge an alert; a large-value alert only by a supervisor's second verification
+    (`verify_alert`, password re-entered), which lets its counter go on."""
+    desk, store = service.desk, service.store
+    assert desk is not None and store is not None
+    alert_id = _need(cmd.alert, "alert id", cmd)
+    open_alert = desk.alerts.get(alert_id)
+    if open_alert is not None and open_alert.verify and cmd.action == "ack_alert":
+        raise QueueError("verification_required", "This alert needs a supervisor's second "
+                         "verification: use verify (the password is asked again).")
+    alert = await desk.ack_alert(alert_id, by=peer.device_id)
+    verb = "verified" if cmd.action == "verify_alert" else "acknowledged"
+    await store.audit(peer.device_id, cmd.action, {"alert": alert.alert, "kind": alert.kind,
+                                                   "ticket": alert.ticket})
+    return Result(ref=cmd.id, action=cmd.action, text=f"alert {alert.alert} {verb}")
 
 
 async def _authorize(service: Service, peer: Peer, cmd: Command) -> None:
@@ -229,17 +247,25 @@ async def _queue_op(service: Service, cmd: Command, counter: str | None) -> Outc
     if cmd.action == "walk_in":
         return await desk.run("walk_in", _need(counter, "counter", cmd),
                               _need(cmd.service, "service", cmd))
+    current_number = ""
     if cmd.ticket:
         ticket_id = engine.find(cmd.ticket).id
     else:
         current = engine.counter_ticket(_need(counter, "ticket or counter", cmd))
         if current is None:
             raise QueueError("no_ticket", f"Counter {counter} has no ticket at the moment.")
-        ticket_id = current.id
+        ticket_id, current_number = current.id, current.number
     if cmd.action == "transfer":
         return await desk.run("transfer", ticket_id, _need(cmd.service, "service", cmd))
     if cmd.action == "set_class":
         return await desk.run("set_class", ticket_id, _need(cmd.priority_class, "class", cmd))
+    if cmd.action in ("start", "complete"):
+        number = engine.find(cmd.ticket).number if cmd.ticket else current_number
+        held = desk.awaiting_verification(number)
+        if held is not None:
+            raise QueueError("verification_required", f"Ticket {number} waits for a "
+                             f"supervisor's second verification ({held.kind}, alert "
+                             f"{held.alert}) before the counter goes on.")
     if cmd.action in ("recall", "no_show", "start", "complete", "cancel"):
         return await desk.run(cmd.action, ticket_id)
     raise ProtocolError("unknown_action", f"Unknown console action {cmd.action!r}.", cmd.id)

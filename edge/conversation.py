@@ -35,6 +35,7 @@ from intents.dialogue.form_fields import DIGIT_FIELDS, FIELDS, LABELS, OCCUPATIO
 from intents.dialogue.phrases import label, t
 from intents.dialogue.policy import (
     Action,
+    AlertStaff,
     AnswerQuestion,
     DialogueState,
     GoTerminal,
@@ -106,8 +107,16 @@ class Decision:
 
     @property
     def expression(self) -> Literal["concerned"] | None:
-        """An upset or confused customer sees a concerned face (intents/dialogue/care.py)."""
-        return "concerned" if self.state.mood != "calm" else None
+        """An upset or confused customer, or a warning, gets a concerned face
+        (intents/dialogue/care.py)."""
+        return "concerned" if self.state.mood != "calm" or not self.interruptible else None
+
+    @property
+    def warning(self) -> str | None:
+        """The rule behind an uninterruptible warning ("scam", "large_cash"...), if any."""
+        if self.interruptible:
+            return None
+        return self.state.risks[-1].split(":")[1] if self.state.risks else "compliance"
 
     @property
     def expects_digits(self) -> bool:
@@ -139,6 +148,7 @@ class ReplyParts:
     ends: bool = False
     kept: bool = False  # the ticket to replace could not be withdrawn: issue no other
     issued: list[tuple[str | None, str]] = field(default_factory=list)  # (intent, number)
+    verify: list[AlertStaff] = field(default_factory=list)  # raised once the ticket is issued
 
     def joined(self, language: Lang) -> str:
         return " ".join(self.texts) if language == "en" else "".join(self.texts)
@@ -178,7 +188,10 @@ class Conversation:
         lang = self.context.language or self.default_language
         guess = self.state.last_guess if keep_guess else None
         after = self.state.after if keep_guess else None
-        self.state = DialogueState(language=_lang(lang), last_guess=guess, after=after)
+        # The visit's requests stay while the customer is still at the kiosk (structuring).
+        visit = self.state.visit if keep_guess else ()
+        self.state = DialogueState(language=_lang(lang), last_guess=guess, after=after,
+                                   visit=visit)
         self.context = KioskContext()
         self.conversation = self.new_id()
         self.generation += 1
@@ -280,7 +293,8 @@ class Conversation:
                      confidence=round(d.understood.confidence, 4),
                      choices=[Choice(key=k, label=v) for k, v in parts.choices],
                      sources=parts.sources, large_text=self.elderly or d.state.elderly_mode,
-                     ends_session=d.state.ended or parts.ends, expression=d.expression)
+                     ends_session=d.state.ended or parts.ends, expression=d.expression,
+                     interruptible=d.interruptible, warning=d.warning)
 
     @property
     def elderly(self) -> bool:

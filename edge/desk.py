@@ -53,7 +53,8 @@ def alert_raised(alert: Alert, now: float) -> AlertRaised:
     """The desk event that records an alert (its text is already masked)."""
     return AlertRaised(at=alert.at or now, alert=alert.alert, alert_kind=alert.kind,
                        severity=alert.severity, text=alert.text, ticket=alert.ticket,
-                       device=alert.device, requires_ack=alert.requires_ack)
+                       device=alert.device, requires_ack=alert.requires_ack,
+                       verify=alert.verify)
 
 
 def call_sent(call: Call, now: float) -> CallSent:
@@ -67,7 +68,7 @@ def alert_of(event: AlertRaised) -> Alert:
     """The console message for a stored alert."""
     return Alert(alert=event.alert, kind=event.alert_kind, severity=event.severity,
                  text=event.text, ticket=event.ticket, device=event.device,
-                 requires_ack=event.requires_ack, at=event.at)
+                 requires_ack=event.requires_ack, at=event.at, verify=event.verify)
 
 
 def call_of(event: CallSent) -> Call:
@@ -281,6 +282,11 @@ class QueueDesk:
                 raise QueueError("unknown_alert", f"There is no open alert {alert_id!r}.")
             await self._commit([AlertAcked(at=self.clock(), alert=alert_id, by=by)])
         return alert
+
+    def awaiting_verification(self, number: str) -> Alert | None:
+        """An open second-verification alert on this ticket number, if any."""
+        return next((a for a in self.desk.alerts.values() if a.verify and a.ticket == number),
+                    None)
 
     async def ack_call(self, call_id: str) -> bool:
         """A number-caller announced a call; stop re-sending it (once that is stored)."""

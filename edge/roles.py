@@ -40,6 +40,8 @@ PERMISSIONS: Final[dict[str, Rule]] = {
     # the lobby manager: any counter, walk-ins, alerts, reports
     "walk_in": Rule(_MANAGER),
     "ack_alert": Rule(_MANAGER),
+    # a large-value alert: the supervisor's second verification, password re-entered
+    "verify_alert": Rule(_MANAGER, confirm=True),
     "report": Rule(_MANAGER),
     "appointments": Rule(_MANAGER),
     "what_if": Rule(_MANAGER),  # staffing the next hour is the lobby manager's call

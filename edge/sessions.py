@@ -204,6 +204,7 @@ class KioskSession:
             parts = ReplyParts()
             for action in decision.actions:
                 await self._carry_out(decision, action, parts, feed)
+            await self._compliance(decision, parts)
         except asyncio.CancelledError:
             raise
         except Exception as err:
@@ -332,6 +333,8 @@ class KioskSession:
             self.peer.send(go_terminal(action, turn, ref, lang))
         elif isinstance(action, ShowForm):
             self.peer.send(form_card(action, turn, ref, lang))
+        elif isinstance(action, AlertStaff) and action.verify:
+            parts.verify.append(action)  # raised once its ticket is issued (_compliance)
         elif isinstance(action, AlertStaff):
             await self.desk.raise_alert(Alert(
                 alert=secrets.token_hex(4), kind=action.kind, severity=action.severity,
@@ -354,6 +357,22 @@ class KioskSession:
                 add(t("offer_ticket", lang))
                 parts.choices.extend([("ticket", t("choice_ticket", lang)),
                                       ("end", t("choice_no_thanks", lang))])
+
+    async def _compliance(self, d: Decision, parts: ReplyParts) -> None:
+        """Second-verification alerts, naming the ticket they hold back, and every guardrail
+        decision in the audit log (the kiosk is the actor; nothing customer-identifying)."""
+        number = parts.issued[-1][1] if parts.issued else None
+        for action in parts.verify:
+            await self.desk.raise_alert(Alert(
+                alert=secrets.token_hex(4), kind=action.kind, severity=action.severity,
+                text=mask_pii(action.text), ticket=number, device=self.peer.device_id,
+                at=self.clock(), requires_ack=True, verify=True))
+        new = [r for r in d.state.risks if r not in d.prepared.state.risks]
+        if new:
+            await self.desk.store.audit(self.peer.device_id, "guardrail",
+                                        {"risks": new, "ticket": number,
+                                         "intent": d.understood.intent,
+                                         "warning": d.warning})
 
     async def _withdraw(self, number: str, d: Decision, add: Callable[[str], None]) -> bool:
         """Cancel a ticket the customer says was wrong; False when it is past cancelling."""

@@ -12,7 +12,7 @@ from textual.pilot import Pilot
 from textual.widgets import DataTable, OptionList, Static
 from websockets.asyncio.client import ClientConnection
 
-from devices.payloads import SearchData
+from devices.payloads import GuidanceData, SearchData
 from devices.protocol import Error, Result
 from tests.conftest import Running
 from tests.wsclient import login, recv_until
@@ -207,12 +207,32 @@ async def test_alert_acknowledged_with_second_verification(running: Running) -> 
         n = app.replied
         await pilot.press("y")
         reply = await answered(pilot, app, n)
-        assert isinstance(reply, Result) and reply.action == "ack_alert", reply
+        # a large-value alert is closed by the supervisor's verification (password checked
+        # at login, within the confirm window), never by a plain acknowledgement
+        assert isinstance(reply, Result) and reply.action == "verify_alert", reply
         await until(pilot, lambda: alert_id not in app.alerts)
         assert alert_id not in running.service.desk.alerts
-    assert (await audit_actions(running))[0] == "ack_alert"
+    assert (await audit_actions(running))[0] == "verify_alert"
     await kiosk.close()
     await other.close()
+
+
+async def test_calling_a_ticket_shows_its_guidance_and_risk_flags(running: Running) -> None:
+    async with asyncio.timeout(60):
+        while running.service.hub is None:
+            assert running.service.hub_error is None, running.service.hub_error
+            await asyncio.sleep(0.1)
+    kiosk, _ = await issue(running, "我想取八万块钱现金", "kiosk-1")
+    async with console(running, "teller-1") as (app, pilot):
+        n = app.replied
+        await pilot.press("n")
+        reply = await answered(pilot, app, n)
+        assert isinstance(reply, Result) and isinstance(reply.data, GuidanceData), reply
+        await until(pilot, lambda: "RISK" in str(app.query_one("#kb-results", Static).render()))
+        shown = str(app.query_one("#kb-results", Static).render())
+        assert "large_cash" in shown and "awaiting supervisor verification" in shown
+        assert "teller_guidance.md" in shown and "取款" in shown
+    await kiosk.close()
 
 
 async def test_knowledge_search_shows_sources(running: Running) -> None:

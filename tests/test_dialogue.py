@@ -112,9 +112,11 @@ def test_large_cross_border_remittance_alerts_staff() -> None:
 
 def test_fraud_is_urgent_and_alerts_staff() -> None:
     _, actions = decide(DialogueState(), "有人让我转到安全账户", u("fraud_report"), POLICY)
-    assert kinds(actions) == ["IssueTicket", "Say"]  # the urgent ticket alerts staff itself
-    assert actions[0] == IssueTicket("urgent", "urgent", "fraud_report", ())
-    assert isinstance(actions[1], Say) and not actions[1].interruptible
+    assert kinds(actions) == ["Say", "IssueTicket"]  # the urgent ticket alerts staff itself
+    assert actions[1] == IssueTicket("urgent", "urgent", "fraud_report", ("risk:scam:safe_account",))
+    assert isinstance(actions[0], Say) and not actions[0].interruptible
+    _, actions = decide(DialogueState(), "我被骗了", u("fraud_report"), POLICY)  # the router's
+    assert actions[1] == IssueTicket("urgent", "urgent", "fraud_report", ("risk:scam:reported",))
 
 
 @pytest.mark.parametrize(("text", "cls", "flags"), [
@@ -241,7 +243,7 @@ def test_a_weak_fraud_guess_asks_before_raising_an_urgent_alert() -> None:
     assert kinds(actions) == ["Say"] and state.clarifying
     sure = replace(weak, confidence=0.9)
     _, actions = decide(DialogueState(), "someone said he was police", sure, POLICY)
-    assert IssueTicket("urgent", "urgent", "fraud_report", ()) in actions
+    assert IssueTicket("urgent", "urgent", "fraud_report", ("risk:scam:reported",)) in actions
 
 
 def test_clarifying_question_numbers_the_options_in_the_customers_language() -> None:

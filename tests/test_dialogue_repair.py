@@ -130,7 +130,7 @@ def test_without_a_recent_guess_a_no_is_an_ordinary_turn() -> None:
 
 def test_an_urgent_fraud_ticket_is_not_open_to_a_correction() -> None:
     state, actions = decide(DialogueState(), "我被骗了", u("fraud_report"), POLICY)
-    assert kinds(actions)[0] == "IssueTicket" and state.last_guess is None
+    assert kinds(actions) == ["Say", "IssueTicket"] and state.last_guess is None
 
 
 def test_no_thanks_after_a_ticket_is_a_goodbye_not_a_correction() -> None:

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from bench.kill_test import run_kill_test
 
 
+@pytest.mark.timeout(300)  # four service starts (router load each): 65-85 s alone, more beside -n 2
 async def test_sigkill_loses_no_ticket_alert_or_call(tmp_path: Path) -> None:
     result = await run_kill_test(kills=4, seed=7, data=tmp_path / "data", log=lambda _: None)
     assert result["kills"] == 4

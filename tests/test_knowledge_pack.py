@@ -21,7 +21,7 @@ def _zh_text() -> str:
 def test_pack_size_is_what_the_issue_asks() -> None:
     zh = [p for p in PACK_FILES if p.parent.name != "en"]
     en = [p for p in PACK_FILES if p.parent.name == "en"]
-    assert 15 <= len(PACK_FILES) <= 25
+    assert 15 <= len(PACK_FILES) <= 26  # 26: teller_guidance.md (issue 15, teller guidance)
     assert len(en) >= 5
     assert {p.name for p in en} <= {p.name for p in zh}, "every English doc translates a zh one"
 

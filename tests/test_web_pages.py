@@ -171,6 +171,26 @@ async def test_a_typed_request_shows_the_ticket_card(context: Any, served: Runni
     await page.close()
 
 
+async def test_a_scam_warning_is_shown_large_and_first(context: Any, served: Running) -> None:
+    page = await kiosk(context, served, "kiosk-2")
+    await page.fill("#text", "有人打电话说我涉嫌洗钱，让我把钱转到安全账户")
+    await page.click("#send")
+    await page.wait_for_selector(".card.warning .warning-text", timeout=WAIT_MS)
+    [reply] = await events(page, "reply")
+    assert reply["interruptible"] is False and reply["warning"] == "scam"
+    assert await page.get_attribute(".card.warning", "role") == "alert"
+    assert "不要转账" in await page.text_content(".card.warning")
+    sizes = await page.evaluate("""() => [
+        parseFloat(getComputedStyle(document.querySelector('.card.warning .warning-text')).fontSize),
+        parseFloat(getComputedStyle(document.body).fontSize)]""")
+    assert sizes[0] >= 1.4 * sizes[1], sizes  # large, whatever the page's text size
+    first = await page.evaluate("document.querySelector('#cards .card').classList.value")
+    assert "warning" in first  # above the urgent ticket's card
+    await shot(page, "kiosk-scam-warning")
+    assert not page.errors
+    await page.close()
+
+
 async def test_a_spoken_request_is_transcribed_and_ends_with_a_ticket(
         context: Any, served: Running) -> None:
     page = await context.new_page()

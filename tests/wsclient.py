@@ -64,3 +64,13 @@ async def command(ws: ClientConnection, ref: str, action: str, **fields: Any) ->
             msg = await recv_json(ws)
             if msg.get("ref") == ref and msg["type"] in ("result", "error"):
                 return msg
+
+
+async def alert_of_kind(ws: ClientConnection, alert_kind: str,
+                        timeout: float = TIMEOUT) -> dict[str, Any]:
+    """Skip messages until an `alert` of this kind (large_cash, urgent_ticket...) arrives."""
+    async with asyncio.timeout(timeout):
+        while True:
+            msg = await recv_until(ws, "alert", timeout)
+            if msg.get("kind") == alert_kind:
+                return msg

@@ -21,7 +21,7 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Input, Static, TabbedContent, TabPane
 
-from devices.payloads import SearchData, WhatIfData
+from devices.payloads import GuidanceData, SearchData, WhatIfData
 from devices.protocol import (
     PROTOCOL_VERSION,
     Alert,
@@ -264,7 +264,20 @@ class ConsoleApp(App[None]):
         """call_next / recall / no_show / start / complete at my (or the chosen) counter."""
         counter = self._counter_or_complain()
         if counter is not None:
-            self.send(action, counter=counter)
+            guided = action in ("call_next", "recall")
+            self.send(action, on_ok=self._guidance if guided else None, counter=counter)
+
+    def _guidance(self, result: Result) -> None:
+        """The called ticket's operation guidance and risk flags, in the knowledge tab."""
+        if not isinstance(result.data, GuidanceData):
+            return
+        data = msgspec.to_builtins(result.data)
+        self._base.query_one(KnowledgePane).show_guidance(data)
+        if result.data.risks:
+            self.notify("\n".join(r.text for r in result.data.risks),
+                        title=f"Risk: ticket {result.data.ticket}", severity="warning",
+                        timeout=20)
+            self.action_show_tab("knowledge")
 
     def _target(self) -> tuple[str | None, str | None, str]:
         """(counter, ticket, label): a highlighted waiting ticket, else the counter's ticket."""
@@ -331,11 +344,16 @@ class ConsoleApp(App[None]):
             self._draw_alerts()
             self._draw_status()
 
+        # A large-value alert is a supervisor's verification: the service asks the password
+        action = "verify_alert" if alert.verify else "ack_alert"
+        question = ("Supervisor verification: identity and purpose checked, let the counter "
+                    "go on?" if alert.verify else "Second verification: acknowledge this alert?")
+
         def confirmed(ok: bool | None) -> None:
             if ok:
-                self.send("ack_alert", on_ok=done, alert=alert.alert)
-        self.push_screen(ConfirmScreen("Second verification: acknowledge this alert?",
-                                       alert_line(msgspec.to_builtins(alert))), confirmed)
+                self.send(action, on_ok=done, alert=alert.alert)
+        self.push_screen(ConfirmScreen(question, alert_line(msgspec.to_builtins(alert))),
+                         confirmed)
 
     def action_show_tab(self, tab: str) -> None:
         self._base.query_one(TabbedContent).active = f"tab-{tab}"

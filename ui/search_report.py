@@ -10,7 +10,14 @@ from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
 from textual.widgets import DataTable, Input, Sparkline, Static
 
-from ui.view import duration, hourly_issued, passage_lines, percent, report_lines
+from ui.view import (
+    duration,
+    guidance_lines,
+    hourly_issued,
+    passage_lines,
+    percent,
+    report_lines,
+)
 
 
 class KnowledgePane(Vertical):
@@ -36,6 +43,14 @@ class KnowledgePane(Vertical):
                 style = ("bold" if j == 0 else "dim" if j == 1
                          else "yellow" if line.lstrip().startswith("⚠") else "")
                 text.append(line + "\n", style=style)
+        self.query_one("#kb-results", Static).update(text)
+        self.query_one("#kb-scroll", VerticalScroll).scroll_home(animate=False)
+
+    def show_guidance(self, data: Mapping[str, Any]) -> None:
+        """A called ticket's operation guidance and risk flags (from `call_next`)."""
+        text = Text()
+        for line, style in guidance_lines(data):
+            text.append(line + "\n", style=style)
         self.query_one("#kb-results", Static).update(text)
         self.query_one("#kb-scroll", VerticalScroll).scroll_home(animate=False)
 

@@ -155,6 +155,21 @@ def passage_lines(p: Mapping[str, Any], index: int) -> list[str]:
     return lines
 
 
+def guidance_lines(g: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """A called ticket's guidance as (line, style): risk flags first, then the passages."""
+    lines = [(f"Ticket {g.get('ticket', '?')} · {g.get('business', '')}: operation guidance",
+              "bold")]
+    for r in g.get("risks", []):
+        held = "  [awaiting supervisor verification]" if r.get("verify") else ""
+        lines.append((f"⚠ RISK {r.get('rule', '')}: {r.get('text', '')}{held}", "bold red"))
+    for i, p in enumerate(g.get("passages", []), 1):
+        for j, line in enumerate(passage_lines(p, i)):
+            lines.append((line, "bold" if j == 0 else "dim" if j == 1 else ""))
+    if not g.get("passages"):
+        lines.append(("No guidance document found for this business.", "dim"))
+    return lines
+
+
 @dataclass(frozen=True)
 class ReportLine:
     """One service's day in the report table."""

@@ -44,6 +44,13 @@ def urgent_alert(ticket: Ticket, at: float) -> dict[str, Any]:
         "service": ticket.service,
         "cls": ticket.cls,
         "intent": ticket.intent,
-        "zh": f"紧急：{ticket.number}号客户需要立即处理（疑似诈骗），请大堂经理关注",
-        "en": f"Urgent: ticket {ticket.number} needs attention now (suspected fraud)",
+        "zh": f"紧急：{ticket.number}号客户需要立即处理（疑似诈骗{_pattern(ticket)}），请大堂经理关注",
+        "en": f"Urgent: ticket {ticket.number} needs attention now (suspected fraud"
+              f"{_pattern(ticket)})",
     }
+
+
+def _pattern(ticket: Ticket) -> str:
+    """The scam pattern the kiosk heard ("risk:scam:safe_account" -> ": safe_account")."""
+    kinds = [f.split(":", 2)[2] for f in ticket.flags if f.startswith("risk:scam:")]
+    return f": {', '.join(kinds)}" if kinds else ""

@@ -157,6 +157,7 @@ class AlertRaised(_Event, tag="alert_raised", frozen=True):
     ticket: str | None = None
     device: str | None = None
     requires_ack: bool = True
+    verify: bool = False  # a supervisor's second verification, not a plain acknowledgement
 
 
 class AlertAcked(_Event, tag="alert_acked", frozen=True):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Final
 
+from intents.dialogue.phrases_risk import RISK_TEXTS
 from intents.understanding.catalog import INTENTS
 
 TEXTS: Final[dict[str, dict[str, str]]] = {
@@ -210,6 +211,7 @@ TEXTS: Final[dict[str, dict[str, str]]] = {
     "alert_appointment_help": {"zh": "预约客户需要协助查找预约", "en": "A booked customer needs help"},
     "alert_appointment_hint": {"zh": "预约信息核对未通过，请上前协助", "en": "Booking check failed"},
 }
+TEXTS.update(RISK_TEXTS)  # the guardrails' scripts (phrases_risk.py)
 
 BRING: Final[dict[str, dict[str, tuple[str, ...]]]] = {
     "account_info_change": {"zh": ("本人身份证", "银行卡"), "en": ("ID card", "bank card")},

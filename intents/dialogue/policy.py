@@ -14,7 +14,7 @@ from dataclasses import replace
 from decimal import Decimal
 from typing import Any, Literal
 
-from intents.dialogue import care, followup, forms, repair, wealth
+from intents.dialogue import care, followup, forms, repair, risk_turns, wealth
 from intents.dialogue.appointment_rules import Booking
 from intents.dialogue.phrases import (
     BRING,
@@ -24,7 +24,6 @@ from intents.dialogue.phrases import (
     TICKET_PHRASES,
     clarify_question,
     handover_text,
-    money,
     refusal_text,
     t,
 )
@@ -44,6 +43,8 @@ from intents.dialogue.values import (
     Terminal,
     Understanding,
 )
+from intents.guardrails.scam import ScamFinding
+from intents.guardrails.verdict import assess_words
 from intents.understanding.catalog import INTENTS, IntentInfo
 
 __all__ = [  # the values live in values.py; importers keep using this module
@@ -171,34 +172,6 @@ def _follow_up(state: DialogueState, u: Understanding,
     return _act_on(state, intent, u, policy, "")
 
 
-def _risk_checks(state: DialogueState, intent: str,
-                 policy: Policy) -> tuple[DialogueState, list[Action]] | None:
-    """Large-value rules: explain, alert staff for a second verification, send to a counter."""
-    lang = state.language
-    amount = _amount(state.amount)
-    if amount is None:
-        return None
-    cny = state.currency in (None, "CNY")
-    key = None
-    if intent == "cash_withdrawal" and cny and amount >= policy.large_cash_cny:
-        key = "large_cash"
-    elif intent == "transfer" and cny and amount >= policy.large_transfer_cny:
-        key = "large_transfer"
-    elif intent == "international_remittance" and (
-            (cny and amount >= policy.cross_border_cny)
-            or (state.currency == "USD" and amount >= policy.cross_border_usd)):
-        key = "cross_border"
-    if key is None:
-        return None
-    service = INTENTS[intent].service or "cash"
-    return replace(state, ended=True), [
-        Say(t(f"{key}_rule", lang, amount=money(amount, state.currency, lang)), lang,
-            interruptible=False),
-        AlertStaff(key, "warning", t(f"alert_{key}", "zh",
-                                     amount=money(amount, state.currency, "zh"))),
-        IssueTicket(service, state.priority_class, intent, state.flags)]
-
-
 def decide(state: DialogueState, text: str, u: Understanding, policy: Policy,
            choice: str | None = None,
            booking: Booking | None = None,
@@ -266,6 +239,10 @@ def _decide(state: DialogueState, text: str, u: Understanding, policy: Policy,
     if (cls is not None and u.intent == "out_of_scope" and state.pending is None
             and not state.clarifying):
         return state, [Say(t("noted_priority", lang), lang)]
+
+    scam = assess_words(text, policy.guardrails) if choice is None else None
+    if scam is not None:  # before anything else: the customer may be about to lose money
+        return risk_turns.intervene(state, scam)
 
     if choice == "end" or _is_goodbye(text):
         return replace(state, ended=True), [Say(t("goodbye", lang), lang, ends_session=True)]
@@ -369,15 +346,11 @@ def _act_on(state: DialogueState, intent: str, u: Understanding, policy: Policy,
     if intent == "complaint":
         return state, [AlertStaff("complaint", "warning", t("alert_complaint", "zh", text=text)),
                        Say(t("complaint_taken", lang), lang)]
-    if intent == "fraud_report":
-        # The urgent ticket itself raises the staff alert (edge/queue: urgent class).
-        return replace(state, ended=True), [
-            IssueTicket("urgent", "urgent", intent, state.flags),
-            Say(t("fraud_comfort", lang), lang, interruptible=False),
-        ]
-    risk = _risk_checks(state, intent, policy)
+    if intent == "fraud_report":  # the router's (or LLM tier's) reading: the same intervention
+        return risk_turns.intervene(state, ScamFinding("reported", source=u.source))
+    state, risk = risk_turns.large_value(state, intent, policy)
     if risk is not None:
-        return risk
+        return state, risk
     may_ask = state.followups < policy.max_followups
     if intent == "cash_withdrawal" and state.amount is None and may_ask:
         return _ask(state, intent, "amount")

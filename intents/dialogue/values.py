@@ -7,7 +7,9 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from intents.dialogue.appointment_rules import AppointmentRules, Booking
+from intents.guardrails.large_value import Transaction
 from intents.guardrails.suitability import Product
+from intents.guardrails.verdict import GuardrailRules
 
 Lang = Literal["zh", "en"]
 
@@ -121,6 +123,7 @@ class AlertStaff:
     kind: str
     severity: Literal["info", "warning", "urgent"]
     text: str
+    verify: bool = False  # a second verification a supervisor confirms before the counter goes on
 
 
 @dataclass(frozen=True)
@@ -195,6 +198,8 @@ class DialogueState:
     risk_tolerance: int | None = None  # C1-C5 as 1-5: said, or known to the kiosk; None: unknown
     mood: str = "calm"  # this turn's reading: calm, upset, confused (intents/understanding/mood.py)
     mood_alerted: bool = False  # the lobby manager was told once in this conversation
+    visit: tuple[Transaction, ...] = ()  # amounts asked for this visit (structuring rule)
+    risks: tuple[str, ...] = ()  # risk flags raised this conversation, for the ticket
 
 
 @dataclass(frozen=True)
@@ -206,10 +211,7 @@ class Policy:
     address: dict[str, str]
     vip_class: str = "vip"
     care_class: str = "elderly"
-    large_cash_cny: int = 50_000
-    large_transfer_cny: int = 500_000
-    cross_border_cny: int = 200_000
-    cross_border_usd: int = 10_000
+    guardrails: GuardrailRules = field(default_factory=GuardrailRules)  # every compliance rule
     max_followups: int = 2
     # Intents whose action is hard to undo (urgent ticket and alert, a complaint on record)
     # need this much confidence; below it the customer is asked instead.

@@ -11,7 +11,7 @@ const T = {
         terminal: "请到自助设备办理", where: "位置", bring: "请携带", cancelled: "此号码已作废",
         called: (c) => `请到${c}号窗口`, sources: "参考资料：",
         formButton: "开户预填", formOk: "确定", formEdit: "修改", formDone: "已确认", formCancelled: "已取消",
-        formEmpty: "待填写" },
+        formEmpty: "待填写", warning: "重要提醒：请先不要转账" },
   en: { connecting: "Connecting…", online: "Connected", offline: "Connection lost, retrying…",
         mic: "Tap to talk", micOn: "Listening…", send: "Send",
         ask: "Type what you would like to do",
@@ -20,7 +20,8 @@ const T = {
         terminal: "Please use the self-service terminal", where: "Where", bring: "Bring",
         cancelled: "This number was withdrawn", called: (c) => `Please go to counter ${c}`,
         sources: "Sources: ", formButton: "Account form", formOk: "OK", formEdit: "Change",
-        formDone: "Confirmed", formCancelled: "Cancelled", formEmpty: "to fill in" },
+        formDone: "Confirmed", formCancelled: "Cancelled", formEmpty: "to fill in",
+        warning: "Important: please do not transfer money yet" },
 };
 
 // the demo branch's services; a branch's own service ids show as they are (the ticket's
@@ -42,7 +43,7 @@ function keep(list, entry) {
 const { device, credential, options } = deviceFromPage("kiosk", "kiosk-1");
 const ui = { lang: options.get("lang") === "en" ? "en" : "zh", chosen: options.has("lang"),
              elderly: options.get("elderly") === "1", turn: 0, ticket: null, form: null,
-             forms: [] };
+             forms: [], warningTurn: null };
 // the next customer must not see the last one's conversation: clear the screen after this
 // long without a touch, a word or a reply (never under 20 s, so nobody is rushed)
 const RESET_S = Math.max(20, Number(options.get("reset")) || 90);
@@ -299,6 +300,16 @@ function queueUpdate(m) {
   }
 }
 
+// An anti-fraud or compliance warning: shown large, first, and announced to screen readers.
+function showWarning(m) {
+  ui.warningTurn = m.turn;
+  const box = card("warning", t("warning"));
+  box.dataset.rule = m.warning || "";
+  box.setAttribute("role", "alert");
+  const p = document.createElement("p"); p.className = "warning-text"; p.textContent = m.text;
+  box.append(p);
+}
+
 function showTerminal(m) {
   const box = card("terminal", t("terminal"));
   const n = document.createElement("p"); n.className = "number"; n.textContent = m.name || m.terminal;
@@ -334,6 +345,7 @@ function onMessage(m) {
       } else $("sources").hidden = true;
       if (m.large_text && !ui.elderly) { ui.elderly = true; render(); }
       if (m.expression) face.setExpression(m.expression);
+      if (m.interruptible === false) showWarning(m);
       break;
     case "form": showForm(m); break;
     case "describe":
@@ -350,7 +362,11 @@ function onMessage(m) {
     case "go_terminal": ui.smileTurn = m.turn; showTerminal(m); break;
     case "queue_update": queueUpdate(m); break;
     case "speech": audio.speech(m); break;
-    case "stop_audio": audio.stop(m.turn, m.reason || "stop_audio"); break;
+    case "stop_audio":
+      // an anti-fraud or compliance warning is never cut by the customer speaking over it
+      if (m.turn === ui.warningTurn && (m.reason || "barge_in") === "barge_in") break;
+      audio.stop(m.turn, m.reason || "stop_audio");
+      break;
     case "error":
       if (m.fatal) showRefusal(m);
       else console.warn(`service: ${m.code}`);
