@@ -143,6 +143,11 @@ class VoiceChannel:
         self.on_barge_in = on_barge_in
         self.barge_ins = 0
 
+    @property
+    def busy(self) -> bool:
+        """A customer's audio stream is open or a reply is being decoded or spoken."""
+        return self._stream is not None or bool(self._tasks)
+
     # ------------------------------------------------------------ audio in
 
     async def start(self, msg: AudioStart) -> None:
