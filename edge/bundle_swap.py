@@ -27,6 +27,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("branch_teller.bundle_swap")
 
+# Turn errors a model can cause (the others are the customer's: too long, too fast, busy).
+MODEL_FAULTS = ("internal", "speech_unavailable", "knowledge_unavailable")
+
 
 @dataclass
 class LoadedModels:
@@ -70,7 +73,8 @@ class ServiceModels:
             problems.append(f"knowledge: {s.hub_error}")
         if s.llm is None and Path(s.config.llm.folder or "-", "genai_config.json").is_file():
             problems.append(f"LLM at {s.config.llm.folder} did not load")
-        return Probe(turn_failures=sum(s.turn_failures.values()), problems=tuple(problems))
+        failures = sum(s.turn_failures.get(code, 0) for code in MODEL_FAULTS)
+        return Probe(turn_failures=failures, problems=tuple(problems))
 
     async def load_models(self, config: BranchConfig) -> LoadedModels:
         """Load a bundle's models off the event loop (seconds), the old ones still serving."""

@@ -430,7 +430,7 @@ def _check_updates(up: UpdateSettings) -> list[tuple[str, str]]:
         if getattr(up, name) <= 0:
             problems.append((f"updates.{name}", "must be more than 0 seconds"))
     for name in ("quiet_hold_s", "max_deferral_s", "probation_s", "probation_max_turn_failures",
-                 "probation_max_crashes"):
+                 "probation_max_crashes", "smoke_nice"):
         if getattr(up, name) < 0:
             problems.append((f"updates.{name}", "must not be negative"))
     if up.keep_bundles < 2:

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import signal
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -32,6 +34,7 @@ from provisioning.smoke import run_smoke
 log = logging.getLogger("branch_teller.updates")
 
 RECORD = "update.json"
+KILL_AT_ENV = "BRANCH_TELLER_KILL_AT"  # crash tests: the step at which this process dies
 KNOWLEDGE_KINDS = ("knowledge",)
 
 
@@ -47,6 +50,14 @@ class Host(Protocol):
     def use_models(self, loaded: Any, bundle: str) -> None: ...
 
     def drop_models(self, loaded: Any) -> None: ...
+
+
+def kill_point(step: str) -> None:
+    """Crash tests: die here as a power cut would, when the environment names this step
+    (install, switch, switched). Unset in a real service, where it does nothing."""
+    if os.environ.get(KILL_AT_ENV) == step:
+        log.warning("%s=%s: killing this process", KILL_AT_ENV, step)
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def slots_for(config: BranchConfig) -> BundleSlots:
@@ -208,17 +219,22 @@ class EdgeUpdater:
 
     async def _install(self, rec: u.UpdateRecord) -> None:
         loop = asyncio.get_running_loop()
+        started = time.perf_counter()
         if not self.slots.bundle_root(rec.bundle).is_dir():
             try:
                 await loop.run_in_executor(
-                    None, self.slots.install, rec.bundle, self.slots.inbox / rec.bundle
+                    None,
+                    self.slots.install,
+                    rec.bundle,
+                    self.slots.inbox / rec.bundle,
+                    lambda _: kill_point("install"),
                 )
             except SlotError as err:
                 u.verified(rec, [str(err)], 0.0, self.clock())
                 self._finish_if_rejected(rec)
                 self._save()
                 return
-        u.installed(rec)
+        u.installed(rec, time.perf_counter() - started)
         self._save()
 
     async def _verify(self, rec: u.UpdateRecord) -> None:
@@ -279,7 +295,9 @@ class EdgeUpdater:
         started = time.perf_counter()
         u.switching(rec, self.slots.active_bundle(), self.host.probe().turn_failures)
         self._save()
+        kill_point("switch")
         self.slots.switch(rec.bundle)
+        kill_point("switched")
         self.host.use_models(self._loaded, rec.bundle)
         self._loaded = None
         u.switched(rec, time.perf_counter() - started, self.clock())

@@ -14,6 +14,7 @@ class UpdateSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     slots_dir: str = ""
     check_interval_s: float = 5.0  # how often the updater looks at its inbox and the lobby
     smoke_timeout_s: float = 300.0  # the smoke test's subprocess is killed after this
+    smoke_nice: int = 10  # the smoke test yields the cores to customers' turns (Linux niceness)
     # A quiet moment: no conversation at any kiosk, no turn running, no kiosk speaking, and
     # (if this is true) no call waiting for a number-caller's acknowledgement ...
     quiet_needs_no_pending_call: bool = True
@@ -22,7 +23,8 @@ class UpdateSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     # moment instead (no turn running and no kiosk speaking; conversations may be open).
     max_deferral_s: float = 3600.0
     probation_s: float = 600.0  # after the switch, the new bundle is watched this long
-    probation_max_turn_failures: int = 3  # more customer turns failing than this: roll back
+    # More customer turns failing than this (internal, speech or knowledge errors): roll back.
+    probation_max_turn_failures: int = 3
     # Service processes on the new bundle that ended without a clean stop (a crash, a kill,
     # a power cut) during probation; more than this: roll back before loading it again.
     probation_max_crashes: int = 1

@@ -20,7 +20,7 @@ import contextlib
 import os
 import re
 import shutil
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import msgspec
@@ -150,7 +150,9 @@ class BundleSlots:
 
     # ------------------------------------------------------------ changing it
 
-    def install(self, bundle: str, staged: Path) -> Path:
+    def install(
+        self, bundle: str, staged: Path, linked: Callable[[str], None] | None = None
+    ) -> Path:
         """Build installed/<bundle> from the active bundle plus the staged components, then
         rename it into place; the inbox copy is removed only once the install is durable."""
         if not BUNDLE_ID.match(bundle):
@@ -169,6 +171,8 @@ class BundleSlots:
                     link_tree(folder, partial / folder.name)
         for name in sorted(new):
             link_tree(staged / name, partial / name)
+            if linked is not None:
+                linked(name)
         os.replace(partial, final)
         fsync_dir(self.installed)
         shutil.rmtree(staged, ignore_errors=True)

@@ -46,7 +46,7 @@ class UpdateRecord(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     starts: int = 0  # processes that ran the new bundle (a start counts before models load)
     clean_stops: int = 0  # of those, ended by a graceful stop
     failures_at_switch: int = 0  # the service's turn-failure count when probation began
-    timings_s: dict[str, float] = msgspec.field(default_factory=dict)  # verify, smoke, switch
+    timings_s: dict[str, float] = msgspec.field(default_factory=dict)  # install, verify, smoke, switch
 
     @property
     def done(self) -> bool:
@@ -81,8 +81,9 @@ def _finish(rec: UpdateRecord, state: UpdateState, reason: str, now: float) -> U
     return rec
 
 
-def installed(rec: UpdateRecord) -> UpdateRecord:
+def installed(rec: UpdateRecord, took_s: float = 0.0) -> UpdateRecord:
     """The bundle's files are in an inactive slot: check them next."""
+    rec.timings_s["install"] = round(took_s, 3)
     rec.state = "verifying"
     return rec
 
