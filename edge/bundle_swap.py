@@ -80,6 +80,9 @@ class ServiceModels:
         """Load a bundle's models off the event loop (seconds), the old ones still serving."""
         s = self.service
         loop = asyncio.get_running_loop()
+        indexing = [t for t in s.tasks if t.get_name() == "knowledge"]
+        if indexing:  # one writer for the knowledge index: let the start-up indexing finish
+            await asyncio.wait(indexing)
         understand = await loop.run_in_executor(
             s.models,
             load_understanding,
@@ -118,10 +121,10 @@ class ServiceModels:
         for session in s.sessions.values():
             session.understand = loaded.understand
             session.llm_route = s._llm_route if loaded.llm is not None else None
-            if session.voice is not None:
-                old_voices.append(session.voice)
-            session.voice = (
-                VoiceChannel(
+            if session.voice is not None and loaded.speech is not None:
+                session.voice.use_resources(loaded.speech)  # an open mic stream carries on
+            elif loaded.speech is not None:
+                session.voice = VoiceChannel(
                     session.peer,
                     loaded.speech,
                     s.lanes.vad_route,
@@ -129,9 +132,9 @@ class ServiceModels:
                     s.config.server.max_audio_seconds,
                     on_barge_in=s.metrics.barge_ins.inc,
                 )
-                if loaded.speech is not None
-                else None
-            )
+            elif session.voice is not None:
+                old_voices.append(session.voice)
+                session.voice = None
         s.versions = model_versions(loaded.config, bundle)
         s.hub_error = None
         s.spawn(s._load_knowledge(), "knowledge")  # new documents reindexed; search goes on

@@ -106,15 +106,12 @@ class EdgeUpdater:
         self._work: asyncio.Task[None] | None = None
         self._quiet_since: float | None = None
         self._rollback_to: str | None = None
-        self.on_event: Callable[[u.UpdateRecord], None] | None = None  # tests, benchmarks
 
     # ------------------------------------------------------------ persistence
 
     def _save(self) -> None:
         if self.record is not None:
             write_atomic(self.slots.root / RECORD, msgspec.json.encode(self.record))
-            if self.on_event is not None:
-                self.on_event(self.record)
 
     def _load(self) -> u.UpdateRecord | None:
         try:

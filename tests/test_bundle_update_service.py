@@ -13,6 +13,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from devices.payloads import BundleStatus
 from edge.service import Service
 from tests.bundles import component, deliver, knowledge, model
@@ -146,3 +148,41 @@ async def test_bad_bundles_are_refused_and_the_box_serves_on(tmp_path: Path) -> 
         await _turn(kiosk, 1, "I want to open an account")  # still serving
         await kiosk.close()
         assert slots.arrived() == [] and service.health().bundle.pending == ""
+
+
+async def test_new_speech_models_take_over_an_open_microphone_stream(tmp_path: Path) -> None:
+    from tests.test_voice_e2e import clip, collect, kiosk, of, send_audio
+
+    config = _config(tmp_path, **{"speech.enabled": True,
+                                  "server.audio_bytes_per_s": 100_000_000.0,
+                                  "server.audio_burst_bytes": 100_000_000.0})
+    async with Service.open(config) as service:
+        assert service.address is not None and service.updater is not None
+        host, port = service.address
+        before = service.speech
+        assert before is not None and before.listening
+        ws = await kiosk(f"ws://{host}:{port}")
+        # the kiosk's microphone is on: a stream is open, nobody speaks
+        await ws.send(json.dumps({"type": "audio_start", "stream": 1, "sample_rate": 16_000}))
+        silence = np.zeros(16_000, np.int16)
+        await send_audio(ws, 1, silence)
+        build = tmp_path / "build"
+        model(build, "whisper-base", "stt", 1)
+        model(build, "silero-vad", "vad", 1)
+        deliver(service.updater.slots.root, "b-speech", build)
+        while True:  # the microphone keeps sending silence while the bundle goes through
+            await send_audio(ws, 1, silence, pace=1.0)
+            status = service.health().bundle
+            if status.last.startswith("b-speech:"):
+                break
+        assert status.last == "b-speech: committed (probation passed)", status
+        assert service.speech is not before and service.speech is not None
+        assert service.config.models.resolve("whisper").parent.name == "b-speech"
+        # the same stream goes on: the customer speaks and the new Whisper hears it
+        audio, _ = clip("jfk_16k_mono.flac")
+        await send_audio(ws, 1, np.concatenate([audio, np.zeros(16_000, np.int16)]))
+        msgs = await collect(ws, lambda m: bool(of(m, "reply")), timeout=120)
+        assert not of(msgs, "error"), of(msgs, "error")
+        heard = " ".join(m["text"] for m in of(msgs, "transcript") if m["final"])
+        assert "fellow americans" in heard.lower(), heard
+        await ws.close()
