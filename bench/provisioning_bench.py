@@ -245,7 +245,7 @@ async def case_happy(work: Path) -> dict[str, Any]:
         bundle = build_bundle(work / "b1", 2)
         size = _bytes(bundle)
         deliver(data, "b1", bundle)
-        while record(data).get("state") != "waiting_for_quiet":
+        while "conversation" not in box.health()["bundle"]["reason"]:
             await kiosk.turn()  # the customer keeps talking through install, verify, smoke
             await asyncio.sleep(0.2)
             assert record(data).get("state") not in ("probation", "committed"), "did not wait"

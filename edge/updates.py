@@ -203,7 +203,8 @@ class EdgeUpdater:
             return
         bundle = arrived[0]
         components: dict[str, int] = {}
-        for folder in sorted(p for p in (self.slots.inbox / bundle).iterdir() if p.is_dir()):
+        for folder in sorted(p for p in (self.slots.inbox / bundle).iterdir()
+                             if p.is_dir() and not p.name.startswith(".")):
             try:
                 components[folder.name] = m.read(folder).version
             except m.ManifestError:
@@ -278,6 +279,7 @@ class EdgeUpdater:
     def _wait_for_quiet(self, rec: u.UpdateRecord, now: float) -> None:
         assert self.host is not None
         if self._loaded is None:  # models load while the old ones serve
+            rec.reason = "loading the new models beside the running ones"
             config = effective_config(self.base, self.slots, rec.bundle)
             self._spawn(self._preload(config))
             return

@@ -166,6 +166,7 @@ class VoiceChannel:
                                              language=s.transcriber.language)
         s.endpointer = Endpointer(res.vad_settings)
         s.endpointer.expect_digits = self.expect_digits
+        s.t_ms = 0  # the new transcriber counts the stream's samples from here
 
     # ------------------------------------------------------------ audio in
 

@@ -83,6 +83,11 @@ def link_tree(src: Path, dst: Path) -> None:
         fsync_dir(folder)
 
 
+def _component_dirs(root: Path) -> list[Path]:
+    """Component folders of a model root (dot-folders are build scratch, not components)."""
+    return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
 class BundleSlots:
     """The slots folder of one box; every method is a few file operations (no network)."""
 
@@ -141,7 +146,7 @@ class BundleSlots:
         found: dict[str, m.ComponentManifest | None] = {}
         if not root.is_dir():
             return found
-        for folder in sorted(p for p in root.iterdir() if p.is_dir()):
+        for folder in _component_dirs(root):
             try:
                 found[folder.name] = m.read(folder)
             except m.ManifestError:
@@ -163,10 +168,10 @@ class BundleSlots:
         partial = self.installed / (bundle + PARTIAL)
         shutil.rmtree(partial, ignore_errors=True)
         partial.mkdir(parents=True)
-        new = {p.name for p in staged.iterdir() if p.is_dir()}
+        new = {p.name for p in _component_dirs(staged)}
         active = self.active_root()
         if active.is_dir():
-            for folder in sorted(p for p in active.iterdir() if p.is_dir()):
+            for folder in _component_dirs(active):
                 if folder.name not in new:
                     link_tree(folder, partial / folder.name)
         for name in sorted(new):
