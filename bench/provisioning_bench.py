@@ -46,25 +46,51 @@ from provisioning.slots import link_tree  # noqa: E402
 
 MODELS = REPO / "models"
 RESULTS = REPO / "bench" / "results" / "provisioning.json"
-NOTICE = ("---\ntitle: 网点公告\nversion: {v}.0\neffective_date: 2026-12-01\naudience: customer\n"
-          "lang: zh\n---\n\n# 网点公告\n\n## 外币预约\n本网点提供外币现钞预约服务，预约口令为蓝鲸{v}号。\n")
-SERVE = ["--port", "0", "--log-level", "WARNING", "--knowledge-dense", "false",
-         "--llm-folder", "", "--speech-enabled", "false", "--models-router-encoder", "false",
-         "--updates-check-interval-s", "0.1", "--updates-quiet-hold-s", "0.5",
-         "--updates-probation-s", "2.0"]
+NOTICE = (
+    "---\ntitle: 网点公告\nversion: {v}.0\neffective_date: 2026-12-01\naudience: customer\n"
+    "lang: zh\n---\n\n# 网点公告\n\n## 外币预约\n本网点提供外币现钞预约服务，预约口令为蓝鲸{v}号。\n"
+)
+SERVE = [
+    "--port",
+    "0",
+    "--log-level",
+    "WARNING",
+    "--knowledge-dense",
+    "false",
+    "--llm-folder",
+    "",
+    "--speech-enabled",
+    "false",
+    "--models-router-encoder",
+    "false",
+    "--updates-check-interval-s",
+    "0.1",
+    "--updates-quiet-hold-s",
+    "0.5",
+    "--updates-probation-s",
+    "2.0",
+]
 
 
 # ------------------------------------------------------------ bundles
 
 
 def _component(folder: Path, name: str, kind: m.ComponentKind, version: int) -> None:
-    m.write(folder, m.ComponentManifest(name=name, kind=kind, version=version,
-                                        min_service_version="0.1.0",
-                                        files=m.describe_files(folder)))
+    m.write(
+        folder,
+        m.ComponentManifest(
+            name=name,
+            kind=kind,
+            version=version,
+            min_service_version="0.1.0",
+            files=m.describe_files(folder),
+        ),
+    )
 
 
-def build_bundle(into: Path, kb_version: int, broken_vad: bool = False,
-                 tamper: bool = False) -> Path:
+def build_bundle(
+    into: Path, kb_version: int, broken_vad: bool = False, tamper: bool = False
+) -> Path:
     """A bundle folder: knowledge pack, the VAD model, the router when it was trained."""
     into.mkdir(parents=True)
     kb = into / "kb-branch"
@@ -122,9 +148,19 @@ class Box:
             env["BRANCH_TELLER_KILL_AT"] = kill_at
         began = time.perf_counter()
         self.proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "edge.cli", "serve", "--data-dir", str(self.data), *SERVE,
-            *self.extra, cwd=REPO, env=env, stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.DEVNULL)
+            sys.executable,
+            "-m",
+            "edge.cli",
+            "serve",
+            "--data-dir",
+            str(self.data),
+            *SERVE,
+            *self.extra,
+            cwd=REPO,
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
         assert self.proc.stdout is not None
         line = (await asyncio.wait_for(self.proc.stdout.readline(), 120)).decode().strip()
         if not line.startswith("listening on "):
@@ -170,8 +206,17 @@ class Kiosk:
         from websockets.asyncio.client import connect
 
         ws = await connect(f"{url}/kiosk", open_timeout=10)
-        await ws.send(json.dumps({"type": "hello", "device_id": "kiosk-1", "role": "kiosk",
-                                  "credential": "demo-kiosk-1", "protocol": PROTOCOL_VERSION}))
+        await ws.send(
+            json.dumps(
+                {
+                    "type": "hello",
+                    "device_id": "kiosk-1",
+                    "role": "kiosk",
+                    "credential": "demo-kiosk-1",
+                    "protocol": PROTOCOL_VERSION,
+                }
+            )
+        )
         await asyncio.wait_for(ws.recv(), 10)
         return cls(ws)
 
@@ -204,8 +249,9 @@ async def serves(box: Box) -> dict[str, Any]:
     return bundle
 
 
-async def until(data: Path, ok: Callable[[dict[str, Any]], bool], timeout: float = 180.0,
-                box: Box | None = None) -> dict[str, Any]:
+async def until(
+    data: Path, ok: Callable[[dict[str, Any]], bool], timeout: float = 180.0, box: Box | None = None
+) -> dict[str, Any]:
     """Poll update.json until `ok` (or the box died, or time ran out)."""
     async with asyncio.timeout(timeout):
         while not ok(rec := record(data)):
@@ -216,8 +262,9 @@ async def until(data: Path, ok: Callable[[dict[str, Any]], bool], timeout: float
 
 
 def finished(bundle: str) -> Callable[[dict[str, Any]], bool]:
-    return lambda r: r.get("bundle") == bundle and r.get("state") in (
-        "committed", "rolled_back", "rejected")
+    return lambda r: (
+        r.get("bundle") == bundle and r.get("state") in ("committed", "rolled_back", "rejected")
+    )
 
 
 def _bytes(folder: Path) -> int:
@@ -225,8 +272,13 @@ def _bytes(folder: Path) -> int:
 
 
 def _entry(rec: dict[str, Any], status: dict[str, Any], **extra: Any) -> dict[str, Any]:
-    return {"outcome": rec.get("state"), "reason": rec.get("reason", ""),
-            "active_after": status["active"], "timings_s": rec.get("timings_s", {}), **extra}
+    return {
+        "outcome": rec.get("state"),
+        "reason": rec.get("reason", ""),
+        "active_after": status["active"],
+        "timings_s": rec.get("timings_s", {}),
+        **extra,
+    }
 
 
 # ------------------------------------------------------------ the cases
@@ -263,16 +315,22 @@ async def case_happy(work: Path) -> dict[str, Any]:
         assert rec["state"] == "committed" and status["active"] == "b1", (rec, status)
         began = rec["switched_at"] - rec["timings_s"]["switch"]
         assert began > last_reply
-        delays = [max(0.0, min(replied, rec["switched_at"]) - max(sent, began))
-                  for sent, replied in kiosk.turns]
+        delays = [
+            max(0.0, min(replied, rec["switched_at"]) - max(sent, began))
+            for sent, replied in kiosk.turns
+        ]
         latency = [round((r - s) * 1000, 1) for s, r in kiosk.turns]
-        return _entry(rec, status, bundle_bytes=size, waited_because=waiting["reason"],
-                      longest_turn_delay_ms=round(max(delays) * 1000, 3),
-                      turns=len(kiosk.turns),
-                      turn_ms_before_max=max(latency[:before]),
-                      turn_ms_during_update_max=max(latency[before:-1]),
-                      turn_ms_during_update_p50=sorted(latency[before:-1])[
-                          len(latency[before:-1]) // 2])
+        return _entry(
+            rec,
+            status,
+            bundle_bytes=size,
+            waited_because=waiting["reason"],
+            longest_turn_delay_ms=round(max(delays) * 1000, 3),
+            turns=len(kiosk.turns),
+            turn_ms_before_max=max(latency[:before]),
+            turn_ms_during_update_max=max(latency[before:-1]),
+            turn_ms_during_update_p50=sorted(latency[before:-1])[len(latency[before:-1]) // 2],
+        )
     finally:
         await box.stop()
 
@@ -292,8 +350,14 @@ async def _killed_at(work: Path, point: str, expect_after_restart: str) -> dict[
         rec = await until(data, finished("b1"), box=box)
         final = await serves(box)
         assert rec["state"] == "committed" and final["active"] == "b1", (point, rec)
-        return _entry(rec, final, exit_code=code, state_at_kill=at_kill,
-                      active_after_restart=status["active"], restart_to_listening_s=restart_s)
+        return _entry(
+            rec,
+            final,
+            exit_code=code,
+            state_at_kill=at_kill,
+            active_after_restart=status["active"],
+            restart_to_listening_s=restart_s,
+        )
     finally:
         await box.stop()
 
@@ -327,8 +391,13 @@ async def case_kill_smoke(work: Path) -> dict[str, Any]:
         rec = await until(data, finished("b1"), box=box)
         final = await serves(box)
         assert rec["state"] == "committed" and final["active"] == "b1", rec
-        return _entry(rec, final, state_at_kill="smoke_testing",
-                      active_after_restart=status["active"], restart_to_listening_s=restart_s)
+        return _entry(
+            rec,
+            final,
+            state_at_kill="smoke_testing",
+            active_after_restart=status["active"],
+            restart_to_listening_s=restart_s,
+        )
     finally:
         await box.stop()
 
@@ -349,8 +418,13 @@ async def case_kill_probation(work: Path) -> dict[str, Any]:
         rec = record(data)
         assert rec["state"] == "rolled_back" and status["active"] == "factory", (rec, status)
         assert status["last"].startswith("b1: rolled_back (the service crashed 1 time(s)")
-        return _entry(rec, status, state_at_kill="probation",
-                      active_after_restart=status["active"], restart_to_listening_s=restart_s)
+        return _entry(
+            rec,
+            status,
+            state_at_kill="probation",
+            active_after_restart=status["active"],
+            restart_to_listening_s=restart_s,
+        )
     finally:
         await box.stop()
 
@@ -371,13 +445,15 @@ async def _refused(work: Path, bundle: Path, why: str) -> dict[str, Any]:
 
 
 async def case_smoke_failing(work: Path) -> dict[str, Any]:
-    return await _refused(work, build_bundle(work / "b1", 2, broken_vad=True),
-                          "smoke test failed: silero-vad (vad)")
+    return await _refused(
+        work, build_bundle(work / "b1", 2, broken_vad=True), "smoke test failed: silero-vad (vad)"
+    )
 
 
 async def case_tampered(work: Path) -> dict[str, Any]:
-    return await _refused(work, build_bundle(work / "b1", 2, tamper=True),
-                          "verification failed: kb-branch/notice.md")
+    return await _refused(
+        work, build_bundle(work / "b1", 2, tamper=True), "verification failed: kb-branch/notice.md"
+    )
 
 
 async def case_older(work: Path) -> dict[str, Any]:
@@ -398,10 +474,17 @@ async def case_older(work: Path) -> dict[str, Any]:
         await box.stop()
 
 
-CASES = {"happy": case_happy, "kill_staging": case_kill_staging, "kill_smoke": case_kill_smoke,
-         "kill_switch": case_kill_switch, "kill_switched": case_kill_switched,
-         "kill_probation": case_kill_probation, "smoke_failing": case_smoke_failing,
-         "tampered": case_tampered, "older": case_older}
+CASES = {
+    "happy": case_happy,
+    "kill_staging": case_kill_staging,
+    "kill_smoke": case_kill_smoke,
+    "kill_switch": case_kill_switch,
+    "kill_switched": case_kill_switched,
+    "kill_probation": case_kill_probation,
+    "smoke_failing": case_smoke_failing,
+    "tampered": case_tampered,
+    "older": case_older,
+}
 
 
 async def run_case(name: str, work: Path) -> dict[str, Any]:
@@ -423,12 +506,14 @@ def main() -> int:
         with tempfile.TemporaryDirectory(prefix=f"prov-{name}-") as work:
             results[name] = asyncio.run(run_case(name, Path(work)))
         print(name, json.dumps(results[name], ensure_ascii=False), flush=True)
-    out = {"note": "real service processes on 127.0.0.1, speech off, knowledge BM25, no LLM; "
-                   "the bundle is a knowledge pack, the Silero VAD and the trained router. "
-                   "Times are from a shared 2-core box under load: see load_avg.",
-           "load_avg_start": [round(x, 2) for x in load],
-           "load_avg_end": [round(x, 2) for x in os.getloadavg()],
-           "cases": results}
+    out = {
+        "note": "real service processes on 127.0.0.1, speech off, knowledge BM25, no LLM; "
+        "the bundle is a knowledge pack, the Silero VAD and the trained router. "
+        "Times are from a shared 2-core box under load: see load_avg.",
+        "load_avg_start": [round(x, 2) for x in load],
+        "load_avg_end": [round(x, 2) for x in os.getloadavg()],
+        "cases": results,
+    }
     args.out.write_text(json.dumps(out, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     return 0
 

@@ -203,8 +203,11 @@ class EdgeUpdater:
             return
         bundle = arrived[0]
         components: dict[str, int] = {}
-        for folder in sorted(p for p in (self.slots.inbox / bundle).iterdir()
-                             if p.is_dir() and not p.name.startswith(".")):
+        for folder in sorted(
+            p
+            for p in (self.slots.inbox / bundle).iterdir()
+            if p.is_dir() and not p.name.startswith(".")
+        ):
             try:
                 components[folder.name] = m.read(folder).version
             except m.ManifestError:

@@ -46,7 +46,8 @@ class UpdateRecord(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     starts: int = 0  # processes that ran the new bundle (a start counts before models load)
     clean_stops: int = 0  # of those, ended by a graceful stop
     failures_at_switch: int = 0  # the service's turn-failure count when probation began
-    timings_s: dict[str, float] = msgspec.field(default_factory=dict)  # install, verify, smoke, switch
+    # install, verify, smoke, switch
+    timings_s: dict[str, float] = msgspec.field(default_factory=dict)
 
     @property
     def done(self) -> bool:

@@ -27,12 +27,20 @@ lang: zh
 """
 
 
-def component(folder: Path, name: str, kind: m.ComponentKind, version: int,
-              min_service: str = "0.1.0") -> Path:
+def component(
+    folder: Path, name: str, kind: m.ComponentKind, version: int, min_service: str = "0.1.0"
+) -> Path:
     """Write folder/component.json describing the files already in folder."""
-    m.write(folder, m.ComponentManifest(name=name, kind=kind, version=version,
-                                        min_service_version=min_service,
-                                        files=m.describe_files(folder)))
+    m.write(
+        folder,
+        m.ComponentManifest(
+            name=name,
+            kind=kind,
+            version=version,
+            min_service_version=min_service,
+            files=m.describe_files(folder),
+        ),
+    )
     return folder
 
 

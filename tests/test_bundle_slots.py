@@ -65,10 +65,15 @@ def test_verification_names_tampering_and_refuses_old_or_too_new(tmp_path: Path)
     model(build, "silero-vad", "vad", 1)
     too_new = build / "silero-vad"
     man = m.read(too_new)
-    m.write(too_new, m.ComponentManifest(name=man.name, kind=man.kind, version=1,
-                                         min_service_version="9.0.0", files=man.files))
+    m.write(
+        too_new,
+        m.ComponentManifest(
+            name=man.name, kind=man.kind, version=1, min_service_version="9.0.0", files=man.files
+        ),
+    )
     assert refusals(build, ["silero-vad"], {}, "0.1.0") == [
-        "silero-vad: needs service 9.0.0, this box runs 0.1.0"]
+        "silero-vad: needs service 9.0.0, this box runs 0.1.0"
+    ]
     assert refusals(build, ["nothing"], {}, "0.1.0")[0].startswith("nothing: ")
 
 

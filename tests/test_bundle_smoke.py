@@ -15,7 +15,8 @@ async def test_a_good_bundle_speaks_hears_and_finds(tmp_path: Path) -> None:
     model(tmp_path, "silero-vad", "vad", 1)
     knowledge(tmp_path, 1)
     problems, report = await run_smoke(
-        tmp_path, ["whisper-base", "silero-vad", "kb-branch", "piper-en-joe"], 240)
+        tmp_path, ["whisper-base", "silero-vad", "kb-branch", "piper-en-joe"], 240
+    )
     assert problems == [], problems
     assert report is not None
     done = {c.component: c.detail for c in report.checks}

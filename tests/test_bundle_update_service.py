@@ -25,12 +25,20 @@ Turn = tuple[float, float]  # sent, replied (time.time())
 
 
 def _config(tmp_path: Path, **over: Any) -> Any:
-    return make_config(tmp_path, **{"updates.check_interval_s": 0.1, "updates.quiet_hold_s": 0.5,
-                                    "updates.probation_s": 1.0, **over})
+    return make_config(
+        tmp_path,
+        **{
+            "updates.check_interval_s": 0.1,
+            "updates.quiet_hold_s": 0.5,
+            "updates.probation_s": 1.0,
+            **over,
+        },
+    )
 
 
-async def _until(service: Service, ok: Callable[[BundleStatus], bool],
-                 timeout: float = 150.0) -> BundleStatus:
+async def _until(
+    service: Service, ok: Callable[[BundleStatus], bool], timeout: float = 150.0
+) -> BundleStatus:
     async with asyncio.timeout(timeout):
         while True:
             status = service.health().bundle
@@ -96,8 +104,9 @@ async def test_a_bundle_waits_for_the_customer_and_switches_between_turns(tmp_pa
         rec = _record(service)
         switch_began = rec["switched_at"] - rec["timings_s"]["switch"]
         assert switch_began > last_reply  # not while the customer was talking
-        assert all(replied <= switch_began or sent >= rec["switched_at"]
-                   for sent, replied in turns)  # no turn overlapped the switch
+        assert all(
+            replied <= switch_began or sent >= rec["switched_at"] for sent, replied in turns
+        )  # no turn overlapped the switch
         # the same connection goes on, on the new models; the new document is searchable
         await _turn(kiosk, 99)
         await _until(service, lambda s: service.health().versions.knowledge != documents, 60)
@@ -152,9 +161,15 @@ async def test_bad_bundles_are_refused_and_the_box_serves_on(tmp_path: Path) -> 
 async def test_new_speech_models_take_over_an_open_microphone_stream(tmp_path: Path) -> None:
     from tests.test_voice_e2e import clip, collect, kiosk, of, send_audio
 
-    config = _config(tmp_path, **{"speech.enabled": True, "server.max_audio_seconds": 900.0,
-                                  "server.audio_bytes_per_s": 100_000_000.0,
-                                  "server.audio_burst_bytes": 100_000_000.0})
+    config = _config(
+        tmp_path,
+        **{
+            "speech.enabled": True,
+            "server.max_audio_seconds": 900.0,
+            "server.audio_bytes_per_s": 100_000_000.0,
+            "server.audio_burst_bytes": 100_000_000.0,
+        },
+    )
     async with Service.open(config) as service:
         assert service.address is not None and service.updater is not None
         host, port = service.address

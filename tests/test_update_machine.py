@@ -11,8 +11,13 @@ from provisioning import updater as u
 from provisioning.settings import UpdateSettings
 
 T0 = 1_764_036_000.0
-S = UpdateSettings(quiet_hold_s=2.0, max_deferral_s=600.0, probation_s=300.0,
-                   probation_max_turn_failures=3, probation_max_crashes=1)
+S = UpdateSettings(
+    quiet_hold_s=2.0,
+    max_deferral_s=600.0,
+    probation_s=300.0,
+    probation_max_turn_failures=3,
+    probation_max_crashes=1,
+)
 QUIET = u.Lobby()
 
 
@@ -81,10 +86,17 @@ def test_after_the_maximum_deferral_an_idle_moment_is_enough() -> None:
         assert not u.may_switch(rec, during, T0, T0 + 10_000, S).switch
 
 
-@given(conversations=st.integers(0, 5), turns=st.integers(0, 5), speaking=st.integers(0, 5),
-       calls=st.integers(0, 5), waited=st.floats(0, 10_000), held=st.floats(0, 100))
-def test_never_switches_during_a_turn_or_speech(conversations: int, turns: int, speaking: int,
-                                               calls: int, waited: float, held: float) -> None:
+@given(
+    conversations=st.integers(0, 5),
+    turns=st.integers(0, 5),
+    speaking=st.integers(0, 5),
+    calls=st.integers(0, 5),
+    waited=st.floats(0, 10_000),
+    held=st.floats(0, 100),
+)
+def test_never_switches_during_a_turn_or_speech(
+    conversations: int, turns: int, speaking: int, calls: int, waited: float, held: float
+) -> None:
     lobby = u.Lobby(conversations, turns, speaking, calls)
     rec = _waiting()
     d = u.may_switch(rec, lobby, T0 + waited - held, T0 + waited, S)
@@ -105,11 +117,18 @@ def test_probation_rolls_back_on_failed_turns_or_a_broken_model() -> None:
     assert "STT: model.bin missing" in rec.reason
 
 
-@pytest.mark.parametrize(("state", "action"), [
-    ("staged", "install"), ("verifying", "verify"), ("smoke_testing", "smoke"),
-    ("waiting_for_quiet", "wait")])
-def test_a_restart_before_the_switch_resumes_the_same_step(state: u.UpdateState,
-                                                           action: str) -> None:
+@pytest.mark.parametrize(
+    ("state", "action"),
+    [
+        ("staged", "install"),
+        ("verifying", "verify"),
+        ("smoke_testing", "smoke"),
+        ("waiting_for_quiet", "wait"),
+    ],
+)
+def test_a_restart_before_the_switch_resumes_the_same_step(
+    state: u.UpdateState, action: str
+) -> None:
     rec = u.new_record("b2", {}, T0)
     rec.state = state
     assert u.on_start(rec, "b1", T0 + 60, S) == action
