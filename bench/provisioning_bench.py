@@ -170,8 +170,11 @@ class Box:
         return time.perf_counter() - began
 
     async def died(self, timeout: float = 120.0) -> int:
+        """Its exit status, once its output is drained (so its pipes close with it)."""
         assert self.proc is not None
-        return await asyncio.wait_for(self.proc.wait(), timeout)
+        await asyncio.wait_for(self.proc.communicate(), timeout)
+        assert self.proc.returncode is not None
+        return self.proc.returncode
 
     def kill(self) -> None:
         assert self.proc is not None
@@ -181,10 +184,10 @@ class Box:
         if self.proc is not None and self.proc.returncode is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
-                await asyncio.wait_for(self.proc.wait(), 30)
+                await asyncio.wait_for(self.proc.communicate(), 30)
             except TimeoutError:
                 self.proc.kill()
-                await self.proc.wait()
+                await self.proc.communicate()
 
     def health(self) -> dict[str, Any]:
         http = self.url.replace("ws://", "http://", 1)
