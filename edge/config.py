@@ -20,7 +20,7 @@ from edge.queue.settings import QueueSettings, validate_settings
 from intents.answers.settings import AnswerSettings, LlmSettings
 from intents.dialogue.appointment_rules import AppointmentRules
 from intents.guardrails.large_value import LargeValueRules
-from provisioning.settings import ProvisioningSettings
+from provisioning.settings import ProvisioningSettings, UpdateSettings
 from speech.settings import SttSettings, TtsSettings, VadSettings
 
 Role = Literal["kiosk", "caller", "console"]
@@ -337,6 +337,7 @@ class BranchConfig(_Section):
     lanes: LanesSettings = msgspec.field(default_factory=LanesSettings)
     provisioning: ProvisioningSettings = msgspec.field(default_factory=ProvisioningSettings)
     guardrails: GuardrailSettings = msgspec.field(default_factory=GuardrailSettings)
+    updates: UpdateSettings = msgspec.field(default_factory=UpdateSettings)
 
     def device(self, device_id: str) -> DeviceCredential | None:
         """The configured device with this id, if any."""
@@ -434,6 +435,7 @@ def check(config: BranchConfig) -> list[tuple[str, str]]:
     problems.extend(_check_appointments(config))
     if config.provisioning.expiry_alarm_s < 0 or config.provisioning.download_timeout_s <= 0:
         problems.append(("provisioning", "need expiry_alarm_s >= 0 and download_timeout_s > 0"))
+    problems.extend(_check_updates(config.updates))
     for name in ("vad_route", "tts", "answers", "indexing"):
         lane = getattr(config.lanes, name)
         if lane.workers < 1 or lane.max_queue < 0 or lane.max_wait_s < 0 or lane.nice < 0:
@@ -462,6 +464,21 @@ def _check_appointments(config: BranchConfig) -> list[tuple[str, str]]:
     if not 4 <= a.number_min_chars <= a.number_max_chars <= 16:
         problems.append(("appointments.number_min_chars",
                          "need 4 <= number_min_chars <= number_max_chars <= 16"))
+    return problems
+
+
+def _check_updates(up: UpdateSettings) -> list[tuple[str, str]]:
+    problems: list[tuple[str, str]] = []
+    for name in ("check_interval_s", "smoke_timeout_s"):
+        if getattr(up, name) <= 0:
+            problems.append((f"updates.{name}", "must be more than 0 seconds"))
+    for name in ("quiet_hold_s", "max_deferral_s", "probation_s", "probation_max_turn_failures",
+                 "probation_max_crashes", "smoke_nice"):
+        if getattr(up, name) < 0:
+            problems.append((f"updates.{name}", "must not be negative"))
+    if up.keep_bundles < 2:
+        problems.append(("updates.keep_bundles", "must be at least 2 (the active bundle and "
+                         "the one to roll back to)"))
     return problems
 
 

@@ -18,7 +18,15 @@ import msgspec
 from websockets.datastructures import Headers
 from websockets.http11 import Response
 
-from devices.payloads import Features, Health, JobHealth, LaneHealth, SpeechHealth, Versions
+from devices.payloads import (
+    BundleStatus,
+    Features,
+    Health,
+    JobHealth,
+    LaneHealth,
+    SpeechHealth,
+    Versions,
+)
 from devices.protocol import (
     Ack,
     Alert,
@@ -45,6 +53,7 @@ from devices.protocol import (
 from devices.server import DeviceServer, Identity, Peer
 from devices.static import StaticSite
 from edge.branch_facts import build_policy, model_versions
+from edge.bundle_swap import ServiceModels
 from edge.config import BranchConfig
 from edge.console_commands import console_snapshot, run_command
 from edge.describe import describe_branch
@@ -59,6 +68,7 @@ from edge.sessions import KioskSession
 from edge.staff_gate import StaffGate
 from edge.store import Store
 from edge.understanding import load_understanding
+from edge.updates import EdgeUpdater
 from edge.voice import SpeechResources, VoiceChannel
 from intents.answers.composer import Answer, Answerer
 from intents.answers.llm import GRACE_S as LLM_GRACE_S
@@ -106,6 +116,8 @@ class Service:
         self._resources: contextlib.AsyncExitStack | None = None
         self.pages = StaticSite.load()  # kiosk /k/ and display /d/ on the device port
         self.playback = {"started": 0, "finished": 0, "stopped": 0}  # kiosk speaker reports
+        self.speaking: set[str] = set()  # kiosks that reported playback started, not yet ended
+        self.updater: EdgeUpdater | None = None  # provisioned bundles (edge/updates.py)
 
     # ------------------------------------------------------------ lifecycle
 
@@ -139,7 +151,12 @@ class Service:
 
     async def _open_resources(self, stack: contextlib.AsyncExitStack) -> None:
         """The one factory: each resource registers its close as soon as it is open."""
-        cfg = self.config
+        from importlib.metadata import version
+
+        # Before any model loads: finish or undo an interrupted update, load the active bundle.
+        self.updater = EdgeUpdater(self.config, version("branch-teller"))
+        cfg = self.config = await asyncio.get_running_loop().run_in_executor(
+            None, self.updater.boot)
         stack.callback(self.lanes.shutdown)
         self.store = await Store.open(Path(cfg.data_dir) / "branch.db")
         stack.push_async_callback(self.store.close)
@@ -164,10 +181,10 @@ class Service:
             self.speech = await loop.run_in_executor(
                 self.models, SpeechResources.load, Path(cfg.models.root),
                 cfg.models.resolve("whisper"), cfg.models.resolve("vad"), sp.vad, sp.stt, sp.tts)
-            stack.callback(self.speech.close)
+            stack.callback(lambda: self.speech.close() if self.speech else None)  # swappable
             self._speech_lanes(self.speech)
         self.policy = build_policy(cfg)
-        self.versions = model_versions(cfg)
+        self.versions = model_versions(cfg, self.updater.slots.active_bundle())
         s = cfg.server
         self.server = DeviceServer(self, limits_from(s), cfg.branch.name_zh,
                                    extra_http=self._http, gate=self.staff)
@@ -177,11 +194,13 @@ class Service:
         jobs = branch_jobs(cfg, self.desk, self.store, self.sessions, self.to_callers)
         jobs.append(Job("staff_sync", every(cfg.staff.sync_interval_s), self.staff.sync))
         self.jobs = Supervisor(
-            jobs, time.time, tick_s=cfg.jobs.tick_s,
+            [*jobs, self.updater.job(ServiceModels(self))], time.time, tick_s=cfg.jobs.tick_s,
             timeout_s=cfg.jobs.timeout_s, retry_min_s=cfg.jobs.retry_min_s,
             retry_max_s=cfg.jobs.retry_max_s, on_result=self.metrics.observe_job)
         self.jobs.start()
         stack.push_async_callback(self.jobs.stop)
+        stack.push_async_callback(self.updater.close)
+        stack.callback(self.updater.stopped)  # only a start that got this far stops cleanly
         stack.callback(self._stopping.set)  # first of all: worker-thread jobs give up early
 
     async def _load_knowledge(self) -> None:
@@ -263,6 +282,7 @@ class Service:
             peer.send(self.console_snapshot())
 
     async def on_disconnect(self, peer: Peer) -> None:
+        self.speaking.discard(peer.device_id)
         session = self.sessions.get(peer.device_id)
         if session is not None and session.peer is peer:
             del self.sessions[peer.device_id]
@@ -282,6 +302,7 @@ class Service:
             kind = ("started" if isinstance(msg, PlaybackStarted) else
                     "finished" if isinstance(msg, PlaybackFinished) else "stopped")
             self.playback[kind] += 1
+            (self.speaking.add if kind == "started" else self.speaking.discard)(peer.device_id)
             return
         session = self.sessions.get(peer.device_id)
         if session is None:
@@ -335,6 +356,7 @@ class Service:
             jobs=msgspec.convert(self.jobs.health(), dict[str, JobHealth])
             if self.jobs is not None else {},
             lanes=msgspec.convert(self.lanes.health(), dict[str, LaneHealth]),
+            bundle=self.updater.status() if self.updater is not None else BundleStatus(),
         )
 
     def describe(self, peer: Peer, ref: str | None = None) -> Describe:

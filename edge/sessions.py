@@ -126,6 +126,11 @@ class KioskSession:
     def last_activity(self) -> float:
         return self.core.last_activity
 
+    @property
+    def answering(self) -> bool:
+        """A turn is being answered (or waits behind one): no time to swap models."""
+        return self._worker is not None and not self._worker.done()
+
     # ------------------------------------------------------------ what the kiosk sends
 
     def reset(self, reason: str, keep_guess: bool = False) -> None:

@@ -143,6 +143,31 @@ class VoiceChannel:
         self.on_barge_in = on_barge_in
         self.barge_ins = 0
 
+    @property
+    def busy(self) -> bool:
+        """A customer is speaking (the endpointer is in a turn) or a reply is being decoded
+        or spoken. An open microphone stream alone is not busy: kiosks keep it open."""
+        s = self._stream
+        return (s is not None and s.endpointer.in_turn) or bool(self._tasks)
+
+    def use_resources(self, res: SpeechResources) -> None:
+        """New speech models (a bundle switch, between turns): an open microphone stream
+        goes on with fresh model state on the new models; the kiosk notices nothing."""
+        self.res = res
+        self.speaks = res.tts is not None and "tts" in self.peer.identity.capabilities
+        s = self._stream
+        if s is None:
+            return
+        if res.vad is None or res.stt is None:  # no listening on these models
+            self._stream = None
+            return
+        s.vad = res.vad.new_stream()
+        s.transcriber = StreamingTranscriber(res.stt, res.stt_settings, on_partial=self._partial,
+                                             language=s.transcriber.language)
+        s.endpointer = Endpointer(res.vad_settings)
+        s.endpointer.expect_digits = self.expect_digits
+        s.t_ms = 0  # the new transcriber counts the stream's samples from here
+
     # ------------------------------------------------------------ audio in
 
     async def start(self, msg: AudioStart) -> None:

@@ -131,10 +131,12 @@ class HealthPane(Vertical):
         self.query_one("#health", DataTable).add_columns("Item", "Value")
 
     def show(self, health: Mapping[str, Any], console: Mapping[str, Any]) -> None:
-        """Redraw: the service's `health` object, then this console's own facts."""
+        """Redraw: the service's `health` object (its bundle first: what runs, what waits
+        to switch and why), then this console's own facts."""
         table: DataTable[str] = self.query_one("#health", DataTable)
         table.clear()
-        for key, value in health_rows(health):
+        rows = health_rows(health)
+        for key, value in sorted(rows, key=lambda row: not row[0].startswith("bundle.")):
             table.add_row(key, value)
         for key, value in health_rows(console):
             table.add_row(f"console.{key}", value)
