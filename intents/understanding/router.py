@@ -17,6 +17,7 @@ import numpy.typing as npt
 from intents.understanding.features import detect_language, features, has_content, normalise
 from intents.understanding.router_calibration import UnsureRule, plausible
 from intents.understanding.router_encoder import Encoder, EncoderHead, fuse
+from intents.understanding.router_guard import FRAUD, banking_lexicon, guard
 from intents.understanding.router_train import AMBIGUOUS_CLASS, FittedHead, TrainConfig, fit_head
 
 OUT_OF_SCOPE: Final = "out_of_scope"
@@ -42,6 +43,7 @@ class RouteResult:
     language: str
     slots: dict[str, Any] = field(default_factory=dict)
     reason: str | None = None  # "empty_input" when nothing could be routed; "truncated"
+    # "heard_banking" / "maybe_fraud": router_guard.py asked instead of refusing / misrouting
 
     def to_json(self) -> dict[str, Any]:
         """A plain dict for logs, the wire and the eval CLI."""
@@ -86,6 +88,8 @@ class Router:
         classes = head.classes
         self._amb_idx = classes.index(AMBIGUOUS_CLASS) if AMBIGUOUS_CLASS in classes else -1
         self.intents = tuple(c for c in classes if c != AMBIGUOUS_CLASS)
+        self._fraud_idx = classes.index(FRAUD) if FRAUD in classes else -1
+        self._lexicon = banking_lexicon()
 
     @classmethod
     def train(
@@ -161,14 +165,16 @@ class Router:
         top1 = candidates[0][1]
         top2 = candidates[1][1] if len(candidates) > 1 else 0.0
         unsure = self.rule.is_unsure(top1, top2, p_ambiguous)
+        p_fraud = float(probs[self._fraud_idx]) if self._fraud_idx >= 0 else 0.0
+        ruled = guard(clean, candidates, unsure, p_fraud, self._lexicon, self.head.fraud_floor)
         return RouteResult(
-            intent=candidates[0][0],
-            confidence=top1,
-            candidates=candidates,
-            unsure=unsure,
+            intent=ruled.candidates[0][0],
+            confidence=ruled.candidates[0][1],
+            candidates=ruled.candidates,
+            unsure=ruled.unsure,
             language=language,
             slots=self._slots(clean, language),
-            reason="truncated" if truncated else None,
+            reason="truncated" if truncated else ruled.rule,
         )
 
     def _slots(self, clean: str, language: str) -> dict[str, Any]:
@@ -197,6 +203,7 @@ class Router:
                 head.rule.max_ambiguous,
                 float(head.pinyin),
                 head.candidate_mass,
+                head.fraud_floor,
             ],
             dtype=np.float64,
         )
@@ -246,8 +253,9 @@ class Router:
                     )
                 ),
                 encoder=_encoder_from(data),
-                pinyin=len(meta) > 7 and bool(meta[7]),
+                pinyin=int(meta[7]) if len(meta) > 7 else 0,
                 candidate_mass=float(meta[8]) if len(meta) > 8 else 1.0,
+                fraud_floor=float(meta[9]) if len(meta) > 9 else 1.01,
             )
         parser = slot_parser if slot_parser is not None else _default_slot_parser()
         return cls(head, parser, today, encoder)
