@@ -16,6 +16,7 @@ import json
 import platform
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,7 @@ from intents.data import (  # noqa: E402
 from intents.understanding.router import DEFAULT_CONFIG, Router  # noqa: E402
 from intents.understanding.router_calibration import plausible  # noqa: E402
 from intents.understanding.router_clarify import clarify_candidates  # noqa: E402
+from intents.understanding.router_train import TrainConfig  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "vague_curve.json"
 BUDGETS = (0.01, 0.02, 0.03, 0.04, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3)
@@ -59,7 +61,7 @@ def _named_two(router: Router, probs: np.ndarray, listed: list[tuple[str, ...]])
     return out
 
 
-def held_out_views(encoder: Any, k: int, seed: int) -> dict[str, Any]:
+def held_out_views(encoder: Any, k: int, seed: int, cfg: TrainConfig) -> dict[str, Any]:
     """Probabilities of every clear and vague training row from a router that never saw it."""
     rows, ambiguous = load_labelled(TRAIN_TSV), load_ambiguous(AMBIGUOUS_TSV)
     fold_of = np.array(stratified_folds(rows, k, seed))
@@ -69,7 +71,7 @@ def held_out_views(encoder: Any, k: int, seed: int) -> dict[str, Any]:
     for fold in range(k):
         train = [r for r, f in zip(rows, fold_of, strict=True) if f != fold]
         amb_train = [a for a, f in zip(ambiguous, amb_fold, strict=True) if f != fold]
-        router = Router.train(train, DEFAULT_CONFIG, amb_train, lambda *_: {}, encoder)
+        router = Router.train(train, cfg, amb_train, lambda *_: {}, encoder)
         held = [rows[i] for i in np.flatnonzero(fold_of == fold)]
         p, a = _views(router, [t for _, t in held])
         clear_p.append(p)
@@ -161,13 +163,17 @@ def main() -> None:
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--cache", type=Path, default=ROOT / "bench" / ".cache")
+    parser.add_argument(
+        "--vague-class-weight", type=float, default=DEFAULT_CONFIG.vague_class_weight
+    )
     args = parser.parse_args()
+    cfg = replace(DEFAULT_CONFIG, vague_class_weight=args.vague_class_weight)
     encoder = None
     if args.e5:
         texts = [t for _, t in load_labelled(TRAIN_TSV)] + [t for t, _ in load_ambiguous()]
         encoder = CachedEncoder(args.cache, texts)
     start = time.perf_counter()
-    views = held_out_views(encoder, args.folds, 0)
+    views = held_out_views(encoder, args.folds, 0, cfg)
     result: dict[str, Any] = {
         "router": "ngram+e5 cascade" if args.e5 else "ngram",
         "validation": f"{args.folds}-fold CV of train.tsv / ambiguous.tsv",

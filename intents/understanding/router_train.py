@@ -56,6 +56,7 @@ class TrainConfig:
     vague_soft: bool = False  # each row trains each of its k listed intents...
     vague_weight: float = 1.0  # ...with weight vague_weight / k
     vague_class: bool = True  # a learned "__ambiguous__" class that feeds the unsure rule
+    vague_class_weight: float = 1.0  # weight of each vague row as that class
     candidate_mass: float = 0.9  # candidates named: the best until they cover this probability
     augment: int = 0  # spoken variants per training row (router_augment.py), n-gram head only
     max_fraud_asks: float = 0.01  # clear non-fraud validation rows the fraud rule may ask about
@@ -205,7 +206,8 @@ def _vague_targets(
         known = [index[i] for i in dict.fromkeys(listed) if i in index]
         share = cfg.vague_weight / max(1, len(known))
         soft = tuple((j, share) for j in known) if cfg.vague_soft else ()
-        out.append(soft + (((ambiguous_class, 1.0),) if cfg.vague_class else ()))
+        klass = ((ambiguous_class, cfg.vague_class_weight),) if cfg.vague_class else ()
+        out.append(soft + klass)
     return out
 
 
