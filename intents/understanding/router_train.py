@@ -190,6 +190,7 @@ def _fast_share_tradeoff(
         probs, _ = cascade_probs(oof, enc_oof, temperature, fast_head, n_intents)
         correct = probs[:, :n_intents].argmax(axis=1) == y
         out[f"val_accuracy_fast_share_{share:.2f}"] = float(correct.mean())
+        out[f"fast_confidence_at_share_{share:.2f}"] = thr
     return out
 
 
