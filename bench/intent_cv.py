@@ -141,8 +141,11 @@ def cross_validate(
             if heard is not None:
                 h = router.route(heard[i])
                 out[i].update(
-                    heard=heard[i], heard_pred=h.intent, heard_unsure=h.unsure,
-                    heard_rule=h.reason, heard_named=clarify_candidates(h.candidates),
+                    heard=heard[i],
+                    heard_pred=h.intent,
+                    heard_unsure=h.unsure,
+                    heard_rule=h.reason,
+                    heard_named=clarify_candidates(h.candidates),
                 )
     return out, vague
 
@@ -222,8 +225,11 @@ def summarise_heard(records: list[dict[str, Any]]) -> dict[str, Any]:
     refused = [r for r in banking if r["heard_pred"] == "out_of_scope" and not r["heard_unsure"]]
     oos = [r for r in records if r["gold"] == "out_of_scope"]
     fraud = [r for r in records if r["gold"] == "fraud_report"]
-    lost = [r for r in fraud if r["heard_pred"] != "fraud_report"
-            and "fraud_report" not in r["heard_named"]]
+    lost = [
+        r
+        for r in fraud
+        if r["heard_pred"] != "fraud_report" and "fraud_report" not in r["heard_named"]
+    ]
     rules = Counter(r["heard_rule"] for r in records if r["heard_rule"])
     out["banking_refused_rate"] = len(refused) / max(1, len(banking))
     out["oos_asked_rate"] = sum(r["heard_unsure"] for r in oos) / max(1, len(oos))
@@ -277,7 +283,9 @@ def main() -> None:
     encoder = None
     if args.e5:
         extra = heard or []
-        encoder = CachedEncoder(args.cache, [t for _, t in rows] + [t for t, _ in ambiguous] + extra)
+        encoder = CachedEncoder(
+            args.cache, [t for _, t in rows] + [t for t, _ in ambiguous] + extra
+        )
     start = time.perf_counter()
     records, vague = cross_validate(rows, cfg, ambiguous, args.folds, args.seed, encoder, heard)
     s = summarise(records)
@@ -294,17 +302,24 @@ def main() -> None:
             f"  unsure {v['unsure_rate']:.4f}  answered {v['answered_accuracy']:.4f}"
             f"  ECE {v['ece']:.4f}"
         )
-    print(f"  confident wrong {s['confident_wrong']}: the right intent among the others offered "
-          f"after a bare correction {s['repair_offers_right_rate']:.3f}")
+    print(
+        f"  confident wrong {s['confident_wrong']}: the right intent among the others offered "
+        f"after a bare correction {s['repair_offers_right_rate']:.3f}"
+    )
     print("  vague:", "  ".join(f"{k} {v:.3f}" for k, v in s["vague"].items()))
     if "heard" in s:
         h = s["heard"]
         for lang in ("zh", "en", "all"):
             v = h[lang]
-            print(f"  heard {lang:3} top1 {v['top1']:.4f}  acc(unsure=wrong) {v['accuracy']:.4f}"
-                  f"  unsure {v['unsure_rate']:.4f}")
-        print("  heard:", "  ".join(f"{k} {v:.3f}" for k, v in h.items()
-                                  if isinstance(v, float)), h["rules"])
+            print(
+                f"  heard {lang:3} top1 {v['top1']:.4f}  acc(unsure=wrong) {v['accuracy']:.4f}"
+                f"  unsure {v['unsure_rate']:.4f}"
+            )
+        print(
+            "  heard:",
+            "  ".join(f"{k} {v:.3f}" for k, v in h.items() if isinstance(v, float)),
+            h["rules"],
+        )
     cached = "  (encoder vectors cached: not the live latency)" if args.e5 else ""
     print(f"  latency p50 {s['latency_ms_p50']:.2f} ms  p95 {s['latency_ms_p95']:.2f} ms{cached}")
     weakest = sorted(s["per_intent_top1"].items(), key=lambda kv: kv[1])[:10]
