@@ -133,11 +133,11 @@ def curve(views: dict[str, Any]) -> list[dict[str, float]]:
     return out
 
 
-def score_test(encoder: Any) -> dict[str, float]:
+def score_test(encoder: Any, cfg: TrainConfig) -> dict[str, float]:
     """The shipped recipe (all of train, its own rule), scored once on the test splits."""
     router = Router.train(
         load_labelled(TRAIN_TSV),
-        DEFAULT_CONFIG,
+        cfg,
         load_ambiguous(AMBIGUOUS_TSV),
         lambda *_: {},
         encoder,
@@ -186,6 +186,12 @@ def main() -> None:
         else "one stratified 20% carve of train.tsv / ambiguous.tsv (router cross-fitted on 2)",
         "clear_n": len(views["gold"]),
         "vague_n": len(views["named_two"]),
+        "config": {
+            "pinyin": cfg.pinyin,
+            "augment": cfg.augment,
+            "vague_class_weight": cfg.vague_class_weight,
+            "max_unsure_rate": cfg.max_unsure_rate,
+        },
         "curve": curve(views),
     }
     if args.test:
@@ -194,7 +200,7 @@ def main() -> None:
             from edge.understanding import load_e5
 
             test_encoder = load_e5()
-        result["test"] = score_test(test_encoder)
+        result["test"] = score_test(test_encoder, cfg)
     result["seconds"] = time.perf_counter() - start
     result["machine"] = {"cpu": platform.machine(), "python": platform.python_version()}
     args.out.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
