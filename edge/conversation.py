@@ -225,8 +225,10 @@ class Conversation:
 
     @staticmethod
     def wants_second_tier(p: Prepared, u: Understanding) -> bool:
-        """The LLM tier chooses among close candidates before the customer is asked."""
-        return u.unsure and not p.state.clarifying and p.state.form is None
+        """The LLM tier chooses among close candidates before the customer is asked; a turn that
+        may be a fraud report (fraud among the others) is always asked, never picked away."""
+        return (u.unsure and not p.state.clarifying and p.state.form is None
+                and "fraud_report" not in u.candidates[1:])
 
     @staticmethod
     def second_tier_offer(u: Understanding) -> list[tuple[str, str]]:

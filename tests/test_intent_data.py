@@ -119,3 +119,43 @@ def test_clarify_replies() -> None:
     for cands, reply, expected in rows:
         assert 2 <= len(cands) <= 4 and set(cands) <= set(INTENT_IDS), reply
         assert expected in cands, f"{reply!r}: {expected} was not offered"
+
+
+# intents.md v1.1 "Decisions on boundary cases": a row matching a pattern must carry one of these
+BOUNDARY_RULES = (
+    (r"结构性存款|structured deposit", {"wealth_products"}),
+    (r"质押|borrow against|pledge", {"personal_loan", "small_business_loan"}),
+    (
+        r"汇.{0,8}(香港|澳门|台湾)|(send|wire|remit)\w* .{0,20}(hong kong|macau|taiwan)",
+        {"international_remittance"},
+    ),
+    (r"社保卡.{0,6}密码|social security card pin", {"social_security"}),
+    (r"充电器|充电宝|charge my phone|phone charger|wifi", {"branch_info"}),
+    (r"跨行取款手续费|withdrawing from another bank", {"cash_withdrawal"}),
+    (r"企业网银|对公的|公司账户的|从公司账户|company's online banking", {"corporate_account"}),
+    (r"^(请|帮我)?冻结我的卡|freeze my card|block my (card|passbook)", {"card_lost"}),
+)
+
+
+@pytest.mark.parametrize(("pattern", "allowed"), BOUNDARY_RULES)
+def test_boundary_decisions_are_labelled_as_settled(
+    pattern: str,
+    allowed: set[str],
+    train: list[tuple[str, str]],
+    test: list[tuple[str, str]],
+) -> None:
+    rx = re.compile(pattern, re.IGNORECASE)
+    hits = [(i, t) for i, t in train + test if rx.search(t) and not t.startswith("企业网银不是")]
+    assert hits, f"no row states the decision {pattern!r}"
+    wrong = [(i, t) for i, t in hits if i not in allowed]
+    assert not wrong, f"against intents.md v1.1: {wrong[:5]}"
+
+
+def test_settled_cases_are_not_left_ambiguous(
+    ambiguous: list[tuple[str, tuple[str, ...]]],
+) -> None:
+    """A vague row never offers account_frozen for blocking one's own card, nor a settled case."""
+    settled = re.compile(r"社保卡.{0,6}密码|密码.{0,6}社保卡|social security card|香港|hong kong")
+    for text, cands in ambiguous:
+        assert not ({"card_lost", "account_frozen"} <= set(cands)), text
+        assert not settled.search(text.lower()), f"{text!r} is settled by intents.md v1.1"

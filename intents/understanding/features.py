@@ -9,6 +9,8 @@ from collections.abc import Callable
 from functools import lru_cache
 from typing import Final
 
+from intents.understanding.router_sounds import sound_features
+
 _CJK: Final = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _LATIN_WORD: Final = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
 _CJK_RUN: Final = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
@@ -37,16 +39,6 @@ def _segmenter() -> Callable[[str], list[str]] | None:
     except ImportError:  # pragma: no cover - rjieba is a declared dependency
         return None
     return rjieba.cut
-
-
-@lru_cache(maxsize=1)
-def _pinyin() -> Callable[[str], list[str]] | None:
-    """Load pypinyin once: speech recognition swaps homophones (挂时 for 挂失, 帐 for 账)."""
-    try:
-        from pypinyin import Style, lazy_pinyin
-    except ImportError:  # pragma: no cover - pypinyin is a declared dependency
-        return None
-    return lambda run: lazy_pinyin(run, style=Style.NORMAL, errors="ignore")
 
 
 def normalise(text: str, max_chars: int = DEFAULT_MAX_CHARS) -> str:
@@ -82,20 +74,13 @@ def words(normalised: str) -> list[str]:
     return out
 
 
-def pinyin_features(normalised: str) -> list[str]:
-    """Toneless pinyin syllables and syllable pairs of each Chinese run (homophone slips)."""
-    to_pinyin = _pinyin()
-    if to_pinyin is None:
-        return []
-    feats: list[str] = []
-    for run in _CJK_RUN.findall(normalised):
-        syl = to_pinyin(run)
-        feats.extend("p" + s for s in syl)
-        feats.extend(f"q{a} {b}" for a, b in itertools.pairwise(syl))
-    return feats
+def pinyin_features(normalised: str, mode: int = 1) -> list[str]:
+    """Pinyin syllables and pairs of each Chinese run: toneless (mode 1) or accent-folded (2),
+    so a homophone slip (挂时 for 挂失, 刀刷 for 盗刷) still meets the word it stands for."""
+    return sound_features(normalised, folded=mode >= 2) if mode else []
 
 
-def features(normalised: str, char_max: int = 5, pinyin: bool = False) -> list[str]:
+def features(normalised: str, char_max: int = 5, pinyin: int = 0) -> list[str]:
     """Tagged n-grams: chars within word boundaries, Chinese char runs, words and word pairs."""
     feats: list[str] = []
     for w in _LATIN_WORD.findall(normalised):
@@ -116,5 +101,5 @@ def features(normalised: str, char_max: int = 5, pinyin: bool = False) -> list[s
     feats.extend("w" + t for t in toks)
     feats.extend(f"b{a} {b}" for a, b in itertools.pairwise(toks))
     if pinyin:
-        feats.extend(pinyin_features(normalised))
+        feats.extend(pinyin_features(normalised, int(pinyin)))
     return feats

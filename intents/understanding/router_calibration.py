@@ -162,3 +162,18 @@ def choose_unsure_rule(
                     best_score = score
                     best = UnsureRule(float(conf), float(margin), float(amb_t))
     return best
+
+
+def choose_fraud_floor(probs: FloatArray, y: IntArray, fraud: int, max_asks: float) -> float:
+    """The lowest fraud probability that asks about a non-fraud answer, within a budget of
+    clear validation rows (those neither fraud nor answered as fraud) asked about."""
+    if fraud < 0:
+        return 1.01
+    pred = probs.argmax(axis=1)
+    clear = (y != fraud) & (pred != fraud)
+    if not clear.any():
+        return 1.01
+    for floor in np.linspace(0.02, 0.5, 25):
+        if float((probs[clear, fraud] >= floor).mean()) <= max_asks:
+            return float(floor)
+    return 0.5

@@ -15,7 +15,7 @@ from intents.understanding.catalog import INTENTS
 OUT_OF_SCOPE: Final = "out_of_scope"
 
 # Words a customer uses to point at an option, beyond the catalog labels.
-_KEYWORDS: Final[dict[str, tuple[str, ...]]] = {
+KEYWORDS: Final[dict[str, tuple[str, ...]]] = {
     "account_open": ("开户", "办卡", "开卡", "新卡", "open", "new account", "opening"),
     "account_close": ("销户", "注销", "关闭", "close", "closing", "cancel the account"),
     "account_frozen": ("冻结", "解冻", "止付", "frozen", "freeze", "blocked", "unfreeze"),
@@ -136,7 +136,7 @@ def _keyword_pick(reply: str, candidates: Sequence[str]) -> str | None:
     best: list[tuple[int, str]] = []
     for c in candidates:
         info = INTENTS.get(c)
-        words = list(_KEYWORDS.get(c, ()))
+        words = list(KEYWORDS.get(c, ()))
         if info is not None:
             label = info.label_en.lower()
             words += [info.label_zh, label]

