@@ -149,6 +149,9 @@ class BundleStatus(Payload):
     reason: str = ""  # why it waits ("waiting: 1 conversation(s) in progress")
     last: str = ""  # the last finished update: "b2: committed", "b3: rejected (why)"
     timings_s: dict[str, float] = msgspec.field(default_factory=dict)  # verify, smoke, switch
+    # the signed-bundle source: "" (none configured), or its state and why ("ok: ...",
+    # "stale: ...", "rejected: ..."); states other than ok/unchecked are alarms
+    trust: str = ""
 
 
 class Health(Payload):

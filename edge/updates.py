@@ -142,6 +142,10 @@ class EdgeUpdater:
         """The service's config on the active bundle."""
         return effective_config(self.base, self.slots, self.slots.active_bundle())
 
+    def busy(self) -> bool:
+        """An update is on its way (staged to probation): nothing new is fetched meanwhile."""
+        return self.record is not None and not self.record.done
+
     def stopped(self) -> None:
         """A graceful stop: not a crash of a bundle on probation."""
         if self.record is not None and self.record.state == "probation":

@@ -27,6 +27,8 @@ class ProvisioningSettings(msgspec.Struct, kw_only=True, frozen=True, forbid_unk
     """Alarm (stale) when the trusted timestamp expires within this long: central is silent."""
     download_timeout_s: float = 30.0
     """Longest wait for the next bytes of a download before it counts as failed."""
+    fetch_interval_s: float = 900.0
+    """How often the box asks central (or the mirror) for a newer bundle."""
 
     def trust_folder(self, data_dir: str) -> Path:
         """Where trusted metadata lives: on the data disk, so rollback protection survives."""
