@@ -10,8 +10,10 @@ the migration on, not for what they held before it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
+from collections.abc import Iterator
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -46,19 +48,14 @@ def ensure_chain(conn: sqlite3.Connection, now: float) -> int:
     """Tables, triggers and the genesis anchor; chains an unchained table (returns how many
     rows were migrated, 0 when there was nothing to do)."""
     conn.executescript(_TABLES)
-    columns = {r[1] for r in conn.execute("PRAGMA table_info(audit)")}
     migrated = 0
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with _immediate(conn):  # a CLI tool starting beside the service migrates only once
+        columns = {r[1] for r in conn.execute("PRAGMA table_info(audit)")}
         if "hash" not in columns:
             conn.execute("ALTER TABLE audit ADD COLUMN prev_hash TEXT")
             conn.execute("ALTER TABLE audit ADD COLUMN hash TEXT")
         if conn.execute("SELECT COUNT(*) FROM audit_anchors").fetchone()[0] == 0:
             migrated = _chain_existing(conn, now)
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
     script = _TRIGGERS + "".join(
         f"CREATE TRIGGER IF NOT EXISTS {t}_no_update BEFORE UPDATE ON {t} BEGIN SELECT "
         f"RAISE(ABORT, '{t} is append-only'); END;\n"
@@ -128,8 +125,7 @@ def append(
     conn: sqlite3.Connection, at: float, actor: str, action: str, detail: dict[str, Any]
 ) -> int:
     """Chain one row at the end of the log (committed before returning); returns its id."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with _immediate(conn):
         prev_id, prev_hash = _tail(conn)
         row = _row(prev_id + 1, at, actor, action, json.dumps(detail, ensure_ascii=False))
         conn.execute(
@@ -145,10 +141,6 @@ def append(
                 row_hash(row, prev_hash),
             ),
         )
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
     return int(row["id"])
 
 
@@ -173,39 +165,46 @@ def write_checkpoint(
     conn: sqlite3.Connection, key: Ed25519PrivateKey, branch: str, at: float
 ) -> Checkpoint | None:
     """Sign the newest row (None when it is signed already or the log is empty)."""
-    if unsigned_rows(conn) == 0:
-        return None
-    upto_id, upto_hash = _tail(conn)
-    seq = int(conn.execute("SELECT COALESCE(MAX(seq), 0) FROM audit_checkpoints").fetchone()[0]) + 1
-    cp = sign_checkpoint(key, seq, at, branch, upto_id, upto_hash)
-    conn.execute(
-        "INSERT INTO audit_checkpoints(seq, at, branch, upto_id, upto_hash, public_key, "
-        "signature) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (cp.seq, cp.at, cp.branch, cp.upto_id, cp.upto_hash, cp.public_key, cp.signature),
-    )
+    with _immediate(conn):  # another process (a CLI tool) may be appending
+        if unsigned_rows(conn) == 0:
+            return None
+        upto_id, upto_hash = _tail(conn)
+        seq = conn.execute("SELECT COALESCE(MAX(seq), 0) FROM audit_checkpoints").fetchone()[0]
+        cp = sign_checkpoint(key, int(seq) + 1, at, branch, upto_id, upto_hash)
+        conn.execute(
+            "INSERT INTO audit_checkpoints(seq, at, branch, upto_id, upto_hash, public_key, "
+            "signature) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (cp.seq, cp.at, cp.branch, cp.upto_id, cp.upto_hash, cp.public_key, cp.signature),
+        )
     return cp
 
 
 def prune(conn: sqlite3.Connection, cutoff: float, now: float) -> int:
     """Retention: remove the oldest rows up to the newest signed checkpoint older than
     `cutoff`, anchoring the chain there first (rows are never removed anywhere else)."""
-    found = conn.execute(
-        "SELECT c.upto_id, c.upto_hash FROM audit_checkpoints c JOIN audit a ON a.id = c.upto_id "
-        "WHERE a.at < ? ORDER BY c.upto_id DESC LIMIT 1",
-        (cutoff,),
-    ).fetchone()
-    if found is None or found[0] <= anchors(conn)[-1].after_id:
-        return 0
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with _immediate(conn):
+        found = conn.execute(
+            "SELECT c.upto_id, c.upto_hash FROM audit_checkpoints c "
+            "JOIN audit a ON a.id = c.upto_id WHERE a.at < ? ORDER BY c.upto_id DESC LIMIT 1",
+            (cutoff,),
+        ).fetchone()
+        if found is None or found[0] <= anchors(conn)[-1].after_id:
+            return 0
         conn.execute(
             "INSERT INTO audit_anchors(at, after_id, after_hash, reason) "
             "VALUES (?, ?, ?, 'retention')",
             (now, found[0], found[1]),
         )
-        removed = conn.execute("DELETE FROM audit WHERE id <= ?", (found[0],)).rowcount
+        return int(conn.execute("DELETE FROM audit WHERE id <= ?", (found[0],)).rowcount)
+
+
+@contextlib.contextmanager
+def _immediate(conn: sqlite3.Connection) -> Iterator[None]:
+    """One write transaction, taken at once (committed, or rolled back on any error)."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
     except BaseException:
         conn.execute("ROLLBACK")
         raise
     conn.execute("COMMIT")
-    return int(removed)

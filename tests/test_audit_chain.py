@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from edge import box_key
 from edge.audit_chain import GENESIS_HASH, Anchor, row_hash, sign_checkpoint, verify_log
@@ -265,3 +267,44 @@ def test_pure_verify_on_a_handmade_chain() -> None:
     assert verify_log(rows, genesis, [cp], key.public_key()).intact
     verdict = verify_log(rows[:2], genesis, [cp], key.public_key())
     assert not verdict.intact and "truncated" in verdict.problems[0]
+
+
+_KEY = Ed25519PrivateKey.generate()
+_GENESIS = Anchor(0, GENESIS_HASH, "genesis", 0.0)
+
+
+def _chain(details: list[str]) -> list[dict[str, object]]:
+    rows, prev = [], GENESIS_HASH
+    for i, detail in enumerate(details, start=1):
+        row = {"id": i, "at": 1_765_000_000.25 + i, "actor": "t", "action": "a", "detail": detail}
+        h = row_hash(row, prev)
+        rows.append({**row, "prev_hash": prev, "hash": h})
+        prev = h
+    return rows
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.text(max_size=12), min_size=3, max_size=30),
+    st.sampled_from(["edit", "delete", "swap", "truncate", "none"]),
+    st.data(),
+)
+def test_any_single_tampering_of_a_signed_chain_is_found(
+    details: list[str], how: str, data: st.DataObject
+) -> None:
+    rows = _chain(details)
+    cp = sign_checkpoint(_KEY, 1, 0.0, "b", len(rows), str(rows[-1]["hash"]))
+    n = len(rows)
+    if how == "edit":
+        k = data.draw(st.integers(0, n - 1))
+        new = data.draw(st.text(max_size=12).filter(lambda t: t != rows[k]["detail"]))
+        rows[k] = {**rows[k], "detail": new}
+    elif how == "delete":
+        del rows[data.draw(st.integers(0, n - 1))]
+    elif how == "swap":
+        j, k = data.draw(st.lists(st.integers(0, n - 1), min_size=2, max_size=2, unique=True))
+        rows[j], rows[k] = {**rows[k], "id": rows[j]["id"]}, {**rows[j], "id": rows[k]["id"]}
+    elif how == "truncate":
+        rows = rows[: data.draw(st.integers(0, n - 1))]
+    verdict = verify_log(rows, _GENESIS, [cp], _KEY.public_key())
+    assert verdict.intact is (how == "none"), verdict.problems
