@@ -174,6 +174,12 @@ def _staff(args: argparse.Namespace) -> int:
     return run_staff(config_from_args(args), args)
 
 
+def _audit(args: argparse.Namespace) -> int:
+    from edge.audit_cli import run_audit
+
+    return run_audit(config_from_args(args), args)
+
+
 def _console(args: argparse.Namespace) -> int:
     import getpass
 
@@ -337,6 +343,18 @@ def build_parser() -> argparse.ArgumentParser:
     add_staff_arguments(st)
     add_config_arguments(st)
     st.set_defaults(func=_staff)
+
+    from edge.audit_cli import add_arguments as add_audit_arguments
+
+    au = sub.add_parser("audit", help="verify the hash-chained audit log; export its checkpoints",
+                        description="verify: walk the audit log's hash chain and hold it against "
+                        "the checkpoints the box signed (and, with --checkpoints, ones exported "
+                        "earlier): reports each edited, deleted, reordered or cut-off row; exit "
+                        "0 intact, 1 tampered, 2 cannot check. checkpoints: list them, or "
+                        "--export FILE to keep them off the box.")
+    add_audit_arguments(au)
+    add_config_arguments(au)
+    au.set_defaults(func=_audit)
 
     co = sub.add_parser("console", help="the staff console (terminal UI)",
                         description="Connect to a running service as a staff member: live queue, "

@@ -158,6 +158,14 @@ class Retention(_Section):
     appointment_days: int = 30  # bookings, counted from their day (they carry customer hints)
 
 
+class AuditSettings(_Section):
+    """The audit log's signed checkpoints (`branch-teller audit verify`); the box's Ed25519
+    key that signs them is made on first start as DATA_DIR/box_ed25519.pem (0600)."""
+
+    checkpoint_every_rows: int = 100  # a checkpoint is signed after this many new rows...
+    checkpoint_interval_s: float = 600.0  # ...and this often while any row is unsigned
+
+
 class JobSettings(_Section):
     """The service's scheduled jobs (call re-sends, idle resets, retention purge, day close)."""
 
@@ -338,6 +346,7 @@ class BranchConfig(_Section):
     provisioning: ProvisioningSettings = msgspec.field(default_factory=ProvisioningSettings)
     guardrails: GuardrailSettings = msgspec.field(default_factory=GuardrailSettings)
     updates: UpdateSettings = msgspec.field(default_factory=UpdateSettings)
+    audit: AuditSettings = msgspec.field(default_factory=AuditSettings)
 
     def device(self, device_id: str) -> DeviceCredential | None:
         """The configured device with this id, if any."""
@@ -417,6 +426,9 @@ def check(config: BranchConfig) -> list[tuple[str, str]]:
         problems.append(("staff.session_ttl_s", "must be more than 0 seconds"))
     if config.server.console_waiting_per_service < 0:
         problems.append(("server.console_waiting_per_service", "must be 0 (all) or more"))
+    if config.audit.checkpoint_every_rows < 1 or config.audit.checkpoint_interval_s <= 0:
+        problems.append(("audit.checkpoint_every_rows", "checkpoints need at least 1 row and "
+                         "an interval of more than 0 seconds"))
     seen: set[str] = set()
     for i, dev in enumerate(config.devices):
         if dev.id in seen:

@@ -1,4 +1,5 @@
-"""The branch's scheduled jobs: call re-sends, idle resets, retention purge, day close.
+"""The branch's scheduled jobs: call re-sends, idle resets, retention purge, day close, audit
+checkpoints.
 
 Each is a plain coroutine over resources passed in; `edge.jobs.Supervisor` runs them,
 isolated from one another.
@@ -39,6 +40,10 @@ def branch_jobs(config: BranchConfig, desk: QueueDesk, store: Store,
         await store.purge(now, r.transcript_days, r.audit_days, r.queue_event_days,
                           r.appointment_days)
 
+    async def sign_audit(now: float) -> None:
+        """Sign the audit log's newest row, so a cut-off tail shows (`audit verify`)."""
+        await store.audit_checkpoint(now)
+
     async def close_day(now: float) -> None:
         """Yesterday's open tickets closed out (a day missed while off too), bookings of
         past days never checked in expired."""
@@ -52,4 +57,5 @@ def branch_jobs(config: BranchConfig, desk: QueueDesk, store: Store,
         Job("retention_purge", every(jobs.purge_interval_s), purge, run_at_start=True),
         Job("day_close", at_day_rollover(config.queue.timezone, config.queue.day_rollover),
             close_day, run_at_start=True),
+        Job("audit_checkpoint", every(config.audit.checkpoint_interval_s), sign_audit),
     ]

@@ -161,7 +161,8 @@ class Service:
         cfg = self.config = await asyncio.get_running_loop().run_in_executor(
             None, self.updater.boot)
         stack.callback(self.lanes.shutdown)
-        self.store = await Store.open(Path(cfg.data_dir) / "branch.db")
+        self.store = await Store.open(Path(cfg.data_dir) / "branch.db", cfg.audit,
+                                      cfg.branch.id)
         stack.push_async_callback(self.store.close)
         self.staff = await StaffGate.open(cfg.staff, self.store, self._login_revoked, self.demo)
         stack.callback(self.staff.close)

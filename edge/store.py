@@ -12,7 +12,6 @@ alerts and pending calls by replaying the desk's. Rows carry their schema versio
 from __future__ import annotations
 
 import asyncio
-import json
 import sqlite3
 import threading
 import time
@@ -22,7 +21,11 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import sqlite_utils
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from edge import audit_log, box_key
+from edge.audit_chain import Checkpoint
+from edge.config import AuditSettings
 from edge.queue.events import (
     DESK_KINDS,
     QUEUE_KINDS,
@@ -52,8 +55,13 @@ class BookingTaken(Exception):
 class Store:
     """The service's database; all access goes through its single worker thread."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, audit: AuditSettings | None = None,
+                 branch: str = "") -> None:
         self.path = path
+        self.audit_settings = audit or AuditSettings()
+        self.branch = branch
+        self.key_path = path.parent / box_key.KEY_FILE
+        self._key = Ed25519PrivateKey.generate()  # replaced by the box key when opened
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
         self._db: sqlite_utils.Database | None = None
         self._thread: threading.Thread | None = None
@@ -61,9 +69,11 @@ class Store:
     # ------------------------------------------------------------ lifecycle
 
     @classmethod
-    async def open(cls, path: Path) -> Store:
-        """Open (creating if needed) the database file and its tables."""
-        store = cls(path)
+    async def open(cls, path: Path, audit: AuditSettings | None = None,
+                   branch: str = "") -> Store:
+        """Open (creating if needed) the database file and its tables; the audit log's
+        checkpoints are signed with the box key beside it (made on first start)."""
+        store = cls(path, audit, branch)
         await store._run(store._open)
         return store
 
@@ -73,6 +83,8 @@ class Store:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=FULL")
         conn.execute("PRAGMA foreign_keys=ON")
+        # deleted rows (expired transcripts) are overwritten with zeros, not left in free pages
+        conn.execute("PRAGMA secure_delete=ON")
         db = sqlite_utils.Database(conn)
         if "queue_events" not in db.table_names():
             db.table("queue_events").create(
@@ -104,6 +116,8 @@ class Store:
             )
             db.table("appointments").create_index(["day"])
         db.table("meta").upsert({"key": "schema", "value": str(SCHEMA_VERSION)}, pk="key")
+        self._key = box_key.load_or_create(self.key_path)
+        audit_log.ensure_chain(conn, time.time())
         self._db = db
         self._thread = threading.current_thread()
 
@@ -115,6 +129,7 @@ class Store:
 
     def _close(self) -> None:
         assert self._db is not None
+        audit_log.write_checkpoint(self._db.conn, self._key, self.branch, time.time())
         self._db.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         self._db.conn.close()
         self._db = None
@@ -206,15 +221,26 @@ class Store:
     # ------------------------------------------------------------ audit and transcripts
 
     async def audit(self, actor: str, action: str, detail: dict[str, Any]) -> None:
-        """Record a staff or system action (durably, before it is reported done)."""
-        row = {"at": time.time(), "actor": actor, "action": action,
-               "detail": json.dumps(detail, ensure_ascii=False)}
-        await self._run(lambda: self.db.table("audit").insert(row))
+        """Record a staff action or compliance decision (durably, chained, before it is
+        reported done); every `audit.checkpoint_every_rows` rows the box signs a checkpoint."""
+        await self._run(self._audit, time.time(), actor, action, detail)
+
+    def _audit(self, at: float, actor: str, action: str, detail: dict[str, Any]) -> None:
+        conn = self.db.conn
+        audit_log.append(conn, at, actor, action, detail)
+        if audit_log.unsigned_rows(conn) >= self.audit_settings.checkpoint_every_rows:
+            audit_log.write_checkpoint(conn, self._key, self.branch, at)
+
+    async def audit_checkpoint(self, now: float) -> Checkpoint | None:
+        """Sign the newest audit row now (None when nothing is unsigned)."""
+        return await self._run(
+            lambda: audit_log.write_checkpoint(self.db.conn, self._key, self.branch, now))
 
     async def audit_rows(self, limit: int = 100) -> list[dict[str, Any]]:
         """Most recent audit rows first."""
         return await self._run(
-            lambda: list(self.db.table("audit").rows_where(order_by="id desc", limit=limit))
+            lambda: list(self.db.table("audit").rows_where(
+                select="id, at, actor, action, detail", order_by="id desc", limit=limit))
         )
 
     async def add_transcripts(self, rows: Iterable[dict[str, Any]]) -> None:
@@ -234,15 +260,19 @@ class Store:
                event_days: int, appointment_days: int | None) -> dict[str, int]:
         conn = self.db.conn
         out: dict[str, int] = {}
-        for table, days in (("transcripts", transcript_days), ("audit", audit_days),
-                            ("queue_events", event_days)):
+        for table, days in (("transcripts", transcript_days), ("queue_events", event_days)):
             cur = conn.execute(f"DELETE FROM {table} WHERE at < ?", (now - days * 86_400.0,))
             out[table] = cur.rowcount
+        out["audit"] = audit_log.prune(conn, now - audit_days * 86_400.0, now)
         if appointment_days is not None:
             # ISO days compare as text; UTC's date is at most a day off the branch's
             cutoff = time.strftime("%Y-%m-%d", time.gmtime(now - appointment_days * 86_400.0))
             out["appointments"] = conn.execute(
                 "DELETE FROM appointments WHERE day < ?", (cutoff,)).rowcount
+        if any(out.values()):
+            # the WAL still holds the deleted rows' old pages: fold it in and empty it, so
+            # the text is gone from every file (secure_delete zeroed it in the database)
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         return out
 
     # ------------------------------------------------------------ appointment book

@@ -33,6 +33,7 @@ from devices.protocol import (
 )
 from devices.server import Peer
 from edge.lanes import LaneBusy
+from intents.guardrails.masking import mask_pii
 from speech.audio import FrameSplitter, PcmStreamDecoder
 from speech.endpoint import Endpointer, SpeechEnd, SpeechStart
 from speech.settings import SttSettings, TtsSettings, VadSettings
@@ -251,7 +252,9 @@ class VoiceChannel:
 
     def _partial(self, result: SttTranscript) -> None:
         if result.text and self._stream is not None:
-            self.peer.send(Transcript(stream=self._stream.id, text=result.text, final=False,
+            # the lobby can see the kiosk's screen: what it shows of the words is masked
+            self.peer.send(Transcript(stream=self._stream.id, text=mask_pii(result.text),
+                                      final=False,
                                       language=_lang(result.language)))
 
     async def _finish_turn(self, stream: int, final: asyncio.Task[SttTranscript],
@@ -271,7 +274,8 @@ class VoiceChannel:
             log.debug("turn dropped: empty or backchannel")
             return
         language = _lang(result.language)
-        self.peer.send(Transcript(stream=stream, text=result.text, final=True, language=language))
+        self.peer.send(Transcript(stream=stream, text=mask_pii(result.text), final=True,
+                                  language=language))
         await self.on_turn(result.text, language, timer)
 
     # ------------------------------------------------------------ speech out

@@ -134,6 +134,9 @@ class PiperVoiceEngine:
         from speech.espeak import install
 
         install()  # piper 1.8's espeak bridge leaks on every sentence: see speech/espeak.py
+        # piper logs every sentence it speaks at DEBUG: what the kiosk says stays out of logs
+        piper_log = logging.getLogger("piper")
+        piper_log.setLevel(max(piper_log.getEffectiveLevel(), logging.INFO))
         model = next(iter(sorted(folder.glob("*.onnx"))), None)
         if model is None:
             raise FileNotFoundError(f"no piper .onnx voice in {folder}")

@@ -7,21 +7,20 @@ import re
 import unicodedata
 from typing import Final
 
+from intents.guardrails.names import mask_names
+from intents.guardrails.number_words import ID_X, UNIT, ZH_DIGITS, units_in
+
 MASK: Final = "*"
 MIN_MASKED_DIGITS: Final = 11  # a mobile number is the shortest identifier we must hide
 KEEP_LAST: Final = 4  # cards, IDs and other long numbers keep their last four, as on receipts
 
-# Spoken digits as speech-to-text writes them (幺 is how 1 is read aloud in phone numbers).
-SPOKEN_DIGITS: Final[dict[str, str]] = {
-    "零": "0", "〇": "0", "洞": "0", "一": "1", "幺": "1", "二": "2", "两": "2", "三": "3",
-    "四": "4", "五": "5", "六": "6", "七": "7", "拐": "7", "八": "8", "九": "9", "勾": "9",
-}
-_ID_X: Final = "xXＸ叉"
-_D: Final = rf"[\d{''.join(SPOKEN_DIGITS)}]"
-# A run of digits (Arabic, full-width or spoken) where up to 3 spaces, dashes or commas between
-# groups do not break it: "138 1234 5678", "138 - 1234 - 5678", "幺三八，幺二三四，五六七八".
+SPOKEN_DIGITS: Final = ZH_DIGITS  # the Mandarin spoken digits (their English: number_words)
+_ID_X: Final = ID_X
+# A run of digit units (Arabic, full-width, Mandarin or English words, mixed) where up to 3
+# spaces, dashes or commas between groups do not break it: "138 1234 5678", "138 - 1234 -
+# 5678", "幺三八，幺二三四，五六七八", "one three eight, double one ...", "138 one two 3 4".
 _DIGIT_RUN: Final = re.compile(
-    rf"(?:\+(?=\d))?{_D}(?:[ \-,，、]{{0,3}}{_D})*(?:[{_ID_X}](?![a-zA-Z]))?"
+    rf"(?:\+(?=\d))?{UNIT}(?:[ \-,，、]{{0,3}}{UNIT})*(?:[ \-,，、]{{0,3}}[{_ID_X}](?![a-zA-Z]))?"
 )
 _EMAIL: Final = re.compile(
     r"(?<![A-Za-z0-9._%+-])([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)"
@@ -59,14 +58,25 @@ def _keep(digits: str) -> tuple[int, int]:
 
 
 def _mask_run(m: re.Match[str]) -> str:
+    """Hide the middle of a long run; a unit holding a hidden digit is masked whole, one mask
+    character per digit ("double eight" -> "**"), so no word or character gives one away."""
     run = m.group()
-    positions = [i for i, ch in enumerate(run) if ch in _ID_X or ch in SPOKEN_DIGITS
-                 or ch.isdecimal()]
-    if len(positions) < MIN_MASKED_DIGITS:
+    units = units_in(run)
+    digits = "".join(d for _, _, d in units)
+    if len(digits) < MIN_MASKED_DIGITS:
         return run
-    head, tail = _keep("".join(_digit(run[i]) for i in positions))
-    hidden = set(positions[head:len(positions) - tail])
-    return "".join(MASK if i in hidden else ch for i, ch in enumerate(run))
+    head, tail = _keep(digits)
+    hidden_from, hidden_to = head, len(digits) - tail
+    out: list[str] = []
+    done = seen = 0
+    for start, end, unit in units:
+        out.append(run[done:start])
+        covers = seen < hidden_to and seen + len(unit) > hidden_from
+        out.append(MASK * len(unit) if covers else run[start:end])
+        seen += len(unit)
+        done = end
+    out.append(run[done:])
+    return "".join(out)
 
 
 def _mask_email(m: re.Match[str]) -> str:
@@ -74,10 +84,11 @@ def _mask_email(m: re.Match[str]) -> str:
 
 
 def mask_pii(text: str) -> str:
-    """Mask IDs, cards, mobiles and emails so transcripts and logs never carry them whole."""
+    """Mask IDs, cards, mobiles, emails and stated names so transcripts and logs never carry
+    them whole."""
     if not isinstance(text, str) or not text:
         return "" if not isinstance(text, str) else text
-    return _DIGIT_RUN.sub(_mask_run, _EMAIL.sub(_mask_email, text))
+    return _DIGIT_RUN.sub(_mask_run, _EMAIL.sub(_mask_email, mask_names(text)))
 
 
 def resident_id_check_char(first17: str) -> str:
