@@ -25,6 +25,7 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from devices.frames import KIND_AUDIO_IN, KIND_AUDIO_OUT, AudioFrame, decode_frame
 from devices.protocol import PROTOCOL_VERSION
+from devices.staff_login import login
 
 ROOT = Path(__file__).resolve().parents[1]
 CHUNK_MS = 32  # one Silero frame per websocket frame, as a kiosk microphone would send
@@ -164,8 +165,15 @@ class Peer:
 
 async def open_peer(url: str, role: str, device: str, credential: str,
                     capabilities: list[str] | None = None) -> Peer:
-    """Connect, hello, check the welcome, start logging everything that arrives."""
-    ws = await connect(f"{url}/{role}", open_timeout=20, max_size=2**24)
+    """Connect, hello, check the welcome, start logging everything that arrives. A console
+    logs in as the staff account `device` with password `credential` first (GET /login)."""
+    headers: dict[str, str] = {}
+    if role == "console":
+        session = await login(url, device, credential, timeout=20)
+        headers = session.header()
+        credential = ""
+    ws = await connect(f"{url}/{role}", open_timeout=20, max_size=2**24,
+                       additional_headers=headers)
     await ws.send(json.dumps({"type": "hello", "device_id": device, "role": role,
                               "credential": credential, "protocol": PROTOCOL_VERSION,
                               "capabilities": capabilities or []}))
