@@ -9,6 +9,7 @@ llama-server itself (tests/llama_server.py).
 from __future__ import annotations
 
 import json
+import ssl
 import threading
 import time
 from collections.abc import Iterator
@@ -136,12 +137,21 @@ def _handler(state: ReplayServer) -> type[BaseHTTPRequestHandler]:
 
 
 @contextmanager
-def replay_server(behaviour: Behaviour | None = None) -> Iterator[ReplayServer]:
-    """Serve on 127.0.0.1 on a free port in a background thread until the block ends."""
+def replay_server(
+    behaviour: Behaviour | None = None, tls: tuple[Path, Path] | None = None
+) -> Iterator[ReplayServer]:
+    """Serve on 127.0.0.1 on a free port in a background thread until the block ends;
+    `tls`: (certificate, key) PEM files to serve https with."""
     state = ReplayServer("", behaviour or Behaviour())
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
     httpd.daemon_threads = True
-    state.base_url = f"http://127.0.0.1:{httpd.server_address[1]}/v1"
+    scheme = "http"
+    if tls is not None:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(str(tls[0]), str(tls[1]))
+        httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
+        scheme = "https"
+    state.base_url = f"{scheme}://127.0.0.1:{httpd.server_address[1]}/v1"
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
     try:

@@ -168,3 +168,15 @@ def test_constraint_follows_the_probed_server() -> None:
     assert constraint_for("vllm", "") == "json_schema"
     assert constraint_for("sglang", "0.5") == "json_schema"
     assert constraint_for("llamacpp", "") == "json_schema"
+
+
+def test_config_keeps_the_remote_tier_inside_the_local_budget() -> None:
+    from edge.config import ConfigError, load_config
+
+    load_config(None, {"llm_remote.base_url": "http://10.0.0.5:8000/v1"})
+    with pytest.raises(ConfigError, match=r"llm_remote\.route_deadline_s"):
+        load_config(None, {"llm_remote.route_deadline_s": 2.0, "llm.route_deadline_s": 1.5})
+    with pytest.raises(ConfigError, match=r"llm_remote\.base_url"):
+        load_config(None, {"llm_remote.base_url": "deepseek.bank.internal"})
+    with pytest.raises(ConfigError, match=r"llm_remote\.ca_file"):
+        load_config(None, {"llm_remote.ca_file": "/nonexistent/bank-ca.pem"})

@@ -4,8 +4,10 @@ constraint dialects and failures), over real HTTP on 127.0.0.1."""
 from __future__ import annotations
 
 import logging
+import subprocess
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,6 +16,7 @@ from intents.answers.llm import CallStats
 from intents.answers.remote import RemoteLlm
 from intents.answers.remote_settings import RemoteLlmSettings
 from intents.answers.tiered import TieredLlm
+from tests.conftest import REPO
 from tests.sse_replay import Behaviour, ReplayServer, replay_server
 
 CANDIDATES = [
@@ -195,3 +198,23 @@ def test_tiered_falls_back_to_the_local_tier_within_the_same_budget() -> None:
         assert answer(tiered) == ["Local sentence."]
         assert tiered.fallbacks[("route", "local")] == 1
         assert tiered.fallbacks[("answer", "local")] == 1
+
+
+def test_https_trusts_the_configured_bank_ca_only(tmp_path: Path) -> None:
+    subprocess.run(
+        [str(REPO / "scripts" / "branch_ca.sh"), str(tmp_path / "pki"), "llm-1"],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    pki = tmp_path / "pki"
+    tls = (pki / "box.pem", pki / "box.key")
+    with replay_server(Behaviour(owned_by="sglang"), tls) as srv:
+        assert srv.base_url.startswith("https://")
+        pinned = remote(srv, ca_file=str(pki / "branch-ca.pem"))
+        assert pinned.route("my card", CANDIDATES) == "card_lost"
+        system_cas = remote(srv)  # the bank's private CA is not a public one
+        assert system_cas.route("my card", CANDIDATES) is None
+        assert "APIConnectionError" in system_cas.last_error
+        lab = remote(srv, verify_tls=False)
+        assert lab.route("my card", CANDIDATES) == "card_lost"
