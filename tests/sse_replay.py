@@ -12,7 +12,7 @@ import json
 import ssl
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -28,11 +28,38 @@ def sse_events(name: str) -> list[bytes]:
     return [f"{line}\n\n".encode() for line in text.splitlines() if line.startswith("data:")]
 
 
+def content_events(contents: list[str]) -> list[bytes]:
+    """A plain (no reasoning) stream of these content pieces, as vLLM sends one."""
+    chunks = [{"role": "assistant", "content": ""}, *({"content": c} for c in contents)]
+    out = [
+        {
+            "id": "c1",
+            "object": "chat.completion.chunk",
+            "created": 1,
+            "model": "m",
+            "choices": [{"index": 0, "delta": d, "finish_reason": None}],
+        }
+        for d in chunks
+    ]
+    out.append(
+        {
+            "id": "c1",
+            "object": "chat.completion.chunk",
+            "created": 1,
+            "model": "m",
+            "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
+        }
+    )
+    return [f"data: {json.dumps(c)}\n\n".encode() for c in out] + [b"data: [DONE]\n\n"]
+
+
 @dataclass
 class Behaviour:
     """What the server does with the next chat requests (tests change it between calls)."""
 
     stream: str = "v3_plain.sse"  # fixture replayed for streamed requests
+    contents: list[str] | None = None  # instead of the fixture: these content deltas
+    reply_with: Callable[[dict[str, Any]], list[str]] | None = None  # deltas from the request
     route_reply: str = '{"intent": "card_lost"}'  # content of non-streamed replies
     delay_s: float = 0.0  # before the response headers
     chunk_delay_s: float = 0.0  # between streamed events
@@ -124,7 +151,9 @@ def _handler(state: ReplayServer) -> type[BaseHTTPRequestHandler]:
             self.send_header("Content-Type", "text/event-stream")
             self.send_header("Transfer-Encoding", "chunked")
             self.end_headers()
-            for n, event in enumerate(sse_events(b.stream)):
+            contents = b.reply_with(body) if b.reply_with is not None else b.contents
+            events = sse_events(b.stream) if contents is None else content_events(contents)
+            for n, event in enumerate(events):
                 if b.drop_after is not None and n >= b.drop_after:
                     self.close_connection = True
                     return  # no terminating chunk: the client sees a broken stream

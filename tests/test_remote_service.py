@@ -166,3 +166,24 @@ async def test_a_remote_answer_that_fails_grounding_leaves_the_extractive_answer
         reply, _ = await turn(running, "What documents do I need to open an account?")
         assert reply["sources"] and "10 yuan" not in reply["text"]
         assert any(b.get("stream") for b in server.bodies)
+
+
+def copy_the_passage(body: dict[str, Any]) -> list[str]:
+    """A model that answers by quoting the first sentence of passage [1], citing it."""
+    prompt = body["messages"][-1]["content"]
+    passage = prompt.split("[1] ", 1)[1].split("\n\n", 1)[0]
+    sentence = re.split(r"(?<=[.!?。！？])\s*", passage.strip())[0].rstrip(".。")
+    return [sentence[i : i + 7] for i in range(0, len(sentence), 7)] + [" [1]. "]
+
+
+async def test_a_grounded_remote_answer_is_spoken_with_its_source(
+    tmp_path: Path, server: ReplayServer
+) -> None:
+    server.behaviour.reply_with = copy_the_passage
+    async with open_service(tmp_path, server.base_url) as running:
+        await asyncio.wait_for(running.service.hub_ready.wait(), 60)
+        reply, _ = await turn(running, "What documents do I need to open an account?")
+        quoted = "".join(copy_the_passage(server.bodies[-1])[:-1])
+        assert quoted and quoted in reply["text"] and reply["sources"], reply
+        assert not reply["text"].startswith("From our")  # not the extractive answer
+        assert running.service.health().remote_llm.calls == {"answer ok": 1}
