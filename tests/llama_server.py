@@ -80,7 +80,7 @@ def start(
         "-np",
         str(parallel),
         "-t",
-        "2",
+        "1",  # ggml's threads spin while waiting: with 2 on a shared 2-core box, 20x slower
         "--no-webui",
         "--slots",
         "--log-disable",
