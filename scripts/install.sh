@@ -93,7 +93,7 @@ step "indexing the knowledge pack into data/kb (only changed files; first run em
 # The remote LLM tier's tests and bench run against llama.cpp's real OpenAI-compatible server:
 # only its server target, built once from the llama-cpp-python sdist (cached under build/,
 # stamped), serving the demo Qwen2.5 0.5B GGUF joined from its PyPI parts.
-step "llama.cpp server for the remote LLM tier tests (first build: ~15-45 min on 2 busy cores)"
+step "llama.cpp server for the remote LLM tier tests (first build: 13 min of CPU; 69 min on a shared, busy 2-core box)"
 scripts/build_llama_server.sh
 step "demo GGUF for llama-server (models/gguf)"
 "$VENV/bin/python" -m provisioning.gguf_demo >/dev/null
