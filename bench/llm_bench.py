@@ -2,6 +2,7 @@
 own loop on the same model in the same run, RSS, and grounded-answer quality on the pack.
 
     .venv/bin/python bench/llm_bench.py [--model models/llm-qwen2.5-0.5b] [--reps 3]
+    .venv/bin/python bench/llm_bench.py --remote URL [--limit 80]   # bench/llm_remote_bench.py
 
 Prints a table and writes bench/results/llm_bench.json. Ours and raw runs are interleaved so
 a neighbour's load hits both alike; medians are reported, with the load average.
@@ -183,6 +184,10 @@ def bench_grounded(engine: LlmEngine | None, hub: KnowledgeHub,
 
 
 def main() -> int:
+    if "--remote" in sys.argv:  # the remote tier: bench/llm_remote_bench.py
+        from bench.llm_remote_bench import main as remote_main
+
+        return remote_main(sys.argv[1:])
     parser = argparse.ArgumentParser()
     parser.add_argument("--model", type=Path, default=REPO / "models" / "llm-qwen2.5-0.5b")
     parser.add_argument("--reps", type=int, default=3)

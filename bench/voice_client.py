@@ -72,6 +72,12 @@ class ServiceProcess:
                "--set", f"devices={devices_toml(self.n_kiosks)}"]
         for item in self.overrides:
             cmd += ["--set", item]
+        # the benches' console logs in as a manager (staff accounts, not device credentials);
+        # cheap argon2 on a bench box whose staff are this script
+        subprocess.run([sys.executable, "-m", "edge.cli", "staff", "add", "manager", "--role",
+                        "manager", "--password-stdin", "--data-dir", str(self.data_dir)],
+                       input="demo-manager\n", text=True, cwd=ROOT, check=False,
+                       capture_output=True)
         self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, text=True,
                                      env={**os.environ, "PYTHONUNBUFFERED": "1"})
         deadline = time.monotonic() + timeout

@@ -99,6 +99,19 @@ class SpeechHealth(Payload):
     problems: list[str] = msgspec.field(default_factory=list)
 
 
+class RemoteLlmHealth(Payload):
+    """The bank's remote model server as the box sees it; state "off" when not configured."""
+
+    state: Literal["off", "closed", "open", "half_open"] = "off"  # open: local tier only
+    server: str = ""  # who GET /models says serves the model: vllm, sglang, llamacpp
+    model: str = ""
+    constraint: str = ""  # how routing is constrained: json_schema, structured_outputs, ...
+    calls: dict[str, int] = msgspec.field(default_factory=dict)  # "route ok", "answer deadline"
+    fallbacks: dict[str, int] = msgspec.field(default_factory=dict)  # "route local", ...
+    retry_in_s: float = 0.0  # open breaker: seconds to the next probe call
+    last_error: str = ""  # exception type and HTTP status only, never a body
+
+
 class Versions(Payload):
     """What is loaded, for staff and central operations."""
 
@@ -172,6 +185,7 @@ class Health(Payload):
     jobs: dict[str, JobHealth] = msgspec.field(default_factory=dict)
     lanes: dict[str, LaneHealth] = msgspec.field(default_factory=dict)
     bundle: BundleStatus = msgspec.field(default_factory=BundleStatus)
+    remote_llm: RemoteLlmHealth = msgspec.field(default_factory=RemoteLlmHealth)
 
 
 # ---------------------------------------------------------------- command results

