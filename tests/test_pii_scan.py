@@ -122,12 +122,15 @@ def log_file(tmp_path: Path) -> Iterator[Path]:
     old = root.level
     root.addHandler(handler)
     root.setLevel(logging.DEBUG)
-    logging.getLogger("websockets").setLevel(logging.INFO)
+    library = logging.getLogger("websockets")
+    old_library = library.level
+    library.setLevel(logging.INFO)
     try:
         yield path
     finally:
         root.removeHandler(handler)
         root.setLevel(old)
+        library.setLevel(old_library)  # other tests read the handshake's debug lines
         handler.close()
 
 
