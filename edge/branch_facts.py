@@ -29,7 +29,10 @@ def build_policy(config: BranchConfig) -> Policy:
                   cross_border_usd=config.thresholds.cross_border_usd,
                   min_confidence=config.thresholds.router_min_confidence,
                   high_impact_min_confidence=config.thresholds.high_impact_min_confidence,
-                  appointments=config.appointments.rules())
+                  appointments=config.appointments.rules(),
+                  # the urgent service is for fraud reports, with a staff alert: not a menu item
+                  ticket_services=tuple((s.id, s.name_zh, s.name_en)
+                                        for s in config.queue.services if s.id != "urgent"))
 
 
 def model_versions(config: BranchConfig) -> dict[str, Any]:

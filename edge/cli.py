@@ -174,6 +174,12 @@ def _staff(args: argparse.Namespace) -> int:
     return run_staff(config_from_args(args), args)
 
 
+def _device(args: argparse.Namespace) -> int:
+    from edge.device_cli import run_device
+
+    return run_device(config_from_args(args), args)
+
+
 def _console(args: argparse.Namespace) -> int:
     import getpass
 
@@ -348,6 +354,17 @@ def build_parser() -> argparse.ArgumentParser:
     add_staff_arguments(st)
     add_config_arguments(st)
     st.set_defaults(func=_staff)
+
+    from edge.device_cli import add_arguments as add_device_arguments
+
+    dv = sub.add_parser("device", help="pair a kiosk or display page, or revoke its pairing",
+                        description="`pair DEVICE` prints a one-time code and link (valid "
+                        "[pairing] code_ttl_s, one use) that the page exchanges for its own "
+                        "credential; `revoke DEVICE` ends its paired credentials (a running "
+                        "service disconnects it); `list` shows each device's pairing.")
+    add_device_arguments(dv)
+    add_config_arguments(dv)
+    dv.set_defaults(func=_device)
 
     co = sub.add_parser("console", help="the staff console (terminal UI)",
                         description="Connect to a running service as a staff member: live queue, "

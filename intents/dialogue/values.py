@@ -184,3 +184,5 @@ class Policy:
     min_confidence: float = 0.0  # below this any routing counts as unsure
     max_turns_without_progress: int = 8  # chatter this long gets a person, not a loop
     appointments: AppointmentRules = field(default_factory=AppointmentRules)
+    # counter services a customer may take a ticket for from the menu: (id, zh, en)
+    ticket_services: tuple[tuple[str, str, str], ...] = ()

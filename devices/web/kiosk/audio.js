@@ -1,14 +1,20 @@
 // Kiosk audio: the microphone streamed as 16 kHz PCM16 frames, the reply played through a
-// worklet that tells when each sentence really starts, and the audio clock for the face.
+// worklet that tells when each sentence really starts, the audio clock for the face, and the
+// page's own voice detector that stops the reply when the customer speaks over it.
 import { KIND_AUDIO_IN, KIND_AUDIO_OUT, encodeFrame } from "/web/link.js";
 
 const TARGET_RATE = 16000;
 const FRAME_MS = 40;
 
 export class KioskAudio {
-  constructor(link, { onPlayback }) {
+  constructor(link, { onPlayback, onBargeIn = () => {} }) {
     this.link = link;
     this.onPlayback = onPlayback;
+    this.onBargeIn = onBargeIn;
+    // barge-in by the page (`describe`'s `page`, from [pages] in branch.toml); off until told
+    this.barge = { barge_in: false, barge_in_min_rms: 0.02, barge_in_echo_gain: 0.5,
+                   barge_in_hold_ms: 160 };
+    this.loudMs = 0;  // how long the microphone has been over the threshold during a reply
     this.ctx = null;
     this.micOn = false;
     this.stream = 0;  // current microphone stream id (0: none announced on this connection)
@@ -72,6 +78,26 @@ export class KioskAudio {
                        channels: 1, encoding: "pcm16le" });
     }
     this.link.sendBinary(encodeFrame(KIND_AUDIO_IN, this.stream, this.seq++, pcm));
+    this.listenOver(rms);
+  }
+
+  /**
+   * The page's voice detector, frame by frame while an interruptible reply is heard: louder
+   * than `barge_in_min_rms`, or than `barge_in_echo_gain` x the reply's own level if that is
+   * higher (what leaks from the speaker into the microphone past echo cancellation), for
+   * `barge_in_hold_ms` stops playback and mouth at once and tells the service what played.
+   */
+  listenOver(rms) {
+    const o = this.barge;
+    const heard = o.barge_in ? this.heardSentence() : null;
+    if (!heard || !heard.meta.interruptible) { this.loudMs = 0; return; }
+    const threshold = Math.max(o.barge_in_min_rms, o.barge_in_echo_gain * heard.rms);
+    this.loudMs = rms > threshold ? this.loudMs + FRAME_MS : 0;
+    if (this.loudMs < o.barge_in_hold_ms) return;
+    this.loudMs = 0;
+    this.stop(heard.meta.turn, "barge_in_page");
+    this.onBargeIn({ turn: heard.meta.turn, seq: heard.meta.seq, rms, threshold,
+                     t: Math.round(heard.t) });
   }
 
   /** The connection dropped: the next microphone frame opens a new stream on the new one. */
@@ -92,10 +118,12 @@ export class KioskAudio {
     if (!meta) return;
     this.meta.delete(key);
     const data = new Float32Array(f.pcm.length);
-    for (let i = 0; i < data.length; i++) data[i] = f.pcm[i] / 32768;
+    let energy = 0;
+    for (let i = 0; i < data.length; i++) { data[i] = f.pcm[i] / 32768; energy += data[i] * data[i]; }
+    const rms = data.length ? Math.sqrt(energy / data.length) : 0;  // the reply's own level
     this.player.port.postMessage({ type: "chunk", turn: meta.turn, seq: meta.seq, data,
                                    rate: meta.sample_rate, final: meta.final }, [data.buffer]);
-    this.sentences.push({ meta, start: null, end: null });
+    this.sentences.push({ meta, start: null, end: null, rms });
   }
 
   /** Stop playback and the mouth at once; the service hears what was actually played. */
@@ -144,6 +172,7 @@ export class KioskAudio {
     while (this.sentences.length > 1 && this.sentences[0].end != null && this.sentences[0].end < now - 1) {
       this.sentences.shift();
     }
-    return found ? { meta: found.meta, t: (now - found.start) * 1000, at: now } : null;
+    return found ? { meta: found.meta, t: (now - found.start) * 1000, at: now, rms: found.rms }
+      : null;
   }
 }

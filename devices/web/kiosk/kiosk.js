@@ -1,17 +1,20 @@
 // Kiosk page: the customer's side of the /kiosk protocol. Typed, touched and spoken turns go
 // to the service; its replies come back as text, cards, buttons and speech with a moving face.
-import { DeviceLink, deviceFromPage } from "/web/link.js";
+import { DeviceLink, REFUSED_CODES, audioWallClock, deviceFromPage, pairFromPage,
+         showRefusal } from "/web/link.js";
 import { Face } from "./avatar.js";
 import { KioskAudio } from "./audio.js";
 
 const T = {
   zh: { connecting: "连接中…", online: "已连接", offline: "连接中断，正在重试…", mic: "点按说话",
-        micOn: "正在听…", send: "发送", ask: "请输入您要办理的业务", ticket: "您的号码", service: "业务", counters: "窗口", ahead: "前面还有",
+        micOn: "正在听…", send: "发送", ask: "请输入您要办理的业务",
+        take: "取号", takeSay: "我要取号", ticket: "您的号码", service: "业务", counters: "窗口", ahead: "前面还有",
         wait: "预计等候", minutes: (m) => `约${m}分钟`, people: (n) => `${n}位`,
         terminal: "请到自助设备办理", where: "位置", bring: "请携带", cancelled: "此号码已作废",
         called: (c) => `请到${c}号窗口`, sources: "参考资料：" },
   en: { connecting: "Connecting…", online: "Connected", offline: "Connection lost, retrying…",
         mic: "Tap to talk", micOn: "Listening…", send: "Send",
+        take: "Take a ticket", takeSay: "I would like a ticket",
         ask: "Type what you would like to do",
         ticket: "Your number", service: "Service", counters: "Counters", ahead: "People ahead",
         wait: "Estimated wait", minutes: (m) => `about ${m} min`, people: (n) => `${n}`,
@@ -30,12 +33,15 @@ const SERVICES = {
 
 const $ = (id) => document.getElementById(id);
 // test and diagnosis hook: the latest messages, playback reports and mouth positions
-const hook = (window.__bt = { events: [], mouthLog: [], playback: [], state: "connecting" });
+const hook = (window.__bt = { events: [], mouthLog: [], playback: [], bargeIns: [],
+                              state: "connecting" });
 const HOOK_MAX = 5000;  // a kiosk runs for days: keep the latest entries only
 function keep(list, entry) {
   list.push(entry);
   if (list.length > HOOK_MAX) list.splice(0, list.length - HOOK_MAX);
 }
+// a pairing link (`#pair=CODE`) is exchanged for this kiosk's own credential first
+const pairing = await pairFromPage("kiosk", (p) => { hook.pairing = p; });
 const { device, credential, options } = deviceFromPage("kiosk", "kiosk-1");
 const ui = { lang: options.get("lang") === "en" ? "en" : "zh", chosen: options.has("lang"),
              elderly: options.get("elderly") === "1", turn: 0, ticket: null };
@@ -47,7 +53,8 @@ let resetTimer = null;
 const link = new DeviceLink({ role: "kiosk", device, credential,
                               capabilities: ["audio", "tts", "visemes", "large_text"] });
 const face = new Face($("face"));
-const audio = new KioskAudio(link, { onPlayback: playbackEvent });
+const audio = new KioskAudio(link, { onPlayback: playbackEvent,
+                                    onBargeIn: (b) => keep(hook.bargeIns, b) });
 hook.link = link;
 hook.audio = audio;
 
@@ -65,6 +72,7 @@ function render() {
   $("mic-label").textContent = audio.micOn ? t("micOn") : t("mic");
   $("mic").setAttribute("aria-pressed", String(audio.micOn));
   $("send").textContent = t("send");
+  $("take-label").textContent = t("take");
   $("text-label").textContent = t("ask");
   const st = link.state === "refused" ? "offline" : link.state;
   $("status").textContent = t(st === "online" ? "online" : st === "offline" ? "offline" : "connecting");
@@ -230,25 +238,23 @@ function onMessage(m) {
     case "go_terminal": ui.smileTurn = m.turn; showTerminal(m); break;
     case "queue_update": queueUpdate(m); break;
     case "speech": audio.speech(m); break;
+    case "describe":  // `#barge=off` turns the page's own detector off on this kiosk
+      if (m.page) audio.barge = { ...m.page, barge_in: m.page.barge_in && options.get("barge") !== "off" };
+      break;
     case "stop_audio": audio.stop(m.turn, m.reason || "stop_audio"); break;
     case "error":
-      if (m.fatal) showRefusal(m);
-      else console.warn(`service: ${m.code}`);
+      if (m.fatal && REFUSED_CODES.includes(m.code)) showRefusal(m.code, device);
+      else if (!m.fatal) console.warn(`service: ${m.code}`);
       break;
     default: break;
   }
 }
 
-function showRefusal(err) {
-  if (!["bad_credential", "unknown_device", "wrong_role"].includes(err.code)) return;
-  $("refused").hidden = false;
-  $("refused-detail").textContent = `${err.code} · ${device}`;  // never the credential
-}
-
 // ---------------------------------------------------------------- speech, captions, mouth
 
 function playbackEvent(ev) {
-  keep(hook.playback, ev);
+  // `wall`: when it was heard, on the machine's clock (ms since the epoch), for benchmarks
+  keep(hook.playback, ev.at != null && audio.ctx ? { ...ev, wall: audioWallClock(audio.ctx, ev.at) } : ev);
   if (ev.type !== "started" || !ev.meta) return;
   // warnings (never interruptible) look concerned; a ticket or terminal handed out smiles
   face.setExpression(!ev.meta.interruptible ? "concerned"
@@ -320,7 +326,9 @@ link.addEventListener("welcome", () => {
 });
 link.addEventListener("state", (ev) => {
   hook.state = ev.detail.state;
-  if (ev.detail.error) showRefusal(ev.detail.error);
+  if (ev.detail.error && REFUSED_CODES.includes(ev.detail.error.code)) {
+    showRefusal(ev.detail.error.code, device);
+  }
   render();
 });
 link.addEventListener("down", () => audio.linkDown());
@@ -331,6 +339,8 @@ $("ask").addEventListener("submit", (ev) => {
   $("text").value = "";
   audio.resume();
 });
+// "take a ticket" at any time: the same turn as typing it
+$("take").addEventListener("click", () => { say(t("takeSay"), "take_ticket"); audio.resume(); });
 $("lang-zh").addEventListener("click", () => { ui.lang = "zh"; ui.chosen = true; sendContext(); render(); });
 $("lang-en").addEventListener("click", () => { ui.lang = "en"; ui.chosen = true; sendContext(); render(); });
 $("elderly").addEventListener("click", () => { ui.elderly = !ui.elderly; sendContext(); render(); });
@@ -340,7 +350,11 @@ $("mic").addEventListener("click", async () => {
 });
 
 render();
-link.start();
+if (credential) link.start();
+else {  // nothing to sign in with: say why (a failed pairing, or never paired)
+  hook.state = "unpaired";
+  showRefusal(pairing && pairing.error ? pairing.error : "not_paired", device);
+}
 audio.open().then(() => (options.get("mic") === "on" ? audio.startMic() : null))
   .then(render)
   .catch((err) => { console.warn(`audio: ${err.name}`); hook.audioError = String(err); });
