@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import re
 import sqlite3
 import urllib.error
 import urllib.request
@@ -20,7 +21,7 @@ from edge.device_cli import run_device
 from edge.pairing_gate import CODE_HEADER
 from edge.service import Service
 from tests.conftest import make_config
-from tests.wsclient import login, recv_json
+from tests.wsclient import command, login, recv_json
 
 
 def db() -> sqlite_utils.Database:
@@ -121,3 +122,25 @@ def pairing_message(why: str) -> str:
     from edge.pairing_gate import REFUSED
 
     return REFUSED[why][3]
+
+
+async def test_a_manager_pairs_a_display_from_the_console(tmp_path: Path) -> None:
+    async with Service.open(make_config(tmp_path), demo=True) as service:
+        assert service.address is not None
+        host, port = service.address
+        url = f"ws://{host}:{port}"
+        manager = await login(url, "manager")
+        result = await command(manager, "p1", "pair_device", device="display-1")
+        assert result["type"] == "result", result
+        code = re.search(r"pairing code for display-1: (\S+)", result["text"])
+        assert code and f"/d/#pair={code.group(1)}" in result["text"]
+        got = await asyncio.get_running_loop().run_in_executor(
+            None, _get_pair, f"http://{host}:{port}", code.group(1))
+        assert got[0] == 200 and got[1]["device"] == "display-1"
+        unknown = await command(manager, "p2", "pair_device", device="kiosk-99")
+        assert unknown["type"] == "error" and unknown["code"] == "unknown_device"
+        teller = await login(url, "teller-1")
+        denied = await command(teller, "p3", "pair_device", device="kiosk-1")
+        assert denied["type"] == "error" and denied["code"] == "forbidden", denied
+        await manager.close()
+        await teller.close()

@@ -5,10 +5,18 @@ import { KIND_AUDIO_IN, KIND_AUDIO_OUT, encodeFrame } from "/web/link.js";
 
 const TARGET_RATE = 16000;
 const FRAME_MS = 40;
+// The service takes at most `server.max_audio_seconds` (60) per stream: a microphone that
+// stays open starts a new stream between turns, once a turn has ended (final transcript)
+// or after a second of quiet, and at the latest at HARD_ROLL_S.
+const ROLL_AFTER_S = 20;
+const HARD_ROLL_S = 55;
+const QUIET_ROLL_MS = 1000;
 
 export class KioskAudio {
-  constructor(link, { onPlayback, onBargeIn = () => {} }) {
+  constructor(link, { onPlayback, onBargeIn = () => {}, onMicFrame = () => {} }) {
     this.link = link;
+    this.onMicFrame = onMicFrame;  // (frame number since the microphone opened, level)
+    this.micFrames = 0;
     this.onPlayback = onPlayback;
     this.onBargeIn = onBargeIn;
     // barge-in by the page (`describe`'s `page`, from [pages] in branch.toml); off until told
@@ -56,6 +64,7 @@ export class KioskAudio {
     this.sink = new GainNode(this.ctx, { gain: 0 });
     source.connect(this.capture).connect(this.sink).connect(this.ctx.destination);
     this.source = source;
+    this.micFrames = 0;
     this.micOn = true;
   }
 
@@ -71,13 +80,20 @@ export class KioskAudio {
   micFrame(pcm, rms) {
     if (!this.micOn) return;
     this.level = rms;
+    this.quietMs = rms < this.barge.barge_in_min_rms ? (this.quietMs || 0) + FRAME_MS : 0;
+    if (this.stream && this.shouldRoll()) {
+      this.link.send({ type: "audio_end", stream: this.stream });
+      this.stream = 0;
+    }
     if (!this.stream) {  // announce a stream first; queued with its frames until welcome
       this.stream = this.nextStream++;
       this.seq = 0;
+      this.turnEnded = false;
       this.link.send({ type: "audio_start", stream: this.stream, sample_rate: TARGET_RATE,
                        channels: 1, encoding: "pcm16le" });
     }
     this.link.sendBinary(encodeFrame(KIND_AUDIO_IN, this.stream, this.seq++, pcm));
+    this.onMicFrame(this.micFrames++, rms);
     this.listenOver(rms);
   }
 
@@ -99,6 +115,16 @@ export class KioskAudio {
     this.onBargeIn({ turn: heard.meta.turn, seq: heard.meta.seq, rms, threshold,
                      t: Math.round(heard.t) });
   }
+
+  /** Time for a new stream: this one is long, and no customer is in the middle of a turn. */
+  shouldRoll() {
+    const age = (this.seq * FRAME_MS) / 1000;
+    return age >= HARD_ROLL_S
+      || (age >= ROLL_AFTER_S && (this.turnEnded || this.quietMs >= QUIET_ROLL_MS));
+  }
+
+  /** The service ended a turn of this stream (its final transcript). */
+  turnDone(stream) { if (stream === this.stream) this.turnEnded = true; }
 
   /** The connection dropped: the next microphone frame opens a new stream on the new one. */
   linkDown() {

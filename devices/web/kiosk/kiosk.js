@@ -33,7 +33,7 @@ const SERVICES = {
 
 const $ = (id) => document.getElementById(id);
 // test and diagnosis hook: the latest messages, playback reports and mouth positions
-const hook = (window.__bt = { events: [], mouthLog: [], playback: [], bargeIns: [],
+const hook = (window.__bt = { events: [], mouthLog: [], playback: [], bargeIns: [], mic: [],
                               state: "connecting" });
 const HOOK_MAX = 5000;  // a kiosk runs for days: keep the latest entries only
 function keep(list, entry) {
@@ -54,7 +54,12 @@ const link = new DeviceLink({ role: "kiosk", device, credential,
                               capabilities: ["audio", "tts", "visemes", "large_text"] });
 const face = new Face($("face"));
 const audio = new KioskAudio(link, { onPlayback: playbackEvent,
-                                    onBargeIn: (b) => keep(hook.bargeIns, b) });
+                                    onBargeIn: (b) => keep(hook.bargeIns, b),
+                                    // each 40 ms microphone frame as it leaves: its number,
+                                    // level and wall-clock time (for benchmarks)
+                                    onMicFrame: (n, rms) => keep(hook.mic, {
+                                      n, rms: +rms.toFixed(4),
+                                      wall: performance.timeOrigin + performance.now() }) });
 hook.link = link;
 hook.audio = audio;
 
@@ -215,9 +220,10 @@ function cancelTicket(m) {
 }
 
 function onMessage(m) {
-  keep(hook.events, m.type !== "speech" ? m : {  // the timing tracks can be long
+  const wall = performance.timeOrigin + performance.now();  // arrival, for benchmarks
+  keep(hook.events, m.type !== "speech" ? { ...m, wall } : {  // the timing tracks can be long
     type: "speech", turn: m.turn, seq: m.seq, duration_ms: m.duration_ms, final: m.final,
-    interruptible: m.interruptible, visemes: m.visemes.length });
+    interruptible: m.interruptible, visemes: m.visemes.length, wall });
   if (["reply", "transcript", "speech", "ticket", "go_terminal"].includes(m.type)) active();
   switch (m.type) {
     case "reply":
@@ -230,7 +236,11 @@ function onMessage(m) {
       if (m.large_text && !ui.elderly) { ui.elderly = true; render(); }
       break;
     case "transcript":
-      if (m.final) { $("heard").textContent = ""; if (m.text) addLog("customer", m.text); }
+      if (m.final) {
+        $("heard").textContent = "";
+        if (m.text) addLog("customer", m.text);
+        audio.turnDone(m.stream);
+      }
       else $("heard").textContent = m.text;
       break;
     case "ticket": ui.smileTurn = m.turn; showTicket(m); break;
