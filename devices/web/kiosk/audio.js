@@ -128,7 +128,16 @@ export class KioskAudio {
 
   /** The connection dropped: the next microphone frame opens a new stream on the new one. */
   linkDown() {
-    if (this.stream && this.link.queue.length === 0) this.stream = 0;
+    const old = this.stream;
+    const announced = this.link.queue.some((x) => typeof x === "string"
+      && x.includes('"type":"audio_start"') && x.includes(`"stream":${old},`));
+    if (old && !announced) {
+      // the service forgot this stream with the connection: its queued frames would only be
+      // refused (unknown_stream) on the next one, so they go and a new stream starts
+      this.link.queue = this.link.queue.filter((x) => typeof x === "string"
+        || new DataView(x).getUint32(4, false) !== old);
+      this.stream = 0;
+    }
     this.stop(null, "connection lost", false);
   }
 
