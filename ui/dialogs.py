@@ -106,11 +106,10 @@ and its audit log; errors from the service show on the bottom line.
   has focus (tab to it), otherwise on the ticket at the counter.
 
 [b]Alerts[/b]  a  acknowledge the highlighted alert (second verification)
-[b]Devices[/b] P  pair a kiosk or display page: prints a one-time code and link
 [b]Panes[/b]   1 queue  2 alerts  3 kiosks  4 knowledge  5 report  6 health
         7 bookings (today's appointments)   8 what-if (staffing: type a
         change such as 'serve c4 wealth', Enter)   /  search the knowledge hub
-        f5  refresh    tab  next table    ?  this help    q  quit
+        f5 refresh   tab next table   P pair a page   ? this help   q quit
 
 OFFLINE on the top line: actions are not sent; it reconnects by itself.
 Esc or ? closes this help.
