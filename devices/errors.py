@@ -16,7 +16,7 @@ ErrorCode = Literal[
     "missing_field", "unknown_action", "unsupported", "internal",
     # the hello handshake
     "hello_required", "hello_timeout", "already_welcomed", "wrong_endpoint", "protocol_version",
-    "unknown_device", "bad_credential", "wrong_role",
+    "unknown_device", "bad_credential", "wrong_role", "credential_revoked",
     # staff login, roles and flood limits
     "wrong_user", "session_expired", "forbidden", "not_your_counter", "confirm_required",
     "over_capacity", "cooling_off", "rate_limited",
@@ -65,6 +65,9 @@ ERRORS: Final[dict[ErrorCode, ErrorInfo]] = {
     "unknown_device": ErrorInfo("The device id is not registered in branch.toml."),
     "bad_credential": ErrorInfo("The device credential is wrong."),
     "wrong_role": ErrorInfo("The device is registered with another role."),
+    "credential_revoked": ErrorInfo("The device's paired credential was revoked "
+                                    "(`branch-teller device revoke`); pair it again.",
+                                    zh="本机的配对已被注销，请联系工作人员重新配对。"),
     "wrong_user": ErrorInfo("The console's hello names another user than its login token."),
     "session_expired": ErrorInfo("The staff session ended (logged out, expired or the account "
                                  "changed); log in again.", refusal=True),

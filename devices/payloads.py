@@ -437,3 +437,12 @@ class FormField(Payload):
     filled: bool = False
     input: Literal["digits", "text", "choice"] = "text"  # the touch keyboard the page shows
     options: list[FormOption] = msgspec.field(default_factory=list)
+
+
+class PageOptions(Payload):
+    """How the kiosk page listens while the teller speaks (`[pages]` in branch.toml)."""
+
+    barge_in: bool = True  # stop the reply at once when the customer speaks over it
+    barge_in_min_rms: float = 0.02  # microphone level (RMS, full scale 1) that counts as voice
+    barge_in_echo_gain: float = 0.5  # ...or this times the playing reply's level, if higher
+    barge_in_hold_ms: int = 160  # that loud for this long

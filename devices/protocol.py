@@ -23,6 +23,7 @@ from devices.payloads import (
     Health,
     Language,
     Names,
+    PageOptions,
     RecentCall,
     ResultData,
     ServiceInfo,
@@ -92,6 +93,7 @@ class Describe(Message, tag="describe"):
     counters: list[CounterInfo]
     terminals: list[TerminalInfo] = msgspec.field(default_factory=list)
     features: Features = msgspec.field(default_factory=Features)
+    page: PageOptions = msgspec.field(default_factory=PageOptions)
 
 
 class DescribeRequest(Message, tag="describe_request"):
@@ -304,6 +306,7 @@ class Call(Message, tag="call"):
     language: Language
     recall: bool = False
     attempt: int = 1
+    seq: int = 0  # board sequence: grows with every call, never reused (0: not numbered)
 
 
 class Ack(Message, tag="ack"):
@@ -318,6 +321,23 @@ class BoardSnapshot(Message, tag="board"):
     serving: list[ServingRow]
     recent: list[RecentCall]
     waiting: dict[str, int]
+    seq: int = 0  # the board sequence of the latest call (a display's "already announced")
+
+
+class CallAudio(Message, tag="call_audio"):
+    """One sentence of a call's spoken announcement, synthesised by the service; its PCM16
+    follows in a binary frame (kind 2, `stream`, seq = `part`). Mandarin first; English
+    after it when the ticket's customer used English."""
+
+    call: str
+    seq: int  # the call's board sequence
+    stream: int  # the frame's stream id (the board sequence's low 32 bits)
+    part: int
+    text: str
+    language: Language
+    sample_rate: int
+    duration_ms: int
+    final: bool
 
 
 # ---------------------------------------------------------------- staff console
@@ -325,7 +345,7 @@ class BoardSnapshot(Message, tag="board"):
 Action = Literal[
     "call_next", "recall", "no_show", "transfer", "cancel", "start", "complete",
     "walk_in", "set_class", "ack_alert", "snapshot", "kb_search", "report", "appointments",
-    "what_if", "audit_log", "verify_alert",
+    "what_if", "audit_log", "verify_alert", "pair_device",
 ]
 
 
@@ -344,6 +364,7 @@ class Command(Message, tag="command"):
     change: str | None = None  # what_if: "serve c4 wealth; break c2 20" (none: as things are)
     horizon_min: int | None = None  # what_if: minutes simulated (default from the branch config)
     seed: int | None = None  # what_if: repeat an audited run (default: a fresh seed)
+    device: str | None = None  # pair_device: the device id in branch.toml (kiosk-1)
 
 
 class Result(Message, tag="result"):
@@ -411,7 +432,7 @@ CLIENT_MESSAGES: Final[dict[Role, tuple[type[Message], ...]]] = {
 }
 SERVER_MESSAGES: Final[tuple[type[Message], ...]] = (
     Welcome, Describe, Error, Bye, Reply, Transcript, SpeechOut, StopAudio, TicketIssued, TicketCancelled,
-    GoToTerminal, Call, BoardSnapshot, FormCard,
+    GoToTerminal, Call, BoardSnapshot, FormCard, CallAudio,
     Result, Alert, ConsoleSnapshot, QueueUpdate, TurnLog,
 )
 ALL_MESSAGES: Final[tuple[type[Message], ...]] = tuple(

@@ -454,6 +454,15 @@ class DeviceServer:
                 self._spawn(self._close_peer(peer, reason), f"logout-{peer.device_id}")
         return n
 
+    def close_device(self, device_id: str, error: Error) -> bool:
+        """Tell a connected device why (a fatal `error`) and close it; False if not here."""
+        peer = self.peers.get(device_id)
+        if peer is None or peer.role == "console":
+            return False
+        peer.send(error)
+        self._spawn(self._close_peer(peer, error.code), f"close-{device_id}")
+        return True
+
     async def _close_peer(self, peer: Peer, reason: str) -> None:
         await peer.finish()
         with contextlib.suppress(ConnectionClosed):
@@ -501,7 +510,7 @@ class DeviceServer:
             peer.send(Error(code="internal", message="The service could not handle that "
                             "message; staff have been notified in the log.", ref=ref))
 
-    def broadcast(self, role: Role, msg: Message) -> None:
+    def broadcast(self, role: Role, msg: Message | bytes) -> None:
         """Queue a message for every connected device of a role (never blocks)."""
         for peer in list(self.peers.values()):
             if peer.role == role:

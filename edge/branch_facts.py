@@ -32,7 +32,10 @@ def build_policy(config: BranchConfig) -> Policy:
                   high_impact_min_confidence=config.thresholds.high_impact_min_confidence,
                   appointments=config.appointments.rules(),
                   timezone=config.queue.timezone, **config.forms.policy_fields(),
-                  products=tuple(p.product() for p in config.products))
+                  products=tuple(p.product() for p in config.products),
+                  # the urgent service is for fraud reports, with a staff alert: not a menu item
+                  ticket_services=tuple((s.id, s.name_zh, s.name_en)
+                                        for s in config.queue.services if s.id != "urgent"))
 
 
 def model_versions(config: BranchConfig, bundle: str = "") -> dict[str, Any]:

@@ -178,6 +178,10 @@ def _audit(args: argparse.Namespace) -> int:
     from edge.audit_cli import run_audit
 
     return run_audit(config_from_args(args), args)
+def _device(args: argparse.Namespace) -> int:
+    from edge.device_cli import run_device
+
+    return run_device(config_from_args(args), args)
 
 
 def _console(args: argparse.Namespace) -> int:
@@ -355,6 +359,16 @@ def build_parser() -> argparse.ArgumentParser:
     add_audit_arguments(au)
     add_config_arguments(au)
     au.set_defaults(func=_audit)
+    from edge.device_cli import add_arguments as add_device_arguments
+
+    dv = sub.add_parser("device", help="pair a kiosk or display page, or revoke its pairing",
+                        description="`pair DEVICE` prints a one-time code and link (valid "
+                        "[pairing] code_ttl_s, one use) that the page exchanges for its own "
+                        "credential; `revoke DEVICE` ends its paired credentials (a running "
+                        "service disconnects it); `list` shows each device's pairing.")
+    add_device_arguments(dv)
+    add_config_arguments(dv)
+    dv.set_defaults(func=_device)
 
     co = sub.add_parser("console", help="the staff console (terminal UI)",
                         description="Connect to a running service as a staff member: live queue, "

@@ -318,6 +318,26 @@ class DemoSettings(_Section):
     counter_interval_s: float = 12.0
 
 
+class PairingSettings(_Section):
+    """Device pairing (`branch-teller device pair|revoke`): one-time codes for the pages."""
+
+    code_ttl_s: float = 600.0  # a pairing code works this long, once
+    exchange_per_min: float = 6.0  # code exchanges (GET /pair) per address per minute
+    exchange_burst: float = 5.0  # ...of which this many at once
+    refresh_s: float = 2.0  # how soon a running service sees `device revoke` from the CLI
+
+
+class PageSettings(_Section):
+    """The kiosk and display pages' own behaviour (sent to them in `describe`)."""
+
+    barge_in: bool = True  # the kiosk page stops the reply when it hears the customer over it
+    barge_in_min_rms: float = 0.02  # microphone level (RMS, full scale 1) that counts as a voice
+    barge_in_echo_gain: float = 0.5  # ...or this times the reply's own level, if higher (echo)
+    barge_in_hold_ms: int = 160  # that loud for this long (40 ms frames) stops the reply
+    call_audio: bool = True  # synthesise each call for the display (Mandarin, and English)
+    call_audio_cache: int = 32  # recent calls whose announcement audio is kept for re-sends
+
+
 class BranchConfig(_Section):
     """Everything the edge service reads at start."""
 
@@ -349,6 +369,8 @@ class BranchConfig(_Section):
     guardrails: GuardrailSettings = msgspec.field(default_factory=GuardrailSettings)
     updates: UpdateSettings = msgspec.field(default_factory=UpdateSettings)
     audit: AuditSettings = msgspec.field(default_factory=AuditSettings)
+    pairing: PairingSettings = msgspec.field(default_factory=PairingSettings)
+    pages: PageSettings = msgspec.field(default_factory=PageSettings)
 
     def device(self, device_id: str) -> DeviceCredential | None:
         """The configured device with this id, if any."""

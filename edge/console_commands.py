@@ -27,6 +27,7 @@ from devices.payloads import (
 from devices.protocol import Command, ConsoleSnapshot, ProtocolError, Result
 from devices.server import Peer
 from edge.guidance import teller_guidance
+from edge.pairing_gate import pairing_link
 from edge.queue.model import Outcome, QueueError
 from edge.queue.reports import class_rows, report_rows
 from edge.roles import authorize
@@ -74,6 +75,8 @@ async def run_command(service: Service, peer: Peer, cmd: Command) -> Result | Co
         return await _appointments(service, cmd)
     if cmd.action == "what_if":
         return await _what_if(service, peer, cmd)
+    if cmd.action == "pair_device":
+        return await _pair_device(service, peer, cmd)
     counter = cmd.counter or peer.identity.counter
     detail: dict[str, Any] = {k: v for k, v in msgspec.structs.asdict(cmd).items()
                               if v is not None and k != "id"}
@@ -108,6 +111,27 @@ async def _close_alert(service: Service, peer: Peer, cmd: Command) -> Result:
     await store.audit(peer.device_id, cmd.action, {"alert": alert.alert, "kind": alert.kind,
                                                    "ticket": alert.ticket})
     return Result(ref=cmd.id, action=cmd.action, text=f"alert {alert.alert} {verb}")
+
+
+async def _pair_device(service: Service, peer: Peer, cmd: Command) -> Result:
+    """A one-time code and link for a configured device; the page exchanges it (GET /pair)."""
+    assert service.pairing is not None and service.address is not None
+    device = _need(cmd.device, "device id", cmd)
+    try:
+        code, expires = await service.pairing.create(device, by=peer.device_id)
+    except KeyError:
+        raise ProtocolError("unknown_device", f"No device {device!r} in branch.toml.",
+                            cmd.id, refusal=True) from None
+    s = service.config.server
+    host, port = service.address
+    host = "HOST" if host in ("0.0.0.0", "::") else host  # the box's LAN name goes there
+    base = f"{'https' if s.tls_cert else 'http'}://{host}:{port}"
+    role = service.config.device(device)
+    link = pairing_link(base, role.role if role else "kiosk", code)
+    minutes = max(1, round((expires - time.time()) / 60))
+    return Result(ref=cmd.id, action=cmd.action,
+                  text=f"pairing code for {device}: {code} (one use, {minutes} min); "
+                       f"open on the device: {link}")
 
 
 async def _authorize(service: Service, peer: Peer, cmd: Command) -> None:

@@ -8,6 +8,7 @@ from devices.payloads import (
     Features,
     Language,
     Names,
+    PageOptions,
     ServiceInfo,
     TerminalInfo,
 )
@@ -40,4 +41,8 @@ def describe_branch(config: BranchConfig, role: Role, features: Features,
     b = config.branch
     return Describe(id=ref, branch=b.id, name=Names(zh=b.name_zh, en=b.name_en), role=role,
                     languages=list(LANGUAGES), services=services, classes=classes,
-                    counters=counters, terminals=terminals, features=features)
+                    counters=counters, terminals=terminals, features=features,
+                    page=PageOptions(barge_in=config.pages.barge_in,
+                                     barge_in_min_rms=config.pages.barge_in_min_rms,
+                                     barge_in_echo_gain=config.pages.barge_in_echo_gain,
+                                     barge_in_hold_ms=config.pages.barge_in_hold_ms))

@@ -71,11 +71,20 @@ def alert_of(event: AlertRaised) -> Alert:
                  requires_ack=event.requires_ack, at=event.at, verify=event.verify)
 
 
-def call_of(event: CallSent) -> Call:
+def call_of(event: CallSent, seq: int = 0) -> Call:
     """The number-caller message for a stored call, at its first attempt."""
     return Call(call=event.call, number=event.number, counter=event.counter,
                 text_zh=event.text_zh, text=event.text, language=event.language,
-                recall=event.recall)
+                recall=event.recall, seq=seq)
+
+
+BOARD_DAY_CALLS = 100_000  # board sequence numbers per business day
+
+
+def board_base(day: str) -> int:
+    """The board sequence before a day's first call: YYYYMMDD x 100,000, so the sequence only
+    grows, across restarts (calls are replayed) and day rollovers, and stays exact in JS."""
+    return int(day.replace("-", "")) * BOARD_DAY_CALLS
 
 
 class DeskState:
@@ -84,6 +93,17 @@ class DeskState:
     def __init__(self) -> None:
         self.alerts: dict[str, Alert] = {}
         self.pending_calls: dict[str, PendingCall] = {}
+        self.board_base = 0  # set to the held day's base before its calls are replayed
+        self.calls = 0  # calls made on the held day
+
+    @property
+    def board_seq(self) -> int:
+        """The latest call's board sequence (a display announces only calls above the last
+        one it announced)."""
+        return self.board_base + self.calls
+
+    def new_day(self, day: str) -> None:
+        self.board_base, self.calls = board_base(day), 0
 
     def apply(self, event: DeskEvent) -> None:
         """Fold one desk event in; events about alerts or calls no longer open change nothing."""
@@ -93,7 +113,9 @@ class DeskState:
             case AlertAcked():
                 self.alerts.pop(event.alert, None)
             case CallSent():
-                self.pending_calls[event.call] = PendingCall(call_of(event), event.at, event.at)
+                self.calls += 1
+                self.pending_calls[event.call] = PendingCall(call_of(event, self.board_seq),
+                                                             event.at, event.at)
             case CallResent():
                 pending = self.pending_calls.get(event.call)
                 if pending is not None:
@@ -131,7 +153,10 @@ class QueueDesk:
         self.clock = clock
         self.resend_s = resend_s
         self.call_expiry_s = call_expiry_s
-        self.desk = desk or DeskState()
+        if desk is None:
+            desk = DeskState()
+            desk.new_day(engine.day_of(clock()))
+        self.desk = desk
         self._lock = asyncio.Lock()
         self.ops = 0
         self.on_committed = on_committed
@@ -156,6 +181,7 @@ class QueueDesk:
         events = await store.load_events(day)
         engine = QueueEngine.restore(settings, clock, events)
         desk = DeskState()
+        desk.new_day(day)
         desk.apply_all(await store.load_desk_events(None, ALERT_KINDS))  # open ones outlive the day
         desk.apply_all(await store.load_desk_events(day, CALL_KINDS))
         log.info("queue restored from %d events; %d open alerts, %d pending calls",
@@ -227,7 +253,9 @@ class QueueDesk:
             if isinstance(event, AlertRaised):
                 self.out.to_consoles(alert_of(event))
             elif isinstance(event, CallSent):
-                self.out.to_callers(call_of(event))
+                pending = self.desk.pending_calls.get(event.call)
+                self.out.to_callers(pending.message if pending is not None
+                                    else call_of(event, self.desk.board_seq))
                 self.out.to_callers(self.board_snapshot())
 
     async def _commit(self, events: list[DeskEvent]) -> None:
@@ -258,6 +286,7 @@ class QueueDesk:
         log.info("day %s closed: %d tickets closed out", self.day, len(outcome.tickets))
         self.day = today
         self.pending_calls.clear()
+        self.desk.new_day(today)
         self.ops += 1
         if self.on_committed is not None:
             self.on_committed("close_day")
@@ -322,7 +351,8 @@ class QueueDesk:
         serving = [ServingRow(counter=str(c["number"]), number=c["ticket"], state=c["state"])
                    for c in engine.counters() if c["ticket"]]
         recent = msgspec.convert(engine.recent_calls(), list[RecentCall])
-        return BoardSnapshot(serving=serving, recent=recent, waiting=engine.waiting_counts())
+        return BoardSnapshot(serving=serving, recent=recent, waiting=engine.waiting_counts(),
+                             seq=self.desk.board_seq)
 
 
 async def close_day(store: Store, settings: QueueSettings, day: str) -> Outcome:

@@ -53,6 +53,8 @@ PERMISSIONS: Final[dict[str, Rule]] = {
     "kb_search": Rule(_DESK),
     # the auditor reads the audit log and nothing else
     "audit_log": Rule(frozenset({"auditor"})),
+    # a one-time pairing code for a kiosk or display page (its credential stays on it)
+    "pair_device": Rule(frozenset({"manager", "admin"})),
 }
 
 

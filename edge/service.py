@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import hmac
 import logging
 import threading
 import time
@@ -55,6 +54,7 @@ from devices.static import StaticSite
 from edge.branch_facts import build_policy, model_versions
 from edge.bundle_fetch import BundleFetcher
 from edge.bundle_swap import ServiceModels
+from edge.call_voice import CallAnnouncer
 from edge.config import BranchConfig
 from edge.console_commands import console_snapshot, run_command
 from edge.describe import describe_branch
@@ -64,6 +64,7 @@ from edge.jobs import Job, Supervisor, every
 from edge.kb_cli import IndexingStopped, open_hub
 from edge.lanes import LaneBusy, Lanes, LaneSnapshot
 from edge.metrics import Metrics
+from edge.pairing_gate import DeviceGates, DevicePairing, authenticate_device, revocation_job
 from edge.remote_tier import RemoteTierCollector, remote_health, with_remote_tier
 from edge.security import limits_from, tls_context
 from edge.sessions import KioskSession
@@ -93,6 +94,8 @@ class Service:
         self.config = config
         self.demo = demo  # creates the demo staff accounts (published passwords)
         self.staff: StaffGate | None = None
+        self.pairing: DevicePairing | None = None
+        self.announcer: CallAnnouncer | None = None
         self.started_at = time.time()
         self.store: Store | None = None
         self.desk: QueueDesk | None = None
@@ -169,6 +172,7 @@ class Service:
         stack.push_async_callback(self.store.close)
         self.staff = await StaffGate.open(cfg.staff, self.store, self._login_revoked, self.demo)
         stack.callback(self.staff.close)
+        self.pairing = await DevicePairing(cfg.pairing, self.store, cfg.device).open()
         stack.push_async_callback(self._end_tasks)  # background writes end before the store
         self.desk = await QueueDesk.open(
             cfg.queue, self.store, self,
@@ -194,12 +198,18 @@ class Service:
         self.versions = model_versions(cfg, self.updater.slots.active_bundle())
         s = cfg.server
         self.server = DeviceServer(self, limits_from(s), cfg.branch.name_zh,
-                                   extra_http=self._http, gate=self.staff)
+                                   extra_http=self._http,
+                                   gate=DeviceGates(self.pairing, self.staff))
         self.address = await self.server.start(s.host, s.port, tls_context(s))
         stack.push_async_callback(self.server.stop, "service shutting down")
+        server = self.server
+        self.announcer = CallAnnouncer(self.speech.tts if self.speech else None, cfg.pages,
+                                       lambda item: server.broadcast("caller", item))
+        stack.push_async_callback(self.announcer.close)
         self.spawn(self._load_knowledge(), "knowledge")
         jobs = branch_jobs(cfg, self.desk, self.store, self.sessions, self.to_callers)
         jobs.append(Job("staff_sync", every(cfg.staff.sync_interval_s), self.staff.sync))
+        jobs.append(revocation_job(cfg.pairing, self.pairing, self.server))
         jobs.append(self.updater.job(ServiceModels(self)))
         trust = BoxTrust.from_settings(cfg.provisioning, cfg.data_dir)
         if trust is not None:
@@ -256,20 +266,9 @@ class Service:
     # ------------------------------------------------------------ devices.server.Handler
 
     def authenticate(self, hello: Hello) -> Identity | ProtocolError:
-        device = self.config.device(hello.device_id)
-        expected = self._credentials.get(hello.device_id)
-        given = _digest(hello.credential)
-        if device is None or expected is None:
-            hmac.compare_digest(given, given)  # same work either way
-            return ProtocolError("unknown_device", "This device is not registered with the "
-                                 "branch; ask staff to add it to branch.toml.", hello.id)
-        if not hmac.compare_digest(given, expected):
-            return ProtocolError("bad_credential", "The device credential is wrong.", hello.id)
-        if device.role != hello.role:
-            return ProtocolError("wrong_role", f"Device {device.id} is registered as a "
-                                 f"{device.role}, not a {hello.role}.", hello.id)
-        return Identity(device_id=device.id, role=device.role,
-                        language=device.language)
+        return authenticate_device(self.config.device(hello.device_id),
+                                   self._credentials.get(hello.device_id), hello.device_id,
+                                   hello.credential, hello.role, self.pairing, hello.id)
 
     async def on_connect(self, peer: Peer) -> None:
         assert self.desk is not None
@@ -291,6 +290,9 @@ class Service:
             peer.send(self.desk.board_snapshot())
             for pending in self.desk.pending_calls.values():
                 peer.send(pending.message)
+                for msg, frame in self.announcer.cached(pending.message.call) if self.announcer else ():
+                    peer.send(msg)
+                    peer.send(frame)
         else:
             peer.send(self.console_snapshot())
 
@@ -316,6 +318,10 @@ class Service:
                     "finished" if isinstance(msg, PlaybackFinished) else "stopped")
             self.playback[kind] += 1
             (self.speaking.add if kind == "started" else self.speaking.discard)(peer.device_id)
+            session = self.sessions.get(peer.device_id)
+            if (isinstance(msg, PlaybackStopped) and msg.reason == "barge_in_page"
+                    and session is not None and session.voice is not None):
+                session.voice.stopped_by_page(msg.turn)  # synthesise no more of that reply
             return
         session = self.sessions.get(peer.device_id)
         if session is None:
@@ -462,6 +468,8 @@ class Service:
     def to_callers(self, msg: Call | BoardSnapshot) -> None:
         if self.server is not None:
             self.server.broadcast("caller", msg)
+        if isinstance(msg, Call) and self.announcer is not None:
+            self.announcer.announce(msg)  # the call first: the display chimes meanwhile
 
     def to_consoles(self, msg: QueueUpdate | Alert | TurnLog) -> None:
         if self.server is not None:

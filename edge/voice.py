@@ -345,6 +345,11 @@ class VoiceChannel:
                                  "once; the answer is shown on the screen."))
             on_done(timer)
 
+    def stopped_by_page(self, turn: int) -> None:
+        """The kiosk page's own detector heard the customer over this reply and stopped it."""
+        if self.speaking and self._speaking_turn == turn and self._interruptible:
+            self.barge_in()
+
     def barge_in(self) -> None:
         """The customer spoke over an interruptible reply: stop it now."""
         if self._speaking is not None and not self._speaking.done():

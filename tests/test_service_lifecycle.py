@@ -91,7 +91,8 @@ async def test_health_and_metrics_show_every_job(tmp_path: Path) -> None:
                 break
             await asyncio.sleep(0.05)
         assert set(jobs) == {"call_resends", "idle_reset", "retention_purge", "day_close",
-                             "staff_sync", "bundle_update", "audit_checkpoint"}
+                             "staff_sync", "bundle_update", "audit_checkpoint",
+                             "pairing_refresh"}
         assert jobs["day_close"]["failures"] == 0 and jobs["day_close"]["last_success_at"]
         host, port = service.address or ("", 0)
 

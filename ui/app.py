@@ -35,7 +35,7 @@ from devices.protocol import (
 )
 from ui.appointments_pane import AppointmentsPane
 from ui.client import ConsoleClient, LinkStatus, Reply
-from ui.dialogs import ChoiceScreen, ConfirmScreen, HelpScreen, PasswordScreen
+from ui.dialogs import ChoiceScreen, ConfirmScreen, DeviceScreen, HelpScreen, PasswordScreen
 from ui.queue_pane import QueuePane
 from ui.search_report import KnowledgePane, ReportPane
 from ui.side_panes import AlertsPane, HealthPane, KiosksPane
@@ -64,6 +64,7 @@ class ConsoleApp(App[None]):
         Binding("w", "walk_in", "Walk-in", show=False),
         Binding("p", "priority", "Class"),
         Binding("a", "ack_alert", "Ack"),
+        Binding("P", "pair_device", "Pair device", show=False),
         Binding("slash", "search", "Search", show=False),
         Binding("f5", "refresh", "Refresh", show=False),
         Binding("question_mark", "help", "Help"),
@@ -354,6 +355,14 @@ class ConsoleApp(App[None]):
                 self.send(action, on_ok=done, alert=alert.alert)
         self.push_screen(ConfirmScreen(question, alert_line(msgspec.to_builtins(alert))),
                          confirmed)
+
+    def action_pair_device(self) -> None:
+        """A one-time pairing code and link for a kiosk or display page (manager, admin)."""
+
+        def chosen(device: str | None) -> None:
+            if device:
+                self.send("pair_device", device=device.strip())
+        self.push_screen(DeviceScreen("Pair which device? (its id in branch.toml)"), chosen)
 
     def action_show_tab(self, tab: str) -> None:
         self._base.query_one(TabbedContent).active = f"tab-{tab}"

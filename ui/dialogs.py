@@ -71,16 +71,26 @@ class PasswordScreen(ModalScreen[str | None]):
         super().__init__()
         self.title_text = title
 
+    secret = True
+    placeholder = "password"
+
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
             yield Label(self.title_text, classes="dialog-title")
-            yield Input(password=True, placeholder="password", id="password")
+            yield Input(password=self.secret, placeholder=self.placeholder, id="password")
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         self.dismiss(event.value or None)
 
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+
+class DeviceScreen(PasswordScreen):
+    """Type a device id from branch.toml (kiosk-1, display-1) to pair; Esc cancels."""
+
+    secret = False
+    placeholder = "device id, e.g. kiosk-1"
 
 
 HELP_TEXT = """\
@@ -99,7 +109,7 @@ and its audit log; errors from the service show on the bottom line.
 [b]Panes[/b]   1 queue  2 alerts  3 kiosks  4 knowledge  5 report  6 health
         7 bookings (today's appointments)   8 what-if (staffing: type a
         change such as 'serve c4 wealth', Enter)   /  search the knowledge hub
-        f5  refresh    tab  next table    ?  this help    q  quit
+        f5 refresh   tab next table   P pair a page   ? this help   q quit
 
 OFFLINE on the top line: actions are not sent; it reconnects by itself.
 Esc or ? closes this help.

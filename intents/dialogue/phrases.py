@@ -49,6 +49,8 @@ TEXTS: Final[dict[str, dict[str, str]]] = {
               "you; please wait a moment.",
     },
     "clarify": {"zh": "请问您是想办理哪一项：{options}？", "en": "Which one do you mean: {options}?"},
+    "which_service": {"zh": "好的，请问您要办理哪类业务？请点选。",
+                      "en": "Of course. Which service would you like a ticket for? Please tap one."},
     # repair: the customer said the kiosk got it wrong
     "sorry_wrong": {"zh": "抱歉，是我理解错了。", "en": "Sorry, I got that wrong."},
     "clarify_one": {"zh": "请问您是想办理{option}，还是别的业务？",

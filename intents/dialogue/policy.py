@@ -265,6 +265,12 @@ def _decide(state: DialogueState, text: str, u: Understanding, policy: Policy,
         if answered is not None:
             return answered
 
+    from intents.dialogue.take_ticket import take_ticket_turn
+
+    taken = take_ticket_turn(state, text, choice, policy, lang)  # "take a ticket" at any time
+    if taken is not None:
+        return taken
+
     if state.offered and (choice == "ticket" or u.intent == "human_agent"
                           or any(p in said for p in TICKET_PHRASES)):
         return _ticket_or_staff(state, state.offered, lang)

@@ -226,3 +226,5 @@ class Policy:
     id_prefecture_check: bool = True  # the region code's prefecture must be in GB/T 2260
     max_form_tries: int = 3  # turns on one field without a value before staff are called
     products: tuple[Product, ...] = ()  # wealth products and their risk levels (suitability)
+    # counter services a customer may take a ticket for from the menu: (id, zh, en)
+    ticket_services: tuple[tuple[str, str, str], ...] = ()

@@ -1,14 +1,28 @@
 // Kiosk audio: the microphone streamed as 16 kHz PCM16 frames, the reply played through a
-// worklet that tells when each sentence really starts, and the audio clock for the face.
+// worklet that tells when each sentence really starts, the audio clock for the face, and the
+// page's own voice detector that stops the reply when the customer speaks over it.
 import { KIND_AUDIO_IN, KIND_AUDIO_OUT, encodeFrame } from "/web/link.js";
 
 const TARGET_RATE = 16000;
 const FRAME_MS = 40;
+// The service takes at most `server.max_audio_seconds` (60) per stream: a microphone that
+// stays open starts a new stream between turns, once a turn has ended (final transcript)
+// or after a second of quiet, and at the latest at HARD_ROLL_S.
+const ROLL_AFTER_S = 20;
+const HARD_ROLL_S = 55;
+const QUIET_ROLL_MS = 1000;
 
 export class KioskAudio {
-  constructor(link, { onPlayback }) {
+  constructor(link, { onPlayback, onBargeIn = () => {}, onMicFrame = () => {} }) {
     this.link = link;
+    this.onMicFrame = onMicFrame;  // (frame number since the microphone opened, level)
+    this.micFrames = 0;
     this.onPlayback = onPlayback;
+    this.onBargeIn = onBargeIn;
+    // barge-in by the page (`describe`'s `page`, from [pages] in branch.toml); off until told
+    this.barge = { barge_in: false, barge_in_min_rms: 0.02, barge_in_echo_gain: 0.5,
+                   barge_in_hold_ms: 160 };
+    this.loudMs = 0;  // how long the microphone has been over the threshold during a reply
     this.ctx = null;
     this.micOn = false;
     this.stream = 0;  // current microphone stream id (0: none announced on this connection)
@@ -50,6 +64,7 @@ export class KioskAudio {
     this.sink = new GainNode(this.ctx, { gain: 0 });
     source.connect(this.capture).connect(this.sink).connect(this.ctx.destination);
     this.source = source;
+    this.micFrames = 0;
     this.micOn = true;
   }
 
@@ -65,18 +80,64 @@ export class KioskAudio {
   micFrame(pcm, rms) {
     if (!this.micOn) return;
     this.level = rms;
+    this.quietMs = rms < this.barge.barge_in_min_rms ? (this.quietMs || 0) + FRAME_MS : 0;
+    if (this.stream && this.shouldRoll()) {
+      this.link.send({ type: "audio_end", stream: this.stream });
+      this.stream = 0;
+    }
     if (!this.stream) {  // announce a stream first; queued with its frames until welcome
       this.stream = this.nextStream++;
       this.seq = 0;
+      this.turnEnded = false;
       this.link.send({ type: "audio_start", stream: this.stream, sample_rate: TARGET_RATE,
                        channels: 1, encoding: "pcm16le" });
     }
     this.link.sendBinary(encodeFrame(KIND_AUDIO_IN, this.stream, this.seq++, pcm));
+    this.onMicFrame(this.micFrames++, rms);
+    this.listenOver(rms);
   }
+
+  /**
+   * The page's voice detector, frame by frame while an interruptible reply is heard: louder
+   * than `barge_in_min_rms`, or than `barge_in_echo_gain` x the reply's own level if that is
+   * higher (what leaks from the speaker into the microphone past echo cancellation), for
+   * `barge_in_hold_ms` stops playback and mouth at once and tells the service what played.
+   */
+  listenOver(rms) {
+    const o = this.barge;
+    const heard = o.barge_in ? this.heardSentence() : null;
+    if (!heard || !heard.meta.interruptible) { this.loudMs = 0; return; }
+    const threshold = Math.max(o.barge_in_min_rms, o.barge_in_echo_gain * heard.rms);
+    this.loudMs = rms > threshold ? this.loudMs + FRAME_MS : 0;
+    if (this.loudMs < o.barge_in_hold_ms) return;
+    this.loudMs = 0;
+    this.stop(heard.meta.turn, "barge_in_page");
+    this.onBargeIn({ turn: heard.meta.turn, seq: heard.meta.seq, rms, threshold,
+                     t: Math.round(heard.t) });
+  }
+
+  /** Time for a new stream: this one is long, and no customer is in the middle of a turn. */
+  shouldRoll() {
+    const age = (this.seq * FRAME_MS) / 1000;
+    return age >= HARD_ROLL_S
+      || (age >= ROLL_AFTER_S && (this.turnEnded || this.quietMs >= QUIET_ROLL_MS));
+  }
+
+  /** The service ended a turn of this stream (its final transcript). */
+  turnDone(stream) { if (stream === this.stream) this.turnEnded = true; }
 
   /** The connection dropped: the next microphone frame opens a new stream on the new one. */
   linkDown() {
-    if (this.stream && this.link.queue.length === 0) this.stream = 0;
+    const old = this.stream;
+    const announced = this.link.queue.some((x) => typeof x === "string"
+      && x.includes('"type":"audio_start"') && x.includes(`"stream":${old},`));
+    if (old && !announced) {
+      // the service forgot this stream with the connection: its queued frames would only be
+      // refused (unknown_stream) on the next one, so they go and a new stream starts
+      this.link.queue = this.link.queue.filter((x) => typeof x === "string"
+        || new DataView(x).getUint32(4, false) !== old);
+      this.stream = 0;
+    }
     this.stop(null, "connection lost", false);
   }
 
@@ -92,10 +153,12 @@ export class KioskAudio {
     if (!meta) return;
     this.meta.delete(key);
     const data = new Float32Array(f.pcm.length);
-    for (let i = 0; i < data.length; i++) data[i] = f.pcm[i] / 32768;
+    let energy = 0;
+    for (let i = 0; i < data.length; i++) { data[i] = f.pcm[i] / 32768; energy += data[i] * data[i]; }
+    const rms = data.length ? Math.sqrt(energy / data.length) : 0;  // the reply's own level
     this.player.port.postMessage({ type: "chunk", turn: meta.turn, seq: meta.seq, data,
                                    rate: meta.sample_rate, final: meta.final }, [data.buffer]);
-    this.sentences.push({ meta, start: null, end: null });
+    this.sentences.push({ meta, start: null, end: null, rms });
   }
 
   /** Stop playback and the mouth at once; the service hears what was actually played. */
@@ -144,6 +207,7 @@ export class KioskAudio {
     while (this.sentences.length > 1 && this.sentences[0].end != null && this.sentences[0].end < now - 1) {
       this.sentences.shift();
     }
-    return found ? { meta: found.meta, t: (now - found.start) * 1000, at: now } : null;
+    return found ? { meta: found.meta, t: (now - found.start) * 1000, at: now, rms: found.rms }
+      : null;
   }
 }

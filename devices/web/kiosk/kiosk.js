@@ -1,12 +1,14 @@
 // Kiosk page: the customer's side of the /kiosk protocol. Typed, touched and spoken turns go
 // to the service; its replies come back as text, cards, buttons and speech with a moving face.
-import { DeviceLink, deviceFromPage } from "/web/link.js";
+import { DeviceLink, REFUSED_CODES, audioWallClock, deviceFromPage, pairFromPage,
+         showRefusal } from "/web/link.js";
 import { Face } from "./avatar.js";
 import { KioskAudio } from "./audio.js";
 
 const T = {
   zh: { connecting: "连接中…", online: "已连接", offline: "连接中断，正在重试…", mic: "点按说话",
-        micOn: "正在听…", send: "发送", ask: "请输入您要办理的业务", ticket: "您的号码", service: "业务", counters: "窗口", ahead: "前面还有",
+        micOn: "正在听…", send: "发送", ask: "请输入您要办理的业务",
+        take: "取号", takeSay: "我要取号", ticket: "您的号码", service: "业务", counters: "窗口", ahead: "前面还有",
         wait: "预计等候", minutes: (m) => `约${m}分钟`, people: (n) => `${n}位`,
         terminal: "请到自助设备办理", where: "位置", bring: "请携带", cancelled: "此号码已作废",
         called: (c) => `请到${c}号窗口`, sources: "参考资料：",
@@ -14,6 +16,7 @@ const T = {
         formEmpty: "待填写", warning: "重要提醒：请先不要转账" },
   en: { connecting: "Connecting…", online: "Connected", offline: "Connection lost, retrying…",
         mic: "Tap to talk", micOn: "Listening…", send: "Send",
+        take: "Take a ticket", takeSay: "I would like a ticket",
         ask: "Type what you would like to do",
         ticket: "Your number", service: "Service", counters: "Counters", ahead: "People ahead",
         wait: "Estimated wait", minutes: (m) => `about ${m} min`, people: (n) => `${n}`,
@@ -34,12 +37,15 @@ const SERVICES = {
 
 const $ = (id) => document.getElementById(id);
 // test and diagnosis hook: the latest messages, playback reports and mouth positions
-const hook = (window.__bt = { events: [], mouthLog: [], playback: [], state: "connecting" });
+const hook = (window.__bt = { events: [], mouthLog: [], playback: [], bargeIns: [], mic: [],
+                              state: "connecting" });
 const HOOK_MAX = 5000;  // a kiosk runs for days: keep the latest entries only
 function keep(list, entry) {
   list.push(entry);
   if (list.length > HOOK_MAX) list.splice(0, list.length - HOOK_MAX);
 }
+// a pairing link (`#pair=CODE`) is exchanged for this kiosk's own credential first
+const pairing = await pairFromPage("kiosk", (p) => { hook.pairing = p; });
 const { device, credential, options } = deviceFromPage("kiosk", "kiosk-1");
 const ui = { lang: options.get("lang") === "en" ? "en" : "zh", chosen: options.has("lang"),
              elderly: options.get("elderly") === "1", turn: 0, ticket: null, form: null,
@@ -52,7 +58,13 @@ let resetTimer = null;
 const link = new DeviceLink({ role: "kiosk", device, credential,
                               capabilities: ["audio", "tts", "visemes", "large_text"] });
 const face = new Face($("face"));
-const audio = new KioskAudio(link, { onPlayback: playbackEvent });
+const audio = new KioskAudio(link, { onPlayback: playbackEvent,
+                                    onBargeIn: (b) => keep(hook.bargeIns, b),
+                                    // each 40 ms microphone frame as it leaves: its number,
+                                    // level and wall-clock time (for benchmarks)
+                                    onMicFrame: (n, rms) => keep(hook.mic, {
+                                      n, rms: +rms.toFixed(4),
+                                      wall: performance.timeOrigin + performance.now() }) });
 hook.link = link;
 hook.audio = audio;
 
@@ -70,6 +82,7 @@ function render() {
   $("mic-label").textContent = audio.micOn ? t("micOn") : t("mic");
   $("mic").setAttribute("aria-pressed", String(audio.micOn));
   $("send").textContent = t("send");
+  $("take-label").textContent = t("take");
   $("text-label").textContent = t("ask");
   $("form-start").hidden = !ui.forms.includes("account_opening");
   $("form-start").textContent = t("formButton");
@@ -331,9 +344,10 @@ function cancelTicket(m) {
 }
 
 function onMessage(m) {
-  keep(hook.events, m.type !== "speech" ? m : {  // the timing tracks can be long
+  const wall = performance.timeOrigin + performance.now();  // arrival, for benchmarks
+  keep(hook.events, m.type !== "speech" ? { ...m, wall } : {  // the timing tracks can be long
     type: "speech", turn: m.turn, seq: m.seq, duration_ms: m.duration_ms, final: m.final,
-    interruptible: m.interruptible, visemes: m.visemes.length });
+    interruptible: m.interruptible, visemes: m.visemes.length, wall });
   if (["reply", "transcript", "speech", "ticket", "go_terminal"].includes(m.type)) active();
   switch (m.type) {
     case "reply":
@@ -348,12 +362,17 @@ function onMessage(m) {
       if (m.interruptible === false) showWarning(m);
       break;
     case "form": showForm(m); break;
-    case "describe":
+    case "describe":  // `#barge=off` turns the page's own detector off on this kiosk
       ui.forms = (m.features && m.features.forms) || [];
+      if (m.page) audio.barge = { ...m.page, barge_in: m.page.barge_in && options.get("barge") !== "off" };
       render();
       break;
     case "transcript":
-      if (m.final) { $("heard").textContent = ""; if (m.text) addLog("customer", m.text); }
+      if (m.final) {
+        $("heard").textContent = "";
+        if (m.text) addLog("customer", m.text);
+        audio.turnDone(m.stream);
+      }
       else $("heard").textContent = ui.form && ["id_number", "mobile"].includes(ui.form.asking)
         ? maskDigits(m.text) : m.text;
       break;
@@ -368,23 +387,18 @@ function onMessage(m) {
       audio.stop(m.turn, m.reason || "stop_audio");
       break;
     case "error":
-      if (m.fatal) showRefusal(m);
-      else console.warn(`service: ${m.code}`);
+      if (m.fatal && REFUSED_CODES.includes(m.code)) showRefusal(m.code, device);
+      else if (!m.fatal) console.warn(`service: ${m.code}`);
       break;
     default: break;
   }
 }
 
-function showRefusal(err) {
-  if (!["bad_credential", "unknown_device", "wrong_role"].includes(err.code)) return;
-  $("refused").hidden = false;
-  $("refused-detail").textContent = `${err.code} · ${device}`;  // never the credential
-}
-
 // ---------------------------------------------------------------- speech, captions, mouth
 
 function playbackEvent(ev) {
-  keep(hook.playback, ev);
+  // `wall`: when it was heard, on the machine's clock (ms since the epoch), for benchmarks
+  keep(hook.playback, ev.at != null && audio.ctx ? { ...ev, wall: audioWallClock(audio.ctx, ev.at) } : ev);
   if (ev.type !== "started" || !ev.meta) return;
   // warnings (never interruptible) look concerned; a ticket or terminal handed out smiles
   face.setExpression(ev.meta.expression ? ev.meta.expression
@@ -457,7 +471,9 @@ link.addEventListener("welcome", () => {
 });
 link.addEventListener("state", (ev) => {
   hook.state = ev.detail.state;
-  if (ev.detail.error) showRefusal(ev.detail.error);
+  if (ev.detail.error && REFUSED_CODES.includes(ev.detail.error.code)) {
+    showRefusal(ev.detail.error.code, device);
+  }
   render();
 });
 link.addEventListener("down", () => audio.linkDown());
@@ -468,6 +484,8 @@ $("ask").addEventListener("submit", (ev) => {
   $("text").value = "";
   audio.resume();
 });
+// "take a ticket" at any time: the same turn as typing it
+$("take").addEventListener("click", () => { say(t("takeSay"), "take_ticket"); audio.resume(); });
 $("lang-zh").addEventListener("click", () => { ui.lang = "zh"; ui.chosen = true; sendContext(); render(); });
 $("lang-en").addEventListener("click", () => { ui.lang = "en"; ui.chosen = true; sendContext(); render(); });
 $("form-start").addEventListener("click", () => say(t("formButton"), "form"));
@@ -478,7 +496,11 @@ $("mic").addEventListener("click", async () => {
 });
 
 render();
-link.start();
+if (credential) link.start();
+else {  // nothing to sign in with: say why (a failed pairing, or never paired)
+  hook.state = "unpaired";
+  showRefusal(pairing && pairing.error ? pairing.error : "not_paired", device);
+}
 audio.open().then(() => (options.get("mic") === "on" ? audio.startMic() : null))
   .then(render)
   .catch((err) => { console.warn(`audio: ${err.name}`); hook.audioError = String(err); });

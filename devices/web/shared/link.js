@@ -1,7 +1,7 @@
 // The device's link to the service: one websocket on the page's own host and port, `hello`
 // first, everything sent before `welcome` queued (bounded), reconnect with backoff.
-// The credential comes from the URL fragment (never sent to a server, never logged) or from
-// localStorage, where the page keeps it once it has one.
+// The credential comes from pairing (a one-time code exchanged for it, `pairFromPage`), or
+// from the URL fragment (never sent to a server, never logged), and is kept in localStorage.
 
 export const PROTOCOL = 2;  // devices/protocol.py PROTOCOL_VERSION (tests/test_static_pages.py checks)
 const MAGIC0 = 0x42, MAGIC1 = 0x54, FRAME_VERSION = 1, HEADER = 12;
@@ -22,6 +22,90 @@ export function deviceFromPage(role, fallbackId) {
     history.replaceState(null, "", location.pathname + (rest ? `#${rest}` : ""));
   }
   return { device, credential, options: hash };
+}
+
+/** Why a page cannot sign in, in both languages (the service's code or the pairing's). */
+export const REFUSALS = {
+  bad_credential: ["本机的登录凭据无效。", "This device's credential is not valid."],
+  credential_revoked: ["本机的配对已被注销，请联系工作人员重新配对。",
+                       "This device's pairing was revoked. Please ask a member of staff to pair it again."],
+  unknown_device: ["本机未在本网点登记。", "This device is not registered at this branch."],
+  wrong_role: ["本机登记的类型不符。", "This device is registered for another role."],
+  unknown_code: ["配对码无效。", "The pairing code is not valid."],
+  expired_code: ["配对码已过期，请向工作人员索取新的配对码。",
+                 "The pairing code has expired. Please ask a member of staff for a new one."],
+  used_code: ["配对码已使用过，请向工作人员索取新的配对码。",
+              "The pairing code was already used. Please ask a member of staff for a new one."],
+  not_paired: ["本机尚未配对。", "This device is not paired yet."],
+};
+export const REFUSED_CODES = ["bad_credential", "credential_revoked", "unknown_device", "wrong_role"];
+
+/** Fill a page's #refused box for a refusal code (never with the credential itself). */
+export function showRefusal(code, device) {
+  const box = document.getElementById("refused");
+  if (!box) return;
+  const [zh, en] = REFUSALS[code] || REFUSALS.bad_credential;
+  document.getElementById("refused-zh").textContent = zh;
+  document.getElementById("refused-en").textContent = en;
+  document.getElementById("refused-detail").textContent = `${code} · ${device || "-"}`;
+  box.dataset.code = code;
+  box.hidden = false;
+}
+
+/**
+ * Wall-clock time (ms since the epoch, like Python's time.time() * 1000 on the same machine)
+ * at which the sample the audio graph renders at context time `at` (s) is heard: mapped
+ * through getOutputTimestamp(), which pairs the context time leaving the speaker with the
+ * performance clock, so the output latency is inside it.
+ */
+export function audioWallClock(ctx, at) {
+  const ts = ctx.getOutputTimestamp ? ctx.getOutputTimestamp() : null;
+  if (ts && ts.performanceTime > 0 && ts.contextTime > 0) {
+    return performance.timeOrigin + ts.performanceTime + (at - ts.contextTime) * 1000;
+  }
+  const latency = (ctx.outputLatency || 0) + (ctx.baseLatency || 0);
+  return performance.timeOrigin + performance.now() + (at - ctx.currentTime + latency) * 1000;
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * `#pair=CODE` in the address: exchange the one-time code for this device's own credential
+ * (GET /pair, the code in a header, never in a URL the server sees) and keep it in
+ * localStorage; the code leaves the address bar at once. Busy or unreachable services are
+ * asked again with backoff (5 s doubling to 60 s); a wrong, expired or used code is shown.
+ * Returns {paired: true} or {error: code}, or null when the page was not asked to pair.
+ */
+export async function pairFromPage(role, report = () => {}) {
+  const hash = new URLSearchParams(location.hash.replace(/^#/, ""));
+  const code = hash.get("pair");
+  if (!code) return null;
+  hash.delete("pair");
+  const rest = hash.toString();
+  history.replaceState(null, "", location.pathname + (rest ? `#${rest}` : ""));
+  for (let attempt = 0; ; attempt++) {
+    report({ state: "pairing", attempt });
+    let res = null;
+    try {
+      res = await fetch("/pair", { headers: { "X-Pairing-Code": code }, cache: "no-store" });
+    } catch { res = null; }
+    if (res && res.ok) {
+      const got = await res.json();
+      localStorage.setItem(`bt.${role}`, JSON.stringify({ device: got.device,
+                                                          credential: got.credential }));
+      report({ state: "paired", device: got.device });
+      return { paired: true, device: got.device };
+    }
+    if (res && res.status !== 429 && res.status < 500) {
+      let err = "unknown_code";
+      try { err = (await res.json()).error || err; } catch { /* keep the default */ }
+      report({ state: "refused", error: err });
+      return { error: err };
+    }
+    const wait = Math.min(60000, 5000 * 2 ** Math.min(attempt, 4)) * (0.8 + 0.4 * Math.random());
+    report({ state: "waiting", retryInMs: Math.round(wait) });
+    await sleep(wait);
+  }
 }
 
 /** A binary audio frame: 12-byte header, then PCM16LE. */
@@ -103,8 +187,7 @@ export class DeviceLink extends EventTarget {
     }
     if (msg.type === "error" && msg.fatal) {
       this.lastError = msg;
-      this.setState(["bad_credential", "unknown_device", "wrong_role"].includes(msg.code)
-        ? "refused" : "offline", msg);
+      this.setState(REFUSED_CODES.includes(msg.code) ? "refused" : "offline", msg);
     }
     if (msg.type === "bye") this.byeDelay = (msg.reconnect_after_s || 1) * 1000;
     this.emit("message", msg);
