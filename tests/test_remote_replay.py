@@ -165,39 +165,66 @@ def test_cancelling_stops_reading_and_closes_the_stream() -> None:
         assert llm.breaker.consecutive == 0  # a cancel is no failure
 
 
-def test_tiered_falls_back_to_the_local_tier_within_the_same_budget() -> None:
-    class Local:
-        def __init__(self) -> None:
-            self.given: list[float] = []
+class _Local:
+    """The box's own tier as the race sees it: a pick after `takes_s` (it honours cancel,
+    as the onnxruntime-genai tier does between tokens)."""
 
-        def route(
-            self, text: str, candidates: Any, deadline_s: float | None = None, *args: Any
-        ) -> str | None:
-            assert deadline_s is not None
-            self.given.append(deadline_s)
-            return "card_lost"
+    def __init__(self, takes_s: float, pick: str = "card_replace") -> None:
+        self.takes_s, self.pick = takes_s, pick
+        self.given: list[float] = []
+        self.cancelled = False
 
-        def stream_answer(
-            self, system: str, user: str, deadline_s: float | None = None, *args: Any
-        ) -> Any:
-            self.given.append(deadline_s or 0.0)
-            yield "Local sentence."
+    def route(
+        self, text: str, candidates: Any, deadline_s: float | None = None,
+        max_new_tokens: int | None = None, cancel: threading.Event | None = None, *args: Any
+    ) -> str | None:
+        assert deadline_s is not None
+        self.given.append(deadline_s)
+        until = time.monotonic() + self.takes_s
+        while time.monotonic() < until:
+            if cancel is not None and cancel.is_set():
+                self.cancelled = True
+                return None
+            time.sleep(0.01)
+        return self.pick
 
+    def stream_answer(
+        self, system: str, user: str, deadline_s: float | None = None, *args: Any
+    ) -> Any:
+        self.given.append(deadline_s or 0.0)
+        yield "Local sentence."
+
+
+def test_a_slow_remote_never_makes_routing_slower_than_the_local_tier() -> None:
     with replay_server(Behaviour(delay_s=2.0, owned_by="sglang")) as srv:
-        local = Local()
+        local = _Local(takes_s=0.3)
         tiered = TieredLlm(
-            remote(srv, route_deadline_s=0.5, first_token_s=0.5),
+            remote(srv, route_deadline_s=1.2, first_token_s=0.5),
             local,
             route_deadline_s=1.5,
             answer_deadline_s=10.0,
         )
         started = time.monotonic()
-        assert tiered.route("my card", CANDIDATES) == "card_lost"
-        assert time.monotonic() - started < 1.5
-        assert 0.8 < local.given[0] <= 1.0  # what the remote left of the 1.5 s budget
-        assert answer(tiered) == ["Local sentence."]
+        assert tiered.route("my card", CANDIDATES) == "card_replace"
+        assert time.monotonic() - started < 0.3 + 0.25  # the local tier's own time, not 1.2 s
+        assert local.given == [1.5]  # both ran at once: the local tier had the whole budget
         assert tiered.fallbacks[("route", "local")] == 1
+        assert answer(tiered) == ["Local sentence."]
         assert tiered.fallbacks[("answer", "local")] == 1
+        time.sleep(1.3)  # the dropped route call ended late: it counts against the breaker,
+        # with the late answer the breaker opens and the next turns do not ask that server
+        assert tiered.remote.breaker.consecutive == 2 and tiered.remote.breaker.state == "open"
+
+
+def test_a_remote_pick_that_comes_first_stops_the_local_tier() -> None:
+    with replay_server(Behaviour(owned_by="sglang")) as srv:  # answers at once: card_lost
+        local = _Local(takes_s=3.0)
+        tiered = TieredLlm(remote(srv, route_deadline_s=1.0), local, route_deadline_s=3.5,
+                           answer_deadline_s=10.0)
+        started = time.monotonic()
+        assert tiered.route("my card", CANDIDATES) == "card_lost"
+        assert time.monotonic() - started < 1.5 and local.cancelled
+        assert not tiered.fallbacks
 
 
 def test_https_trusts_the_configured_bank_ca_only(tmp_path: Path) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from edge.service import Service
-from tests.conftest import Running, make_config
+from tests.conftest import REPO, Running, make_config
 from tests.sse_replay import Behaviour, ReplayServer, replay_server
 from tests.wsclient import login
 
@@ -187,3 +187,33 @@ async def test_a_grounded_remote_answer_is_spoken_with_its_source(
         assert quoted and quoted in reply["text"] and reply["sources"], reply
         assert not reply["text"].startswith("From our")  # not the extractive answer
         assert running.service.health().remote_llm.calls == {"answer ok": 1}
+
+
+async def test_with_a_local_tier_a_slow_remote_costs_the_turn_nothing(
+    tmp_path: Path, server: ReplayServer
+) -> None:
+    """Routing races the two tiers: a remote server slower than the box's own model is
+    dropped, so the turn takes what the local tier alone takes (not its 3 s deadline)."""
+    tiny = REPO / "models" / "llm-tiny"
+    if not (tiny / "genai_config.json").is_file():
+        pytest.skip("models/llm-tiny missing: python -m provisioning.llm_build tiny")
+    local = {"llm.folder": str(tiny), "llm.route_deadline_s": 3.0}
+    async with Service.open(make_config(tmp_path / "plain", **local), demo=True) as plain:
+        assert plain.address is not None
+        host, port = plain.address
+        alone = Running(plain, f"ws://{host}:{port}")
+        unsure(alone)
+        await turn(alone, AMBIGUOUS)  # warm
+        baseline = max([(await turn(alone, AMBIGUOUS))[1] for _ in range(2)])
+    server.behaviour = Behaviour(owned_by="sglang", delay_s=5.0)
+    overrides = {**local, "llm_remote.base_url": server.base_url,
+                 "llm_remote.route_deadline_s": 3.0, "llm_remote.breaker_failures": 5}
+    async with Service.open(make_config(tmp_path / "remote", **overrides), demo=True) as svc:
+        assert svc.address is not None
+        host, port = svc.address
+        running = Running(svc, f"ws://{host}:{port}")
+        await turn(running, AMBIGUOUS)  # warm (this one already races)
+        timings = [(await turn(running, AMBIGUOUS))[1] for _ in range(2)]
+        assert len(server.bodies) >= 3  # the remote server was asked every time
+        assert max(timings) < baseline + 1.0, (timings, baseline)  # sequential: +3 s
+        assert svc.health().remote_llm.fallbacks["route local"] >= 3

@@ -207,13 +207,13 @@ class RemoteLlm:
             return None
         finally:
             stats.total_s = self._clock() - started
+        if stats.total_s > limit:  # late counts against the breaker even if no longer wanted
+            stats.stop = "deadline"
+            self._verdict("route", "deadline", False, f"answered after {stats.total_s:.2f}s")
+            return None
         if cancel is not None and cancel.is_set():
             stats.stop = "cancelled"
             self._verdict("route", "cancelled", None)
-            return None
-        if stats.total_s > limit:
-            stats.stop = "deadline"
-            self._verdict("route", "deadline", False, f"answered after {stats.total_s:.2f}s")
             return None
         if pick is None:
             self._verdict("route", "nonsense", False, "reply outside the candidates")
