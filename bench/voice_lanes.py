@@ -103,13 +103,13 @@ async def asker(url: str, device: str, credential: str, stop: asyncio.Event,
 
 async def one_setting(lanes_on: bool, clips: list[dict[str, Any]], per: int, questions: int,
                       llm_folder: str, latency_phase: LatencyPhase,
-                      summarise: Summarise) -> dict[str, Any]:
+                      summarise: Summarise, extra: tuple[str, ...] = ()) -> dict[str, Any]:
     """One service: the speakers alone, then the speakers with `questions` askers."""
     plan = [[clips[(k + j) % len(clips)] for j in range(per)] for k in range(SPEAKERS)]
     out: dict[str, Any] = {"lanes_enabled": lanes_on}
     with tempfile.TemporaryDirectory(prefix="voice-lanes-") as tmp:
         svc = ServiceProcess(Path(tmp), n_kiosks=SPEAKERS + questions,
-                             overrides=(f"lanes.enabled={str(lanes_on).lower()}",),
+                             overrides=(f"lanes.enabled={str(lanes_on).lower()}", *extra),
                              llm_folder=llm_folder)
         svc.start()
         try:
@@ -175,15 +175,17 @@ def _brief(summary: dict[str, Any]) -> dict[str, Any]:
 
 async def lanes_bench(clips: list[dict[str, Any]], questions: int, quick: bool,
                       latency_phase: LatencyPhase, summarise: Summarise,
-                      llm_folder: str = "models/llm-tiny") -> dict[str, Any]:
+                      llm_folder: str = "models/llm-tiny", settings: tuple[bool, ...] = (True, False),
+                      extra: tuple[str, ...] = ()) -> dict[str, Any]:
     """Lanes on and lanes off, each alone and with `questions` asking kiosks."""
     per = 2 if quick else len(clips)
     result: dict[str, Any] = {"questions": questions, "speaking_kiosks": SPEAKERS,
-                              "clips_per_speaker": per, "llm_folder": llm_folder}
-    for lanes_on in (True, False):
+                              "clips_per_speaker": per, "llm_folder": llm_folder,
+                              "service_overrides": list(extra)}
+    for lanes_on in settings:
         key = "lanes_on" if lanes_on else "lanes_off"
         result[key] = await one_setting(lanes_on, clips, per, questions, llm_folder,
-                                        latency_phase, summarise)
+                                        latency_phase, summarise, extra)
     result["method"] = (
         "speaking kiosks as in turn_4_kiosks (real clips at real-time pace, end of speech -> "
         "first reply audio); question kiosks send typed knowledge questions back to back "
@@ -200,11 +202,15 @@ def main() -> None:
     parser.add_argument("--questions", type=int, default=2, help="kiosks asking questions")
     parser.add_argument("--llm-folder", default="models/llm-tiny")
     parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument("--only", choices=["on", "off"], help="one setting instead of both")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="a service setting for both runs (e.g. lanes.answers.nice=10)")
     args = parser.parse_args()
+    settings = (True, False) if args.only is None else (args.only == "on",)
     started = time.perf_counter()
     load0 = load()
     result = asyncio.run(lanes_bench(load_clips(), args.questions, args.quick, latency_phase,
-                                     summarise, args.llm_folder))
+                                     summarise, args.llm_folder, settings, tuple(args.set)))
     result.update({"quick": args.quick, "load_average_1_5_15": {"start": load0, "end": load()},
                    "wall_s": round(time.perf_counter() - started, 1)})
     args.out.parent.mkdir(parents=True, exist_ok=True)

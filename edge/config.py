@@ -261,6 +261,10 @@ class AnswersLane(LaneSettings):
 
     max_queue: int = 2
     max_wait_s: float = 2.0
+    # The model's threads yield the cores to speech: with 19, four speaking kiosks' p95 stayed
+    # within 10% while two others asked LLM questions back to back (bench/voice_lanes.py;
+    # with 0 it rose by 65%). Questions get slower instead, within their own deadlines.
+    nice: int = 19
 
 
 class IndexingLane(LaneSettings):
