@@ -186,6 +186,8 @@ async def test_a_scam_warning_is_shown_large_and_first(context: Any, served: Run
     assert sizes[0] >= 1.4 * sizes[1], sizes  # large, whatever the page's text size
     first = await page.evaluate("document.querySelector('#cards .card').classList.value")
     assert "warning" in first  # above the urgent ticket's card
+    log = await page.text_content("#log") or ""
+    assert "不要转账" not in log  # said once, in the warning card, not again as a bubble
     await shot(page, "kiosk-scam-warning")
     assert not page.errors
     await page.close()

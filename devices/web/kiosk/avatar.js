@@ -52,9 +52,12 @@ export class Face {
   }
 
   drawBrows() {
-    const lift = this.expression === "concerned" ? 6 : this.expression === "smile" ? -2 : 0;
-    this.browL.setAttribute("d", `M66 ${92 - lift / 2} Q78 ${86} 90 ${90 + lift}`);
-    this.browR.setAttribute("d", `M110 ${90 + lift} Q122 ${86} 134 ${92 - lift / 2}`);
+    // concerned: the inner ends rise and the outer ends drop (raised inner ends read as
+    // worry; lowered inner ends would read as anger); smiling lifts them a little evenly
+    const lift = this.expression === "concerned" ? 5 : this.expression === "smile" ? -2 : 0;
+    const outer = this.expression === "smile" ? 90 : 92 + Math.max(lift, 0) / 2;
+    this.browL.setAttribute("d", `M66 ${outer} Q78 ${86 - Math.max(lift, 0) / 2} 90 ${90 - lift}`);
+    this.browR.setAttribute("d", `M110 ${90 - lift} Q122 ${86 - Math.max(lift, 0) / 2} 134 ${outer}`);
   }
 
   /** Move toward the shape of `viseme` (null: rest); `dt` seconds since the last frame. */

@@ -351,7 +351,8 @@ function onMessage(m) {
   if (["reply", "transcript", "speech", "ticket", "go_terminal"].includes(m.type)) active();
   switch (m.type) {
     case "reply":
-      addLog("teller", m.text);
+      // a warning's words are shown once, large, in its own card (showWarning), not twice
+      if (m.interruptible !== false) addLog("teller", m.text);
       showChoices(m.choices || []);
       if (m.sources && m.sources.length) {
         $("sources").hidden = false;
