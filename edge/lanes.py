@@ -18,7 +18,7 @@ from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Final, Literal, TypeVar
 
-from edge.config import LaneSettings, LanesSettings
+from edge.lane_settings import LaneSettings, LanesSettings
 
 T = TypeVar("T")
 LaneName = Literal["vad_route", "tts", "answers", "indexing"]

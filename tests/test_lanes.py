@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from edge.config import AnswersLane, LaneSettings, LanesSettings
+from edge.lane_settings import AnswersLane, LaneSettings, LanesSettings
 from edge.lanes import Lane, LaneBusy, Lanes, run_on
 from edge.metrics import Metrics
 from edge.service import Service
