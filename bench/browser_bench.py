@@ -53,7 +53,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.speech_ends import load_ends, stored_end  # noqa: E402
-from bench.voice_client import devices_toml, kiosk_ids  # noqa: E402
+from bench.voice_client import devices_toml, kiosk_ids, wait_listening  # noqa: E402
 from devices.protocol import PROTOCOL_VERSION  # noqa: E402
 from devices.staff_login import login  # noqa: E402
 
@@ -147,17 +147,8 @@ class Service:
         self.url = ""
 
     def start(self, timeout: float = 300.0) -> str:
-        deadline = time.monotonic() + timeout
-        assert self.proc.stdout is not None
-        while time.monotonic() < deadline:
-            line = self.proc.stdout.readline()
-            if not line:
-                raise RuntimeError(f"service exited with {self.proc.wait()}")
-            found = re.search(r"listening on (ws://\S+)", line)
-            if found:
-                self.url = found.group(1)
-                return self.url
-        raise TimeoutError("service did not start listening")
+        self.url = wait_listening(self.proc, timeout)
+        return self.url
 
     def stop(self) -> None:
         self.proc.terminate()

@@ -80,17 +80,8 @@ class ServiceProcess:
                        capture_output=True)
         self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, text=True,
                                      env={**os.environ, "PYTHONUNBUFFERED": "1"})
-        deadline = time.monotonic() + timeout
-        assert self.proc.stdout is not None
-        while time.monotonic() < deadline:
-            line = self.proc.stdout.readline()
-            if not line:
-                raise RuntimeError(f"service exited with {self.proc.wait()}")
-            found = re.search(r"listening on (ws://\S+)", line)
-            if found:
-                self.url = found.group(1)
-                return self.url
-        raise TimeoutError("service did not start listening")
+        self.url = wait_listening(self.proc, timeout)
+        return self.url
 
     @property
     def pid(self) -> int:
@@ -167,6 +158,20 @@ class Peer:
         if self.reader is not None:
             with contextlib.suppress(Exception):
                 await self.reader
+
+
+def wait_listening(proc: subprocess.Popen[str], timeout: float) -> str:
+    """The URL a starting `edge.cli serve` prints ("listening on ws://HOST:PORT")."""
+    deadline = time.monotonic() + timeout
+    assert proc.stdout is not None
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"service exited with {proc.wait()}")
+        found = re.search(r"listening on (ws://\S+)", line)
+        if found:
+            return found.group(1)
+    raise TimeoutError("service did not start listening")
 
 
 async def open_peer(url: str, role: str, device: str, credential: str,
