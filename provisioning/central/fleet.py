@@ -47,6 +47,16 @@ class Rollout(msgspec.Struct, kw_only=True):
     stage_started_at: float = 0.0
     stage_healthy_at: float | None = None  # when every box of the stage had succeeded
     reason: str = ""  # why it halted, was cancelled, or completed
+    # Failed boxes an operator accepted when resuming: they no longer count towards
+    # max_failures (a resume would otherwise halt again at once).
+    forgiven: list[str] = msgspec.field(default_factory=list)
+    # Optimistic lock: save_rollout refuses a copy read before someone else's save (an
+    # operator's halt between the engine's read and its write is never overwritten).
+    revision: int = 0
+
+
+class StaleRollout(Exception):
+    """save_rollout was given a copy of a rollout that changed since it was read."""
 
 
 class RolloutBox(msgspec.Struct, kw_only=True):
@@ -85,12 +95,18 @@ class FleetStore(Protocol):
 
     def rollouts(self, include_finished: bool = True) -> list[Rollout]: ...
 
-    def save_rollout(self, rollout: Rollout) -> None: ...
+    def save_rollout(self, rollout: Rollout) -> None:
+        """Store its state, stage and reason if nobody saved it since this copy was read
+        (then bumps rollout.revision); raises StaleRollout otherwise, KeyError if unknown."""
+        ...
 
     def rollout_boxes(self, rollout_id: str) -> list[RolloutBox]: ...
 
-    def target(self, rollout_id: str, box_ids: list[str], stage: int, now: float) -> None:
-        """Mark boxes as targeted by a stage of this rollout."""
+    def target(self, rollout_id: str, box_ids: list[str], stage: int, now: float,
+               step: BoxStep = "targeted", reason: str = "") -> list[str]:
+        """Mark boxes as targeted by a stage of this rollout (step "succeeded" for boxes
+        already on its bundle). Returns the boxes newly targeted: none when the rollout is no
+        longer running, never a box the rollout targeted before."""
         ...
 
     def assignment(self, box_id: str) -> tuple[str, str]:
