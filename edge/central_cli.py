@@ -199,6 +199,8 @@ def _rollout(args: argparse.Namespace, store: FleetStore) -> int:
         return 0
     if args.rollout_id is None:
         raise argparse.ArgumentTypeError(f"rollout {args.action} needs a rollout ID")
+    if args.max_failures is not None and args.max_failures < 0:
+        raise argparse.ArgumentTypeError("--max-failures cannot be negative")
     if args.action == "halt":
         done = _change(store, args.rollout_id, lambda r: engine.halt(r, args.reason))
     elif args.action == "cancel":

@@ -143,6 +143,7 @@ def test_status_halt_resume_cancel_through_a_rollout(capsys: pytest.CaptureFixtu
     assert cli(capsys, url, "status", "--rollout", "nope")[0] == 1
     code, _, err = cli(capsys, url, "rollout", "halt", "r1")
     assert code == 1 and "not running" in err
+    assert cli(capsys, url, "rollout", "resume", "r1", "--max-failures", "-1")[0] == 2
     code, out, _ = cli(capsys, url, "rollout", "resume", "r1", "--max-failures", "2")
     assert code == 0 and "1 failed boxes forgiven, max_failures 2" in out
     assert sorted(b for b, _, _ in step(store, now + 2)) == ["sh-002", "sh-003", "sh-004"]

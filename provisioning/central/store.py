@@ -66,7 +66,7 @@ class _Tx:
 class _Database(Protocol):
     dialect: Dialect
 
-    def transaction(self) -> Any: ...  # a context manager yielding a _Tx
+    def transaction(self, write: bool = True) -> Any: ...  # a context manager yielding a _Tx
 
     def close(self) -> None: ...
 
@@ -86,11 +86,12 @@ class _Sqlite:
         self._lock = threading.Lock()
 
     @contextmanager
-    def transaction(self) -> Iterator[_Tx]:
+    def transaction(self, write: bool = True) -> Iterator[_Tx]:
         with self._lock:
-            # IMMEDIATE: take the write lock up front, so two processes never deadlock on
-            # an upgrade from a read lock (the busy timeout waits for the other one).
-            self._conn.execute("BEGIN IMMEDIATE")
+            # IMMEDIATE: a writer takes the write lock up front, so two processes never
+            # deadlock upgrading read locks (the busy timeout waits for the other one);
+            # readers take none and run beside the other process's writer (WAL).
+            self._conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
             try:
                 yield _Tx(self._conn.cursor(), self.dialect)
             except BaseException:
@@ -122,7 +123,8 @@ class _Postgres:
                              f"{connect_timeout_s:g} s") from err
 
     @contextmanager
-    def transaction(self) -> Iterator[_Tx]:
+    def transaction(self, write: bool = True) -> Iterator[_Tx]:
+        del write  # PostgreSQL locks rows as statements touch them
         with self._pool.connection() as conn, conn.transaction(), conn.cursor() as cursor:
             yield _Tx(cursor, self.dialect)
 
@@ -215,7 +217,7 @@ class SqlFleetStore:
         return secret
 
     def authenticate(self, box_id: str, secret: str) -> bool:
-        with self._db.transaction() as tx:
+        with self._db.transaction(write=False) as tx:
             rows = tx.rows("SELECT secret_hash, enabled FROM boxes WHERE box_id = ?", (box_id,))
         digest, enabled = rows[0] if rows else (self._dummy(), 0)
         try:  # hashing outside the transaction: the database is never held for argon2's time
@@ -245,7 +247,7 @@ class SqlFleetStore:
                 raise KeyError(f"no box {box_id!r}")
 
     def boxes(self) -> list[Box]:
-        with self._db.transaction() as tx:
+        with self._db.transaction(write=False) as tx:
             rows = tx.rows("SELECT box_id, branch, tags, service_version, bundle, components, "
                            "health, last_contact, enabled FROM boxes ORDER BY box_id")
         return [Box(box_id=r[0], branch=r[1], cohort_tags=json.loads(r[2]),
@@ -289,7 +291,7 @@ class SqlFleetStore:
 
     def rollouts(self, include_finished: bool = True) -> list[Rollout]:
         where = "" if include_finished else "WHERE state IN ('running', 'halted') "
-        with self._db.transaction() as tx:
+        with self._db.transaction(write=False) as tx:
             rows = tx.rows("SELECT rollout_id, bundle, stages, soak_s, max_failures, state, "
                            "stage, created_at, stage_started_at, stage_healthy_at, reason, "
                            f"forgiven, revision FROM rollouts {where}"
@@ -318,7 +320,7 @@ class SqlFleetStore:
         rollout.revision += 1
 
     def rollout_boxes(self, rollout_id: str) -> list[RolloutBox]:
-        with self._db.transaction() as tx:
+        with self._db.transaction(write=False) as tx:
             rows = tx.rows("SELECT rollout_id, box_id, stage, step, reason, updated_at "
                            "FROM rollout_boxes WHERE rollout_id = ? ORDER BY stage, box_id",
                            (rollout_id,))
@@ -347,7 +349,7 @@ class SqlFleetStore:
     def assignment(self, box_id: str) -> tuple[str, str]:
         # the newest rollout that targeted the box and was not cancelled: a halted one keeps
         # what it gave (the box's own probation protects it), a cancelled one gives nothing
-        with self._db.transaction() as tx:
+        with self._db.transaction(write=False) as tx:
             rows = tx.rows("SELECT r.rollout_id, r.bundle FROM rollout_boxes rb "
                            "JOIN rollouts r ON r.rollout_id = rb.rollout_id "
                            "WHERE rb.box_id = ? AND r.state <> 'cancelled' "
@@ -368,7 +370,7 @@ class SqlFleetStore:
                    (box_id, day, msgspec.json.encode(aggregates).decode(), now))
 
     def days(self, since: str = "", until: str = "") -> list[tuple[str, str, DayAggregates]]:
-        with self._db.transaction() as tx:
+        with self._db.transaction(write=False) as tx:
             rows = tx.rows("SELECT box_id, day, aggregates FROM days "
                            "WHERE (? = '' OR day >= ?) AND (? = '' OR day <= ?) "
                            "ORDER BY day, box_id", (since, since, until, until))
