@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
-from provisioning.central.server import CentralServer, serve
+from provisioning.central.server import CentralServer, RolloutStep, serve
 from provisioning.central.server_settings import CentralServerSettings
 from provisioning.central.wire import ENCODER, BoxReport
 from tests.central_memory_store import MemoryFleetStore, first_stage_step
@@ -61,12 +61,12 @@ class Fleet:
 
 async def start_fleet(
     tmp_path: Path, settings: CentralServerSettings | None = None, repo: Path | None = None,
-    tick_s: float = 0.1,
+    tick_s: float = 0.1, step: RolloutStep = first_stage_step,
 ) -> Fleet:
     store = MemoryFleetStore()
     secrets = {box_id: store.add_box(box_id, f"Branch {box_id}", tags) for box_id, tags in BOXES.items()}
     server = await serve(
-        store, repo or plain_repo(tmp_path), first_stage_step, tick_s=tick_s,
+        store, repo or plain_repo(tmp_path), step, tick_s=tick_s,
         settings=settings or CentralServerSettings(auth_cache_s=0.0),
     )
     return Fleet(server, store, secrets)

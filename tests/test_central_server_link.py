@@ -13,14 +13,18 @@ import subprocess
 import sys
 from pathlib import Path
 
+import aiohttp
 import pytest
+from aiohttp import WSMsgType
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from provisioning.central.fleet import Rollout, Stage
+from provisioning.central.fleet import FleetStore, Rollout, Stage
 from provisioning.central.links import CLOSE_DISABLED, CLOSE_REPLACED
+from provisioning.central.server_settings import CentralServerSettings
 from provisioning.central.wire import LINK_DECODER, Assignment, Nudge, UpdateReport
-from tests.central_helpers import WAIT, Fleet, encoded, fleet, plain_repo, recv
+from tests.central_helpers import WAIT, Fleet, encoded, fleet, plain_repo, recv, start_fleet
+from tests.central_memory_store import first_stage_step
 from tests.conftest import REPO
 
 __all__ = ["fleet"]  # the fixture, imported for pytest
@@ -206,3 +210,47 @@ async def _link_then_sigterm(url: str, secret: str, proc: subprocess.Popen[str])
         assert (await recv(ws))["type"] == "assignment"
         proc.send_signal(signal.SIGTERM)
         return await closed_code(ws)
+
+
+async def test_a_box_that_stops_answering_pings_is_dropped(tmp_path: Path) -> None:
+    running = await start_fleet(tmp_path, CentralServerSettings(heartbeat_s=0.3, auth_cache_s=0))
+    try:
+        async with aiohttp.ClientSession() as http, http.ws_connect(
+            running.ws_url, headers=running.auth("minhang-003"), autoping=False
+        ) as ws:
+            await ws.send_str(encoded("minhang-003").decode())
+            kinds: list[WSMsgType] = []
+            while not ws.closed and len(kinds) < 20:  # pings arrive, we never answer
+                msg = await asyncio.wait_for(ws.receive(), WAIT)
+                kinds.append(msg.type)
+                if msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSED, WSMsgType.CLOSING):
+                    break
+        assert WSMsgType.PING in kinds and kinds[-1] != WSMsgType.PING
+        for _ in range(int(WAIT / 0.05)):
+            if len(running.server.links) == 0:
+                break
+            await asyncio.sleep(0.05)
+        assert len(running.server.links) == 0
+    finally:
+        await running.server.stop()
+
+
+async def test_a_failing_rollout_tick_is_reported_and_the_next_one_runs(tmp_path: Path) -> None:
+    calls: list[float] = []
+
+    def flaky(store: FleetStore, now: float) -> list[tuple[str, str, str]]:
+        calls.append(now)
+        if len(calls) == 1:
+            raise ConnectionError("the fleet database went away")
+        return first_stage_step(store, now)
+
+    running = await start_fleet(tmp_path, step=flaky, tick_s=3600)  # ticks by hand only
+    try:
+        assert await running.server.tick() == []
+        health = running.server.api
+        assert (health.tick_error, health.tick_at) == ("ConnectionError", None)
+        running.store.create_rollout(pilot_rollout())
+        assert await running.server.tick() == [("pudong-012", "r-2026-12", "b7")]
+        assert health.tick_error == "" and health.tick_at is not None
+    finally:
+        await running.server.stop()
