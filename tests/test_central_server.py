@@ -80,6 +80,9 @@ async def test_no_listing_no_escape_no_symlink_out(fleet: Fleet, tmp_path: Path)
     secret = tmp_path / "keys" / "root.pem"
     secret.parent.mkdir()
     secret.write_bytes(b"-----BEGIN PRIVATE KEY----- not for boxes")
+    inside = fleet.server.repo_dir / "keys"  # a careless key folder inside the repository
+    inside.mkdir()
+    (inside / "root.pem").write_bytes(secret.read_bytes())
     (fleet.server.repo_dir / "targets" / "leak.pem").symlink_to(secret)
     port = fleet.server.address[1] if fleet.server.address else 0
     for path in (
@@ -90,10 +93,12 @@ async def test_no_listing_no_escape_no_symlink_out(fleet: Fleet, tmp_path: Path)
         "/repo/metadata/..%2f..%2fkeys%2froot.pem",
         "/repo/targets/leak.pem",
         "/repo/nothing-here.json",
+        "/repo/keys/root.pem",
     ):
-        status, _, body = await raw_get(port, path)
-        assert status in (403, 404), path
-        assert b"PRIVATE" not in body and b"abc123" not in body, path
+        for headers in ("", 'Range: bytes=1-\r\nIf-Range: "x"\r\n'):
+            status, _, body = await raw_get(port, path, headers)
+            assert status in (403, 404), path
+            assert b"PRIVATE" not in body and b"abc123" not in body, path
 
 
 async def test_the_boxs_tuf_client_fetches_and_verifies_a_bundle_through_central(

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import sys
 import time
@@ -57,12 +58,16 @@ def _if_range_fails(repo_dir: Path, request: web.Request) -> tuple[Path, int, st
     asked "if still ETAG" is checked here; a weak or stale tag gets the whole file (its
     path, size and ETag are returned then)."""
     if_range = request.headers.get("If-Range", "").strip()
-    if "Range" not in request.headers or not if_range.startswith(('"', "W/")):
+    if (request.method != "GET" or "Range" not in request.headers
+            or not if_range.startswith(('"', "W/"))):
         return None
-    root = repo_dir.resolve()
-    path = (root / request.path.removeprefix("/repo/")).resolve()
-    if not path.is_relative_to(root) or path.parent == root or not path.is_file():
-        return None  # the static route answers 403/404 as for any request
+    part, _, rest = request.path.removeprefix("/repo/").partition("/")
+    if part not in ("metadata", "targets") or not rest:
+        return None
+    base = (repo_dir / part).resolve()
+    path = Path(os.path.normpath(base / rest))
+    if not path.is_relative_to(base) or path.resolve() != path or not path.is_file():
+        return None  # escapes, symlinks, folders: the static route refuses them as always
     etag = _etag(path)
     if if_range.startswith("W/") or if_range != etag:
         return path, path.stat().st_size, etag
