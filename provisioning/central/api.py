@@ -173,11 +173,10 @@ class CentralApi:
         """GET /api/v1/fleet: every box (online or not) and every rollout with its boxes."""
         token = await asyncio.to_thread(self.settings.operator_token)
         check_operator(request, token)
-        view = await asyncio.to_thread(self._fleet_view)
+        view = await asyncio.to_thread(self._fleet_view, self.links.online())
         return web.Response(body=msgspec.json.encode(view), content_type=JSON)
 
-    def _fleet_view(self) -> dict[str, Any]:
-        online = self.links.online()
+    def _fleet_view(self, online: dict[str, float]) -> dict[str, Any]:
         boxes = []
         for box in self.store.boxes():
             row = msgspec.to_builtins(box)

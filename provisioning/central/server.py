@@ -301,10 +301,10 @@ def run(
 
     try:
         settings = load_server_settings(config_file)
-    except ValueError as exc:
+        store = open_store(store_url)
+    except (ValueError, OSError) as exc:
         print(f"central: {exc}", file=sys.stderr)
         return 2
-    store = open_store(store_url)
     try:
         return run_with(
             store, step, repo_dir=repo_dir, host=host, port=port, tick_s=tick_s,
