@@ -25,6 +25,7 @@ from provisioning.central.wire import (
     Assignment,
     BoxReport,
     LinkError,
+    LinkErrorCode,
 )
 
 log = logging.getLogger("branch_teller.central")
@@ -51,6 +52,11 @@ def record_and_assign(store: FleetStore, report: BoxReport, now: float) -> Assig
     store.record_report(report, now)
     rollout, bundle = store.assignment(report.box_id)
     return Assignment(rollout=rollout, bundle=bundle)
+
+
+def link_error(code: LinkErrorCode, detail: str) -> LinkError:
+    """What a box is told about a link message central could not take."""
+    return LinkError(code=code, detail=detail)
 
 
 def _valid_day(day: str) -> bool:
@@ -147,7 +153,7 @@ class CentralApi:
                 if msg.type == WSMsgType.TEXT:
                     await self._on_link_report(link, msg.data)
                 elif msg.type == WSMsgType.BINARY:
-                    link.send(LinkError(code="binary_frame", detail="send reports as JSON text"))
+                    link.send(link_error("binary_frame", "send reports as JSON text"))
         finally:
             await self.links.detach(link)
             log.info("box %s unlinked (close code %s)", shown(box_id), ws.close_code)
@@ -157,15 +163,15 @@ class CentralApi:
         try:
             report = REPORT_DECODER.decode(data)
         except msgspec.DecodeError as exc:
-            link.send(LinkError(code="bad_message", detail=f"not a box report: {exc}"))
+            link.send(link_error("bad_message", f"not a box report: {exc}"))
             return
         if report.box_id != link.box_id:
-            link.send(LinkError(code="box_id_mismatch", detail="box_id differs from the link's"))
+            link.send(link_error("box_id_mismatch", "box_id differs from the link's"))
             return
         try:
             assignment = await self._record(report)
         except ApiError:
-            link.send(LinkError(code="internal", detail="central could not record the report"))
+            link.send(link_error("internal", "central could not record the report"))
             return
         link.send(assignment)
 

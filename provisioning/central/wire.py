@@ -89,11 +89,15 @@ class Nudge(Wire, kw_only=True, forbid_unknown_fields=True, tag="nudge"):
     bundle: str
 
 
+# Central's link errors: their own small set (devices/errors.py registers the kiosk protocol's)
+LinkErrorCode = Literal["bad_message", "box_id_mismatch", "binary_frame", "internal"]
+
+
 class LinkError(Wire, kw_only=True, forbid_unknown_fields=True, tag="error"):
     """Central -> box over the link: a message central could not take, and why. The link
     stays open; the box may send a corrected report."""
 
-    code: str  # "bad_message", "box_id_mismatch", "binary_frame", "internal"
+    code: LinkErrorCode
     detail: str  # a human sentence
 
 
