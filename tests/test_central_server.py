@@ -254,6 +254,13 @@ async def test_a_day_report_is_kept_once_per_day_and_a_bad_day_is_refused(fleet:
         day = DayReport(box_id="minhang-003", day=bad, aggregates=agg)
         status, body = await post(url, ENCODER.encode(day), auth)
         assert (status, body["error"]) == (400, "bad_request"), bad
+    # a box that would send a customer field is refused: the aggregates have no place for it
+    leaky = msgspec.json.decode(ENCODER.encode(day))
+    leaky["day"] = "2026-12-05"
+    leaky["aggregates"]["transcript"] = "我想取五万块"
+    status, body = await post(url, msgspec.json.encode(leaky), auth)
+    assert (status, body["error"]) == (400, "bad_request") and "transcript" in str(body["detail"])
+    assert [d for _, d, _ in fleet.store.days()] == ["2026-12-06"]
     big = fleet.server.settings.max_day_bytes + 1
     status, body = await post(url, b" " * big, auth)
     assert (status, body["error"]) == (413, "too_large")
