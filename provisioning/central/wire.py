@@ -4,7 +4,8 @@
     POST /api/v1/report        BoxReport  -> Assignment   (Authorization: Bearer BOX_ID:SECRET)
     POST /api/v1/day           DayReport  -> {"ok": true}
     GET  /api/v1/link          websocket the box keeps open (same Authorization header):
-                               box -> central: BoxReport; central -> box: Nudge | Assignment
+                               box -> central: BoxReport;
+                               central -> box: Nudge | Assignment | LinkError
     GET  /repo/metadata/...    the TUF repository's metadata   (static files; Range honoured)
     GET  /repo/targets/...     the TUF repository's targets    (static files; Range honoured)
 
@@ -88,6 +89,18 @@ class Nudge(Wire, kw_only=True, forbid_unknown_fields=True, tag="nudge"):
     bundle: str
 
 
+# Central's link errors: their own small set (devices/errors.py registers the kiosk protocol's)
+LinkErrorCode = Literal["bad_message", "box_id_mismatch", "binary_frame", "internal"]
+
+
+class LinkError(Wire, kw_only=True, forbid_unknown_fields=True, tag="error"):
+    """Central -> box over the link: a message central could not take, and why. The link
+    stays open; the box may send a corrected report."""
+
+    code: LinkErrorCode
+    detail: str  # a human sentence
+
+
 class WaitStats(Part):
     """Waits of one service and class over a day, in seconds."""
 
@@ -120,7 +133,7 @@ class DayReport(Wire, kw_only=True, forbid_unknown_fields=True, tag="day"):
 
 
 # What central sends down the link; what a box sends up it.
-LinkMessage = Nudge | Assignment
+LinkMessage = Nudge | Assignment | LinkError
 LINK_DECODER = msgspec.json.Decoder(LinkMessage)
 REPORT_DECODER = msgspec.json.Decoder(BoxReport)
 DAY_DECODER = msgspec.json.Decoder(DayReport)
