@@ -239,19 +239,21 @@ class CentralLink:
         central's messages are read as they come."""
         await self._send(ws)
         receiver = asyncio.create_task(self._receive(ws), name="central_receive")
+        changed = asyncio.create_task(self._dirty.wait(), name="central_changed")
         try:
             while not receiver.done():
-                changed = asyncio.create_task(self._dirty.wait())
                 await asyncio.wait({receiver, changed}, timeout=self.settings.report_interval_s,
                                    return_when=asyncio.FIRST_COMPLETED)
-                changed.cancel()
                 if receiver.done():
                     break
-                await self._send(ws)
+                await self._send(ws)  # a step changed, or report_interval_s passed
+                if changed.done():
+                    changed = asyncio.create_task(self._dirty.wait(), name="central_changed")
             receiver.result()  # a broken connection raises here
         finally:
-            receiver.cancel()
-            await asyncio.gather(receiver, return_exceptions=True)
+            for task in (receiver, changed):
+                task.cancel()
+            await asyncio.gather(receiver, changed, return_exceptions=True)
 
     async def _send(self, ws: ClientConnection) -> None:
         """Every queued step in order, then (if none) the box as it is now."""
