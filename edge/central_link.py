@@ -14,7 +14,6 @@ is reported on reconnect. Central down: the box serves on, retries with jittered
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 import re
@@ -47,7 +46,6 @@ WS_LOG.setLevel(logging.INFO)
 STATE_FILE = "link.json"
 LINK_PATH = "/api/v1/link"
 IN_FLIGHT: frozenset[str] = frozenset({"downloading", "installing", "applied"})
-MAX_QUEUED_STEPS = 32  # step reports kept while central is away (the latest always goes)
 _BUNDLE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
 
@@ -113,7 +111,7 @@ class CentralLink:
         self.reports_sent = 0
         self._dirty = asyncio.Event()  # a step changed: report now
         # every step, in order, until central has it (a fast step is not hidden by the next)
-        self._steps: deque[wire.UpdateReport] = deque(maxlen=MAX_QUEUED_STEPS)
+        self._steps: deque[wire.UpdateReport] = deque(maxlen=settings.queued_steps)
         self._fetch: asyncio.Task[None] | None = None
         self._fetch_failures = 0
         self._fetch_after = 0.0
@@ -373,9 +371,3 @@ class CentralLink:
         self.state.delivered = delivered
         self._set_step("installing", "staged")
         self._save()
-
-
-async def close_quietly(link: CentralLink | None) -> None:
-    if link is not None:
-        with contextlib.suppress(Exception):
-            await link.close()

@@ -86,6 +86,9 @@ class CentralSettings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_
     """On first contact, past days up to this many are reported too (0: from today on)."""
     keep_days: int = 60
     """Day statistics (counts, latency sketches) and the outbox are kept this long."""
+    queued_steps: int = 32
+    """Update steps kept to report while central is away (older ones give way; the box's
+    current step always goes)."""
     stats_flush_s: float = 10.0
     """The day's counts and latency sketches are written to the database this often."""
 
@@ -114,7 +117,8 @@ class CentralSettings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_
                 found.append((f"central.{name}", "must be more than 0 seconds"))
         if self.reconnect_max_s < self.reconnect_min_s:
             found.append(("central.reconnect_max_s", "must not be less than reconnect_min_s"))
-        if self.max_message_bytes < 1024 or self.day_backfill_days < 0 or self.keep_days < 1:
+        if (self.max_message_bytes < 1024 or self.day_backfill_days < 0 or self.keep_days < 1
+                or self.queued_steps < 1):
             found.append(("central", "need max_message_bytes >= 1024, day_backfill_days >= 0, "
-                          "keep_days >= 1"))
+                          "keep_days >= 1, queued_steps >= 1"))
         return found
