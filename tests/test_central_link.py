@@ -208,7 +208,8 @@ async def test_central_assigns_a_bundle_the_box_fetches_verifies_and_installs(
         b2 = _publish(repo, keys, tmp_path, 2, 1_700_000_100.0)
         archive = next(p for p in (repo.folder / "targets" / "knowledge").glob("*.tar")
                        if "kb-branch-2" in p.name)
-        data = bytearray(archive.read_bytes())
+        good = archive.read_bytes()
+        data = bytearray(good)
         data[len(data) // 2] ^= 0xFF
         archive.write_bytes(bytes(data))
         await peer.send(BOX, wire.Assignment(rollout="r2", bundle=b2.bundle))
@@ -218,6 +219,12 @@ async def test_central_assigns_a_bundle_the_box_fetches_verifies_and_installs(
         assert [s[1] for s in r2] == ["downloading", "failed"]
         assert "does not match its signed hash" in r2[-1][2]
         assert service.health().bundle.active == b1.bundle  # the working bundle serves on
+        # the archive repaired, central asks again: the box tries again and installs it
+        archive.write_bytes(good)
+        await peer.send(BOX, wire.Nudge(rollout="r2", bundle=b2.bundle))
+        await peer.wait_for("r2 succeeded", lambda: ("r2", "succeeded") in
+                            [s[:2] for s in peer.steps(BOX)], timeout=120)
+        assert service.health().bundle.active == b2.bundle
     _no_secret_logged(caplog)
 
 
@@ -248,3 +255,10 @@ async def test_an_update_that_ends_while_central_is_away_is_reported_on_reconnec
             assert peer.reports[-1].bundle == b1.bundle
     state = json.loads((tmp_path / "data" / "central" / "link.json").read_bytes())
     assert state["step"] == "succeeded" and state["rollout"] == "r1"
+    # a restart: the first report says where the box got, from what it kept on its disk
+    seen = len(peer.reports)
+    async with Service.open(config, demo=True):
+        await peer.wait_for("a report", lambda: len(peer.reports) > seen)
+    update = peer.reports[seen].update
+    assert update is not None and (update.rollout, update.step) == ("r1", "succeeded")
+    assert peer.reports[seen].bundle == b1.bundle
