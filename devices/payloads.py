@@ -165,6 +165,11 @@ class BundleStatus(Payload):
     # the signed-bundle source: "" (none configured), or its state and why ("ok: ...",
     # "stale: ...", "rejected: ..."); states other than ok/unchecked are alarms
     trust: str = ""
+    # the link to central ([central] url): "" (none), "connecting", "connected since ...",
+    # or "unreachable: why"
+    central: str = ""
+    # what central assigned and how far this box got: "rollout r1: bundle b7, installing (why)"
+    assigned: str = ""
 
 
 class Health(Payload):

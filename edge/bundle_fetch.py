@@ -16,6 +16,7 @@ import shutil
 from collections.abc import Callable
 
 from edge.jobs import Job, every
+from provisioning.repository import CURRENT_BUNDLE
 from provisioning.slots import BundleSlots, fsync_dir
 from provisioning.trust import BoxTrust, TrustError
 from provisioning.trust_status import TrustStatus
@@ -39,12 +40,13 @@ class BundleFetcher:
         comps = self.slots.components(self.slots.active_bundle())
         return {name: (man.version if man else 0) for name, man in comps.items()}
 
-    def fetch_once(self) -> str | None:
-        """Fetch what central publishes now; the bundle id delivered to the inbox, or None
-        when nothing is newer. Raises TrustError (already recorded in the trust status)."""
+    def fetch_once(self, index: str = CURRENT_BUNDLE) -> str | None:
+        """Fetch what central publishes now (or, in director mode, the bundle index central
+        assigned: `bundles/<name>.json`); the bundle id delivered to the inbox, or None when
+        nothing is newer. Raises TrustError (already recorded in the trust status)."""
         staging = self.slots.inbox / STAGING
         staging.mkdir(parents=True, exist_ok=True)
-        fetched = self.trust.fetch_bundle(staging, self.installed())
+        fetched = self.trust.fetch_bundle(staging, self.installed(), bundle=index)
         if not fetched.components:
             shutil.rmtree(staging, ignore_errors=True)
             return None

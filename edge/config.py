@@ -22,7 +22,7 @@ from intents.answers.remote_settings import RemoteLlmSettings
 from intents.answers.settings import AnswerSettings, LlmSettings
 from intents.dialogue.appointment_rules import AppointmentRules
 from intents.guardrails.large_value import LargeValueRules
-from provisioning.settings import ProvisioningSettings, UpdateSettings
+from provisioning.settings import CentralSettings, ProvisioningSettings, UpdateSettings
 from speech.settings import SttSettings, TtsSettings, VadSettings
 
 Role = Literal["kiosk", "caller", "console"]
@@ -325,6 +325,7 @@ class BranchConfig(_Section):
     audit: AuditSettings = msgspec.field(default_factory=AuditSettings)
     pairing: PairingSettings = msgspec.field(default_factory=PairingSettings)
     pages: PageSettings = msgspec.field(default_factory=PageSettings)
+    central: CentralSettings = msgspec.field(default_factory=CentralSettings)
 
     def device(self, device_id: str) -> DeviceCredential | None:
         """The configured device with this id, if any."""
@@ -427,6 +428,7 @@ def check(config: BranchConfig) -> list[tuple[str, str]]:
         problems.append(("provisioning", "need expiry_alarm_s >= 0 and download_timeout_s > 0"))
     problems.extend(_check_updates(config.updates))
     problems.extend(_check_remote_llm(config))
+    problems.extend(config.central.problems())
     for name in ("vad_route", "tts", "answers", "indexing"):
         lane = getattr(config.lanes, name)
         if lane.workers < 1 or lane.max_queue < 0 or lane.max_wait_s < 0 or lane.nice < 0:

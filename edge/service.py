@@ -55,8 +55,11 @@ from edge.branch_facts import build_policy, model_versions
 from edge.bundle_fetch import BundleFetcher
 from edge.bundle_swap import ServiceModels
 from edge.call_voice import CallAnnouncer
+from edge.central_link import CentralLink
+from edge.central_wiring import box_health, central_jobs, provisioning_for, with_central
 from edge.config import BranchConfig
 from edge.console_commands import console_snapshot, run_command
+from edge.day_sketch import DaySketch
 from edge.describe import describe_branch
 from edge.desk import QueueDesk
 from edge.housekeeping import branch_jobs
@@ -127,6 +130,8 @@ class Service:
         self.speaking: set[str] = set()  # kiosks that reported playback started, not yet ended
         self.updater: EdgeUpdater | None = None  # provisioned bundles (edge/updates.py)
         self.fetcher: BundleFetcher | None = None  # signed bundles from central (TUF)
+        self.day_sketch: DaySketch | None = None  # the day's turn counts and latencies
+        self.central: CentralLink | None = None  # [central]: the link, director mode
 
     # ------------------------------------------------------------ lifecycle
 
@@ -170,6 +175,8 @@ class Service:
         self.store = await Store.open(Path(cfg.data_dir) / "branch.db", cfg.audit,
                                       cfg.branch.id)
         stack.push_async_callback(self.store.close)
+        self.day_sketch = DaySketch(self.store, cfg.queue.timezone, cfg.queue.day_rollover)
+        stack.push_async_callback(self.day_sketch.flush)
         self.staff = await StaffGate.open(cfg.staff, self.store, self._login_revoked, self.demo)
         stack.callback(self.staff.close)
         self.pairing = await DevicePairing(cfg.pairing, self.store, cfg.device).open()
@@ -211,17 +218,26 @@ class Service:
         jobs.append(Job("staff_sync", every(cfg.staff.sync_interval_s), self.staff.sync))
         jobs.append(revocation_job(cfg.pairing, self.pairing, self.server))
         jobs.append(self.updater.job(ServiceModels(self)))
-        trust = BoxTrust.from_settings(cfg.provisioning, cfg.data_dir)
+        trust = BoxTrust.from_settings(provisioning_for(cfg), cfg.data_dir)
         if trust is not None:
             updater = self.updater
             self.fetcher = BundleFetcher(trust, updater.slots, updater.busy)
-            jobs.append(self.fetcher.job(cfg.provisioning.fetch_interval_s))
+            if not cfg.central.url:  # with central, the box fetches what central assigns
+                jobs.append(self.fetcher.job(cfg.provisioning.fetch_interval_s))
+        self.central, more = central_jobs(
+            cfg, version("branch-teller"), self.updater, self.fetcher, self.store,
+            self.day_sketch, lambda: self.desk.day if self.desk is not None else "",
+            lambda: box_health(self.health(), self._connections().get("kiosk", 0)))
+        jobs.extend(more)
         self.jobs = Supervisor(
             jobs, time.time, tick_s=cfg.jobs.tick_s,
             timeout_s=cfg.jobs.timeout_s, retry_min_s=cfg.jobs.retry_min_s,
             retry_max_s=cfg.jobs.retry_max_s, on_result=self.metrics.observe_job)
         self.jobs.start()
         stack.push_async_callback(self.jobs.stop)
+        if self.central is not None:
+            self.central.start()
+            stack.push_async_callback(self.central.close)
         stack.push_async_callback(self.updater.close)
         stack.callback(self.updater.stopped)  # only a start that got this far stops cleanly
         stack.callback(self._stopping.set)  # first of all: worker-thread jobs give up early
@@ -279,6 +295,7 @@ class Service:
                 self.config.server.max_text_chars, self._turn_logged,
                 on_failure=self._turn_failed, settings=self.config.sessions)
             session.answer = self._answer
+            session.on_outcome = self.day_sketch.conversation if self.day_sketch else None
             session.answer_lane = self.lanes.answers
             session.llm_route = self._llm_route if self.llm is not None else None
             if self.speech is not None:
@@ -434,9 +451,14 @@ class Service:
             return None
         if self._answerer is None or self._answerer.hub is not hub:
             self._answerer = Answerer(hub, self.llm, self.config.answers)
-        return self._answerer.answer(question, language, "customer",
-                                     self.config.answers.deadline_s, self._stopping,
-                                     on_sentence)
+        started = time.perf_counter()
+        found = self._answerer.answer(question, language, "customer",
+                                      self.config.answers.deadline_s, self._stopping,
+                                      on_sentence)
+        if self.day_sketch is not None and found.mode != "none":
+            self.day_sketch.latency(found.mode if found.mode == "llm" else "answer",
+                                    (time.perf_counter() - started) * 1000)
+        return found
 
     def _login_revoked(self, login: str, reason: str) -> None:
         """A staff session ended (logout, password change): its consoles are closed."""
@@ -445,7 +467,8 @@ class Service:
 
     def _bundle_status(self) -> BundleStatus:
         """The updater's view plus where signed bundles come from and whether to worry."""
-        status = self.updater.status() if self.updater is not None else BundleStatus()
+        status = with_central(
+            self.updater.status() if self.updater is not None else BundleStatus(), self.central)
         if self.fetcher is None:
             return status
         trust = self.fetcher.status()
@@ -490,6 +513,8 @@ class Service:
         if turn.speaker == "customer":
             kind = "voice" if "stt_final" in turn.timings_ms else "text"
             self.metrics.observe_turn(kind, turn.intent, turn.timings_ms)
+            if self.day_sketch is not None:
+                self.day_sketch.turn(kind, turn.timings_ms)
             log.info("turn %s/%d %s intent=%s timings_ms=%s", turn.device, turn.turn, kind,
                      turn.intent, turn.timings_ms)
         assert self.store is not None

@@ -107,6 +107,9 @@ class KioskSession:
         self.voice: VoiceChannel | None = None
         self.answer: AnswerFn | None = None  # (question, language, on_sentence), worker thread
         self.llm_route: LlmRoute | None = None
+        # (conversation id, "ticket" | "terminal" | "") after each committed turn: the day's
+        # statistics count conversations and those that ended at a self-service terminal
+        self.on_outcome: Callable[[str, str], None] | None = None
         self.max_waiting = settings.max_queued_turns
         self._inbox: deque[_Queued] = deque()  # turns waiting behind the one being answered
         self._worker: asyncio.Task[None] | None = None
@@ -193,6 +196,7 @@ class KioskSession:
     async def run_turn(self, turn: TurnInput, timer: TurnTimer | None) -> None:
         """Gather, decide, carry out, reply (or send the one error); commit only on success."""
         started = time.perf_counter()
+        conversation = self.core.conversation  # the commit may start the next one
         prepared: Prepared | None = None
         feed: TextFeed | None = None
         said: list[str] = []  # the reply's text, once known (for the turn log)
@@ -225,6 +229,10 @@ class KioskSession:
         said.append(reply.text)
         if ended:
             log.info("kiosk %s conversation complete", self.peer.device_id)
+        if self.on_outcome is not None:
+            kinds = {type(a) for a in decision.actions}
+            self.on_outcome(conversation, "ticket" if parts.issued or CheckIn in kinds
+                            else "terminal" if GoTerminal in kinds else "")
         if timer is not None:
             timer.mark("answer")
         if self.voice is not None:

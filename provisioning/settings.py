@@ -59,3 +59,66 @@ class UpdateSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     # a power cut) during probation; more than this: roll back before loading it again.
     probation_max_crashes: int = 1
     keep_bundles: int = 2  # installed bundles kept on disk (the active one and its previous)
+
+
+class CentralSettings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    """The bank's central service (`branch-teller central serve`): the box keeps one outbound
+    websocket to it, installs the bundle it assigns and sends its day aggregates."""
+
+    url: str = ""
+    """Central's base URL (http:// or https://); empty: no central, the box works alone."""
+    box_id: str = ""
+    """This box's id in central's fleet (`central box add` printed it with the secret)."""
+    secret_file: str = ""
+    """A file (mode 0600) holding this box's secret; its content is never logged."""
+    report_interval_s: float = 300.0
+    """A report every this long over the link (and on connect, and on every update step)."""
+    reconnect_min_s: float = 1.0
+    """Wait before the first reconnect; doubles per failure (with jitter) up to the max."""
+    reconnect_max_s: float = 300.0
+    connect_timeout_s: float = 10.0
+    """Longest wait for central to accept the websocket (or answer a POST)."""
+    max_message_bytes: int = 65_536
+    """Central's messages are small; anything larger closes the link (and it reconnects)."""
+    day_resend_s: float = 600.0
+    """Day reports central has not acknowledged are sent again this often."""
+    day_backfill_days: int = 7
+    """On first contact, past days up to this many are reported too (0: from today on)."""
+    keep_days: int = 60
+    """Day statistics (counts, latency sketches) and the outbox are kept this long."""
+    queued_steps: int = 32
+    """Update steps kept to report while central is away (older ones give way; the box's
+    current step always goes)."""
+    stats_flush_s: float = 10.0
+    """The day's counts and latency sketches are written to the database this often."""
+
+    def repository_url(self, provisioning: ProvisioningSettings) -> str:
+        """The TUF repository: `[provisioning] repository_url`, else central's `<url>/repo`."""
+        if provisioning.repository_url or not self.url:
+            return provisioning.repository_url
+        return self.url.rstrip("/") + "/repo"
+
+    def problems(self) -> list[tuple[str, str]]:
+        """What is wrong with the section (config validation)."""
+        found: list[tuple[str, str]] = []
+        if self.stats_flush_s <= 0:
+            found.append(("central.stats_flush_s", "must be more than 0 seconds"))
+        if not self.url:
+            return found
+        if not self.url.startswith(("http://", "https://")):
+            found.append(("central.url", "must start with http:// or https://"))
+        if not self.box_id:
+            found.append(("central.box_id", "is needed when central.url is set"))
+        if not self.secret_file:
+            found.append(("central.secret_file", "is needed when central.url is set"))
+        for name in ("report_interval_s", "reconnect_min_s", "connect_timeout_s",
+                     "day_resend_s"):
+            if getattr(self, name) <= 0:
+                found.append((f"central.{name}", "must be more than 0 seconds"))
+        if self.reconnect_max_s < self.reconnect_min_s:
+            found.append(("central.reconnect_max_s", "must not be less than reconnect_min_s"))
+        if (self.max_message_bytes < 1024 or self.day_backfill_days < 0 or self.keep_days < 1
+                or self.queued_steps < 1):
+            found.append(("central", "need max_message_bytes >= 1024, day_backfill_days >= 0, "
+                          "keep_days >= 1, queued_steps >= 1"))
+        return found

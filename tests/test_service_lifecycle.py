@@ -92,7 +92,7 @@ async def test_health_and_metrics_show_every_job(tmp_path: Path) -> None:
             await asyncio.sleep(0.05)
         assert set(jobs) == {"call_resends", "idle_reset", "retention_purge", "day_close",
                              "staff_sync", "bundle_update", "audit_checkpoint",
-                             "pairing_refresh"}
+                             "pairing_refresh", "day_stats"}
         assert jobs["day_close"]["failures"] == 0 and jobs["day_close"]["last_success_at"]
         host, port = service.address or ("", 0)
 
