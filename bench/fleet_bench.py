@@ -165,13 +165,18 @@ class Fleet:
     # ---------------------------------------------------------------- rollouts
     async def rollout(self, bundle: str, stages: str, max_failures: int = 0,
                       soak_s: float = 1.0) -> str:
-        before = {r.rollout_id for r in self.rollouts()}
+        """`central rollout start`, after cancelling a rollout an earlier case left halted
+        (one rollout at a time: what an operator does before trying again)."""
+        for live in self.rollouts():
+            if live.state in ("running", "halted"):
+                await cli("central", "rollout", "cancel", live.rollout_id,
+                          "--store", self.store_url)
+        rollout_id = f"r{len(self.rollouts()) + 1}-{bundle}"
         await cli("central", "rollout", "start", "--store", self.store_url, "--bundle", bundle,
                   "--stages", stages, "--soak-s", str(soak_s),
-                  "--max-failures", str(max_failures))
-        new = [r.rollout_id for r in self.rollouts() if r.rollout_id not in before]
-        assert len(new) == 1, new
-        return new[0]
+                  "--max-failures", str(max_failures), "--id", rollout_id,
+                  "--repo", str(self.repo.folder))
+        return rollout_id
 
     def rollouts(self) -> list[Any]:
         store = open_store(self.store_url)
