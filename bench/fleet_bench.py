@@ -243,7 +243,7 @@ async def open_fleet(work: Path) -> Fleet:
     fleet = Fleet(work, central, repo, keys)
     await fleet.add_box("box-1", ["pilot"])
     # box-2's smoke test is given no time to finish: its update fails on that box alone
-    await fleet.add_box("box-2", [], ["--updates-smoke-timeout-s", "0.2"])
+    await fleet.add_box("box-2", ["second"], ["--updates-smoke-timeout-s", "0.2"])
     await fleet.add_box("box-3", ["b3"], ["--provisioning-download-rate-bps", str(RATE_BPS)])
     return fleet
 
@@ -279,16 +279,16 @@ def _timings(box: Box) -> dict[str, float]:
 
 
 async def case_staged(fleet: Fleet) -> dict[str, Any]:
-    """pilot, then one more box, then all: the second cohort fails and the rollout halts."""
+    """pilot, then the second cohort, then all: the second fails and the rollout halts."""
     index = fleet.publish()
     began = time.monotonic()
-    rid = await fleet.rollout(index.bundle, "pilot,1,all", max_failures=0)
+    rid = await fleet.rollout(index.bundle, "pilot,second,all", max_failures=0)
     rollout, steps = await fleet.settle(rid, finished)
     took = time.monotonic() - began
     active = await fleet.all_serve()
     assert rollout.state == "halted", rollout
     assert steps["box-1"].step == "succeeded" and steps["box-2"].step == "failed", steps
-    assert "box-3" not in steps, "the halted rollout went on to the last cohort"
+    assert "box-3" not in steps, ("the halted rollout went on to the last cohort", steps)
     assert active["box-1"] == index.bundle and active["box-3"] == "factory", active
     return {
         "outcome": "halted", "reason": rollout.reason, "steps": {b: s.step for b, s in steps.items()},
