@@ -17,7 +17,8 @@ Cases, each ending with every box serving a kiosk turn on a working bundle:
 - kill_switch: the box is SIGKILLed as it switches; restarted, it serves and reports;
 - mid_conversation: a customer talks at box-3 while the bundle arrives; the switch waits,
   and the longest delay a customer turn saw from the update is measured (target 0 ms);
-- replay: a rollout of an older bundle than the box runs is refused;
+- older_bundle: a rollout of an older bundle than the box runs is refused;
+- replay: an old, validly signed timestamp is served again; the box refuses the rollback;
 - expired: the timestamp metadata expires; the box refuses it and keeps its bundle.
 
     python bench/fleet_bench.py            # every case -> bench/results/provisioning.json
@@ -118,6 +119,7 @@ class Fleet:
     keys: dict[str, Any]
     boxes: dict[str, Box] = field(default_factory=dict)
     published: list[BundleIndex] = field(default_factory=list)
+    timestamps: list[bytes] = field(default_factory=list)  # timestamp.json after each publish
     kb_version: int = 1
     clock: float = field(default_factory=time.time)
 
@@ -155,6 +157,7 @@ class Fleet:
         )
         self.repo.publish(self.work / "bundle", keys or self.keys)
         self.published.append(index)
+        self.timestamps.append((self.repo.metadata_dir / "timestamp.json").read_bytes())
         return index
 
     def target_file(self, index: BundleIndex, name: str) -> Path:
@@ -412,11 +415,22 @@ async def case_mid_conversation(fleet: Fleet) -> dict[str, Any]:
             "turn_latency_ms_max": round(latency[-1], 1), "timings_s": record["timings_s"]}
 
 
-async def case_replay(fleet: Fleet) -> dict[str, Any]:
-    """box-3 runs a newer bundle; a rollout of an older one is refused (rollback attack)."""
+async def case_older_bundle(fleet: Fleet) -> dict[str, Any]:
+    """box-3 runs a newer bundle; a rollout of an older one is refused."""
     running = (await serves(fleet.boxes["box-3"]))["active"]
     older = next(i for i in fleet.published if i.bundle < running)
-    return await _refused(fleet, older, "box-3", "older")
+    return await _refused(fleet, older, "box-3", "refused")
+
+
+async def case_replay(fleet: Fleet) -> dict[str, Any]:
+    """Central's disk (or a CDN in front of it) serves an old, validly signed timestamp: the
+    box has trusted a newer one and refuses the rollback (TUF's version check)."""
+    index = fleet.publish()
+    stamp = fleet.repo.metadata_dir / "timestamp.json"
+    stamp.write_bytes(fleet.timestamps[-3])
+    entry = await _refused(fleet, index, "box-3", "version")
+    fleet.repo.bump_timestamp(fleet.keys)  # central's real timestamp is back: newer again
+    return entry
 
 
 async def case_expired(fleet: Fleet) -> dict[str, Any]:
@@ -439,6 +453,7 @@ CASES: dict[str, Callable[[Fleet], Awaitable[dict[str, Any]]]] = {
     "central_down": case_central_down,
     "kill_switch": case_kill_switch,
     "mid_conversation": case_mid_conversation,
+    "older_bundle": case_older_bundle,
     "replay": case_replay,
     "expired": case_expired,
 }
