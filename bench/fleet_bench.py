@@ -120,6 +120,7 @@ class Fleet:
     boxes: dict[str, Box] = field(default_factory=dict)
     published: list[BundleIndex] = field(default_factory=list)
     timestamps: list[bytes] = field(default_factory=list)  # timestamp.json after each publish
+    seen: dict[tuple[str, str, str], float] = field(default_factory=dict)
     kb_version: int = 1
     clock: float = field(default_factory=time.time)
 
@@ -198,14 +199,21 @@ class Fleet:
 
     async def settle(self, rollout_id: str, done: Callable[[Any, dict[str, str]], bool],
                      timeout: float = 240.0) -> tuple[Any, dict[str, RolloutBox]]:
-        """Poll the store until `done(rollout, {box: step})`."""
+        """Poll the store until `done(rollout, {box: step})`; notes when each box was first
+        seen at each step in self.seen[(rollout, box, step)] (monotonic seconds)."""
         async with asyncio.timeout(timeout):
             while True:
                 rollout, rows = self.rollout_state(rollout_id)
                 steps = {r.box_id: r for r in rows}
+                for r in rows:
+                    self.seen.setdefault((rollout_id, r.box_id, r.step), time.monotonic())
                 if done(rollout, {b: r.step for b, r in steps.items()}):
                     return rollout, steps
-                await asyncio.sleep(0.2)
+                await asyncio.sleep(0.1)
+
+    def step_s(self, rollout_id: str, box: str, first: str, then: str) -> float | None:
+        a, b = self.seen.get((rollout_id, box, first)), self.seen.get((rollout_id, box, then))
+        return round(b - a, 2) if a is not None and b is not None else None
 
     # ---------------------------------------------------------------- boxes
     async def add_box(self, box_id: str, tags: list[str], extra: list[str] | None = None) -> Box:
@@ -297,6 +305,9 @@ async def case_staged(fleet: Fleet) -> dict[str, Any]:
         "outcome": "halted", "reason": rollout.reason, "steps": {b: s.step for b, s in steps.items()},
         "active_after": active, "bundle_bytes": sum(e.bytes for e in index.components),
         "rollout_s": round(took, 2), "timings_s": _timings(fleet.boxes["box-1"]),
+        # from central's view (polled every 0.1 s): assigned -> fetched and verified by TUF
+        "download_s": fleet.step_s(rid, "box-1", "downloading", "installing"),
+        "nudge_to_download_s": fleet.step_s(rid, "box-1", "targeted", "downloading"),
     }
 
 
