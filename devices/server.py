@@ -19,8 +19,7 @@ import sys
 import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, replace
-from types import TracebackType
-from typing import Any, Protocol, TypeAlias
+from typing import Any, Protocol
 
 import msgspec
 from websockets.asyncio.server import Server, ServerConnection, serve
@@ -29,7 +28,6 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from devices.frames import FrameError, decode_frame
-from devices.logthrottle import LogThrottle, Summary
 from devices.payloads import Health
 from devices.peer import Identity, Peer
 from devices.protocol import (
@@ -45,6 +43,7 @@ from devices.protocol import (
     encode,
 )
 from devices.ratelimit import ConnectionRates, RateSettings
+from devices.server_log import ExcInfo, LibraryLog, ServerLog
 from devices.staff_login import redact_library_logs
 
 log = logging.getLogger("branch_teller.devices")
@@ -63,9 +62,6 @@ REFUSED_STATUS = {401: "unauthorized", 404: "unknown_endpoint", 503: "over_capac
 GATED: frozenset[Role] = frozenset({"console"})
 # Close codes the websockets library sends when a client breaks the framing rules.
 CLOSE_KINDS = {1002: "protocol_violation", 1007: "invalid_data", 1009: "frame_too_large"}
-
-ExcInfo: TypeAlias = (tuple[type[BaseException], BaseException, TracebackType | None]
-                      | tuple[None, None, None])
 
 
 @dataclass(frozen=True)
@@ -127,24 +123,6 @@ def _closed_kind(closed: ConnectionClosed) -> str | None:
     return None
 
 
-class _LibraryLog(logging.LoggerAdapter):  # type: ignore[type-arg]
-    """The websockets library's logger: its per-connection INFO lines go to DEBUG, its
-    warnings and errors are counted and summarised like any other fault."""
-
-    def __init__(self, logger: logging.Logger,
-                 report: Callable[[str, str, ExcInfo | None], None]) -> None:
-        super().__init__(logger, {})
-        self._report = report
-
-    def log(self, level: int, msg: object, *args: object, **kwargs: Any) -> None:
-        if level < logging.WARNING:
-            if self.logger.isEnabledFor(logging.DEBUG):
-                self.logger.debug(msg, *args, **kwargs)
-            return
-        exc_info = sys.exc_info() if kwargs.get("exc_info") else None
-        self._report("websockets", str(msg), exc_info)
-
-
 class DeviceServer:
     """The websocket server; one port, one path per device role, plus /health."""
 
@@ -166,10 +144,10 @@ class DeviceServer:
         self._in_hello = 0
         self.stats = {"messages": 0, "errors": 0, "connections": 0, "rate_limited": 0,
                       "abusive": 0}
-        interval, sources = limits.log_interval_s, limits.log_sources
-        self.refused = LogThrottle(interval, sources)  # by client address, before welcome
-        self.bad_messages = LogThrottle(interval, sources)  # by device id, after welcome
-        self.faults = LogThrottle(interval, sources)  # our bugs and the library's errors
+        self.logs = ServerLog(limits.log_interval_s, limits.log_sources)
+        self.refused = self.logs.refused  # by client address, before welcome
+        self.bad_messages = self.logs.bad_messages  # by device id, after welcome
+        self.faults = self.logs.faults  # our bugs and the library's errors
 
     async def start(self, host: str, port: int,
                     tls: ssl.SSLContext | None = None) -> tuple[str, int]:
@@ -185,9 +163,10 @@ class DeviceServer:
             ping_interval=self.limits.ping_interval_s,
             ping_timeout=self.limits.ping_timeout_s,
             close_timeout=2,
-            logger=_LibraryLog(logging.getLogger("websockets.server"), self._fault),
+            logger=LibraryLog(logging.getLogger("websockets.server"), self._fault),
         )
-        self._spawn(self._flush_logs(), "device-log-summaries")
+        self._spawn(self.logs.flush_every(min(self.limits.log_interval_s, 10.0)),
+                    "device-log-summaries")
         sock = next(iter(self._server.sockets))
         bound = sock.getsockname()
         return str(bound[0]), int(bound[1])
@@ -238,50 +217,22 @@ class DeviceServer:
 
     def refusals(self) -> dict[str, dict[str, int]]:
         """Counters since start: refused connections, bad messages and faults, per kind."""
-        return {"refused": dict(self.refused.totals),
-                "bad_messages": dict(self.bad_messages.totals),
-                "faults": dict(self.faults.totals)}
+        return self.logs.totals()
 
     def health(self) -> dict[str, Any]:
         """Liveness plus what the service reports about itself."""
         return {"status": "ok", "protocol": PROTOCOL_VERSION, "connections": self.connections(),
                 **self.stats, **self.refusals(), **msgspec.to_builtins(self.handler.health())}
 
-    # ------------------------------------------------------------ aggregated logging
-
     def _refused(self, source: str, kind: str) -> None:
-        self._note(self.refused, source, kind)
+        self.logs.note(self.refused, source, kind)
 
     def _bad_message(self, device_id: str, kind: str) -> None:
-        self._note(self.bad_messages, device_id, kind)
+        self.logs.note(self.bad_messages, device_id, kind)
 
     def _fault(self, source: str, kind: str, exc_info: ExcInfo | None) -> None:
         """An error on our side or the library's; the traceback of the first one per interval."""
-        self._note(self.faults, source, kind, exc_info)
-
-    def _note(self, throttle: LogThrottle, source: str, kind: str,
-              exc_info: ExcInfo | None = None) -> None:
-        summary = throttle.note(source, kind)
-        if summary is not None:
-            self._log_summary(throttle, summary, exc_info)
-
-    def _log_summary(self, throttle: LogThrottle, summary: Summary,
-                     exc_info: ExcInfo | None = None) -> None:
-        what = ("refused connections from" if throttle is self.refused else
-                "bad messages from" if throttle is self.bad_messages else "faults at")
-        level = logging.ERROR if throttle is self.faults else logging.WARNING
-        log.log(level, "%s %s", what, summary.text(throttle.interval_s), exc_info=exc_info)
-
-    async def _flush_logs(self) -> None:
-        """Log what sources did since their last line, once their interval has passed."""
-        while True:
-            await asyncio.sleep(min(self.limits.log_interval_s, 10.0))
-            self._log_summaries(everything=False)
-
-    def _log_summaries(self, everything: bool) -> None:
-        for throttle in (self.refused, self.bad_messages, self.faults):
-            for summary in throttle.flush(everything):
-                self._log_summary(throttle, summary)
+        self.logs.note(self.faults, source, kind, exc_info)
 
     def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
         task = asyncio.create_task(coro, name=name)
@@ -534,4 +485,4 @@ class DeviceServer:
                 task.cancel()
         if self._background:
             await asyncio.wait(self._background, timeout=5.0)
-        self._log_summaries(everything=True)
+        self.logs.summarise(everything=True)

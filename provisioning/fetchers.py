@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import http.client
 import tempfile
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -69,11 +70,13 @@ class ResumableFetcher(_DiskFetcher):
         targets_url: str,
         timeout_s: float = 30.0,
         progress: DownloadProgress = _no_progress,
+        rate_bps: int = 0,
     ) -> None:
         self.partial_dir = self.scratch_dir = partial_dir
         self.targets_url = targets_url if targets_url.endswith("/") else targets_url + "/"
         self.timeout_s = timeout_s
         self.progress = progress
+        self.rate_bps = rate_bps  # bytes per second for targets; 0: as fast as the link goes
 
     def partial_path(self, url: str) -> Path:
         """Where the bytes of one target URL are kept until it verifies."""
@@ -155,11 +158,17 @@ class ResumableFetcher(_DiskFetcher):
                 done += len(chunk)
                 yield chunk
             self.progress(url, done, total)
+            began, fetched = time.monotonic(), 0
             for chunk in self._stream(response, url):
                 f.write(chunk)
                 done += len(chunk)
                 self.progress(url, done, total)
                 yield chunk
+                fetched += len(chunk)
+                if self.rate_bps > 0:  # keep the branch's link free for its own traffic
+                    ahead = fetched / self.rate_bps - (time.monotonic() - began)
+                    if ahead > 0:
+                        time.sleep(ahead)
 
 
 def _total(response: http.client.HTTPResponse, have: int) -> int | None:

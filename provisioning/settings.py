@@ -27,6 +27,9 @@ class ProvisioningSettings(msgspec.Struct, kw_only=True, frozen=True, forbid_unk
     """Alarm (stale) when the trusted timestamp expires within this long: central is silent."""
     download_timeout_s: float = 30.0
     """Longest wait for the next bytes of a download before it counts as failed."""
+    download_rate_bps: int = 0
+    """Cap on download speed in bytes per second (0: none), so a bundle never starves the
+    branch's own link; a cut-off download resumes where it stopped either way."""
     fetch_interval_s: float = 900.0
     """How often the box asks central (or the mirror) for a newer bundle."""
 

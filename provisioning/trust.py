@@ -108,6 +108,7 @@ class BoxTrust:
         timeout_s: float = 30.0,
         progress: DownloadProgress | None = None,
         service_version: str = "",
+        rate_bps: int = 0,
     ) -> None:
         if not repository_url and mirror is None:
             raise ValueError("give a repository URL or a mirror folder")
@@ -115,7 +116,7 @@ class BoxTrust:
         self.repository_url = repository_url.rstrip("/")
         self.mirror, self.clock = mirror, clock
         self.alarm_margin_s, self.timeout_s = alarm_margin_s, timeout_s
-        self.progress = progress
+        self.progress, self.rate_bps = progress, rate_bps
         self.service_version = service_version or _own_version()
         self._fetcher: ResumableFetcher | MirrorFetcher | None = None
         self.status = last_status(trust_dir) or TrustStatus(
@@ -137,6 +138,7 @@ class BoxTrust:
             mirror=Path(settings.mirror_path) if settings.mirror_path else None,
             alarm_margin_s=settings.expiry_alarm_s,
             timeout_s=settings.download_timeout_s,
+            rate_bps=settings.download_rate_bps,
             **kwargs,
         )
 
@@ -151,7 +153,7 @@ class BoxTrust:
             md_url = f"{self.repository_url}/metadata/"
             t_url = f"{self.repository_url}/targets/"
             self._fetcher = ResumableFetcher(
-                self.trust_dir / "partial", t_url, self.timeout_s, self._progress
+                self.trust_dir / "partial", t_url, self.timeout_s, self._progress, self.rate_bps
             )
         return Updater(
             str(metadata_dir),

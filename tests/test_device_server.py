@@ -29,7 +29,8 @@ from devices.protocol import (
     Message,
     ProtocolError,
 )
-from devices.server import REPLACED, DeviceServer, Identity, Limits, Peer, _LibraryLog
+from devices.server import REPLACED, DeviceServer, Identity, Limits, Peer
+from devices.server_log import LibraryLog
 from tests.hostile import counting_logs, flood, frame, upgrade
 
 TIMEOUT = 5.0
@@ -269,7 +270,7 @@ async def test_peer_that_stops_answering_pings_is_dropped_quietly() -> None:
 
 def test_library_chatter_goes_to_debug_and_its_errors_become_faults() -> None:
     reported: list[tuple[str, str, bool]] = []
-    library = _LibraryLog(logging.getLogger("websockets.server"),
+    library = LibraryLog(logging.getLogger("websockets.server"),
                           lambda source, kind, exc: reported.append((source, kind, exc is not None)))
     library.info("connection open")
     library.info("connection rejected (%d %s)", 426, "Upgrade Required")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -280,3 +281,20 @@ def test_unreachable_central_is_a_status_not_a_crash(tmp_path: Path) -> None:
         status.timestamp_version
         == Metadata.from_file(str(central.folder / "metadata" / "timestamp.json")).signed.version
     )
+
+
+def test_a_download_rate_cap_keeps_the_branch_link_free(tmp_path: Path) -> None:
+    central = make_central(tmp_path)
+    seen: list[tuple[float, int]] = []
+    with serve(central.folder) as (url, _):
+        trust = box(
+            tmp_path, central, url, rate_bps=2_000_000,
+            progress=lambda u, d, _t: seen.append((time.monotonic(), d)) if "whisper" in u else None,
+        )
+        fetched = trust.fetch_bundle(tmp_path / "slot", installed={})
+    assert "whisper-base" in [c.manifest.name for c in fetched.components]
+    # the 3 MB model: at 2 MB/s no faster than about 1.5 s from its first byte to its last
+    first = next(t for t, d in seen if d > 0)
+    last, size = seen[-1]
+    assert size > 3_000_000
+    assert last - first >= (size - 262_144) / 2_000_000 * 0.9

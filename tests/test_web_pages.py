@@ -395,6 +395,9 @@ async def test_a_wrong_credential_shows_a_bilingual_message(context: Any, served
     text = await page.text_content("#refused")
     assert "请联系工作人员" in text and "ask a member of staff" in text
     assert "wrong-one" not in text and "wrong-one" not in page.url
+    # nothing to press on a kiosk that cannot sign in: the input bar is gone
+    await page.wait_for_selector("#input", state="hidden", timeout=WAIT_MS)
+    assert not await page.is_visible("#take") and not await page.is_visible("#text")
     await page.wait_for_function("window.__bt.link.retryInMs > 0", timeout=WAIT_MS)
     assert await page.evaluate("window.__bt.link.retryInMs") >= 4000  # no hammering
     await shot(page, "kiosk-refused")

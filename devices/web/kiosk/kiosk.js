@@ -87,6 +87,8 @@ function render() {
   $("form-start").hidden = !ui.forms.includes("account_opening");
   $("form-start").textContent = t("formButton");
   const st = link.state === "refused" ? "offline" : link.state;
+  // a kiosk that cannot sign in (refused, revoked, never paired) offers nothing to press
+  $("input").hidden = !$("refused").hidden;
   $("status").textContent = t(st === "online" ? "online" : st === "offline" ? "offline" : "connecting");
   $("status").className = `status ${st}`;
 }
@@ -388,7 +390,7 @@ function onMessage(m) {
       audio.stop(m.turn, m.reason || "stop_audio");
       break;
     case "error":
-      if (m.fatal && REFUSED_CODES.includes(m.code)) showRefusal(m.code, device);
+      if (m.fatal && REFUSED_CODES.includes(m.code)) { showRefusal(m.code, device); render(); }
       else if (!m.fatal) console.warn(`service: ${m.code}`);
       break;
     default: break;
@@ -475,7 +477,7 @@ link.addEventListener("state", (ev) => {
   if (ev.detail.error && REFUSED_CODES.includes(ev.detail.error.code)) {
     showRefusal(ev.detail.error.code, device);
   }
-  render();
+  render();  // after showRefusal: the input bar goes with it
 });
 link.addEventListener("down", () => audio.linkDown());
 
@@ -501,6 +503,7 @@ if (credential) link.start();
 else {  // nothing to sign in with: say why (a failed pairing, or never paired)
   hook.state = "unpaired";
   showRefusal(pairing && pairing.error ? pairing.error : "not_paired", device);
+  render();
 }
 audio.open().then(() => (options.get("mic") === "on" ? audio.startMic() : null))
   .then(render)
