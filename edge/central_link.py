@@ -271,6 +271,9 @@ class CentralLink:
             except (msgspec.DecodeError, msgspec.ValidationError) as err:
                 log.warning("central sent a message the box does not understand: %s", err)
                 continue
+            if isinstance(msg, wire.LinkError):  # central could not take a report of ours
+                log.warning("central refused a report: %s (%s)", msg.code, msg.detail)
+                continue
             self.assign(msg.rollout, msg.bundle, nudge=isinstance(msg, wire.Nudge))
 
     # ------------------------------------------------------------ director mode
