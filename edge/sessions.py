@@ -161,6 +161,13 @@ class KioskSession:
             self._failed("voice", err.code)
             self.peer.send(Error(code=err.code, message=err.message))
 
+    def pause_confidence(self, text: str) -> float:
+        """How sure routing is of a voice pause's words, 0.0 when unsure (semantic end of turn;
+        runs on the routing lane, and the router's recent-turns memory then makes the final
+        turn's routing of the same words a repeat)."""
+        understood = self.understand(text)
+        return 0.0 if understood.unsure else float(understood.confidence)
+
     def _enqueue(self, turn: TurnInput, timer: TurnTimer | None) -> None:
         queued = _Queued(turn, timer)
         if self._worker is None or self._worker.done():

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from speech.settings import VadSettings
+from speech.turn_end import TurnHint
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,10 +78,36 @@ class Endpointer:
         self._turn_start = 0
         self._silence_start: int | None = None
         self._possible_sent = False
+        self._hint = TurnHint.OPEN
+
+    @property
+    def hint(self) -> TurnHint:
+        """What the words of the current pause said (OPEN until told, and after speech resumes)."""
+        return self._hint
+
+    def set_hint(self, hint: TurnHint, end_ms: int) -> bool:
+        """The semantic check on the speculative transcript of [.., end_ms) came back: it moves
+        this pause's end (see VadSettings.semantic_end). A late answer about an earlier pause
+        (speech resumed, or the turn ended) is ignored; returns whether it was taken."""
+        current = (
+            self._state is _State.SPEECH
+            and self._possible_sent
+            and self._silence_start is not None
+            and self._silence_start + self.settings.tail_ms == end_ms
+        )
+        if current and self.settings.semantic_end:
+            self._hint = hint
+        return current and self.settings.semantic_end
 
     def _end_silence_ms(self) -> int:
         s = self.settings
-        return s.digits_end_silence_ms if self.expect_digits else s.end_silence_ms
+        if self.expect_digits:  # dictation pauses between groups: never cut it short
+            return s.digits_end_silence_ms
+        if self._hint is TurnHint.COMPLETE:
+            return s.complete_end_silence_ms
+        if self._hint is TurnHint.TRAILING:
+            return s.trailing_end_silence_ms
+        return s.end_silence_ms
 
     def feed(self, prob: float, t_ms: int) -> list[Event]:
         """Advance by one frame starting at t_ms; returns the events it caused (often none)."""
@@ -126,6 +153,7 @@ class Endpointer:
                 self._silence_start = t_ms
         elif prob >= s.threshold:
             self._silence_start = None
+            self._hint = TurnHint.OPEN  # the words go on: what was said of them is stale
             if self._possible_sent:
                 self._possible_sent = False
                 events.append(Resumed(at_ms=frame_end))
