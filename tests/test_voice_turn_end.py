@@ -18,6 +18,7 @@ import pytest
 import soundfile as sf
 
 from devices.protocol import AudioStart
+from edge.sessions import request_confidence
 from edge.understanding import load_understanding
 from edge.voice import SpeechResources, TurnTimer, VoiceChannel
 from speech.settings import SttSettings, VadSettings
@@ -61,9 +62,8 @@ class Peer:
 def understood() -> Any:
     understand = load_understanding(ROUTER, use_encoder=False)
 
-    def confidence(text: str) -> float:
-        u = understand(text)
-        return 0.0 if u.unsure else u.confidence
+    def confidence(text: str) -> float:  # what KioskSession.pause_confidence answers
+        return request_confidence(understand(text))
 
     return confidence
 
@@ -110,8 +110,9 @@ async def test_a_complete_request_ends_sooner(complete: str, language: str,
 
 
 @pytest.mark.parametrize(("vague", "language"),
-                         [("我账户有点问题。", "zh"), ("I have a question.", "en")])
-async def test_a_finished_but_unsure_turn_keeps_the_normal_pause(vague: str, language: str,
+                         [("我账户有点问题。", "zh"), ("I have a question.", "en"),
+                          ("今天天气怎么样？", "zh"), ("And so my fellow Americans.", "en")])
+async def test_a_finished_but_unsure_or_out_of_scope_turn_keeps_the_normal_pause(vague: str, language: str,
                                                                   understood: Any) -> None:
     assert understood(vague) < VadSettings().complete_min_confidence
     s = VadSettings()
