@@ -274,15 +274,19 @@ class VoiceChannel:
         result = spec.result()
         language = _lang(result.language)
         hint = text_hint(result.text, language)
-        if (hint is TurnHint.OPEN and self.understood is not None and finished(result.text, language)
+        if (hint is TurnHint.OPEN and self.understood is not None and result.text
                 and not is_backchannel(result.text, result.language)):
+            # Routed now, inside the pause, even when the words do not read finished: this
+            # transcript is usually the turn's final, and the router's recent-turns memory
+            # then answers the final's routing without the encoder.
             loop = asyncio.get_running_loop()
             try:
                 confidence = await loop.run_in_executor(self.executor, self.understood,
                                                         result.text)
             except LaneBusy:
                 return
-            if confidence >= self.res.vad_settings.complete_min_confidence:
+            if (finished(result.text, language)
+                    and confidence >= self.res.vad_settings.complete_min_confidence):
                 hint = TurnHint.COMPLETE
         if self._stream is s and s.endpointer.set_hint(hint, end_ms):
             self.turn_hints[hint.value] += 1

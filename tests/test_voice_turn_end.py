@@ -133,3 +133,22 @@ async def test_dictated_digits_keep_the_long_pause(digits: str, language: str,
                                                    understood: Any) -> None:
     pause = await pause_waited(digits, language, understood, expect_digits=True)
     assert pause >= VadSettings().digits_end_silence_ms
+
+
+async def test_unfinished_words_are_routed_in_the_pause_but_wait_the_normal_pause(
+        understood: Any) -> None:
+    """The pause's transcript is routed even when it does not read finished: it is usually
+    the turn's final, so the turn's own routing then finds the encoder's vector in memory."""
+    asked: list[str] = []
+
+    def recording(text: str) -> float:
+        asked.append(text)
+        return float(understood(text))
+
+    s = VadSettings()
+    pause = await pause_waited("我要存五千", "zh", recording)
+    assert asked and set(asked) == {"我要存五千"}
+    assert s.end_silence_ms <= pause < s.trailing_end_silence_ms
+    asked.clear()
+    await pause_waited("我想……那个……", "zh", recording)
+    assert asked == []  # trailing words: nothing to route yet
