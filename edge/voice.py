@@ -133,7 +133,6 @@ class VoiceChannel:
         self.understood = understood
         """Semantic end of turn: how sure routing is of a pause's words (runs on `executor`);
         None leaves only the words' own rules (a trailing turn still waits longer)."""
-        self.turn_hints: dict[str, int] = {h.value: 0 for h in TurnHint}
         self.res = res
         self.executor = executor
         self.on_turn = on_turn
@@ -288,10 +287,8 @@ class VoiceChannel:
             if (finished(result.text, language)
                     and confidence >= self.res.vad_settings.complete_min_confidence):
                 hint = TurnHint.COMPLETE
-        if self._stream is s and s.endpointer.set_hint(hint, end_ms):
-            self.turn_hints[hint.value] += 1
-            if hint is not TurnHint.OPEN:
-                log.debug("kiosk %s pause read as %s", self.peer.device_id, hint.value)
+        if self._stream is s and s.endpointer.set_hint(hint, end_ms) and hint is not TurnHint.OPEN:
+            log.debug("kiosk %s pause read as %s", self.peer.device_id, hint.value)
 
     def _partial(self, result: SttTranscript) -> None:
         if result.text and self._stream is not None:
