@@ -105,19 +105,24 @@ def run_variant(variant: str, n: int) -> dict[str, Any]:
             out[split] = {"encoder_ms_per_text_in_batches_of_4": round(per, 2)}
             continue
         reply: list[float] = []
+        cpu: list[float] = []  # process CPU time (all encoder threads): robust to a busy box
+        reply_cpu: list[float] = []
         for text in texts:
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             got.append(router.route(text))
             ms.append((time.perf_counter() - t0) * 1000)
+            cpu.append((time.process_time() - c0) * 1000)
             if name == "kiosk":  # the final turn, after the end-of-turn check routed the pause
-                t1 = time.perf_counter()
+                t1, c1 = time.perf_counter(), time.process_time()
                 router.route(text)
                 reply.append((time.perf_counter() - t1) * 1000)
+                reply_cpu.append((time.process_time() - c1) * 1000)
         skipped = _skip_rate(router, texts)
         out[split] = {**_pct(ms), **_accuracy(got, gold), "n": len(ms),
-                      "encoder_skipped_rate": skipped}
+                      "encoder_skipped_rate": skipped,
+                      "cpu": {k.replace("_ms", "_cpu_ms"): v for k, v in _pct(cpu).items()}}
         if reply:  # what the reply waits for; the first routing ran inside the pause
-            out[split]["reply_path"] = _pct(reply)
+            out[split]["reply_path"] = {**_pct(reply), "cpu": _pct(reply_cpu)}
     out["load_after"] = os.getloadavg()
     return out
 
