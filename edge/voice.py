@@ -264,31 +264,40 @@ class VoiceChannel:
         spec = s.transcriber.speculative
         if spec is None or not self.res.vad_settings.semantic_end or s.endpointer.expect_digits:
             return
+        s.endpointer.expect_hint(event.end_ms)
         self._spawn(self._judge(s, event.end_ms, spec))
 
-    async def _judge(self, s: _InStream, end_ms: int, spec: asyncio.Task[SttTranscript]) -> None:
-        await asyncio.wait([spec])
-        if spec.cancelled() or spec.exception() is not None:
-            return  # speech resumed (or the decode failed): the normal pause decides
-        result = spec.result()
-        language = _lang(result.language)
-        hint = text_hint(result.text, language)
-        if (hint is TurnHint.OPEN and self.understood is not None and result.text
-                and not is_backchannel(result.text, result.language)):
-            # Routed now, inside the pause, even when the words do not read finished: this
-            # transcript is usually the turn's final, and the router's recent-turns memory
-            # then answers the final's routing without the encoder.
-            loop = asyncio.get_running_loop()
-            try:
-                confidence = await loop.run_in_executor(self.executor, self.understood,
-                                                        result.text)
-            except LaneBusy:
-                return
-            if (finished(result.text, language)
-                    and confidence >= self.res.vad_settings.complete_min_confidence):
-                hint = TurnHint.COMPLETE
+    def _hint(self, s: _InStream, end_ms: int, hint: TurnHint) -> None:
         if self._stream is s and s.endpointer.set_hint(hint, end_ms) and hint is not TurnHint.OPEN:
             log.debug("kiosk %s pause read as %s", self.peer.device_id, hint.value)
+
+    async def _judge(self, s: _InStream, end_ms: int, spec: asyncio.Task[SttTranscript]) -> None:
+        hint = TurnHint.OPEN
+        try:
+            await asyncio.wait([spec])
+            if spec.cancelled() or spec.exception() is not None:
+                return  # speech resumed (or the decode failed): the normal pause decides
+            result = spec.result()
+            language = _lang(result.language)
+            hint = text_hint(result.text, language)
+            done = finished(result.text, language)
+            if hint is not TurnHint.OPEN or not done:
+                self._hint(s, end_ms, hint)  # known from the words alone: no routing to wait for
+            if (hint is TurnHint.OPEN and self.understood is not None and result.text
+                    and not is_backchannel(result.text, result.language)):
+                # Routed now, inside the pause, even when the words do not read finished: this
+                # transcript is usually the turn's final, and the router's recent-turns memory
+                # then answers the final's routing without the encoder.
+                loop = asyncio.get_running_loop()
+                try:
+                    confidence = await loop.run_in_executor(self.executor, self.understood,
+                                                            result.text)
+                except LaneBusy:
+                    confidence = 0.0
+                if done and confidence >= self.res.vad_settings.complete_min_confidence:
+                    hint = TurnHint.COMPLETE
+        finally:  # whatever happened, the endpointer is not left waiting for an answer
+            self._hint(s, end_ms, hint)
 
     def _partial(self, result: SttTranscript) -> None:
         if result.text and self._stream is not None:

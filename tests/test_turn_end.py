@@ -135,3 +135,23 @@ def test_a_late_answer_about_an_earlier_pause_is_ignored() -> None:
 def test_bad_semantic_settings_are_refused(bad: dict[str, float]) -> None:
     with pytest.raises(ValueError):
         VadSettings(**bad)  # type: ignore[arg-type]
+
+
+def test_a_pending_check_holds_the_normal_pause_until_it_answers() -> None:
+    s = VadSettings()
+    ep = Endpointer()
+    events = run(ep, "#" * 30 + "." * 7)
+    possible = next(e for e in events if isinstance(e, PossibleEnd))
+    ep.expect_hint(possible.end_ms)
+    # past end_silence_ms with no answer yet: the turn goes on
+    assert not [e for e in run(ep, "." * 20, t0=37 * F) if isinstance(e, SpeechEnd)]
+    ep.set_hint(TurnHint.OPEN, possible.end_ms)
+    ends = [e for e in ep.feed(0.05, 57 * F) if isinstance(e, SpeechEnd)]
+    assert ends and ends[0].end_ms == possible.end_ms  # answered: ends on the next frame
+    ep2 = Endpointer()
+    events = run(ep2, "#" * 30 + "." * 7)
+    ep2.expect_hint(next(e for e in events if isinstance(e, PossibleEnd)).end_ms)
+    silence = 7
+    while not [e for e in ep2.feed(0.05, (30 + silence) * F) if isinstance(e, SpeechEnd)]:
+        silence += 1
+    assert s.trailing_end_silence_ms <= silence * F + F < s.trailing_end_silence_ms + 2 * F

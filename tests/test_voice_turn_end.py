@@ -39,12 +39,12 @@ class ScriptedStt:
 
     busy = False
 
-    def __init__(self, text: str, language: str) -> None:
-        self.text, self.language = text, language
+    def __init__(self, text: str, language: str, delay_s: float = 0.0) -> None:
+        self.text, self.language, self.delay_s = text, language, delay_s
 
     async def transcribe(self, audio: npt.NDArray[np.float32], language: str | None = None,
                          initial_prompt: str | None = None) -> Transcript:
-        await asyncio.sleep(0)
+        await asyncio.sleep(self.delay_s)
         return Transcript(self.text, self.language, 0.99, len(audio) / 16_000, 0.0)
 
 
@@ -69,12 +69,12 @@ def understood() -> Any:
 
 
 async def pause_waited(text: str, language: str, understood: Any,
-                       expect_digits: bool = False) -> int:
+                       expect_digits: bool = False, decode_s: float = 0.0) -> int:
     """Ms of stream silence after the speech before the (last) turn ended."""
     pcm, rate = sf.read(CLIP, dtype="int16")
     assert rate == 16_000
     audio = np.concatenate([pcm, np.zeros(16_000 * 2, dtype=np.int16)])  # 2 s of silence after
-    res = SpeechResources(SileroVad.load(VAD), ScriptedStt(text, language), None,  # type: ignore[arg-type]
+    res = SpeechResources(SileroVad.load(VAD), ScriptedStt(text, language, decode_s), None,  # type: ignore[arg-type]
                           VadSettings(), SttSettings())
     timers: list[TurnTimer] = []
 
@@ -152,3 +152,19 @@ async def test_unfinished_words_are_routed_in_the_pause_but_wait_the_normal_paus
     asked.clear()
     await pause_waited("我想……那个……", "zh", recording)
     assert asked == []  # trailing words: nothing to route yet
+
+
+@pytest.mark.parametrize(("trailing", "language"),
+                         [("我想，那个，", "zh"), ("I want to, um,", "en")])
+async def test_a_slow_decode_does_not_let_the_normal_pause_cut_a_trailing_turn(
+        trailing: str, language: str, understood: Any) -> None:
+    """The frames here run ~10x faster than real time, so a 0.12 s decode answers after more
+    than `end_silence_ms` of stream silence: the turn must wait for the words all the same."""
+    pause = await pause_waited(trailing, language, understood, decode_s=0.12)
+    assert pause >= VadSettings().trailing_end_silence_ms
+
+
+async def test_a_slow_decode_of_plain_words_ends_when_they_are_read(understood: Any) -> None:
+    s = VadSettings()
+    pause = await pause_waited("我要存五千", "zh", understood, decode_s=0.12)
+    assert s.end_silence_ms <= pause < s.trailing_end_silence_ms
