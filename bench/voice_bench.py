@@ -101,7 +101,10 @@ async def kiosk_loop(url: str, device: str, credential: str, clips: list[dict[st
         sent = await stream_clip(peer, stream0 + i, c["pcm"])
         runs.append(ClipRun(device, c["file"], c["lang"], c["reference"], stream0 + i,
                             since, sent[c["end_chunk"]]))
-        await peer.wait(lambda s=since, e=sent[-1]: settled(peer, s, 1.0, e), timeout=60)
+        # the last turn is in once a final arrives after the end of speech (with the semantic
+        # end of turn it may come before the clip's trailing silence has all been sent)
+        await peer.wait(lambda s=since, e=sent[c["end_chunk"]]: settled(peer, s, 1.0, e),
+                        timeout=60)
         await peer.ws.send(json.dumps({"type": "end_session", "reason": "bench: next customer"}))
     account(peer, runs)
     return peer, runs

@@ -131,6 +131,7 @@ class ServiceModels:
                     session.voice_turn,
                     s.config.server.max_audio_seconds,
                     on_barge_in=s.metrics.barge_ins.inc,
+                    understood=session.pause_confidence,
                 )
             elif session.voice is not None:
                 old_voices.append(session.voice)

@@ -301,7 +301,8 @@ class Service:
             if self.speech is not None:
                 session.voice = VoiceChannel(peer, self.speech, self.lanes.vad_route, session.voice_turn,
                                              self.config.server.max_audio_seconds,
-                                             on_barge_in=self.metrics.barge_ins.inc)
+                                             on_barge_in=self.metrics.barge_ins.inc,
+                                             understood=session.pause_confidence)
             self.sessions[peer.device_id] = session
         elif peer.role == "caller":
             peer.send(self.desk.board_snapshot())

@@ -68,6 +68,7 @@ from intents.dialogue.policy import (
 )
 from intents.dialogue.values import ShowForm
 from intents.guardrails.masking import mask_pii
+from intents.understanding.router import OUT_OF_SCOPE
 from intents.understanding.slot_appointment import mask_numbers
 from speech.tts import TextFeed
 
@@ -76,6 +77,15 @@ log = logging.getLogger("branch_teller.sessions")
 Understand = Callable[[str], Understanding]
 AnswerFn = Callable[[str, str, Callable[[str], None] | None], Answer | None]
 LlmRoute = Callable[[str, list[tuple[str, str]]], Awaitable[str | None]]
+
+
+def request_confidence(understood: Understanding) -> float:
+    """The router's confidence that words make a request the branch handles: 0.0 when it is
+    unsure or reads them as out of scope (a sentence that is no banking request, "And so my
+    fellow Americans.", is more likely the start of a longer turn than a finished one)."""
+    if understood.unsure or understood.intent == OUT_OF_SCOPE:
+        return 0.0
+    return float(understood.confidence)
 
 
 @dataclass
@@ -163,6 +173,12 @@ class KioskSession:
         except ProtocolError as err:  # the kiosk hears why instead of silence
             self._failed("voice", err.code)
             self.peer.send(Error(code=err.code, message=err.message))
+
+    def pause_confidence(self, text: str) -> float:
+        """How sure routing is of a voice pause's words as a request (semantic end of turn; runs
+        on the routing lane, and the router's recent-turns memory then makes the final turn's
+        routing of the same words a repeat)."""
+        return request_confidence(self.understand(text))
 
     def _enqueue(self, turn: TurnInput, timer: TurnTimer | None) -> None:
         queued = _Queued(turn, timer)

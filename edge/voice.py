@@ -35,13 +35,14 @@ from devices.server import Peer
 from edge.lanes import LaneBusy
 from intents.guardrails.masking import mask_pii
 from speech.audio import FrameSplitter, PcmStreamDecoder
-from speech.endpoint import Endpointer, SpeechEnd, SpeechStart
+from speech.endpoint import Endpointer, PossibleEnd, SpeechEnd, SpeechStart
 from speech.settings import SttSettings, TtsSettings, VadSettings
 from speech.stt import SttBusy, SttEngine
 from speech.stt import Transcript as SttTranscript
 from speech.stt_stream import StreamingTranscriber
 from speech.textnorm import is_backchannel
 from speech.tts import TextFeed, TtsService
+from speech.turn_end import TurnHint, finished, text_hint
 from speech.vad import FRAME_MS, FRAME_SAMPLES, SileroVad, VadStream
 
 log = logging.getLogger("branch_teller.voice")
@@ -118,6 +119,7 @@ class TurnTimer:
 
 Reply = tuple[str, str, bool]  # text, language, interruptible
 TurnHandler = Callable[[str, str | None, TurnTimer | None], Awaitable[Reply | None]]
+Understood = Callable[[str], float]  # text -> the router's confidence, 0.0 when it is unsure
 
 
 class VoiceChannel:
@@ -125,8 +127,12 @@ class VoiceChannel:
 
     def __init__(self, peer: Peer, res: SpeechResources, executor: Executor,
                  on_turn: TurnHandler, max_audio_s: float,
-                 on_barge_in: Callable[[], None] | None = None) -> None:
+                 on_barge_in: Callable[[], None] | None = None,
+                 understood: Understood | None = None) -> None:
         self.peer = peer
+        self.understood = understood
+        """Semantic end of turn: how sure routing is of a pause's words (runs on `executor`);
+        None leaves only the words' own rules (a trailing turn still waits longer)."""
         self.res = res
         self.executor = executor
         self.on_turn = on_turn
@@ -210,7 +216,8 @@ class VoiceChannel:
         await self._process(s, s.decoder.flush())
         # Close a turn still open: the kiosk's microphone stopped, so silence follows.
         silence = np.zeros(FRAME_SAMPLES, dtype=np.float32)
-        for _ in range(self.res.vad_settings.digits_end_silence_ms // FRAME_MS + 2):
+        vs = self.res.vad_settings
+        for _ in range(max(vs.digits_end_silence_ms, vs.trailing_end_silence_ms) // FRAME_MS + 2):
             if not s.endpointer.in_turn:
                 break
             await self._process(s, silence, vad=False)
@@ -245,10 +252,52 @@ class VoiceChannel:
             if self._interruptible:
                 self.barge_in()
         final = s.transcriber.handle(event)
+        if isinstance(event, PossibleEnd):
+            self._judge_pause(s, event)
         if final is not None and isinstance(event, SpeechEnd):
             lag_s = max(0.0, (s.t_ms + FRAME_MS - event.end_ms) / 1000)
             timer = TurnTimer(time.perf_counter(), event.end_ms, lag_s)
             self._last_turn = self._spawn(self._finish_turn(s.id, final, timer, self._last_turn))
+
+    def _judge_pause(self, s: _InStream, event: PossibleEnd) -> None:
+        """Semantic end of turn: read the pause's speculative transcript when it arrives."""
+        spec = s.transcriber.speculative
+        if spec is None or not self.res.vad_settings.semantic_end or s.endpointer.expect_digits:
+            return
+        s.endpointer.expect_hint(event.end_ms)
+        self._spawn(self._judge(s, event.end_ms, spec))
+
+    def _hint(self, s: _InStream, end_ms: int, hint: TurnHint) -> None:
+        if self._stream is s and s.endpointer.set_hint(hint, end_ms) and hint is not TurnHint.OPEN:
+            log.debug("kiosk %s pause read as %s", self.peer.device_id, hint.value)
+
+    async def _judge(self, s: _InStream, end_ms: int, spec: asyncio.Task[SttTranscript]) -> None:
+        hint = TurnHint.OPEN
+        try:
+            await asyncio.wait([spec])
+            if spec.cancelled() or spec.exception() is not None:
+                return  # speech resumed (or the decode failed): the normal pause decides
+            result = spec.result()
+            language = _lang(result.language)
+            hint = text_hint(result.text, language)
+            done = finished(result.text, language)
+            if hint is not TurnHint.OPEN or not done:
+                self._hint(s, end_ms, hint)  # known from the words alone: no routing to wait for
+            if (hint is TurnHint.OPEN and self.understood is not None and result.text
+                    and not is_backchannel(result.text, result.language)):
+                # Routed now, inside the pause, even when the words do not read finished: this
+                # transcript is usually the turn's final, and the router's recent-turns memory
+                # then answers the final's routing without the encoder.
+                loop = asyncio.get_running_loop()
+                try:
+                    confidence = await loop.run_in_executor(self.executor, self.understood,
+                                                            result.text)
+                except LaneBusy:
+                    confidence = 0.0
+                if done and confidence >= self.res.vad_settings.complete_min_confidence:
+                    hint = TurnHint.COMPLETE
+        finally:  # whatever happened, the endpointer is not left waiting for an answer
+            self._hint(s, end_ms, hint)
 
     def _partial(self, result: SttTranscript) -> None:
         if result.text and self._stream is not None:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from speech.settings import VadSettings
+from speech.turn_end import TurnHint
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,10 +78,48 @@ class Endpointer:
         self._turn_start = 0
         self._silence_start: int | None = None
         self._possible_sent = False
+        self._hint = TurnHint.OPEN
+        self._hint_pending = False
+
+    @property
+    def hint(self) -> TurnHint:
+        """What the words of the current pause said (OPEN until told, and after speech resumes)."""
+        return self._hint
+
+    def _is_current(self, end_ms: int) -> bool:
+        return (
+            self._state is _State.SPEECH
+            and self._possible_sent
+            and self._silence_start is not None
+            and self._silence_start + self.settings.tail_ms == end_ms
+        )
+
+    def expect_hint(self, end_ms: int) -> None:
+        """A semantic check of this pause's words is under way: the turn does not end on the
+        normal pause before it answers (its transcript is the turn's final anyway, so waiting
+        costs no reply time), at most until `trailing_end_silence_ms`."""
+        if self.settings.semantic_end and self._is_current(end_ms):
+            self._hint_pending = True
+
+    def set_hint(self, hint: TurnHint, end_ms: int) -> bool:
+        """The semantic check on the speculative transcript of [.., end_ms) came back: it moves
+        this pause's end (see VadSettings.semantic_end). A late answer about an earlier pause
+        (speech resumed, or the turn ended) is ignored; returns whether it was taken."""
+        current = self._is_current(end_ms) and self.settings.semantic_end
+        if current:
+            self._hint = hint
+            self._hint_pending = False
+        return current
 
     def _end_silence_ms(self) -> int:
         s = self.settings
-        return s.digits_end_silence_ms if self.expect_digits else s.end_silence_ms
+        if self.expect_digits:  # dictation pauses between groups: never cut it short
+            return s.digits_end_silence_ms
+        if self._hint is TurnHint.COMPLETE:
+            return s.complete_end_silence_ms
+        if self._hint is TurnHint.TRAILING or self._hint_pending:
+            return s.trailing_end_silence_ms
+        return s.end_silence_ms
 
     def feed(self, prob: float, t_ms: int) -> list[Event]:
         """Advance by one frame starting at t_ms; returns the events it caused (often none)."""
@@ -126,6 +165,8 @@ class Endpointer:
                 self._silence_start = t_ms
         elif prob >= s.threshold:
             self._silence_start = None
+            self._hint = TurnHint.OPEN  # the words go on: what was said of them is stale
+            self._hint_pending = False
             if self._possible_sent:
                 self._possible_sent = False
                 events.append(Resumed(at_ms=frame_end))

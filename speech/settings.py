@@ -38,6 +38,18 @@ class VadSettings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fiel
     """Audio kept before the first speech frame so the first syllable is not clipped."""
     max_turn_s: float = 20.0
     """A turn is cut here even if the customer keeps talking (Whisper windows are 30 s)."""
+    semantic_end: bool = True
+    """Let the words move the end of the turn: the speculative transcript (decoded from
+    `possible_end_ms` of silence) that reads finished and routes with confidence ends the turn
+    after `complete_end_silence_ms`; one that trails off ("我想……那个……", "I want to, um,")
+    waits `trailing_end_silence_ms`. Off: `end_silence_ms` always."""
+    complete_end_silence_ms: int = 250
+    """Silence that ends a turn whose words already make a complete request."""
+    trailing_end_silence_ms: int = 1200
+    """Silence that ends a turn whose words trail off on a filler or a dangling connective."""
+    complete_min_confidence: float = 0.6
+    """A finished sentence counts as a complete request only if the router is at least this
+    sure of it (and not unsure): a misheard or vague turn keeps the normal pause."""
 
     def __post_init__(self) -> None:
         if not 0.0 < self.neg_threshold <= self.threshold < 1.0:
@@ -48,6 +60,12 @@ class VadSettings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fiel
             raise ValueError("digits_end_silence_ms must be >= end_silence_ms")
         if self.frame_ms <= 0 or self.max_turn_s <= 0:
             raise ValueError("frame_ms and max_turn_s must be positive")
+        if not self.possible_end_ms <= self.complete_end_silence_ms <= self.end_silence_ms:
+            raise ValueError("need possible_end_ms <= complete_end_silence_ms <= end_silence_ms")
+        if self.trailing_end_silence_ms < self.end_silence_ms:
+            raise ValueError("trailing_end_silence_ms must be >= end_silence_ms")
+        if not 0.0 <= self.complete_min_confidence <= 1.0:
+            raise ValueError("complete_min_confidence must be in [0, 1]")
 
 
 class SttSettings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):

@@ -96,6 +96,12 @@ class StreamingTranscriber:
         self._speculative: tuple[tuple[int, int], asyncio.Task[Transcript]] | None = None
         self._tasks: set[asyncio.Task[Transcript]] = set()
 
+    @property
+    def speculative(self) -> asyncio.Task[Transcript] | None:
+        """The decode started at the current pause (None when speech goes on): the semantic
+        end-of-turn check reads its words; at SpeechEnd over the same span it is the final."""
+        return self._speculative[1] if self._speculative is not None else None
+
     def push(self, samples: npt.NDArray[np.float32]) -> None:
         """Append stream audio; may start a partial decode (needs a running event loop)."""
         self._chunks.append(np.asarray(samples, dtype=np.float32))
