@@ -4,8 +4,12 @@ clear requests get asked too, over every unsure rule; writes bench/results/vague
 Validation: k folds of intents/data/train.tsv and ambiguous.tsv (bench/intent_cv.py's folds);
 each fold's router never saw the rows it scores. The curve is the best vague rate reachable
 at each clear-request budget by the router's rule family (confidence, margin, learned
-"ambiguous" class), read off the held-out probabilities. `--test` then scores the router
-trained on all of train once on test.tsv and ambiguous_test.tsv with its own chosen rule.
+"ambiguous" class), read off the held-out probabilities. With the dedicated vague decision
+(intents/understanding/router_vague.py) the curve instead sweeps its threshold, with the
+router's own rule kept as trained; `chosen` marks each fold router's own threshold (set on its
+internal out-of-fold scores, never on a held-out row). ambiguous_more.tsv trains every fold and
+is never scored. `--test` then scores the router trained on all of train once on test.tsv and
+ambiguous_test.tsv with its own chosen rule and threshold.
 Run: .venv/bin/python bench/vague_curve.py [--e5] [--test]
 """
 
@@ -13,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import sys
 import time
@@ -27,6 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.intent_cv import CachedEncoder, stratified_folds  # noqa: E402
 from intents.data import (  # noqa: E402
+    AMBIGUOUS_MORE_TSV,
     AMBIGUOUS_TEST_TSV,
     AMBIGUOUS_TSV,
     TEST_TSV,
@@ -71,9 +77,12 @@ def held_out_views(encoder: Any, k: int, seed: int, cfg: TrainConfig) -> dict[st
     )
     clear_p, clear_a, vague_p, vague_a, named = [], [], [], [], []
     gold: list[int] = []
+    decided: dict[str, list[Any]] = {k: [] for k in ("c_rule", "c_score", "v_rule", "v_score")}
+    decided.update({"v_named_rule": [], "v_named_vague": [], "thresholds": []})
     for fold in range(k):
         train = [r for r, f in zip(rows, fold_of, strict=True) if f != fold]
         amb_train = [a for a, f in zip(ambiguous, amb_fold, strict=True) if f != fold]
+        amb_train += load_ambiguous(AMBIGUOUS_MORE_TSV)
         router = Router.train(train, cfg, amb_train, lambda *_: {}, encoder)
         held = [rows[i] for i in np.flatnonzero(fold_of == fold)]
         p, a = _views(router, [t for _, t in held])
@@ -85,7 +94,11 @@ def held_out_views(encoder: Any, k: int, seed: int, cfg: TrainConfig) -> dict[st
         vague_p.append(p)
         vague_a.append(a)
         named.append(_named_two(router, p, [listed for _, listed in vague]))
+        _decide(router, [t for _, t in held], vague, decided)
     return {
+        "decided": {
+            k: np.concatenate(v) if k != "thresholds" and v else v for k, v in decided.items()
+        },
         "clear": (np.vstack(clear_p), np.concatenate(clear_a)),
         "gold": np.array(gold),
         "vague": (np.vstack(vague_p), np.concatenate(vague_a)),
@@ -93,7 +106,62 @@ def held_out_views(encoder: Any, k: int, seed: int, cfg: TrainConfig) -> dict[st
     }
 
 
-def curve(views: dict[str, Any]) -> list[dict[str, float]]:
+def _decide(
+    router: Router, clear: list[str], vague: list[tuple[str, tuple[str, ...]]], out: dict[str, Any]
+) -> None:
+    """Per held-out row: the trained rule's flag, the vague score, and what each would name."""
+    head = router.head.vague
+    if head is None:
+        return
+    out["thresholds"].append(head.threshold)
+    for key, texts in (("c", clear), ("v", [t for t, _ in vague])):
+        rule, score = [], []
+        for text in texts:
+            probs, p_amb = _views(router, [text])
+            p1, p2 = np.sort(probs[0])[-1], np.sort(probs[0])[-2]
+            rule.append(router.rule.is_unsure(float(p1), float(p2), float(p_amb[0])))
+            score.append((router.vague_score(text) or 0.0) - head.threshold)
+        out[f"{key}_rule"].append(np.array(rule))
+        out[f"{key}_score"].append(np.array(score, dtype=np.float64))
+    for key, n in (("v_named_rule", 0), ("v_named_vague", head.named)):
+        ok = []
+        for text, listed in vague:
+            probs, _ = _views(router, [text])
+            if n:
+                order = [j for j in np.argsort(-probs[0], kind="stable")
+                         if router.intents[j] != "out_of_scope"][:n]
+                named = [router.intents[j] for j in order]
+            else:
+                picked = plausible(probs[0], router.head.candidate_mass)
+                named = clarify_candidates([(router.intents[j], float(probs[0][j])) for j in picked])
+            ok.append(len(set(named) & set(listed)) >= min(2, len(listed)))
+        out[key].append(np.array(ok))
+
+
+def threshold_curve(views: dict[str, Any]) -> dict[str, Any]:
+    """Sweep the vague decision's threshold (relative to each fold's own) over held-out rows."""
+    d = views["decided"]
+    # each fold's scores minus its own threshold: 0 is the chosen operating point
+    c_rel, v_rel = d["c_score"], d["v_score"]
+    points = []
+    for shift in np.linspace(-3.0, 3.0, 61):
+        c_asked = d["c_rule"] | (c_rel >= shift)
+        by_vague = v_rel >= shift
+        v_asked = d["v_rule"] | by_vague
+        v_two = np.where(by_vague, d["v_named_vague"], d["v_rule"] & d["v_named_rule"])
+        points.append(
+            {
+                "threshold_shift": round(float(shift), 3),
+                "clear_asked_rate": float(c_asked.mean()),
+                "vague_asked_rate": float(v_asked.mean()),
+                "vague_asked_naming_two_rate": float(v_two.mean()),
+            }
+        )
+    chosen = min(points, key=lambda p: abs(p["threshold_shift"]))
+    return {"sweep": points, "chosen": chosen, "fold_thresholds": d["thresholds"]}
+
+
+def curve(views: dict[str, Any]) -> list[dict[str, Any]]:
     """For each clear-request budget, the rule that asks most vague rows naming two intents."""
     (cp, ca), (vp, va), named = views["clear"], views["vague"], views["named_two"]
     c_sorted, v_sorted = np.sort(cp, 1), np.sort(vp, 1)
@@ -138,7 +206,7 @@ def score_test(encoder: Any, cfg: TrainConfig) -> dict[str, float]:
     router = Router.train(
         load_labelled(TRAIN_TSV),
         cfg,
-        load_ambiguous(AMBIGUOUS_TSV),
+        load_ambiguous(AMBIGUOUS_TSV) + load_ambiguous(AMBIGUOUS_MORE_TSV),
         lambda *_: {},
         encoder,
     )
@@ -169,8 +237,16 @@ def main() -> None:
     parser.add_argument(
         "--vague-class-weight", type=float, default=DEFAULT_CONFIG.vague_class_weight
     )
+    parser.add_argument(
+        "--vague-max-clear-rate", type=float, default=DEFAULT_CONFIG.vague_max_clear_rate,
+        help="the vague decision's budget of clear validation rows (0: no vague decision)",
+    )
     args = parser.parse_args()
-    cfg = replace(DEFAULT_CONFIG, vague_class_weight=args.vague_class_weight)
+    cfg = replace(
+        DEFAULT_CONFIG,
+        vague_class_weight=args.vague_class_weight,
+        vague_max_clear_rate=args.vague_max_clear_rate,
+    )
     if args.folds == 1:
         cfg = replace(cfg, folds=2)  # the carve's router cross-fits its calibration on 2 folds
     encoder = None
@@ -194,6 +270,10 @@ def main() -> None:
         },
         "curve": curve(views),
     }
+    if views["decided"]["thresholds"]:
+        result["vague_decision"] = threshold_curve(views)
+        result["config"]["vague_max_clear_rate"] = cfg.vague_max_clear_rate
+        result["ambiguous_more_rows"] = len(load_ambiguous(AMBIGUOUS_MORE_TSV))
     if args.test:
         test_encoder = None
         if args.e5:
@@ -202,13 +282,25 @@ def main() -> None:
             test_encoder = load_e5()
         result["test"] = score_test(test_encoder, cfg)
     result["seconds"] = time.perf_counter() - start
-    result["machine"] = {"cpu": platform.machine(), "python": platform.python_version()}
+    result["machine"] = {
+        "cpu": platform.machine(),
+        "python": platform.python_version(),
+        "loadavg_at_end": [round(x, 2) for x in os.getloadavg()],  # a shared 2-core box
+    }
     args.out.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
     for p in result["curve"]:
         print(
             f"clear asked <= {p['clear_asked_budget']:.3f}: vague asked naming two "
             f"{p['vague_asked_naming_two_rate']:.3f} (asked {p['vague_asked_rate']:.3f})"
         )
+    if "vague_decision" in result:
+        for p in result["vague_decision"]["sweep"][::5]:
+            print(
+                f"shift {p['threshold_shift']:+.1f}: clear asked {p['clear_asked_rate']:.3f}, "
+                f"vague asked naming two {p['vague_asked_naming_two_rate']:.3f} "
+                f"(asked {p['vague_asked_rate']:.3f})"
+            )
+        print("chosen:", result["vague_decision"]["chosen"])
     if "test" in result:
         print("test:", result["test"])
 

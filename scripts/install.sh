@@ -74,7 +74,7 @@ step "assembling offline models into models/"
 
 router=models/router/router.npz
 rstamp=models/router/.data-stamp
-rwant=$(cat intents/data/train.tsv intents/data/ambiguous.tsv intents/understanding/router*.py intents/understanding/features.py | sha256sum | cut -d' ' -f1)
+rwant=$(cat intents/data/train.tsv intents/data/ambiguous.tsv intents/data/ambiguous_more.tsv intents/understanding/router*.py intents/understanding/features.py | sha256sum | cut -d' ' -f1)
 if [ -f "$router" ] && [ -f "$rstamp" ] && [ "$(cat "$rstamp")" = "$rwant" ]; then
   step "intent router up to date"
 else

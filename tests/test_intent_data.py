@@ -159,3 +159,22 @@ def test_settled_cases_are_not_left_ambiguous(
     for text, cands in ambiguous:
         assert not ({"card_lost", "account_frozen"} <= set(cands)), text
         assert not settled.search(text.lower()), f"{text!r} is settled by intents.md v1.1"
+
+
+def test_training_only_vague_rows_are_valid_and_new(
+    ambiguous: list[tuple[str, tuple[str, ...]]],
+    train: list[tuple[str, str]],
+    test: list[tuple[str, str]],
+) -> None:
+    """ambiguous_more.tsv (issue 21): both languages, known ids, no row seen anywhere else."""
+    from intents.data import AMBIGUOUS_MORE_TSV, load_ambiguous_training
+
+    more = load_ambiguous(AMBIGUOUS_MORE_TSV)
+    assert len(more) >= 100 and {lang_of(t) for t, _ in more} == {"zh", "en"}
+    elsewhere = {_norm(t) for _, t in train + test} | {_norm(t) for t, _ in ambiguous}
+    for text, cands in more:
+        assert 2 <= len(cands) <= 4 and len(set(cands)) == len(cands), text
+        assert set(cands) <= set(INTENT_IDS), f"{text}: unknown id in {cands}"
+        assert _norm(text) not in elsewhere, f"{text!r} is already in the split data"
+    assert len({_norm(t) for t, _ in more}) == len(more)
+    assert load_ambiguous_training()[-len(more):] == more

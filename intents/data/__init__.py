@@ -12,6 +12,8 @@ TRAIN_TSV: Final = DATA_DIR / "train.tsv"
 TEST_TSV: Final = DATA_DIR / "test.tsv"
 AMBIGUOUS_TSV: Final = DATA_DIR / "ambiguous.tsv"
 AMBIGUOUS_TEST_TSV: Final = DATA_DIR / "ambiguous_test.tsv"
+# training-only vague rows (issue 21): never split, so the vague test set stays as written
+AMBIGUOUS_MORE_TSV: Final = DATA_DIR / "ambiguous_more.tsv"
 CLARIFY_TSV: Final = DATA_DIR / "clarify_replies.tsv"
 
 _CJK: Final = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
@@ -51,3 +53,8 @@ def load_clarify(path: Path = CLARIFY_TSV) -> list[tuple[tuple[str, ...], str, s
         (tuple(c.strip() for c in cands.split(",")), reply, expected)
         for cands, reply, expected in read_tsv(path, 3)
     ]
+
+
+def load_ambiguous_training() -> list[tuple[str, tuple[str, ...]]]:
+    """The vague rows the shipped router trains on: ambiguous.tsv, then ambiguous_more.tsv."""
+    return load_ambiguous(AMBIGUOUS_TSV) + load_ambiguous(AMBIGUOUS_MORE_TSV)

@@ -19,6 +19,7 @@ from intents.understanding.router_calibration import UnsureRule, plausible
 from intents.understanding.router_encoder import Encoder, EncoderHead, fuse
 from intents.understanding.router_guard import FRAUD, banking_lexicon, guard
 from intents.understanding.router_train import AMBIGUOUS_CLASS, FittedHead, TrainConfig, fit_head
+from intents.understanding.router_vague import name_vague, summary, vague_arrays, vague_from
 
 OUT_OF_SCOPE: Final = "out_of_scope"
 FORMAT_VERSION: Final = 1
@@ -168,6 +169,10 @@ class Router:
         top1 = candidates[0][1]
         top2 = candidates[1][1] if len(candidates) > 1 else 0.0
         unsure = self.rule.is_unsure(top1, top2, p_ambiguous)
+        named = self._vague(clean, probs, p_ambiguous)
+        if named:  # a vague request names its best readings, not the probability mass
+            unsure = True
+            candidates = name_vague(probs, self.classes, named, OUT_OF_SCOPE)
         p_fraud = float(probs[self._fraud_idx]) if self._fraud_idx >= 0 else 0.0
         ruled = guard(clean, candidates, unsure, p_fraud, self._lexicon, self.head.fraud_floor)
         return RouteResult(
@@ -179,6 +184,38 @@ class Router:
             slots=self._slots(clean, language),
             reason="truncated" if truncated else ruled.rule,
         )
+
+    def vague_score(self, text: str) -> float | None:
+        """The vague decision's score of one text (None without one): for benchmarks."""
+        clean = normalise(text, self.head.max_chars)
+        probs = self._probabilities_clean(clean)
+        p_amb = float(probs[self._amb_idx]) if self._amb_idx >= 0 else 0.0
+        return self._vague_score(clean, probs, p_amb)
+
+    def _vague(self, clean: str, probs: npt.NDArray[np.float64], p_ambiguous: float) -> int:
+        """How many intents to name when the vague decision (router_vague.py) asks, else 0."""
+        vague, score = self.head.vague, self._vague_score(clean, probs, p_ambiguous)
+        if vague is None or score is None or score < vague.threshold:
+            return 0
+        return vague.named
+
+    def _vague_score(
+        self, clean: str, probs: npt.NDArray[np.float64], p_ambiguous: float
+    ) -> float | None:
+        vague, head = self.head.vague, self.head
+        if vague is None:
+            return None
+        counts = Counter(head.vocab[f] for f in features(clean, head.char_max, head.pinyin)
+                         if f in head.vocab)
+        word = vague.word_bias
+        if counts:
+            ids = np.fromiter(counts.keys(), dtype=np.int64, count=len(counts))
+            tf = np.fromiter(counts.values(), dtype=np.float64, count=len(counts))
+            vals = (1.0 + np.log(tf)) * head.idf[ids]
+            vals /= math.sqrt(float(vals @ vals)) or 1.0
+            word += float(vals @ vague.word_weights[ids])
+        intent_probs = np.where(np.arange(len(probs)) == self._amb_idx, 0.0, probs)
+        return vague.score(word, summary(intent_probs, p_ambiguous)[0])
 
     def _slots(self, clean: str, language: str) -> dict[str, Any]:
         if self._slot_parser is None:
@@ -222,6 +259,7 @@ class Router:
                 "report_keys": np.array(report_keys),
                 "report_values": np.array([head.report[k] for k in report_keys]),
                 **_encoder_arrays(head.encoder),
+                **vague_arrays(head.vague),
             }
             np.savez_compressed(fh, allow_pickle=False, **arrays)
 
@@ -259,6 +297,7 @@ class Router:
                 pinyin=int(meta[7]) if len(meta) > 7 else 0,
                 candidate_mass=float(meta[8]) if len(meta) > 8 else 1.0,
                 fraud_floor=float(meta[9]) if len(meta) > 9 else 1.01,
+                vague=vague_from(data),
             )
         parser = slot_parser if slot_parser is not None else _default_slot_parser()
         return cls(head, parser, today, encoder)

@@ -29,6 +29,7 @@ from intents.understanding.router_encoder import (
     choose_fusion,
     fit_encoder_linear,
 )
+from intents.understanding.router_vague import VagueHead, fit_vague, summary
 
 FloatArray = npt.NDArray[np.float64]
 AMBIGUOUS_CLASS: Final = "__ambiguous__"
@@ -60,6 +61,9 @@ class TrainConfig:
     candidate_mass: float = 0.9  # candidates named: the best until they cover this probability
     augment: int = 0  # spoken variants per training row (router_augment.py), n-gram head only
     max_fraud_asks: float = 0.01  # clear non-fraud validation rows the fraud rule may ask about
+    # the dedicated vague decision (router_vague.py): clear validation rows it may ask about
+    vague_max_clear_rate: float = 0.02  # <= 0: no vague head (0.02: bench/vague_curve.py)
+    vague_c: float = 1.0  # its word model's regularisation
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +84,7 @@ class FittedHead:
     encoder: EncoderHead | None = None  # optional second stage (router_encoder.py)
     candidate_mass: float = 0.9
     fraud_floor: float = 1.01  # fraud probability at which another answer is asked about
+    vague: VagueHead | None = None  # the dedicated vague decision (router_vague.py)
 
 
 def _feature_lists(texts: Sequence[str], cfg: TrainConfig) -> list[list[str]]:
@@ -361,6 +366,19 @@ def fit_head(
         _, enc_y, enc_w = _with_ambiguous(list(range(len(y))), y, amb, amb_labels)
         we, be = fit_encoder_linear(x, enc_y, len(classes), cfg.enc_c, 0, enc_w)
         enc_head = replace(enc_head, weights=we.astype(np.float32), bias=be.astype(np.float32))
+    vague = None
+    if amb and cfg.vague_max_clear_rate > 0:  # on the final vocabulary; out-of-fold summaries
+        vague, vague_oof = fit_vague(
+            _matrix(feats + amb_feats, vocab, idf),
+            np.concatenate([np.zeros(len(y)), np.ones(len(amb))]).astype(np.int64),
+            np.vstack([summary(probs, p_amb), summary(amb_probs, amb_p_amb)]),
+            cfg.vague_max_clear_rate,
+            cfg.vague_c,
+            seed=cfg.seed,
+        )
+        report["vague_threshold"] = vague.threshold
+        report["vague_val_clear_asked"] = float((vague_oof["clear"] >= vague.threshold).mean())
+        report["vague_val_vague_asked"] = float((vague_oof["vague"] >= vague.threshold).mean())
     return FittedHead(
         classes=classes,
         vocab=vocab,
@@ -376,6 +394,7 @@ def fit_head(
         encoder=enc_head,
         candidate_mass=cfg.candidate_mass,
         fraud_floor=fraud_floor,
+        vague=vague,
     )
 
 
