@@ -12,7 +12,7 @@ import numpy as np
 import numpy.typing as npt
 
 from intents.understanding.features import features, normalise
-from intents.understanding.router_augment import augment
+from intents.understanding.router_augment import augment, heard_variants
 from intents.understanding.router_calibration import (
     UnsureRule,
     choose_fraud_floor,
@@ -60,6 +60,9 @@ class TrainConfig:
     candidate_mass: float = 0.9  # candidates named: the best until they cover this probability
     augment: int = 0  # spoken variants per training row (router_augment.py), n-gram head only
     max_fraud_asks: float = 0.01  # clear non-fraud validation rows the fraud rule may ask about
+    heard_rows: bool = False  # train on intents/data/heard_train.tsv's transcripts of train rows
+    asr_noise: float = 0.0  # share of Mandarin rows given an ASR-like copy (router_confusion.py)
+    asr_strength: float = 1.0  # times Whisper's learned per-character error rate in those copies
 
 
 @dataclass(frozen=True, slots=True)
@@ -268,6 +271,13 @@ def fit_head(
     amb_fold = np.random.default_rng(cfg.seed).permutation(len(amb)) % max(1, cfg.folds)
     # spoken variants train the n-gram head beside their source row, never across folds
     spoken = augment(rows, cfg.augment) if cfg.augment > 0 else []
+    if cfg.heard_rows or cfg.asr_noise > 0:
+        from intents.data import load_heard
+
+        heard, _ = heard_variants(
+            rows, load_heard(), cfg.heard_rows, cfg.asr_noise, cfg.asr_strength
+        )
+        spoken += heard
     spoken_parent = np.array([i for i, _, _ in spoken], dtype=np.int64)
     spoken_y = np.array([index[intent] for _, intent, _ in spoken], dtype=np.int64)
     spoken_feats = _feature_lists([text for _, _, text in spoken], cfg)
