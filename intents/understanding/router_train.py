@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Final
 
@@ -389,15 +389,27 @@ def fit_head(
     )
 
 
-def holdout_accuracy(
-    train_rows: Sequence[tuple[str, str]], val_rows: Sequence[tuple[str, str]], cfg: TrainConfig
-) -> float:
-    """Top-1 accuracy of one plain fit on a validation split: how settings get chosen."""
+def holdout_predictor(
+    train_rows: Sequence[tuple[str, str]], cfg: TrainConfig
+) -> Callable[[Sequence[str]], list[str]]:
+    """One plain fit of the n-gram head, returned as a function from texts to top-1 intents."""
     classes = sorted({intent for intent, _ in train_rows})
     index = {c: i for i, c in enumerate(classes)}
     y = np.array([index[intent] for intent, _ in train_rows], dtype=np.int64)
     feats = _feature_lists([text for _, text in train_rows], cfg)
     vocab, idf = _vocabulary(feats, cfg.min_df)
     w, b = _fit_linear(_matrix(feats, vocab, idf), y, cfg)
-    pred = (_matrix(_feature_lists([t for _, t in val_rows], cfg), vocab, idf) @ w + b).argmax(1)
-    return float(np.mean([classes[p] == gold for p, (gold, _) in zip(pred, val_rows, strict=True)]))
+
+    def predict(texts: Sequence[str]) -> list[str]:
+        scores = _matrix(_feature_lists(texts, cfg), vocab, idf) @ w + b
+        return [classes[int(j)] for j in scores.argmax(axis=1)]
+
+    return predict
+
+
+def holdout_accuracy(
+    train_rows: Sequence[tuple[str, str]], val_rows: Sequence[tuple[str, str]], cfg: TrainConfig
+) -> float:
+    """Top-1 accuracy of one plain fit on a validation split: how settings get chosen."""
+    pred = holdout_predictor(train_rows, cfg)([t for _, t in val_rows])
+    return float(np.mean([p == gold for p, (gold, _) in zip(pred, val_rows, strict=True)]))
