@@ -29,6 +29,7 @@ from bench.intent_cv import heard_texts, stratified_folds  # noqa: E402
 from intents.data import TRAIN_TSV, lang_of, load_heard, load_labelled  # noqa: E402
 from intents.understanding.router import DEFAULT_CONFIG  # noqa: E402
 from intents.understanding.router_augment import augment, heard_variants  # noqa: E402
+from intents.understanding.router_confusion import learn  # noqa: E402
 from intents.understanding.router_train import TrainConfig, holdout_predictor  # noqa: E402
 
 RESULTS: Final = ROOT / "bench" / "results" / "heard_choice.json"
@@ -84,7 +85,10 @@ def main() -> None:
         table[name]["whisper_n"] = counts.get("whisper", 0)
         table[name]["fit_s"] = round(time.perf_counter() - started, 1)
         print(name, table[name], flush=True)
+    conf = learn((ref, h) for _, ref, h in heard if h)
+    print(f"Whisper on {conf.pairs} pairs: {conf.rates()}; top: {conf.top(15)}")
     out = {"folds": args.folds, "heard_rows": len(heard), "grid": table,
+           "confusions": {"pairs": conf.pairs, "rates": conf.rates(), "top": conf.top(30)},
            "loadavg_before": load_before, "loadavg_after": os.getloadavg()}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(out, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
