@@ -1,175 +1,288 @@
 """The test split read aloud: CER, and intent accuracy on what is heard next to the same text.
 
-Each chosen test row is synthesised by the installed voices (models/zh-databaker for Mandarin,
-models/piper-en-joe for English; the router never trained on audio of either), at a speed
-drawn from --rates, with lobby-like noise mixed in at --snr-db (pink noise plus another
-test sentence at low level, as a neighbouring customer). The audio goes through the service's
-own chain: Silero VAD and the endpointer find the turn, Whisper transcribes it
-(speech/stt.py, textnorm included), and the saved router routes it. Audio is cached in
-bench/.cache/spoken/ by text, voice, rate and noise, so a rerun only transcribes and routes.
-The spoken rows are never trained on. A skeleton: --limit keeps it to a small subset (the
-machine is shared); Kokoro's accented voices are not installed here.
-Run: .venv/bin/python bench/spoken_intents.py --limit 20 [--lang zh]
+A stratified subset of test.tsv (round-robin over intents, seeded; --zh and --en rows) is
+read by voices the router never trained on: the installed voices (models/zh-databaker for
+Mandarin, models/piper-en-joe for English) and, for --kokoro-share of the Mandarin rows,
+Kokoro-82M's TEST styles (bench/kokoro_speaker.TEST_STYLES: Japanese voices reading Mandarin,
+an accented speaker). Each row gets a speed and pitch drawn from its text, and lobby noise
+(pink noise plus a neighbour: one of a small pool of other test sentences in the installed
+voices) at a drawn SNR. The clip goes through
+the service's own chain: Silero VAD and the endpointer cut the turn, Whisper transcribes it
+with branch.example.toml's [speech.stt] (language detected, as on a first turn), and the saved
+router routes the transcript and, for comparison, the written row.
+Hearing is cached (bench/.cache/spoken/: FLAC per clip, transcripts in heard.tsv), so
+`--hear-only` can run the slow part first and a later run only routes. Never trained on.
+Reports per voice group: CER, accuracy on audio and on the same rows as text (unsure counted
+wrong), unsure rate, STT and routing latency; writes bench/results/spoken_intents.json.
+Run: nice -n 5 .venv/bin/python bench/spoken_intents.py [--hear-only] [--router PATH]
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
+import os
 import platform
 import random
 import statistics
 import sys
 import time
+from collections import defaultdict
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import numpy as np
-import soundfile as sf
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.spoken_audio import (  # noqa: E402
+    cached,
+    clip_key,
+    mix,
+    piper_say,
+    service_speech,
+    turn_of,
+)
 from intents.data import TEST_TSV, lang_of, load_labelled  # noqa: E402
-from speech.endpoint import Endpointer, SpeechEnd  # noqa: E402
 from speech.textnorm import cer  # noqa: E402
-from speech.vad import FRAME_SAMPLES, SileroVad  # noqa: E402
 
-CACHE = ROOT / "bench" / ".cache" / "spoken"
-RESULTS = ROOT / "bench" / "results" / "spoken_intents.json"
-VOICES = {"zh": ROOT / "models" / "zh-databaker", "en": ROOT / "models" / "piper-en-joe"}
-RATE = 16_000
-
-
-def pink_noise(n: int, rng: np.random.Generator) -> np.ndarray:
-    """1/f noise: the hum of a lobby, louder at low frequencies than white noise."""
-    spectrum = np.fft.rfft(rng.standard_normal(n))
-    spectrum /= np.sqrt(np.arange(1, len(spectrum) + 1))
-    out = np.fft.irfft(spectrum, n)
-    return (out / (np.abs(out).max() or 1.0)).astype(np.float32)
+CACHE: Final = ROOT / "bench" / ".cache" / "spoken"
+HEARD: Final = CACHE / "heard.tsv"
+RESULTS: Final = ROOT / "bench" / "results" / "spoken_intents.json"
+VOICES: Final = {"zh": "zh-databaker", "en": "piper-en-joe"}
+SPEEDS: Final = (0.85, 1.2)
+PITCHES: Final = (0.9, 1.1)
+SNRS_DB: Final = (10.0, 25.0)
+BABBLE_POOL: Final = 12
 
 
-def mix(speech: np.ndarray, babble: np.ndarray, snr_db: float, seed: int) -> np.ndarray:
-    """Speech plus pink noise and a quieter neighbour, at snr_db below the speech's power."""
-    rng = np.random.default_rng(seed)
-    pad = np.zeros(RATE // 2, np.float32)
-    clean = np.concatenate([pad, speech, pad, pad])
-    noise = pink_noise(len(clean), rng)
-    other = np.resize(babble, len(clean)) * 0.5 if len(babble) else 0.0
-    noise = noise + other
-    p_s = float(np.mean(speech**2)) or 1e-9
-    p_n = float(np.mean(noise**2)) or 1e-9
-    gain = np.sqrt(p_s / (p_n * 10 ** (snr_db / 10)))
-    return np.clip(clean + gain * noise, -1.0, 1.0).astype(np.float32)
+def pick(lang: str, n: int, seed: int = 0) -> list[tuple[str, str]]:
+    """n test rows of one language, round-robin over intents (seeded order within each)."""
+    by_intent: dict[str, list[str]] = defaultdict(list)
+    for intent, text in load_labelled(TEST_TSV):
+        if lang_of(text) == lang:
+            by_intent[intent].append(text)
+    rng = random.Random(f"{seed}-{lang}")
+    for texts in by_intent.values():
+        rng.shuffle(texts)
+    out: list[tuple[str, str]] = []
+    for i in range(max(len(v) for v in by_intent.values())):
+        out += [(k, by_intent[k][i]) for k in sorted(by_intent) if i < len(by_intent[k])]
+    return out[:n]
 
 
-def synthesise(voice: Any, text: str, rate: float) -> np.ndarray:
-    """One sentence as 16 kHz float samples."""
-    from speech.audio import PcmStreamDecoder
+def plan(zh: int, en: int, kokoro_share: float) -> list[tuple[str, str, str]]:
+    """(voice, intent, text): every kth Mandarin row goes to a Kokoro test style."""
+    from bench.kokoro_speaker import TEST_STYLES
 
-    chunk = voice.synthesize(text, rate=rate)
-    decoder = PcmStreamDecoder(chunk.sample_rate)
-    return np.concatenate([decoder.feed(chunk.pcm), decoder.flush()]).astype(np.float32)
+    out: list[tuple[str, str, str]] = []
+    every = round(1 / kokoro_share) if kokoro_share > 0 else 0
+    k = 0
+    for n, (intent, text) in enumerate(pick("zh", zh)):
+        if every and n % every == 0:
+            out.append((f"kokoro:{TEST_STYLES[k % len(TEST_STYLES)]}", intent, text))
+            k += 1
+        else:
+            out.append((VOICES["zh"], intent, text))
+    out += [(VOICES["en"], intent, text) for intent, text in pick("en", en)]
+    return out
 
 
-def clip_for(voices: dict[str, Any], text: str, babble: str, rate: float, snr: float) -> np.ndarray:
-    """The cached noisy clip of one row (synthesised on first use)."""
-    lang = lang_of(text)
-    key = hashlib.sha256(f"{lang}|{rate}|{snr}|{text}|{babble}".encode()).hexdigest()[:20]
-    path = CACHE / f"{key}.flac"
-    if path.exists():
-        audio, _ = sf.read(path, dtype="float32")
-        return np.asarray(audio, np.float32)
-    speech = synthesise(voices[lang], text, rate)
-    other = synthesise(voices[lang_of(babble)], babble, 1.0)
-    audio = mix(speech, other, snr, int(key[:8], 16))
+def group_of(voice: str) -> str:
+    """The report's voice group."""
+    return "zh_kokoro_accented" if voice.startswith("kokoro:") else f"{lang_of_voice(voice)}_own"
+
+
+def lang_of_voice(voice: str) -> str:
+    return "en" if voice == VOICES["en"] else "zh"
+
+
+def read_heard() -> dict[str, tuple[str, float]]:
+    """Cached transcripts: key -> (heard text, STT seconds)."""
+    out: dict[str, tuple[str, float]] = {}
+    if HEARD.exists():
+        for line in HEARD.read_text(encoding="utf-8").splitlines():
+            parts = line.split("\t")
+            if len(parts) == 3:
+                out[parts[0]] = (parts[1], float(parts[2]))
+    return out
+
+
+def hear(rows: list[tuple[str, str, str]], models: Path, threads: int) -> dict[str, tuple[str, float]]:
+    """Synthesise, cut and transcribe every planned row not yet in the cache."""
+    from bench.kokoro_speaker import speaker
+    from speech.settings import TtsSettings
+    from speech.tts import load_voice
+
+    done = read_heard()
+    # Interleave the languages by rank so a run cut short leaves a stratified prefix of each
+    rank = {id(r): i / max(1, sum(lang_of(x[2]) == lang_of(r[2]) for x in rows))
+            for lang in ("zh", "en")
+            for i, r in enumerate(x for x in rows if lang_of(x[2]) == lang)}
+    todo = sorted((r for r in rows if clip_key(*r) not in done), key=lambda r: rank[id(r)])
+    if not todo:
+        return done
+    stt, vad, vad_settings = service_speech(models, threads)
+    voices: dict[str, Any] = {}
+
+    def say(voice: str, text: str, speed: float, pitch: float) -> np.ndarray:
+        if voice not in voices:
+            voices[voice] = (
+                speaker(voice.split(":", 1)[1], "test", threads)
+                if voice.startswith("kokoro:")
+                else load_voice(models / voice, TtsSettings(threads=threads))
+            )
+        if voice.startswith("kokoro:"):
+            return np.asarray(voices[voice].say(text, speed, pitch), np.float32)
+        return piper_say(voices[voice], text, speed, pitch)
+
     CACHE.mkdir(parents=True, exist_ok=True)
-    sf.write(path, audio, RATE)
-    return audio
+    babble: dict[str, list[np.ndarray]] = {}
+    for lang in ("zh", "en"):  # neighbours: a small pool of test rows in the own voices
+        pool = [r for r in rows if lang_of(r[2]) == lang and not r[0].startswith("kokoro:")]
+        babble[lang] = [
+            cached(CACHE / f"babble-{clip_key(lang, r[2])}.flac",
+                   partial(say, VOICES[lang], r[2], 1.0, 1.0))
+            for r in pool[-BABBLE_POOL:]
+        ]
+    started = time.perf_counter()
+    with HEARD.open("a", encoding="utf-8") as log:
+        for n, (voice, intent, text) in enumerate(todo):
+            key = clip_key(voice, intent, text)
+            rng = random.Random(key)
+            speed, pitch, snr = rng.uniform(*SPEEDS), rng.uniform(*PITCHES), rng.uniform(*SNRS_DB)
+            lang = lang_of(text)
+            noise = babble[lang][rng.randrange(len(babble[lang]))]
+            seed = rng.randrange(2**31)
+
+            def make(voice: str = voice, text: str = text, speed: float = speed,
+                     pitch: float = pitch, snr: float = snr, noise: np.ndarray = noise,
+                     seed: int = seed) -> np.ndarray:
+                return mix(say(voice, text, speed, pitch), noise, snr, seed)
+
+            audio = cached(CACHE / f"{key}.flac", make)
+            t0 = time.perf_counter()
+            heard = stt.transcribe_sync(turn_of(vad, audio, vad_settings))
+            stt_s = time.perf_counter() - t0
+            clean = heard.text.replace("\t", " ").replace("\n", " ").strip()
+            log.write(f"{key}\t{clean}\t{stt_s:.3f}\n")
+            log.flush()
+            done[key] = (clean, stt_s)
+            if (n + 1) % 10 == 0:
+                each = (time.perf_counter() - started) / (n + 1)
+                print(f"heard {n + 1}/{len(todo)} ({each:.1f} s each)", flush=True)
+    return done
 
 
-def turn_of(vad: SileroVad, audio: np.ndarray) -> np.ndarray:
-    """The turn the service's VAD and endpointer cut from the clip (the whole clip if none)."""
-    stream, ep = vad.new_stream(), Endpointer()
-    padded = np.concatenate([audio, np.zeros(RATE * 2, np.float32)])
-    for i in range(0, len(padded) - FRAME_SAMPLES + 1, FRAME_SAMPLES):
-        for ev in ep.feed(stream.process(padded[i : i + FRAME_SAMPLES]), i * 1000 // RATE):
-            if isinstance(ev, SpeechEnd):
-                return padded[ev.start_ms * RATE // 1000 : ev.end_ms * RATE // 1000]
-    return audio
+def pct(values: list[float], q: float) -> float:
+    return float(np.percentile(values, q)) if values else 0.0
+
+
+def route_all(
+    rows: list[tuple[str, str, str]], heard: dict[str, tuple[str, float]], router: Any
+) -> list[dict[str, Any]]:
+    """Route each row's transcript and its written text; one record per row."""
+    records = []
+    for voice, gold, text in rows:
+        said_text, stt_s = heard[clip_key(voice, gold, text)]
+        said = router.route(text)
+        t0 = time.perf_counter()
+        got = router.route(said_text)
+        route_ms = (time.perf_counter() - t0) * 1000
+        records.append(
+            {
+                "group": group_of(voice),
+                "voice": voice,
+                "gold": gold,
+                "text": text,
+                "heard": said_text,
+                "cer": cer(text, said_text),
+                "text_ok": said.intent == gold and not said.unsure,
+                "audio_ok": got.intent == gold and not got.unsure,
+                "audio_top1": got.intent == gold,
+                "audio_unsure": got.unsure,
+                "audio_intent": got.intent,
+                "stt_s": round(stt_s, 3),
+                "route_ms": round(route_ms, 2),
+            }
+        )
+    return records
+
+
+def summarise(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per voice group and overall: CER, accuracy audio vs text, unsure rate, latency."""
+    groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in records:
+        groups[r["group"]].append(r)
+    groups["overall"] = records
+    out: dict[str, Any] = {}
+    for name, sel in sorted(groups.items()):
+        out[name] = {
+            "n": len(sel),
+            "cer": round(statistics.mean(r["cer"] for r in sel), 4),
+            "accuracy_text": round(statistics.mean(r["text_ok"] for r in sel), 4),
+            "accuracy_audio": round(statistics.mean(r["audio_ok"] for r in sel), 4),
+            "top1_audio": round(statistics.mean(r["audio_top1"] for r in sel), 4),
+            "unsure_rate_audio": round(statistics.mean(r["audio_unsure"] for r in sel), 4),
+            "stt_s_p50": round(pct([r["stt_s"] for r in sel], 50), 3),
+            "stt_s_p95": round(pct([r["stt_s"] for r in sel], 95), 3),
+            "route_ms_p50": round(pct([r["route_ms"] for r in sel], 50), 2),
+            "route_ms_p95": round(pct([r["route_ms"] for r in sel], 95), 2),
+        }
+    return out
 
 
 def main() -> None:
-    """Synthesise (or reuse) the subset, transcribe, route, and report audio next to text."""
+    """Hear the subset (cached), then route it and report audio next to text."""
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--limit", type=int, default=20, help="rows per language (a subset)")
-    ap.add_argument("--lang", default="zh,en")
-    ap.add_argument("--rates", default="0.9,1.0,1.15")
-    ap.add_argument("--snr-db", type=float, default=15.0)
+    ap.add_argument("--zh", type=int, default=300, help="Mandarin test rows")
+    ap.add_argument("--en", type=int, default=150, help="English test rows")
+    ap.add_argument("--kokoro-share", type=float, default=1 / 3,
+                    help="share of Mandarin rows read by Kokoro's accented test styles")
+    ap.add_argument("--models", type=Path, default=ROOT / "models")
     ap.add_argument("--router", type=Path, default=ROOT / "models" / "router" / "router.npz")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--hear-only", action="store_true", help="synthesise and transcribe only")
     ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args()
 
+    rows = plan(args.zh, args.en, args.kokoro_share)
+    load_before = os.getloadavg()
+    heard = hear(rows, args.models, args.threads)
+    if args.hear_only:
+        print(f"{sum(clip_key(*r) in heard for r in rows)}/{len(rows)} rows heard")
+        return
     from edge.understanding import load_router
-    from speech.settings import TtsSettings
-    from speech.stt import SttEngine
-    from speech.tts import load_voice
 
-    langs = args.lang.split(",")
-    rows = [r for r in load_labelled(TEST_TSV) if lang_of(r[1]) in langs]
-    rng = random.Random(0)
-    picked = [
-        r
-        for lang in langs
-        for r in rng.sample([x for x in rows if lang_of(x[1]) == lang], args.limit)
-    ]
-    rates = [float(r) for r in args.rates.split(",")]
-    voices = {lang: load_voice(VOICES[lang], TtsSettings()) for lang in langs}
-    stt = SttEngine.load(ROOT / "models" / "whisper-base", device="cpu")
-    vad = SileroVad.load(ROOT / "models" / "silero-vad" / "silero_vad_v6.onnx")
     router = load_router(args.router)
-    records = []
-    for n, (gold, text) in enumerate(picked):
-        babble = picked[(n + 7) % len(picked)][1]
-        audio = clip_for(voices, text, babble, rates[n % len(rates)], args.snr_db)
-        started = time.perf_counter()
-        heard = stt.transcribe_sync(turn_of(vad, audio), language=lang_of(text))
-        stt_s = time.perf_counter() - started
-        said, got = router.route(text), router.route(heard.text)
-        records.append(
-            {
-                "lang": lang_of(text),
-                "gold": gold,
-                "text": text,
-                "heard": heard.text,
-                "cer": cer(text, heard.text),
-                "text_ok": said.intent == gold and not said.unsure,
-                "audio_ok": got.intent == gold and not got.unsure,
-                "audio_unsure": got.unsure,
-                "stt_s": round(stt_s, 3),
-            }
-        )
-        print(
-            f"{records[-1]['cer']:.2f} {gold:24} {'ok' if records[-1]['audio_ok'] else '--'}"
-            f"  {text} -> {heard.text}",
-            flush=True,
-        )
-    summary: dict[str, Any] = {"subset": f"{args.limit} test rows per language", "langs": {}}
-    for lang in langs:
-        sel = [r for r in records if r["lang"] == lang]
-        summary["langs"][lang] = {
-            "n": len(sel),
-            "cer": statistics.mean(r["cer"] for r in sel),
-            "accuracy_text": statistics.mean(r["text_ok"] for r in sel),
-            "accuracy_audio": statistics.mean(r["audio_ok"] for r in sel),
-            "unsure_rate_audio": statistics.mean(r["audio_unsure"] for r in sel),
-            "stt_s_p50": statistics.median(r["stt_s"] for r in sel),
-        }
-    summary["machine"] = {"cpu": platform.machine(), "python": platform.python_version()}
-    summary["records"] = records
+    records = route_all(rows, heard, router)
+    summary: dict[str, Any] = {
+        "subset": {"zh": args.zh, "en": args.en, "kokoro_share": args.kokoro_share},
+        "router": str(args.router),
+        "groups": summarise(records),
+        "machine": {
+            "cpu": platform.machine(),
+            "cores": os.cpu_count(),
+            "python": platform.python_version(),
+            "loadavg_before": load_before,
+            "loadavg_after": os.getloadavg(),
+        },
+        "records": records,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(summary, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-    print(json.dumps(summary["langs"], indent=1))
+    print("| group | n | CER | acc text | acc audio | unsure | STT p50/p95 s | route p50/p95 ms |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for name, g in summary["groups"].items():
+        print(
+            f"| {name} | {g['n']} | {g['cer']:.3f} | {g['accuracy_text']:.3f} | "
+            f"{g['accuracy_audio']:.3f} | {g['unsure_rate_audio']:.3f} | "
+            f"{g['stt_s_p50']:.2f}/{g['stt_s_p95']:.2f} | "
+            f"{g['route_ms_p50']:.1f}/{g['route_ms_p95']:.1f} |"
+        )
+    print(f"load: {load_before} -> {os.getloadavg()}")
 
 
 if __name__ == "__main__":

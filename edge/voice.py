@@ -173,6 +173,7 @@ class VoiceChannel:
                                              language=s.transcriber.language)
         s.endpointer = Endpointer(res.vad_settings)
         s.endpointer.expect_digits = self.expect_digits
+        s.transcriber.expect_digits = self.expect_digits
         s.t_ms = 0  # the new transcriber counts the stream's samples from here
 
     # ------------------------------------------------------------ audio in
@@ -187,6 +188,7 @@ class VoiceChannel:
                                            on_partial=self._partial, language=msg.language)
         endpointer = Endpointer(self.res.vad_settings)
         endpointer.expect_digits = self.expect_digits
+        transcriber.expect_digits = self.expect_digits
         self._stream = _InStream(msg.stream, PcmStreamDecoder(msg.sample_rate),
                                  FrameSplitter(FRAME_SAMPLES), self.res.vad.new_stream(),
                                  endpointer, transcriber)
@@ -196,6 +198,7 @@ class VoiceChannel:
         self.expect_digits = expect
         if self._stream is not None:
             self._stream.endpointer.expect_digits = expect
+            self._stream.transcriber.expect_digits = expect
 
     async def frame(self, stream: int, pcm: bytes) -> None:
         s = self._stream

