@@ -77,7 +77,13 @@ class CentralApi:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.store, self.settings, self.links, self.clock = store, settings, links, clock
-        self.auth = BoxAuth(store, settings.auth_cache_s)
+        self.auth = BoxAuth(
+            store,
+            settings.auth_cache_s,
+            failures_per_source=settings.auth_failures_per_source,
+            failure_window_s=settings.auth_failure_window_s,
+            concurrency=settings.auth_concurrency,
+        )
         self.tick_at: float | None = None  # last rollout tick that went through
         self.tick_error = ""  # why the last tick failed ("" when it did not)
 

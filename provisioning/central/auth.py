@@ -62,10 +62,34 @@ class BoxAuth:
     purpose, and a fleet reports every few minutes)."""
 
     def __init__(
-        self, store: FleetStore, cache_s: float, clock: Callable[[], float] = time.monotonic
+        self,
+        store: FleetStore,
+        cache_s: float,
+        clock: Callable[[], float] = time.monotonic,
+        failures_per_source: int = 10,
+        failure_window_s: float = 60.0,
+        concurrency: int = 4,
     ) -> None:
         self.store, self.cache_s, self.clock = store, cache_s, clock
         self._verified: dict[str, tuple[bytes, float]] = {}  # box id -> (sha256, until)
+        self.failures_per_source, self.failure_window_s = failures_per_source, failure_window_s
+        self._failures: dict[str, list[float]] = {}  # client address -> recent failure times
+        self._checks = asyncio.Semaphore(concurrency)
+        self.throttled = 0  # requests refused without hashing
+
+    def _failed_recently(self, source: str, now: float) -> int:
+        times = [t for t in self._failures.get(source, ()) if now - t < self.failure_window_s]
+        if times:
+            self._failures[source] = times
+        else:
+            self._failures.pop(source, None)
+        return len(times)
+
+    def _note_failure(self, source: str, now: float) -> None:
+        if len(self._failures) >= 10_000 and source not in self._failures:  # bounded memory
+            oldest = min(self._failures, key=lambda k: self._failures[k][-1])
+            del self._failures[oldest]
+        self._failures.setdefault(source, []).append(now)
 
     def forget(self, box_id: str) -> None:
         """Check this box's credential against the store again next time (disabled, rotated)."""
@@ -83,8 +107,18 @@ class BoxAuth:
         now = self.clock()
         if cached and cached[1] > now and hmac.compare_digest(cached[0], digest):
             return box_id
-        if not await asyncio.to_thread(self.store.authenticate, box_id, secret):
+        source = request.remote or "unknown"
+        if self._failed_recently(source, now) >= self.failures_per_source:
+            self.throttled += 1
+            raise json_error(
+                429, "too_many_failures",
+                f"too many wrong credentials from this address: wait {self.failure_window_s:.0f} s",
+            )
+        async with self._checks:
+            ok = await asyncio.to_thread(self.store.authenticate, box_id, secret)
+        if not ok:
             self.forget(box_id)
+            self._note_failure(source, self.clock())
             log.warning("refused a box credential for box %s", shown(box_id))
             raise json_error(
                 401, "unauthorized", "unknown box, wrong secret, or the box is disabled"

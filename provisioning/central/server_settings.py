@@ -31,6 +31,14 @@ class CentralServerSettings(
     auth_cache_s: float = 60.0
     """A verified box credential is trusted this long without another argon2 check (0: off).
     A disabled box is refused at the latest after this long (its link at the next tick)."""
+    auth_failures_per_source: int = 10
+    """Failed box credentials one client address may present in auth_failure_window_s; after
+    that its requests are refused (429) without hashing until the window has passed, so a
+    wrong or hostile client cannot spend central's cores on argon2."""
+    auth_failure_window_s: float = 60.0
+    auth_concurrency: int = 4
+    """argon2 checks running at once; further ones wait their turn (a reconnect storm after
+    an outage queues instead of starving the server)."""
     operator_token_file: str = ""
     """File holding the operators' token for GET /api/v1/fleet (or set the env variable
     BRANCH_TELLER_CENTRAL_OPERATOR_TOKEN). Neither set: the fleet endpoint is closed (503)."""
@@ -66,10 +74,12 @@ def load_server_settings(path: Path | None = None) -> CentralServerSettings:
         raise ValueError(f"{path}: {exc}") from exc
     problems = [
         name
-        for name in ("max_report_bytes", "max_day_bytes", "link_queue")
+        for name in ("max_report_bytes", "max_day_bytes", "link_queue",
+                     "auth_failures_per_source", "auth_concurrency")
         if getattr(settings, name) <= 0
     ]
-    problems += [n for n in ("heartbeat_s", "shutdown_grace_s") if getattr(settings, n) <= 0]
+    problems += [n for n in ("heartbeat_s", "shutdown_grace_s", "auth_failure_window_s")
+                 if getattr(settings, n) <= 0]
     problems += ["auth_cache_s"] if settings.auth_cache_s < 0 else []
     if problems:
         raise ValueError(f"{path}: [server] {', '.join(problems)} must be positive")
