@@ -280,18 +280,21 @@ class CentralLink:
 
     def assign(self, rollout: str, bundle: str, nudge: bool = False) -> None:
         """Central names the bundle this box should run ("" = stay as you are)."""
+        # Central answers every report with an Assignment: only a nudge or a change asks for
+        # a report back, or box and central would trade reports without end.
         s = self.state
         if (rollout, bundle) == (s.rollout, s.bundle):
             if nudge and s.step in wire.FAILED_STEPS and not self._fetching():
                 self.state.delivered = ""
                 self._set_step("targeted", "central asked again")
-            self._dirty.set()  # a nudge asks for a report now
+            if nudge:
+                self._dirty.set()  # a nudge asks for a report now
             return
         if not bundle:
             if s.step not in IN_FLIGHT:
                 self.state = LinkState()
                 self._save()
-            self._dirty.set()
+                self._dirty.set()
             return
         if s.step in IN_FLIGHT and s.delivered:
             log.info("central assigned %s while %s is %s: it follows once that ends", bundle,

@@ -1,5 +1,6 @@
-"""Fixtures for central's server tests: a real central on 127.0.0.1 port 0 over the in-memory
-fleet store, raw HTTP (no client-side path clean-up), and a TCP proxy that cuts a download."""
+"""Fixtures for central's server tests: a real central on 127.0.0.1 port 0 over the real fleet
+store (SQLite in tmp_path, or a real PostgreSQL server) and the real rollout engine, raw HTTP
+(no client-side path clean-up), and a TCP proxy that cuts a download."""
 
 from __future__ import annotations
 
@@ -13,13 +14,34 @@ from typing import Any
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
+from provisioning.central import rollout
+from provisioning.central.fleet import FleetStore
 from provisioning.central.server import CentralServer, RolloutStep, serve
 from provisioning.central.server_settings import CentralServerSettings
+from provisioning.central.store import open_store
 from provisioning.central.wire import ENCODER, BoxReport
-from tests.central_memory_store import MemoryFleetStore, first_stage_step
 
 WAIT = 10.0  # every network wait in these tests
 BOXES = {"pudong-012": ["pilot"], "minhang-003": [], "jingan-001": []}
+# cheap argon2 parameters: tests hash and verify many times on a loaded 2-core box
+CHEAP = {"argon2_time_cost": 1, "argon2_memory_kib": 1024, "argon2_parallelism": 1}
+
+
+def sqlite_url(tmp: Path) -> str:
+    return f"sqlite:///{tmp}/central/fleet.db"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The fleet store's URL: a SQLite file, then a database on a real PostgreSQL server."""
+    if request.param == "sqlite":
+        return sqlite_url(tmp_path)
+    return str(request.getfixturevalue("pg_url"))
+
+
+def reported(store: FleetStore) -> list[str]:
+    """The boxes central has recorded a report from (the store's last contact)."""
+    return [b.box_id for b in store.boxes() if b.last_contact is not None]
 
 
 def plain_repo(tmp: Path, blob: bytes = b"") -> Path:
@@ -38,7 +60,7 @@ class Fleet:
     """A running central, its store, and each box's secret."""
 
     server: CentralServer
-    store: MemoryFleetStore
+    store: FleetStore
     secrets: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -61,24 +83,37 @@ class Fleet:
 
 async def start_fleet(
     tmp_path: Path, settings: CentralServerSettings | None = None, repo: Path | None = None,
-    tick_s: float = 0.1, step: RolloutStep = first_stage_step,
+    tick_s: float = 0.1, step: RolloutStep = rollout.step, store_url: str = "",
 ) -> Fleet:
-    store = MemoryFleetStore()
-    secrets = {box_id: store.add_box(box_id, f"Branch {box_id}", tags) for box_id, tags in BOXES.items()}
-    server = await serve(
-        store, repo or plain_repo(tmp_path), step, tick_s=tick_s,
-        settings=settings or CentralServerSettings(auth_cache_s=0.0),
-    )
+    """A started central over a fresh real store (stop it, then close fleet.store)."""
+    store = open_store(store_url or sqlite_url(tmp_path), **CHEAP)
+    try:
+        secrets = {box_id: store.add_box(box_id, f"Branch {box_id}", tags)
+                   for box_id, tags in BOXES.items()}
+        server = await serve(
+            store, repo or plain_repo(tmp_path), step, tick_s=tick_s,
+            settings=settings or CentralServerSettings(auth_cache_s=0.0),
+        )
+    except BaseException:
+        store.close()
+        raise
     return Fleet(server, store, secrets)
 
 
+async def stop_fleet(running: Fleet) -> None:
+    try:
+        await running.server.stop()
+    finally:
+        running.store.close()
+
+
 @pytest.fixture
-async def fleet(tmp_path: Path) -> AsyncIterator[Fleet]:
-    running = await start_fleet(tmp_path)
+async def fleet(tmp_path: Path, store_url: str) -> AsyncIterator[Fleet]:
+    running = await start_fleet(tmp_path, store_url=store_url)
     try:
         yield running
     finally:
-        await running.server.stop()
+        await stop_fleet(running)
 
 
 def report(box_id: str, **kwargs: Any) -> BoxReport:

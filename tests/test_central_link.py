@@ -1,5 +1,6 @@
-"""The box's link to central, against a real peer (`tests/central_peer.py`) on 127.0.0.1 and
-the real service: it reconnects after the peer drops it, installs the bundle central assigns
+"""The box's link to central, against the real central (`tests/central_box.py`: real store,
+real TUF repository, real server on 127.0.0.1) and the real service: it reconnects after
+central stops and starts again on the same port, installs the bundle central assigns
 through a real TUF fetch (every byte verified), reports each step in order, reports an
 update that finished while central was away, refuses a tampered bundle with the reason,
 never logs its secret, and serves kiosks while central is unreachable."""
@@ -21,17 +22,16 @@ from edge.central_link import backoff_s, link_url, step_of
 from edge.central_secret import CentralError, read_secret
 from edge.service import Service
 from provisioning.bundle import BundleIndex, ComponentSource, build_bundle
-from provisioning.central import wire
 from provisioning.repository import Repository
 from provisioning.settings import CentralSettings, ProvisioningSettings
 from tests.bundles import NOTICE
-from tests.central_peer import CentralPeer
+from tests.central_box import RealCentral
 from tests.conftest import make_config
 from tests.test_bundle_update_service import _turn
-from tests.trust_fixtures import fresh_keys, serve
+from tests.trust_fixtures import serve
 from tests.wsclient import login
 
-BOX, SECRET = "box-sh-012", "s3cr3t-0f-b0x-012-do-not-log"
+BOX, SECRET = "box-sh-012", "s3cr3t-0f-b0x-012-do-not-log"  # a secret central never issued
 
 
 # ------------------------------------------------------------------ pure parts
@@ -82,9 +82,9 @@ def test_the_secret_file_must_be_private_and_its_content_never_shows(tmp_path: P
 # ------------------------------------------------------------------ with the real service
 
 
-def _secret_file(tmp_path: Path) -> Path:
+def _secret_file(tmp_path: Path, secret: str) -> Path:
     path = tmp_path / "central.secret"
-    path.write_text(SECRET + "\n")
+    path.write_text(secret + "\n")
     os.chmod(path, 0o600)
     return path
 
@@ -102,14 +102,20 @@ def _publish(repo: Repository, keys: dict[str, Any], tmp: Path, version: int,
     return index
 
 
-def _config(tmp_path: Path, url: str, **over: Any) -> Any:
+def _config(tmp_path: Path, url: str, secret: str = SECRET, **over: Any) -> Any:
     return make_config(tmp_path, **{
         "central.url": url, "central.box_id": BOX,
-        "central.secret_file": str(_secret_file(tmp_path)),
+        "central.secret_file": str(_secret_file(tmp_path, secret)),
         "central.reconnect_min_s": 0.1, "central.reconnect_max_s": 0.5,
         "central.report_interval_s": 30.0,
         "updates.check_interval_s": 0.1, "updates.quiet_hold_s": 0.2,
         "updates.probation_s": 1.0, **over})
+
+
+def _root_file(central: RealCentral, tmp_path: Path) -> Path:
+    root = tmp_path / "root.json"
+    root.write_bytes((central.repo.folder / "metadata" / "1.root.json").read_bytes())
+    return root
 
 
 async def _until(ok: Callable[[], bool], timeout: float = 60.0) -> None:
@@ -119,43 +125,56 @@ async def _until(ok: Callable[[], bool], timeout: float = 60.0) -> None:
 
 
 @pytest.fixture
-async def peer() -> AsyncIterator[CentralPeer]:
-    central = await CentralPeer({BOX: SECRET}).start()
-    yield central
-    await central.stop()
+async def central(tmp_path: Path) -> AsyncIterator[RealCentral]:
+    """The real central (store, TUF repository, server), this box not yet registered."""
+    running = RealCentral(tmp_path)
+    try:
+        yield await running.start()
+    finally:
+        await running.close()
 
 
-def _no_secret_logged(caplog: pytest.LogCaptureFixture) -> None:
+def _no_secret_logged(caplog: pytest.LogCaptureFixture, secret: str) -> None:
     logged = "\n".join(f"{r.name} {r.getMessage()} {r.args}" for r in caplog.records)
-    assert SECRET not in logged
+    assert secret not in logged
     assert caplog.records  # the capture worked: there is something to search
 
 
-async def test_the_link_reports_and_comes_back_after_central_drops_it(
-        tmp_path: Path, peer: CentralPeer, caplog: pytest.LogCaptureFixture) -> None:
+async def test_the_link_reports_and_comes_back_after_central_restarts(
+        tmp_path: Path, central: RealCentral, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
-    async with Service.open(_config(tmp_path, peer.url), demo=True) as service:
-        await peer.wait_for("a report", lambda: len(peer.reports) >= 1)
-        first = peer.reports[0]
-        assert first.box_id == BOX and first.bundle == "factory" and first.update is None
-        assert first.service_version and first.health.uptime_s >= 0
+    secret = central.add_box(BOX)
+    async with Service.open(_config(tmp_path, central.url, secret), demo=True) as service:
+        await central.wait_for("a report", lambda: central.box(BOX).last_contact is not None)
+        first = central.box(BOX)
+        assert first.bundle == "factory" and first.service_version
+        uptime = first.health["uptime_s"]
+        assert isinstance(uptime, (int, float)) and uptime >= 0
+        assert first.health["kiosks_online"] == 0
+        assert central.log.links(BOX) == 1 and central.log.steps(BOX) == []  # no update
         assert service.health().bundle.central.startswith("connected since ")
+        await _reports_settle(service)  # central answers each report: no report back to that
         kiosk = await login(f"ws://{service.address[0]}:{service.address[1]}", "kiosk-1")  # type: ignore[index]
-        await peer.drop(BOX)  # central restarts, a load balancer cuts the link ...
-        await peer.wait_for("the box again", lambda: peer.connects >= 2 and len(peer.reports) >= 2)
-        assert peer.reports[-1].health.kiosks_online == 1  # the report on reconnect is fresh
+        await central.stop()  # central restarts on the same port ...
+        await _until(lambda: not service.health().bundle.central.startswith("connected"))
+        await central.start()
+        await central.wait_for("the box again", lambda: central.log.links(BOX) >= 2
+                               and central.box(BOX).health["kiosks_online"] == 1)
         await _until(lambda: service.health().bundle.central.startswith("connected"))
         await kiosk.close()
-    assert peer.refused == []
-    _no_secret_logged(caplog)
+    refused = [r for r in central.log.records  # central's side only (the box logs there too)
+               if r.levelno >= logging.WARNING and "provisioning" in r.pathname]
+    assert refused == []
+    _no_secret_logged(caplog, secret)
 
 
-async def test_a_wrong_secret_is_refused_and_said_so(tmp_path: Path, peer: CentralPeer) -> None:
-    peer.secrets[BOX] = "another secret"
-    async with Service.open(_config(tmp_path, peer.url), demo=True) as service:
+async def test_a_wrong_secret_is_refused_and_said_so(tmp_path: Path, central: RealCentral) -> None:
+    central.add_box(BOX)
+    async with Service.open(_config(tmp_path, central.url, SECRET), demo=True) as service:
         await _until(lambda: service.health().bundle.central.startswith("unreachable"))
-        assert "HTTP 401 (box id or secret not accepted)" in service.health().bundle.central
-        assert peer.reports == []
+        assert "HTTP 401" in service.health().bundle.central
+        assert "(box id or secret not accepted)" in service.health().bundle.central
+        assert central.box(BOX).last_contact is None and central.log.links(BOX) == 0
 
 
 async def test_central_unreachable_the_box_serves_a_kiosk_turn(
@@ -174,35 +193,48 @@ async def test_central_unreachable_the_box_serves_a_kiosk_turn(
         assert replied - sent < 30
         await kiosk.close()
         assert service.jobs is not None and "central_days" in service.jobs.health()
-    _no_secret_logged(caplog)
+    _no_secret_logged(caplog, SECRET)
 
 
-async def test_central_assigns_a_bundle_the_box_fetches_verifies_and_installs(
-        tmp_path: Path, peer: CentralPeer, caplog: pytest.LogCaptureFixture) -> None:
+async def _reports_settle(service: Service) -> None:
+    """Once central has answered, the box reports again only on a change or a nudge (or
+    after report_interval_s, 30 s here), never in reply to central's Assignment."""
+    assert service.central is not None
+    before = service.central.reports_sent
+    await asyncio.sleep(1.0)
+    assert service.central.reports_sent - before <= 1
+
+
+def _steps(central: RealCentral, rollout: str) -> list[str]:
+    """The box's steps in the rollout, as central logged them (targeted left out)."""
+    return [step for r, step in central.log.steps(BOX) if r == rollout and step != "targeted"]
+
+
+async def test_central_rolls_out_a_bundle_the_box_fetches_verifies_and_installs(
+        tmp_path: Path, central: RealCentral, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
-    keys = fresh_keys()
-    repo = Repository.create(tmp_path / "central" / "repository", keys)
-    peer.repo = repo.folder
-    await peer.stop()
-    await peer.start()  # now serving /repo too
+    secret = central.add_box(BOX)
+    repo, keys = central.repo, central.keys
     b1 = _publish(repo, keys, tmp_path, 1, 1_700_000_000.0)
-    root = tmp_path / "root.json"
-    root.write_bytes((repo.folder / "metadata" / "1.root.json").read_bytes())
-    config = _config(tmp_path, peer.url, **{"provisioning.root_file": str(root),
-                                             "provisioning.fetch_interval_s": 0.2})
+    config = _config(tmp_path, central.url, secret, **{
+        "provisioning.root_file": str(_root_file(central, tmp_path)),
+        "provisioning.fetch_interval_s": 0.2})
     async with Service.open(config, demo=True) as service:
         assert service.fetcher is not None and service.updater is not None
-        await peer.wait_for("the box", lambda: BOX in peer.links)
+        await central.wait_for("the box", lambda: central.log.links(BOX) >= 1)
         await asyncio.sleep(0.5)
         assert service.updater.slots.arrived() == []  # director mode: no fetch of its own
-        await peer.send(BOX, wire.Nudge(rollout="r1", bundle=b1.bundle))
-        await peer.wait_for("succeeded", lambda: ("r1", "succeeded") in
-                            [s[:2] for s in peer.steps(BOX)], timeout=120)
-        steps = [s[1] for s in peer.steps(BOX) if s[0] == "r1" and s[1] != "targeted"]
-        assert steps == ["downloading", "installing", "applied", "succeeded"]
-        last = peer.reports[-1]
-        assert last.bundle == b1.bundle and last.components["kb-branch"] == 1
+        central.roll_out("r1", b1.bundle)  # the next tick targets the box and nudges it
+        await central.wait_for("r1 succeeded", lambda: "succeeded" in _steps(central, "r1"), 120)
+        assert _steps(central, "r1") == ["downloading", "installing", "applied", "succeeded"]
+        recorded = central.box(BOX)
+        assert recorded.bundle == b1.bundle and recorded.components["kb-branch"] == 1
+        row = central.row("r1", BOX)
+        assert row is not None and row.step == "succeeded"
+        await central.wait_for("r1 completed", lambda: central.store.rollouts()[0].state
+                               == "completed")
         assert service.health().bundle.assigned == f"rollout r1: bundle {b1.bundle}, succeeded"
+        await _reports_settle(service)  # an assignment already followed asks for nothing more
 
         # a newer bundle whose archive was tampered with on its way: refused, with the reason
         b2 = _publish(repo, keys, tmp_path, 2, 1_700_000_100.0)
@@ -212,53 +244,62 @@ async def test_central_assigns_a_bundle_the_box_fetches_verifies_and_installs(
         data = bytearray(good)
         data[len(data) // 2] ^= 0xFF
         archive.write_bytes(bytes(data))
-        await peer.send(BOX, wire.Assignment(rollout="r2", bundle=b2.bundle))
-        await peer.wait_for("failed", lambda: ("r2", "failed") in
-                            [s[:2] for s in peer.steps(BOX)])
-        r2 = [s for s in peer.steps(BOX) if s[0] == "r2" and s[1] != "targeted"]
-        assert [s[1] for s in r2] == ["downloading", "failed"]
-        assert "does not match its signed hash" in r2[-1][2]
+        central.roll_out("r2", b2.bundle)
+        await central.wait_for("r2 failed", lambda: "failed" in _steps(central, "r2"))
+        assert _steps(central, "r2") == ["downloading", "failed"]
+        row = central.row("r2", BOX)
+        assert row is not None and row.step == "failed"
+        assert "does not match its signed hash" in row.reason
+        await central.wait_for("r2 halted", lambda: [r.state for r in central.store.rollouts()]
+                               == ["completed", "halted"])
         assert service.health().bundle.active == b1.bundle  # the working bundle serves on
-        # the archive repaired, central asks again: the box tries again and installs it
+        # the archive repaired, the operator rolls the bundle out again: the box installs it
         archive.write_bytes(good)
-        await peer.send(BOX, wire.Nudge(rollout="r2", bundle=b2.bundle))
-        await peer.wait_for("r2 succeeded", lambda: ("r2", "succeeded") in
-                            [s[:2] for s in peer.steps(BOX)], timeout=120)
+        central.roll_out("r3", b2.bundle)
+        await central.wait_for("r3 succeeded", lambda: "succeeded" in _steps(central, "r3"), 120)
         assert service.health().bundle.active == b2.bundle
-    _no_secret_logged(caplog)
+        assert central.box(BOX).bundle == b2.bundle
+    _no_secret_logged(caplog, secret)
 
 
 async def test_an_update_that_ends_while_central_is_away_is_reported_on_reconnect(
-        tmp_path: Path, peer: CentralPeer) -> None:
-    keys = fresh_keys()
-    repo = Repository.create(tmp_path / "central" / "repository", keys)
-    b1 = _publish(repo, keys, tmp_path, 1, 1_700_000_000.0)
-    root = tmp_path / "root.json"
-    root.write_bytes((repo.folder / "metadata" / "1.root.json").read_bytes())
-    with serve(repo.folder) as (repo_url, _log):  # the repository on a CDN, not on central
-        config = _config(tmp_path, peer.url, **{"provisioning.root_file": str(root),
-                                                 "provisioning.repository_url": repo_url})
+        tmp_path: Path, central: RealCentral) -> None:
+    secret = central.add_box(BOX)
+    b1 = _publish(central.repo, central.keys, tmp_path, 1, 1_700_000_000.0)
+    root = _root_file(central, tmp_path)
+    with serve(central.repo.folder) as (repo_url, _log):  # the repository on a CDN, not on central
+        config = _config(tmp_path, central.url, secret, **{
+            "provisioning.root_file": str(root), "provisioning.repository_url": repo_url})
         async with Service.open(config, demo=True) as service:
-            await peer.wait_for("the box", lambda: BOX in peer.links)
-            await peer.send(BOX, wire.Nudge(rollout="r1", bundle=b1.bundle))
-            await peer.wait_for("downloading", lambda: "downloading" in
-                                [s[1] for s in peer.steps(BOX)])
-            await peer.stop()  # central goes down; the update goes on without it
+            await central.wait_for("the box", lambda: central.log.links(BOX) >= 1)
+            central.roll_out("r1", b1.bundle)
+            await central.wait_for("downloading", lambda: "downloading" in _steps(central, "r1"))
+            await central.stop()  # central goes down; the update goes on without it
             await _until(lambda: service.health().bundle.last.startswith(b1.bundle), 120)
             await _until(lambda: "succeeded" in service.health().bundle.assigned)
             assert service.health().bundle.central.startswith("unreachable")
-            seen = len(peer.reports)
-            await peer.start()
-            await peer.wait_for("the report", lambda: len(peer.reports) > seen
-                                and peer.reports[-1].update is not None
-                                and peer.reports[-1].update.step == "succeeded")
-            assert peer.reports[-1].bundle == b1.bundle
+            row = central.row("r1", BOX)
+            assert row is not None and row.step != "succeeded"  # central has not heard yet
+            await central.start()
+            await central.wait_for("the report", lambda: "succeeded" in _steps(central, "r1"))
+            row = central.row("r1", BOX)
+            assert row is not None and row.step == "succeeded"
+            assert central.box(BOX).bundle == b1.bundle
     state = json.loads((tmp_path / "data" / "central" / "link.json").read_bytes())
     assert state["step"] == "succeeded" and state["rollout"] == "r1"
-    # a restart: the first report says where the box got, from what it kept on its disk
-    seen = len(peer.reports)
+    # a restart: the first update the box reports says where it got, from what it kept on its
+    # disk (a box that forgot would start r1 over: targeted, downloading, ...)
+    seen = len(_all_steps(central))
+    links = central.log.links(BOX)
     async with Service.open(config, demo=True):
-        await peer.wait_for("a report", lambda: len(peer.reports) > seen)
-    update = peer.reports[seen].update
-    assert update is not None and (update.rollout, update.step) == ("r1", "succeeded")
-    assert peer.reports[seen].bundle == b1.bundle
+        await central.wait_for("a report", lambda: central.log.links(BOX) > links
+                               and len(_all_steps(central)) > seen)
+    assert _all_steps(central)[seen] == ("r1", "succeeded")
+    assert central.box(BOX).bundle == b1.bundle
+
+
+def _all_steps(central: RealCentral) -> list[tuple[str, str]]:
+    """Every update the box reported, in order, repeats kept (a restart's report too)."""
+    return [(str(r.args[1])[1:-1], str(r.args[2])) for r in central.log.records
+            if r.msg == "box %s: rollout %s %s" and isinstance(r.args, tuple)
+            and r.args[0] == repr(BOX)]

@@ -26,11 +26,15 @@ from tests.central_helpers import (
     fleet,
     raw_get,
     recv,
+    reported,
     start_fleet,
+    stop_fleet,
+    store_url,
 )
+from tests.pg_server import pg_server, pg_url
 from tests.trust_fixtures import MODEL_BYTES, box, make_central
 
-__all__ = ["fleet"]  # the fixture, imported for pytest
+__all__ = ["fleet", "pg_server", "pg_url", "store_url"]  # the fixtures, imported for pytest
 
 TIMEOUT = aiohttp.ClientTimeout(total=WAIT)
 
@@ -110,7 +114,7 @@ async def test_the_boxs_tuf_client_fetches_and_verifies_a_bundle_through_central
         trust = box(tmp_path, central, f"{running.url}/repo")
         fetched = await asyncio.to_thread(trust.fetch_bundle, tmp_path / "slot", {})
     finally:
-        await running.server.stop()
+        await stop_fleet(running)
     names = sorted(c.manifest.name for c in fetched.components)
     assert names == ["config-test-001", "kb-test-001", "whisper-base"]
     for comp in fetched.components:
@@ -133,7 +137,7 @@ async def test_a_download_cut_off_midway_resumes_from_where_it_stopped(tmp_path:
         fetched = await asyncio.to_thread(again.fetch_bundle, tmp_path / "slot", {})
     finally:
         await proxy.stop()
-        await running.server.stop()
+        await stop_fleet(running)
     tar = [(rng, status) for path, rng, status in proxy.requests if path.endswith("base-1.tar")]
     assert len(tar) == 2 and tar[0] == ("", 200)
     resumed_from = int(tar[1][0].removeprefix("bytes=").rstrip("-"))
@@ -152,7 +156,7 @@ async def test_the_repository_can_require_a_box_credential(tmp_path: Path) -> No
         assert (await get(url))[0] == 401
         assert (await get(url, headers=running.auth("minhang-003")))[0] == 200
     finally:
-        await running.server.stop()
+        await stop_fleet(running)
 
 
 # the box API --------------------------------------------------------------------------------
@@ -197,7 +201,7 @@ async def test_refused_credentials_get_a_json_401_and_nothing_is_recorded(
         status, body = await post(f"{fleet.url}/api/v1/{path}", encoded(who or "x"), headers)
         assert status == 401, why
         assert body["error"] == "unauthorized" and body["detail"], why
-    assert fleet.store.reports == []
+    assert reported(fleet.store) == []
 
 
 async def test_a_box_cannot_report_for_another(fleet: Fleet) -> None:
@@ -208,7 +212,7 @@ async def test_a_box_cannot_report_for_another(fleet: Fleet) -> None:
     day = DayReport(box_id="minhang-003", day="2026-12-06", aggregates=DayAggregates())
     status, body = await post(f"{fleet.url}/api/v1/day", ENCODER.encode(day), fleet.auth("pudong-012"))
     assert (status, body["error"]) == (403, "box_id_mismatch")
-    assert fleet.store.reports == [] and fleet.store.days() == []
+    assert reported(fleet.store) == [] and fleet.store.days() == []
 
 
 async def test_garbage_and_oversized_bodies_are_refused_without_harm(fleet: Fleet) -> None:
@@ -232,10 +236,10 @@ async def test_garbage_and_oversized_bodies_are_refused_without_harm(fleet: Flee
         url, data=chunked(), headers=auth
     ) as r:
         assert r.status == 413
-    assert fleet.store.reports == []
+    assert reported(fleet.store) == []
     # the server is unharmed: a good report still goes through
     status, _ = await post(url, encoded("minhang-003"), auth)
-    assert status == 200 and len(fleet.store.reports) == 1
+    assert status == 200 and reported(fleet.store) == ["minhang-003"]
 
 
 async def test_a_day_report_is_kept_once_per_day_and_a_bad_day_is_refused(fleet: Fleet) -> None:
@@ -278,7 +282,8 @@ async def test_the_fleet_view_needs_the_operator_token(
     assert (await get(url, headers={"Authorization": "Bearer nope"}))[0] == 401
     assert (await get(url, headers=fleet.auth("minhang-003")))[0] == 401  # a box is no operator
     fleet.store.create_rollout(
-        Rollout(rollout_id="r1", bundle="b7", stages=[Stage(name="all")], soak_s=0, max_failures=0)
+        Rollout(rollout_id="r1", bundle="b7", stages=[Stage(name="all", share=1.0)], soak_s=0,
+                    max_failures=0)
     )
     await fleet.server.tick()
     token = os.environ[OPERATOR_TOKEN_ENV]

@@ -21,13 +21,26 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from provisioning.central.fleet import FleetStore, Rollout, Stage
 from provisioning.central.links import CLOSE_DISABLED, CLOSE_REPLACED
+from provisioning.central.rollout import step as rollout_step
 from provisioning.central.server_settings import CentralServerSettings
 from provisioning.central.wire import LINK_DECODER, Assignment, Nudge, UpdateReport
-from tests.central_helpers import WAIT, Fleet, encoded, fleet, plain_repo, recv, start_fleet
-from tests.central_memory_store import first_stage_step
+from tests.central_helpers import (
+    CHEAP,
+    WAIT,
+    Fleet,
+    encoded,
+    fleet,
+    plain_repo,
+    recv,
+    reported,
+    start_fleet,
+    stop_fleet,
+    store_url,
+)
 from tests.conftest import REPO
+from tests.pg_server import pg_server, pg_url
 
-__all__ = ["fleet"]  # the fixture, imported for pytest
+__all__ = ["fleet", "pg_server", "pg_url", "store_url"]  # the fixtures, imported for pytest
 
 
 def pilot_rollout() -> Rollout:
@@ -50,8 +63,9 @@ async def test_each_report_on_the_link_is_recorded_and_answered(fleet: Fleet) ->
             await ws.send(encoded("minhang-003", service_version=version).decode())
             answer = LINK_DECODER.decode(await asyncio.wait_for(ws.recv(), WAIT))
             assert answer == Assignment()
-    assert [r.service_version for r in fleet.store.reports] == ["0.1.0", "0.1.1"]
-    assert {b.box_id: b.service_version for b in fleet.store.boxes()}["minhang-003"] == "0.1.1"
+            # the answer comes after the report is in the store
+            assert {b.box_id: b.service_version for b in fleet.store.boxes()}["minhang-003"] == version
+    assert reported(fleet.store) == ["minhang-003"]
 
 
 async def test_a_linked_box_is_nudged_when_the_rollout_step_targets_it(fleet: Fleet) -> None:
@@ -92,14 +106,14 @@ async def test_bad_messages_are_answered_and_the_link_stays(fleet: Fleet) -> Non
         assert error["type"] == "error" and error["code"] == "binary_frame" and error["detail"]
         await ws.send(encoded("minhang-003").decode())
         assert (await recv(ws))["type"] == "assignment"
-    assert [r.box_id for r in fleet.store.reports] == ["minhang-003"]
+    assert reported(fleet.store) == ["minhang-003"]
 
 
 async def test_an_oversized_link_message_closes_the_link_with_a_reason(fleet: Fleet) -> None:
     async with fleet.link("minhang-003") as ws:
         await ws.send(encoded("minhang-003", bundle="x" * fleet.server.settings.max_report_bytes).decode())
         assert await closed_code(ws) == 1009  # message too big
-    assert fleet.store.reports == []
+    assert reported(fleet.store) == []
     async with fleet.link("minhang-003") as ws:  # the box reconnects at once
         await ws.send(encoded("minhang-003").decode())
         assert (await recv(ws))["type"] == "assignment"
@@ -171,16 +185,18 @@ def test_run_prints_its_address_and_sigterm_closes_links(tmp_path: Path) -> None
     secret_file = tmp_path / "secret"
     code = (
         "import sys; from pathlib import Path\n"
-        "from tests.central_memory_store import MemoryFleetStore, first_stage_step\n"
+        "from provisioning.central.rollout import step\n"
         "from provisioning.central.server import run_with\n"
-        "store = MemoryFleetStore()\n"
+        "from provisioning.central.store import open_store\n"
+        f"store = open_store(sys.argv[3], **{CHEAP!r})\n"
         "Path(sys.argv[2]).write_text(store.add_box('box-1', 'b', []))\n"
-        "sys.exit(run_with(store, first_stage_step, repo_dir=Path(sys.argv[1]),"
+        "sys.exit(run_with(store, step, repo_dir=Path(sys.argv[1]),"
         " host='127.0.0.1', port=0, tick_s=0.2))\n"
     )
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     proc = subprocess.Popen(
-        [sys.executable, "-c", code, str(plain_repo(tmp_path)), str(secret_file)],
+        [sys.executable, "-c", code, str(plain_repo(tmp_path)), str(secret_file),
+         f"sqlite:///{tmp_path}/central/fleet.db"],
         cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     try:
@@ -232,7 +248,7 @@ async def test_a_box_that_stops_answering_pings_is_dropped(tmp_path: Path) -> No
             await asyncio.sleep(0.05)
         assert len(running.server.links) == 0
     finally:
-        await running.server.stop()
+        await stop_fleet(running)
 
 
 async def test_a_failing_rollout_tick_is_reported_and_the_next_one_runs(tmp_path: Path) -> None:
@@ -242,7 +258,7 @@ async def test_a_failing_rollout_tick_is_reported_and_the_next_one_runs(tmp_path
         calls.append(now)
         if len(calls) == 1:
             raise ConnectionError("the fleet database went away")
-        return first_stage_step(store, now)
+        return rollout_step(store, now)
 
     running = await start_fleet(tmp_path, step=flaky, tick_s=3600)  # ticks by hand only
     try:
@@ -253,4 +269,4 @@ async def test_a_failing_rollout_tick_is_reported_and_the_next_one_runs(tmp_path
         assert await running.server.tick() == [("pudong-012", "r-2026-12", "b7")]
         assert health.tick_error == "" and health.tick_at is not None
     finally:
-        await running.server.stop()
+        await stop_fleet(running)

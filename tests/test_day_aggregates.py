@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -29,7 +30,7 @@ from edge.service import Service
 from edge.store import Store
 from provisioning.central import wire
 from provisioning.settings import CentralSettings
-from tests.central_peer import CentralPeer
+from tests.central_box import RealCentral
 from tests.conftest import make_config
 from tests.test_bundle_update_service import _turn
 from tests.test_day_close import Clock, Out
@@ -124,9 +125,10 @@ async def _day_with_customers(store: Store) -> DaySketch:
     return sketch
 
 
-def _outbox(tmp_path: Path, store: Store, sketch: DaySketch, url: str = "") -> DayOutbox:
+def _outbox(tmp_path: Path, store: Store, sketch: DaySketch, url: str = "",
+            box_secret: str = SECRET) -> DayOutbox:
     secret = tmp_path / "secret"
-    secret.write_text(SECRET)
+    secret.write_text(box_secret)
     os.chmod(secret, 0o600)
     c = CentralSettings(url=url or "http://127.0.0.1:9", box_id=BOX, secret_file=str(secret),
                         connect_timeout_s=5.0)
@@ -160,39 +162,54 @@ async def _tickets(store: Store) -> list:  # type: ignore[type-arg]
     return QueueEngine.restore(SETTINGS, lambda: T0, await store.load_events(DAY)).tickets()
 
 
-async def test_a_closed_day_is_sent_and_resent_until_central_acknowledges_it(
-        tmp_path: Path, store: Store) -> None:
-    sketch = await _day_with_customers(store)
-    peer = await CentralPeer({BOX: SECRET}).start()
+@pytest.fixture
+async def central(tmp_path: Path) -> AsyncIterator[RealCentral]:
+    """The real central; its SQLite store gives up on a lock after 0.2 s."""
+    running = RealCentral(tmp_path, busy_timeout_s=0.2)
     try:
-        peer.day_status = 503  # central is struggling
-        outbox = _outbox(tmp_path, store, sketch, peer.url)
+        yield await running.start()
+    finally:
+        await running.close()
+
+
+async def test_a_closed_day_is_sent_and_resent_until_central_acknowledges_it(
+        tmp_path: Path, store: Store, central: RealCentral) -> None:
+    sketch = await _day_with_customers(store)
+    secret = central.add_box(BOX)
+    # central is struggling: another process holds its fleet database's write lock
+    blocker = sqlite3.connect(central.store_path, isolation_level=None)
+    try:
+        blocker.execute("BEGIN EXCLUSIVE")
+        outbox = _outbox(tmp_path, store, sketch, central.url, secret)
         assert await outbox.collect() == [DAY]  # today (the 26th) is still open: not sent
         assert await outbox.send_all() == 0 and outbox.pending() == [DAY]
-        assert "HTTP 503" in outbox.last_error
-        # a restart: the computed report waits in the outbox, it is not computed again
-        again = _outbox(tmp_path, store, sketch, peer.url)
-        assert await again.collect() == [] and again.pending() == [DAY]
-        peer.day_status = 200
-        await again.tick(T0 + 86400)
-        assert again.pending() == [] and [d.day for d in peer.days] == [DAY]
-        assert peer.days[0].aggregates == (await again.compute(DAY)).aggregates
-        assert await again.collect() == []  # acknowledged: never sent twice
-        assert peer.refused == []
+        assert "HTTP 500" in outbox.last_error
+        assert secret not in outbox.last_error
+        blocker.execute("ROLLBACK")
     finally:
-        await peer.stop()
+        blocker.close()
+    assert central.store.days() == []
+    # a restart: the computed report waits in the outbox, it is not computed again
+    again = _outbox(tmp_path, store, sketch, central.url, secret)
+    assert await again.collect() == [] and again.pending() == [DAY]
+    await again.tick(T0 + 86400)
+    assert again.pending() == []
+    recorded = central.store.days()
+    assert [(box_id, day) for box_id, day, _ in recorded] == [(BOX, DAY)]
+    assert recorded[0][2] == (await again.compute(DAY)).aggregates
+    assert await again.collect() == []  # acknowledged: never sent twice
+    assert central.log.links(BOX) == 0  # the day went by POST /api/v1/day alone
 
 
-async def test_a_wrong_secret_keeps_the_day_in_the_outbox(tmp_path: Path, store: Store) -> None:
+async def test_a_wrong_secret_keeps_the_day_in_the_outbox(
+        tmp_path: Path, store: Store, central: RealCentral) -> None:
     sketch = await _day_with_customers(store)
-    peer = await CentralPeer({BOX: "not the box's secret"}).start()
-    try:
-        outbox = _outbox(tmp_path, store, sketch, peer.url)
-        await outbox.tick(T0 + 86400)
-        assert outbox.pending() == [DAY] and "HTTP 401" in outbox.last_error
-        assert SECRET not in outbox.last_error
-    finally:
-        await peer.stop()
+    central.add_box(BOX)
+    outbox = _outbox(tmp_path, store, sketch, central.url, SECRET)  # not the box's secret
+    await outbox.tick(T0 + 86400)
+    assert outbox.pending() == [DAY] and "HTTP 401" in outbox.last_error
+    assert SECRET not in outbox.last_error
+    assert central.store.days() == []
 
 
 async def test_the_service_counts_turns_conversations_and_latencies(tmp_path: Path) -> None:
