@@ -9,7 +9,7 @@ import datetime as dt
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 from aiohttp import WSMsgType, web
@@ -24,11 +24,13 @@ from provisioning.central.wire import (
     REPORT_DECODER,
     Assignment,
     BoxReport,
+    DayReport,
     LinkError,
     LinkErrorCode,
 )
 
 log = logging.getLogger("branch_teller.central")
+M = TypeVar("M", BoxReport, DayReport)  # a message a box sends about itself
 
 JSON = "application/json"
 
@@ -96,35 +98,37 @@ class CentralApi:
             web.get("/health", self.health),
         ]
 
+    async def _from_box(
+        self, request: web.Request, decoder: msgspec.json.Decoder[M], limit: int, what: str
+    ) -> M:
+        """A message from an authenticated box, about that box (401, 413, 400, 403 otherwise)."""
+        box_id = await self.auth.box_id(request)
+        body = await read_body(request, limit)
+        try:
+            message = decoder.decode(body)
+        except msgspec.DecodeError as exc:
+            raise json_error(400, "bad_request", f"not {what}: {exc}") from None
+        if message.box_id != box_id:
+            raise json_error(403, "box_id_mismatch", "box_id differs from the credential's box")
+        return message
+
     async def report(self, request: web.Request) -> web.Response:
         """POST /api/v1/report: BoxReport -> Assignment."""
-        box_id = await self.auth.box_id(request)
-        body = await read_body(request, self.settings.max_report_bytes)
-        try:
-            report = REPORT_DECODER.decode(body)
-        except msgspec.DecodeError as exc:
-            raise json_error(400, "bad_request", f"not a box report: {exc}") from None
-        if report.box_id != box_id:
-            raise json_error(403, "box_id_mismatch", "box_id differs from the credential's box")
+        report = await self._from_box(request, REPORT_DECODER, self.settings.max_report_bytes,
+                                      "a box report")
         assignment = await self._record(report)
         return web.Response(body=ENCODER.encode(assignment), content_type=JSON)
 
     async def day(self, request: web.Request) -> web.Response:
         """POST /api/v1/day: DayReport -> {"ok": true} (a resent day replaces the first)."""
-        box_id = await self.auth.box_id(request)
-        body = await read_body(request, self.settings.max_day_bytes)
-        try:
-            report = DAY_DECODER.decode(body)
-        except msgspec.DecodeError as exc:
-            raise json_error(400, "bad_request", f"not a day report: {exc}") from None
-        if report.box_id != box_id:
-            raise json_error(403, "box_id_mismatch", "box_id differs from the credential's box")
+        report = await self._from_box(request, DAY_DECODER, self.settings.max_day_bytes,
+                                      "a day report")
         if not _valid_day(report.day):
             raise json_error(400, "bad_request", "day must be a date as YYYY-MM-DD")
         await asyncio.to_thread(
-            self.store.record_day, box_id, report.day, report.aggregates, self.clock()
+            self.store.record_day, report.box_id, report.day, report.aggregates, self.clock()
         )
-        log.info("day %s recorded for box %s", report.day, shown(box_id))
+        log.info("day %s recorded for box %s", report.day, shown(report.box_id))
         return web.json_response({"ok": True})
 
     async def _record(self, report: BoxReport) -> Assignment:
