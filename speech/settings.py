@@ -148,3 +148,11 @@ class TtsSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """Piper phoneme-width noise; None keeps the voice's value, 0 makes timing deterministic."""
     threads: int = 2
     """Intra-op threads of each voice's runtime."""
+    cache_mb: float = 32.0
+    """Audio of recently spoken sentences kept in memory, least recently used out first: a
+    branch's replies repeat ("这项业务可以在...自助办理，"), and a sentence already synthesised
+    in the same voice and rate plays at once. 0 turns the cache off."""
+
+    def __post_init__(self) -> None:
+        if self.cache_mb < 0:
+            raise ValueError("speech.tts.cache_mb must be >= 0")

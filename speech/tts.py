@@ -25,6 +25,7 @@ import numpy as np
 from speech.sentences import split_first_clause, split_sentences
 from speech.settings import TtsSettings
 from speech.spoken import EN_DIGITS, speakable
+from speech.tts_cache import SentenceCache
 from speech.visemes import VisemeEvent, build_track, ipa_viseme
 
 _LOGGER = logging.getLogger(__name__)
@@ -241,6 +242,7 @@ class TtsService:
         self.settings = settings or TtsSettings()
         # One synthesis thread of its own; the edge service swaps in its bounded tts lane.
         self.executor: Executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tts")
+        self.cache = SentenceCache(int(self.settings.cache_mb * 1024 * 1024))
 
     @classmethod
     def load(cls, settings: TtsSettings, root: Path = Path(".")) -> TtsService:
@@ -256,6 +258,11 @@ class TtsService:
     def close(self) -> None:
         """Stop the synthesis thread (pending sentences are dropped)."""
         self.executor.shutdown(wait=False, cancel_futures=True)
+
+    def _keep(self, key: tuple[int, float, str], made: asyncio.Future[SpeechChunk]) -> None:
+        """Cache a finished synthesis (runs on the loop; a cancelled or failed one is not kept)."""
+        if not made.cancelled() and made.exception() is None:
+            self.cache.put(key, made.result())
 
     def voice_for(self, language: str) -> Voice:
         """The voice for a language tag ("zh", "zh-CN", "en-US"...), falling back to any voice."""
@@ -318,8 +325,16 @@ class TtsService:
 
         def submit() -> asyncio.Future[SpeechChunk]:
             text = sentences.pop(0)
+            key = (id(voice), rate, text)
+            cached = self.cache.get(key)
+            if cached is not None:
+                done: asyncio.Future[SpeechChunk] = loop.create_future()
+                done.set_result(cached)
+                return done
             job: Callable[[], SpeechChunk] = lambda: voice.synthesize(text, rate)  # noqa: E731
-            return loop.run_in_executor(self.executor, job)
+            made = loop.run_in_executor(self.executor, job)
+            made.add_done_callback(lambda f: self._keep(key, f))
+            return made
 
         pending: asyncio.Future[SpeechChunk] | None = None
         index = 0
