@@ -11,6 +11,7 @@ the true end of speech is found per clip with Silero as bench/speech_ends.py doe
 Run (one kiosk, then four):
   .venv/bin/python bench/voice_requests.py                        # semantic end on (default)
   .venv/bin/python bench/voice_requests.py --set speech.vad.semantic_end=false   # baseline
+  .venv/bin/python bench/voice_requests.py --set speech.tts.cache_mb=0   # no sentence cache
 Writes bench/results/voice_requests.json (or --out); prints voice_bench's table.
 """
 
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -125,6 +127,35 @@ def main() -> None:
         argv += ["--out", str(OUT)]
     sys.argv = [sys.argv[0], *argv]
     voice_bench.main()
+    split_by_repeat(Path(argv[argv.index("--out") + 1]))
+
+
+def split_by_repeat(out: Path) -> None:
+    """One kiosk's turns split by whether their reply was already said in this run.
+
+    The TTS sentence cache ([speech.tts] cache_mb) plays a repeated sentence without synthesis,
+    and this bench repeats every request: the first time a reply is said is what a new sentence
+    costs, the repeats what a branch's everyday replies cost. Both go into the JSON.
+    """
+    result = json.loads(out.read_text(encoding="utf-8"))
+    clips = result.get("detail", {}).get("turn", {}).get("per_clip", [])
+    seen: set[str] = set()
+    groups: dict[str, list[float]] = {"first_time": [], "repeated": []}
+    for clip in clips:
+        reply = str(clip.get("reply", ""))
+        if clip.get("latency_s") is not None:
+            groups["repeated" if reply in seen else "first_time"].append(float(clip["latency_s"]))
+        seen.add(reply)
+    split = {
+        name: {"n": len(v), "p50_s": round(float(np.percentile(v, 50)), 3),
+               "p95_s": round(float(np.percentile(v, 95)), 3)}
+        for name, v in groups.items() if v
+    }  # fmt: skip
+    result["turn_by_reply"] = split
+    out.write_text(json.dumps(result, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    for name, figures in split.items():
+        print(f"one kiosk, reply said {name.replace('_', ' ')}: n={figures['n']} "
+              f"p50 {figures['p50_s']:.3f} s, p95 {figures['p95_s']:.3f} s")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -47,6 +47,20 @@ def test_it_works_in_the_middle_of_something_else_and_keeps_the_priority() -> No
         ("我要取号办理外汇", False),
         ("取款", False),
         ("a ticket for foreign exchange", False),
+        # particles, politeness and Whisper's 取 -> 去 (same syllable) are still just a ticket
+        ("帮我取个号吧。", True),
+        ("麻烦帮我取一个号，谢谢", True),
+        ("我想排个号", True),
+        ("帮我去个号吧", True),
+        ("能不能给我拿个号", True),
+        ("Can I get a number, please?", True),
+        ("I'd like to take a queue number", True),
+        ("Could you get me a ticket", True),
+        ("帮我取个号办外汇", False),
+        ("我要取钱", False),
+        ("帮我去柜台", False),
+        ("number", False),
+        ("my number is 138", False),
     ],
 )
 def test_a_turn_that_only_asks_for_a_ticket(text: str, only: bool) -> None:

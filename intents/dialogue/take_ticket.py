@@ -13,37 +13,36 @@ from intents.dialogue.values import Action, DialogueState, IssueTicket, Lang, Po
 
 TAKE_TICKET: Final = "take_ticket"  # the kiosk page's button
 PICK_PREFIX: Final = "ticket:"
-# A whole turn that asks for a ticket and names no business ("我要取号", "take a ticket").
-_ONLY_A_TICKET: Final = frozenset(
-    {
-        "取号",
-        "我要取号",
-        "我想取号",
-        "取个号",
-        "我要取个号",
-        "帮我取号",
-        "排号",
-        "我要排号",
-        "我想排号",
-        "take a ticket",
-        "a ticket",
-        "ticket",
-        "get a ticket",
-        "i would like a ticket",
-        "i'd like a ticket",
-        "i want a ticket",
-        "i need a ticket",
-        "can i get a ticket",
-        "can i have a ticket",
-    }
+# A whole turn that asks for a ticket and names no business ("我要取号", "帮我取个号吧",
+# "can I get a number"). Mandarin: politeness and particles around 取/排/拿/领 + (一)个 + 号;
+# 去 and 娶 are Whisper's usual mishearings of 取 (same syllable qu), and "去个号" means nothing
+# else in a bank lobby. English: a ticket, a number or a queue number, asked for in any of the
+# usual ways.
+_ZH_TICKET: Final = re.compile(
+    r"(?:算了|那|那就|还是|就|请|麻烦(?:你|您)?|你|您|帮我|给我|我(?:要|想|想要|需要)|"
+    r"能不能|可不可以|可以|先)*"
+    r"(?:帮我|给我|帮忙)?(?:取|去|娶|排|拿|领)(?:一)?(?:个|一个|下|一下)?(?:号|号码|排队号)"
+    r"(?:吧|呢|啊|呀|好吗|可以吗|行吗|谢谢)*"
+)
+_EN_TICKET: Final = re.compile(
+    r"(?:(?:ok|okay|so|then|well|actually|just|please)\s+)*"
+    r"(?:(?:i(?:'d| would)? (?:like|want|need)(?: to (?:get|take|have))?|"
+    r"(?:can|could|may) (?:i|you) (?:get|take|have|give me|get me)(?: me)?|"
+    r"(?:get|give) me|get|take)\s+)?"
+    r"(?:a |one )?(?:queue |waiting )?(?:ticket|number)"
+    r"(?: (?:please|thanks|thank you))*"
 )
 
 
 def asks_only_for_a_ticket(text: str) -> bool:
     """The turn is just "a ticket, please", with no business named."""
     words = re.sub(r"[^\w\s']+", " ", text.lower())
-    words = re.sub(r"\b(please|thanks|thank you)\b|请|谢谢", " ", words)
-    return " ".join(words.split()) in _ONLY_A_TICKET
+    words = " ".join(words.split())
+    if not words:
+        return False
+    if words == "number":  # a bare "number" answers a question ("your phone number?")
+        return False
+    return bool(_ZH_TICKET.fullmatch(words.replace(" ", "")) or _EN_TICKET.fullmatch(words))
 
 
 def take_ticket_turn(
