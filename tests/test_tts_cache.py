@@ -11,7 +11,7 @@ from speech.settings import TtsSettings
 from speech.tts import SpeechChunk, TtsService
 from speech.tts_cache import SentenceCache, chunk_bytes
 
-REPLY = "您好。这项业务可以在大厅左侧的1号智能柜员机自助办理，请带好银行卡。"
+REPLY = "这项业务可以自助办理：请到大厅左侧的1号智能柜员机，带好银行卡。"
 
 
 class CountingVoice:

@@ -29,9 +29,10 @@ TEXTS: Final[dict[str, dict[str, str]]] = {
               "urgent counter and a member of staff is coming to help you now.",
     },
     "go_terminal": {
-        "zh": "这项业务可以在{location}的{terminal}自助办理，请带好{bring}。需要柜台人工办理的话请点“取号”。",
-        "en": "You can do this yourself at {terminal}, {location}. Please have your {bring} "
-              "ready. If you would rather see a teller, tap “Take a ticket”.",
+        # The first clause is short on purpose: speech starts after it is synthesised alone.
+        "zh": "这项业务可以自助办理：请到{location}的{terminal}，带好{bring}。需要柜台人工办理的话请点“取号”。",
+        "en": "You can do this yourself. Go to {terminal}, {location}. Please have your "
+              "{bring} ready. If you would rather see a teller, tap “Take a ticket”.",
     },
     "choice_ticket": {"zh": "取号", "en": "Take a ticket"},
     "choice_ok": {"zh": "好的，我去自助办理", "en": "OK, I'll use the machine"},
