@@ -12,25 +12,21 @@ from typing import Annotated, Any, Final, Literal
 
 import msgspec
 
-from devices.errors import ERRORS, ErrorCode
-from devices.payloads import (
-    Board,
+from devices.branch_payloads import (
     ClassInfo,
     CounterInfo,
-    CounterRow,
     Features,
     FormField,
-    Health,
-    Language,
     Names,
     PageOptions,
-    RecentCall,
-    ResultData,
     ServiceInfo,
-    ServingRow,
     TerminalInfo,
-    TicketInfo,
 )
+from devices.errors import ERRORS, ErrorCode
+from devices.health_payloads import Health
+from devices.payloads import Language
+from devices.queue_payloads import Board, CounterRow, RecentCall, ServingRow, TicketInfo
+from devices.result_payloads import ResultData
 
 # 2: typed payloads (board, results, health), `describe` after `welcome`, `describe_request`.
 PROTOCOL_VERSION: Final = 2

@@ -28,7 +28,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from devices.frames import FrameError, decode_frame
-from devices.payloads import Health
+from devices.health_payloads import Health
 from devices.peer import Identity, Peer
 from devices.protocol import (
     PROTOCOL_VERSION,

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from devices.payloads import FormField, FormOption
+from devices.branch_payloads import FormField, FormOption
 from devices.protocol import (
     Choice,
     FormCard,

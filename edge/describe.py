@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from devices.payloads import (
+from devices.branch_payloads import (
     ClassInfo,
     CounterInfo,
     Features,
-    Language,
     Names,
     PageOptions,
     ServiceInfo,
     TerminalInfo,
 )
+from devices.payloads import Language
 from devices.protocol import Describe, Role
 from edge.config import BranchConfig
 

@@ -17,9 +17,9 @@ import msgspec
 from websockets.datastructures import Headers
 from websockets.http11 import Response
 
-from devices.payloads import (
+from devices.branch_payloads import Features
+from devices.health_payloads import (
     BundleStatus,
-    Features,
     Health,
     JobHealth,
     LaneHealth,

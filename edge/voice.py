@@ -21,7 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from devices.frames import KIND_AUDIO_OUT, AudioFrame
-from devices.payloads import SpeechHealth
+from devices.health_payloads import SpeechHealth
 from devices.protocol import (
     AudioEnd,
     AudioStart,

@@ -6,8 +6,8 @@ import json
 
 from textual.widgets import Static
 
-from devices.payloads import WhatIfData
 from devices.protocol import Error, Result
+from devices.result_payloads import WhatIfData
 from edge.queue.forecast import situation
 from edge.queue.staffing import parse_changes
 from edge.queue.whatif import what_if

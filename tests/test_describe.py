@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from devices.payloads import Features
+from devices.branch_payloads import Features
 from devices.protocol import Describe, decode_server, encode
 from edge.describe import describe_branch
 from tests.conftest import Running, make_config

@@ -213,7 +213,7 @@ def test_every_client_message_round_trips(role: p.Role, data: st.DataObject) -> 
 
 
 def test_result_data_is_told_apart_by_its_kind() -> None:
-    from devices.payloads import AppointmentsData, ReportData, SearchData
+    from devices.result_payloads import AppointmentsData, ReportData, SearchData
 
     for data in (SearchData(query="q", passages=[]), ReportData(day="d", services=[], classes=[]),
                  AppointmentsData(day="d", counts={}, appointments=[])):

@@ -21,7 +21,6 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Input, Static, TabbedContent, TabPane
 
-from devices.payloads import GuidanceData, SearchData, WhatIfData
 from devices.protocol import (
     PROTOCOL_VERSION,
     Alert,
@@ -33,6 +32,7 @@ from devices.protocol import (
     Result,
     TurnLog,
 )
+from devices.result_payloads import GuidanceData, SearchData, WhatIfData
 from ui.appointments_pane import AppointmentsPane
 from ui.client import ConsoleClient, LinkStatus, Reply
 from ui.dialogs import ChoiceScreen, ConfirmScreen, DeviceScreen, HelpScreen, PasswordScreen
