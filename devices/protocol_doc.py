@@ -21,8 +21,9 @@ from msgspec import inspect as mi
 
 from devices import branch_payloads, health_payloads, queue_payloads, result_payloads
 from devices.errors import ERRORS
+from devices.message_base import Message
 from devices.payloads import Payload
-from devices.protocol import ALL_MESSAGES, CLIENT_MESSAGES, SERVER_MESSAGES, Message, type_name
+from devices.protocol import ALL_MESSAGES, CLIENT_MESSAGES, SERVER_MESSAGES, type_name
 
 DOC_PATH: Final = Path(__file__).with_name("PROTOCOL.md")
 _SECTION = re.compile(r"(<!-- generated:(?P<name>[a-z_:]+) -->\n)(?P<body>.*?)(<!-- /generated -->)",

@@ -29,21 +29,12 @@ from websockets.http11 import Request, Response
 
 from devices.frames import FrameError, decode_frame
 from devices.health_payloads import Health
+from devices.message_base import Message, Role
 from devices.peer import Identity, Peer
-from devices.protocol import (
-    PROTOCOL_VERSION,
-    Bye,
-    Error,
-    Hello,
-    Message,
-    ProtocolError,
-    Role,
-    Welcome,
-    decode_client,
-    encode,
-)
+from devices.protocol import PROTOCOL_VERSION, ProtocolError, decode_client, encode
 from devices.ratelimit import ConnectionRates, RateSettings
 from devices.server_log import ExcInfo, LibraryLog, ServerLog
+from devices.session_messages import Bye, Error, Hello, Welcome
 from devices.staff_login import redact_library_logs
 
 log = logging.getLogger("branch_teller.devices")

@@ -10,8 +10,9 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from devices.console_messages import Command, ConsoleSnapshot, Result
 from devices.errors import ErrorCode
-from devices.protocol import Command, ConsoleSnapshot, ProtocolError, Result
+from devices.protocol import ProtocolError
 from devices.queue_payloads import Board, TicketInfo
 from devices.result_payloads import (
     AppointmentsData,

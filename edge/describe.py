@@ -11,8 +11,9 @@ from devices.branch_payloads import (
     ServiceInfo,
     TerminalInfo,
 )
+from devices.message_base import Role
 from devices.payloads import Language
-from devices.protocol import Describe, Role
+from devices.session_messages import Describe
 from edge.config import BranchConfig
 
 LANGUAGES: tuple[Language, ...] = ("zh", "en")

@@ -18,6 +18,8 @@ from websockets.datastructures import Headers
 from websockets.http11 import Response
 
 from devices.branch_payloads import Features
+from devices.caller_messages import Ack, BoardSnapshot, Call
+from devices.console_messages import Alert, Command, ConsoleSnapshot, QueueUpdate, TurnLog
 from devices.health_payloads import (
     BundleStatus,
     Health,
@@ -26,30 +28,20 @@ from devices.health_payloads import (
     SpeechHealth,
     Versions,
 )
-from devices.protocol import (
-    Ack,
-    Alert,
+from devices.kiosk_messages import (
     AudioEnd,
     AudioStart,
-    BoardSnapshot,
-    Call,
-    Command,
-    ConsoleSnapshot,
-    Describe,
-    DescribeRequest,
     EndSession,
-    Hello,
     KioskContext,
     KioskText,
-    Message,
     PlaybackFinished,
     PlaybackStarted,
     PlaybackStopped,
-    ProtocolError,
-    QueueUpdate,
-    TurnLog,
 )
+from devices.message_base import Message
+from devices.protocol import ProtocolError
 from devices.server import DeviceServer, Identity, Peer
+from devices.session_messages import Describe, DescribeRequest, Hello
 from devices.static import StaticSite
 from edge.branch_facts import build_policy, model_versions
 from edge.bundle_fetch import BundleFetcher

@@ -22,17 +22,11 @@ from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any
 
-from devices.protocol import (
-    Alert,
-    EndSession,
-    Error,
-    KioskContext,
-    KioskText,
-    ProtocolError,
-    TicketCancelled,
-    TurnLog,
-)
+from devices.console_messages import Alert, TurnLog
+from devices.kiosk_messages import EndSession, KioskContext, KioskText, TicketCancelled
+from devices.protocol import ProtocolError
 from devices.server import Peer
+from devices.session_messages import Error
 from edge.appointments import look_up
 from edge.config import SessionSettings
 from edge.conversation import (

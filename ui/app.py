@@ -21,18 +21,11 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Input, Static, TabbedContent, TabPane
 
-from devices.protocol import (
-    PROTOCOL_VERSION,
-    Alert,
-    Bye,
-    ConsoleSnapshot,
-    Error,
-    Message,
-    QueueUpdate,
-    Result,
-    TurnLog,
-)
+from devices.console_messages import Alert, ConsoleSnapshot, QueueUpdate, Result, TurnLog
+from devices.message_base import Message
+from devices.protocol import PROTOCOL_VERSION
 from devices.result_payloads import GuidanceData, SearchData, WhatIfData
+from devices.session_messages import Bye, Error
 from ui.appointments_pane import AppointmentsPane
 from ui.client import ConsoleClient, LinkStatus, Reply
 from ui.dialogs import ChoiceScreen, ConfirmScreen, DeviceScreen, HelpScreen, PasswordScreen
