@@ -41,14 +41,9 @@ sys.path.insert(0, str(REPO))
 
 from websockets.asyncio.client import connect  # noqa: E402
 
-from devices.protocol import (  # noqa: E402
-    PROTOCOL_VERSION,
-    Command,
-    ConsoleSnapshot,
-    Hello,
-    decode_server,
-    encode,
-)
+from devices.console_messages import Command, ConsoleSnapshot  # noqa: E402
+from devices.protocol import PROTOCOL_VERSION, decode_server, encode  # noqa: E402
+from devices.session_messages import Hello  # noqa: E402
 from devices.staff_login import login as staff_login  # noqa: E402
 from edge.config import load_config  # noqa: E402
 from edge.queue.events import QueueEvent  # noqa: E402

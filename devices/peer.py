@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
-from devices.protocol import Message, Role, encode
+from devices.message_base import Message, Role
+from devices.protocol import encode
 
 log = logging.getLogger("branch_teller.devices")
 

@@ -19,9 +19,11 @@ from typing import Any, Final
 import msgspec
 from msgspec import inspect as mi
 
-from devices import payloads
+from devices import branch_payloads, health_payloads, queue_payloads, result_payloads
 from devices.errors import ERRORS
-from devices.protocol import ALL_MESSAGES, CLIENT_MESSAGES, SERVER_MESSAGES, Message, type_name
+from devices.message_base import Message
+from devices.payloads import Payload
+from devices.protocol import ALL_MESSAGES, CLIENT_MESSAGES, SERVER_MESSAGES, type_name
 
 DOC_PATH: Final = Path(__file__).with_name("PROTOCOL.md")
 _SECTION = re.compile(r"(<!-- generated:(?P<name>[a-z_:]+) -->\n)(?P<body>.*?)(<!-- /generated -->)",
@@ -86,11 +88,14 @@ def message_fields(cls: type[Message]) -> str:
             f"on every message.\n\n" + _fields_table(cls, frozenset({"id"})))
 
 
+# The payload families, in the order PROTOCOL.md lists them.
+PAYLOAD_MODULES: Final = (queue_payloads, health_payloads, result_payloads, branch_payloads)
+
+
 def _payload_classes() -> list[type[msgspec.Struct]]:
-    """Every payload struct, in the order `devices.payloads` defines them."""
-    found = [v for v in vars(payloads).values()
-             if isinstance(v, type) and issubclass(v, payloads.Payload) and v is not payloads.Payload]
-    return sorted(found, key=lambda c: list(vars(payloads)).index(c.__name__))
+    """Every payload struct, family by family, each in the order its module defines them."""
+    return [v for module in PAYLOAD_MODULES for v in vars(module).values()
+            if isinstance(v, type) and issubclass(v, Payload) and v.__module__ == module.__name__]
 
 
 def payload_tables() -> str:

@@ -4,7 +4,7 @@ Owns sockets, the hello handshake, validation, connection caps, the health endpo
 counting of refusals (summarised in the log, never one line each: hostile traffic costs a
 counter, not a disk); knows nothing of queues or intents and imports nothing from `edge`.
 The service passes in its limits and a `Handler` that authenticates devices and acts on
-their messages.
+their messages (`devices.server_api`); the handshake's rules are `devices.handshake`'s.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ import ssl
 import sys
 import time
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass, replace
-from typing import Any, Protocol
+from dataclasses import replace
+from typing import Any
 
 import msgspec
 from websockets.asyncio.server import Server, ServerConnection, serve
@@ -28,99 +28,32 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from devices.frames import FrameError, decode_frame
-from devices.payloads import Health
-from devices.peer import Identity, Peer
-from devices.protocol import (
-    PROTOCOL_VERSION,
-    Bye,
-    Error,
-    Hello,
-    Message,
-    ProtocolError,
-    Role,
-    Welcome,
-    decode_client,
-    encode,
+from devices.handshake import (
+    ENDPOINTS,
+    GATED,
+    REFUSED_STATUS,
+    check_hello,
+    closed_kind,
+    source_of,
 )
+from devices.message_base import Message, Role
+from devices.peer import Identity, Peer
+from devices.protocol import PROTOCOL_VERSION, ProtocolError, decode_client, encode
 from devices.ratelimit import ConnectionRates, RateSettings
+from devices.server_api import Gate, Handler, Limits
 from devices.server_log import ExcInfo, LibraryLog, ServerLog
+from devices.session_messages import Bye, Error, Hello, Welcome
 from devices.staff_login import redact_library_logs
 
 log = logging.getLogger("branch_teller.devices")
 redact_library_logs()  # handshake headers carry staff passwords and tokens
 
-__all__ = ["DeviceServer", "Gate", "Handler", "Identity", "Limits", "Peer", "RateSettings"]
+__all__ = ["DeviceServer", "Identity", "Peer", "RateSettings"]
 
-ENDPOINTS: dict[str, Role] = {"/kiosk": "kiosk", "/caller": "caller", "/console": "console"}
 REPLACED = "replaced by a newer login"
 # After `bye` for a replaced login the old device waits this long: two devices configured
 # with one id would otherwise take the login from each other in a tight loop.
 REPLACED_RECONNECT_S = 30.0
-# HTTP answers to a websocket handshake that count as refused connections, by kind.
-REFUSED_STATUS = {401: "unauthorized", 404: "unknown_endpoint", 503: "over_capacity"}
-# Endpoints whose websocket upgrade needs a staff session token (`Authorization: Bearer`).
-GATED: frozenset[Role] = frozenset({"console"})
-# Close codes the websockets library sends when a client breaks the framing rules.
-CLOSE_KINDS = {1002: "protocol_violation", 1007: "invalid_data", 1009: "frame_too_large"}
-
-
-@dataclass(frozen=True)
-class Limits:
-    """Per-connection limits (from the service's config)."""
-
-    max_message_bytes: int = 65_536
-    hard_max_message_bytes: int = 1_048_576
-    send_queue: int = 256
-    hello_timeout_s: float = 10.0
-    ping_interval_s: float = 20.0
-    ping_timeout_s: float = 20.0
-    max_connections: int = 200  # open websockets, logged in or still before hello
-    max_pending_hello: int = 64  # of those, connections that have not said hello yet
-    log_interval_s: float = 60.0  # refusals and bad messages: one summary line per source
-    log_sources: int = 1024  # sources counted apart; the rest are summed as "other"
-    max_per_source: int = 100  # open websockets from one address
-    max_kiosks: int = 64  # logged-in connections per role
-    max_callers: int = 16
-    max_consoles: int = 32
-    rates: RateSettings | None = None  # per-connection budgets; None: unlimited (harnesses)
-    abuse_cooloff_s: float = 10.0  # a device closed for abuse is refused at hello this long
-
-    def role_cap(self, role: Role) -> int:
-        return {"kiosk": self.max_kiosks, "caller": self.max_callers,
-                "console": self.max_consoles}[role]
-
-
-class Handler(Protocol):
-    """What the service provides to the device server."""
-
-    def authenticate(self, hello: Hello) -> Identity | ProtocolError: ...
-    async def on_connect(self, peer: Peer) -> None: ...
-    async def on_message(self, peer: Peer, msg: Message) -> None: ...
-    async def on_audio(self, peer: Peer, stream: int, seq: int, pcm: bytes) -> None: ...
-    async def on_disconnect(self, peer: Peer) -> None: ...
-    def health(self) -> Health: ...
-
-
-class Gate(Protocol):
-    """Staff login over HTTP and the token check at a console's websocket upgrade."""
-
-    async def http(self, path: str, headers: Headers, source: str) -> Response | None: ...
-    def upgrade(self, headers: Headers) -> Identity | None: ...
-
-
-def _source(ws: ServerConnection) -> str:
-    """The client's address without its port (one source per host)."""
-    addr = ws.remote_address
-    return str(addr[0]) if addr else "unknown"
-
-
-def _closed_kind(closed: ConnectionClosed) -> str | None:
-    """Why a client's connection ended badly; None for a clean close."""
-    if closed.sent is not None and closed.sent.code in CLOSE_KINDS:
-        return CLOSE_KINDS[closed.sent.code]
-    if closed.rcvd is None and closed.sent is None:
-        return "dropped"  # no close frame either way: reset, half-open, cut mid-frame
-    return None
 
 
 class DeviceServer:
@@ -181,14 +114,14 @@ class DeviceServer:
             if response is not None:
                 return response
         if self.gate is not None:
-            response = await self.gate.http(path, request.headers, _source(conn))
+            response = await self.gate.http(path, request.headers, source_of(conn))
             if response is not None:
                 return response
         if path not in ENDPOINTS:
             return conn.respond(http.HTTPStatus.NOT_FOUND, "unknown endpoint\n")
         if (len(self._handlers) >= self.limits.max_connections
                 or self._in_hello >= self.limits.max_pending_hello
-                or self._per_source.get(_source(conn), 0) >= self.limits.max_per_source):
+                or self._per_source.get(source_of(conn), 0) >= self.limits.max_per_source):
             return conn.respond(http.HTTPStatus.SERVICE_UNAVAILABLE, "too many connections\n")
         if self.gate is not None and ENDPOINTS[path] in GATED:
             identity = self.gate.upgrade(request.headers)
@@ -206,7 +139,7 @@ class DeviceServer:
         if response.status_code < 400:
             return
         kind = REFUSED_STATUS.get(response.status_code, "bad_handshake")
-        self._refused(_source(conn), kind)
+        self._refused(source_of(conn), kind)
 
     def connections(self) -> dict[str, int]:
         """Connected devices per role."""
@@ -250,7 +183,7 @@ class DeviceServer:
         task = asyncio.current_task()
         if task is not None:
             self._handlers.add(task)
-        source = _source(ws)
+        source = source_of(ws)
         self._per_source[source] = self._per_source.get(source, 0) + 1
         try:
             await self._serve_connection(ws, source)
@@ -284,23 +217,10 @@ class DeviceServer:
                                                          "No hello received in time."))
             return None
         except ConnectionClosed as closed:
-            self._refused(source, _closed_kind(closed) or "closed_in_hello")
+            self._refused(source, closed_kind(closed) or "closed_in_hello")
             return None
         try:
-            if len(raw) > self.limits.max_message_bytes:
-                raise ProtocolError("too_large", "A hello is limited to "
-                                    f"{self.limits.max_message_bytes} bytes.")
-            msg = decode_client(raw, role)
-            if not isinstance(msg, Hello):
-                raise ProtocolError("hello_required", "The first message must be a hello.", msg.id)
-            if msg.role != role:
-                raise ProtocolError("wrong_endpoint",
-                                    f"A {msg.role} must connect to /{msg.role}, not /{role}.", msg.id)
-            if msg.protocol != PROTOCOL_VERSION:
-                raise ProtocolError(
-                    "protocol_version",
-                    f"Protocol version {msg.protocol} is not supported; this service speaks "
-                    f"version {PROTOCOL_VERSION}.", msg.id)
+            msg = check_hello(raw, role, self.limits.max_message_bytes)
             until = self._cooling.get(msg.device_id)
             if until is not None and until > time.monotonic():
                 raise ProtocolError("cooling_off", "This device was disconnected for flooding; "
@@ -359,7 +279,7 @@ class DeviceServer:
                     # TCP buffer instead of costing this loop a parse per message.
                     await asyncio.sleep(1.0 / rates.settings.control_per_s)
         except ConnectionClosed as closed:
-            kind = _closed_kind(closed)
+            kind = closed_kind(closed)
             if kind is not None and kind != "dropped":
                 self._bad_message(identity.device_id, kind)
             frame = closed.sent or closed.rcvd

@@ -17,22 +17,12 @@ import msgspec
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from devices.protocol import (
-    PROTOCOL_VERSION,
-    Ack,
-    Call,
-    Command,
-    EndSession,
-    Error,
-    Hello,
-    KioskText,
-    Message,
-    Reply,
-    Role,
-    Welcome,
-    decode_server,
-    encode,
-)
+from devices.caller_messages import Ack, Call
+from devices.console_messages import Command
+from devices.kiosk_messages import EndSession, KioskText, Reply
+from devices.message_base import Message, Role
+from devices.protocol import PROTOCOL_VERSION, decode_server, encode
+from devices.session_messages import Error, Hello, Welcome
 from devices.staff_login import LoginError, login
 
 Printer = Callable[[str], None]
@@ -127,7 +117,7 @@ async def run_kiosk_audio(ep: Endpoint, files: list[str], out: Printer, as_json:
     import soundfile as sf
 
     from devices.frames import KIND_AUDIO_IN, AudioFrame, decode_frame
-    from devices.protocol import AudioEnd, AudioStart
+    from devices.kiosk_messages import AudioEnd, AudioStart
 
     got: list[Message] = []
     async with connect(f"{ep.url.rstrip('/')}/{ep.role}", open_timeout=timeout,

@@ -16,8 +16,9 @@ from collections.abc import Callable
 
 import msgspec
 
+from devices.caller_messages import Call, CallAudio
 from devices.frames import KIND_AUDIO_OUT, AudioFrame
-from devices.protocol import Call, CallAudio, Message
+from devices.message_base import Message
 from edge.config import PageSettings
 from edge.lanes import LaneBusy
 from speech.tts import TtsService

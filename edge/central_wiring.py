@@ -8,7 +8,7 @@ from pathlib import Path
 
 import msgspec
 
-from devices.payloads import BundleStatus, Health
+from devices.health_payloads import BundleStatus, Health
 from edge.bundle_fetch import BundleFetcher
 from edge.central_link import CentralLink
 from edge.config import BranchConfig

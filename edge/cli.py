@@ -187,7 +187,7 @@ def _device(args: argparse.Namespace) -> int:
 def _console(args: argparse.Namespace) -> int:
     import getpass
 
-    from ui.app import run_console
+    from ui.console_cli import run_console
 
     credential = args.credential or os.environ.get("BRANCH_TELLER_CREDENTIAL")
     if not credential and sys.stdin.isatty():

@@ -10,21 +10,21 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from devices.console_messages import Command, ConsoleSnapshot, Result
 from devices.errors import ErrorCode
-from devices.payloads import (
+from devices.protocol import ProtocolError
+from devices.queue_payloads import Board, TicketInfo
+from devices.result_payloads import (
     AppointmentsData,
     AuditEntry,
     AuditLogData,
-    Board,
     Booking,
     ClassReportRow,
     Passage,
     ReportData,
     SearchData,
     ServiceReportRow,
-    TicketInfo,
 )
-from devices.protocol import Command, ConsoleSnapshot, ProtocolError, Result
 from devices.server import Peer
 from edge.guidance import teller_guidance
 from edge.pairing_gate import pairing_link

@@ -17,16 +17,9 @@ from dataclasses import dataclass, field, replace
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from devices.payloads import FormField, FormOption
-from devices.protocol import (
-    Choice,
-    FormCard,
-    GoToTerminal,
-    KioskContext,
-    ProtocolError,
-    Reply,
-    TicketIssued,
-)
+from devices.branch_payloads import FormField, FormOption
+from devices.kiosk_messages import Choice, FormCard, GoToTerminal, KioskContext, Reply, TicketIssued
+from devices.protocol import ProtocolError
 from edge.queue.model import TicketView
 from edge.queue.settings import QueueSettings
 from intents.dialogue.appointment import appointment_number

@@ -43,7 +43,8 @@ def _endpoint(config: BranchConfig, url: str, role: str, skip: int = 0) -> Endpo
 
 async def _customers(ep: Endpoint, conversations: list[list[str]], interval: float,
                      stop: asyncio.Event) -> None:
-    from devices.protocol import EndSession, encode
+    from devices.kiosk_messages import EndSession
+    from devices.protocol import encode
     from devices.simulators import describe
 
     turn = itertools.count(1)

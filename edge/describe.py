@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from devices.payloads import (
+from devices.branch_payloads import (
     ClassInfo,
     CounterInfo,
     Features,
-    Language,
     Names,
     PageOptions,
     ServiceInfo,
     TerminalInfo,
 )
-from devices.protocol import Describe, Role
+from devices.message_base import Role
+from devices.payloads import Language
+from devices.session_messages import Describe
 from edge.config import BranchConfig
 
 LANGUAGES: tuple[Language, ...] = ("zh", "en")

@@ -19,8 +19,9 @@ from typing import Any, Protocol
 
 import msgspec
 
-from devices.payloads import RecentCall, ServingRow, TicketInfo
-from devices.protocol import Alert, BoardSnapshot, Call, QueueUpdate
+from devices.caller_messages import BoardSnapshot, Call
+from devices.console_messages import Alert, QueueUpdate
+from devices.queue_payloads import RecentCall, ServingRow, TicketInfo
 from edge.queue.day import day_start, next_day_start
 from edge.queue.engine import QueueEngine
 from edge.queue.events import (

@@ -12,7 +12,7 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING
 
-from devices.payloads import GuidanceData, Passage, RiskFlag
+from devices.result_payloads import GuidanceData, Passage, RiskFlag
 from intents.guardrails.verdict import describe_flag, mask
 from intents.understanding.catalog import INTENTS
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
-from devices.protocol import Call
+from devices.caller_messages import Call
 from edge.config import BranchConfig
 from edge.desk import QueueDesk
 from edge.jobs import Job, at_day_rollover, every

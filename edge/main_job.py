@@ -63,7 +63,7 @@ def run_demo_job(extra: list[str], data_dir: str, console: bool | None = None) -
             assert log_path is not None
             with log_path.open("a", encoding="utf-8") as sink:
                 threading.Thread(target=_pump, args=(proc.stdout, sink), daemon=True).start()
-                from ui.app import run_console
+                from ui.console_cli import run_console
 
                 user, credential, counter = MANAGER
                 run_console(url, user, credential, counter)

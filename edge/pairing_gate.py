@@ -22,8 +22,9 @@ from websockets.datastructures import Headers
 from websockets.http11 import Response
 
 from devices.peer import Identity
-from devices.protocol import Error, ProtocolError
+from devices.protocol import ProtocolError
 from devices.ratelimit import TokenBucket
+from devices.session_messages import Error
 from edge import pairing
 from edge.config import DeviceCredential, PairingSettings
 from edge.jobs import Job, every

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-from devices.payloads import RemoteLlmHealth
+from devices.health_payloads import RemoteLlmHealth
 from edge.config import BranchConfig
 from intents.answers.remote import RemoteLlm
 from intents.answers.tier import LlmTier

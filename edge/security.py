@@ -14,7 +14,7 @@ import stat
 from pathlib import Path
 
 from devices.ratelimit import RateSettings
-from devices.server import Limits
+from devices.server_api import Limits
 from edge.config import DEMO_DEVICES, BranchConfig, ServerSettings
 
 

@@ -13,66 +13,43 @@ from collections.abc import AsyncIterator, Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
-import msgspec
 from websockets.datastructures import Headers
 from websockets.http11 import Response
 
-from devices.payloads import (
-    BundleStatus,
-    Features,
+from devices.caller_messages import BoardSnapshot, Call
+from devices.console_messages import Alert, ConsoleSnapshot, QueueUpdate, TurnLog
+from devices.health_payloads import (
     Health,
-    JobHealth,
-    LaneHealth,
-    SpeechHealth,
-    Versions,
 )
-from devices.protocol import (
-    Ack,
-    Alert,
-    AudioEnd,
-    AudioStart,
-    BoardSnapshot,
-    Call,
-    Command,
-    ConsoleSnapshot,
-    Describe,
-    DescribeRequest,
-    EndSession,
-    Hello,
-    KioskContext,
-    KioskText,
-    Message,
-    PlaybackFinished,
-    PlaybackStarted,
-    PlaybackStopped,
-    ProtocolError,
-    QueueUpdate,
-    TurnLog,
-)
+from devices.message_base import Message
+from devices.protocol import ProtocolError
 from devices.server import DeviceServer, Identity, Peer
+from devices.session_messages import Describe, Hello
 from devices.static import StaticSite
 from edge.branch_facts import build_policy, model_versions
 from edge.bundle_fetch import BundleFetcher
 from edge.bundle_swap import ServiceModels
 from edge.call_voice import CallAnnouncer
 from edge.central_link import CentralLink
-from edge.central_wiring import box_health, central_jobs, provisioning_for, with_central
+from edge.central_wiring import box_health, central_jobs, provisioning_for
 from edge.config import BranchConfig
-from edge.console_commands import console_snapshot, run_command
+from edge.console_commands import console_snapshot
 from edge.day_sketch import DaySketch
-from edge.describe import describe_branch
 from edge.desk import QueueDesk
+from edge.device_messages import handle_audio, handle_message
 from edge.housekeeping import branch_jobs
 from edge.jobs import Job, Supervisor, every
 from edge.kb_cli import IndexingStopped, open_hub
 from edge.lanes import LaneBusy, Lanes, LaneSnapshot
 from edge.metrics import Metrics
 from edge.pairing_gate import DeviceGates, DevicePairing, authenticate_device, revocation_job
-from edge.remote_tier import RemoteTierCollector, remote_health, with_remote_tier
+from edge.remote_tier import RemoteTierCollector, with_remote_tier
 from edge.security import limits_from, tls_context
+from edge.service_health import describe_for, service_health
 from edge.sessions import KioskSession
 from edge.staff_gate import StaffGate
 from edge.store import Store
+from edge.turn_records import record_turn
 from edge.understanding import load_understanding
 from edge.updates import EdgeUpdater
 from edge.voice import SpeechResources, VoiceChannel
@@ -322,96 +299,17 @@ class Service:
             await session.close()
 
     async def on_message(self, peer: Peer, msg: Message) -> None:
-        assert self.desk is not None and self.store is not None
-        if isinstance(msg, Ack):
-            await self.desk.ack_call(msg.call)
-            return
-        if isinstance(msg, Command):
-            peer.send(await run_command(self, peer, msg))
-            return
-        if isinstance(msg, DescribeRequest):
-            peer.send(self.describe(peer, msg.id))
-        if isinstance(msg, PlaybackStarted | PlaybackFinished | PlaybackStopped):
-            kind = ("started" if isinstance(msg, PlaybackStarted) else
-                    "finished" if isinstance(msg, PlaybackFinished) else "stopped")
-            self.playback[kind] += 1
-            (self.speaking.add if kind == "started" else self.speaking.discard)(peer.device_id)
-            session = self.sessions.get(peer.device_id)
-            if (isinstance(msg, PlaybackStopped) and msg.reason == "barge_in_page"
-                    and session is not None and session.voice is not None):
-                session.voice.stopped_by_page(msg.turn)  # synthesise no more of that reply
-            return
-        session = self.sessions.get(peer.device_id)
-        if session is None:
-            raise ProtocolError("no_session", "This kiosk has no conversation.", msg.id)
-        if isinstance(msg, KioskText):
-            await session.on_text(msg)
-        elif isinstance(msg, KioskContext):
-            await session.on_context(msg)
-        elif isinstance(msg, EndSession):
-            await session.on_end(msg)
-        elif isinstance(msg, AudioStart | AudioEnd):
-            voice = self._voice(session, msg.id)
-            await (voice.start(msg) if isinstance(msg, AudioStart) else voice.end(msg))
-        else:
-            raise ProtocolError("unsupported", f"{type(msg).__name__} is not handled yet.",
-                                msg.id)
+        await handle_message(self, peer, msg)
 
     async def on_audio(self, peer: Peer, stream: int, seq: int, pcm: bytes) -> None:
-        session = self.sessions.get(peer.device_id)
-        if session is None:
-            raise ProtocolError("no_session", "This device has no conversation.")
-        try:
-            await self._voice(session, None).frame(stream, pcm)
-        except LaneBusy:  # speech detection is saturated: this frame is dropped, said once
-            raise ProtocolError("busy", "The service is very busy right now; please say that "
-                                "again in a moment.", refusal=True) from None
-
-    def _voice(self, session: KioskSession, ref: str | None) -> VoiceChannel:
-        if session.voice is None or not session.voice.res.listening:
-            why = "; ".join(self.speech.problems) if self.speech else "disabled in branch.toml"
-            raise ProtocolError("speech_unavailable", "Speech input is not available on "
-                                f"this service ({why}); please send text turns.", ref)
-        return session.voice
+        await handle_audio(self, peer, stream, seq, pcm)
 
     def health(self) -> Health:
-        desk = self.desk
-        return Health(
-            branch=self.config.branch.id,
-            uptime_s=round(time.time() - self.started_at, 1),
-            queue_ops=desk.ops if desk else 0,
-            waiting=sum(desk.engine.waiting_counts().values()) if desk else 0,
-            pending_calls=len(desk.pending_calls) if desk else 0,
-            open_alerts=len(desk.alerts) if desk else 0,
-            turn_failures=dict(self.turn_failures),
-            playback=dict(self.playback),
-            router="loaded" if self._understand is not None else "absent",
-            speech=self.speech.health() if self.speech else SpeechHealth(enabled=False),
-            versions=Versions(**self.versions, knowledge=self._knowledge_version()),
-            knowledge=(("hybrid" if self.hub.dense else "keyword") if self.hub is not None
-                       else f"failed: {self.hub_error}" if self.hub_error else "loading"),
-            jobs=msgspec.convert(self.jobs.health(), dict[str, JobHealth])
-            if self.jobs is not None else {},
-            lanes=msgspec.convert(self.lanes.health(), dict[str, LaneHealth]),
-            bundle=self._bundle_status(),
-            remote_llm=remote_health(self.llm),
-        )
+        return service_health(self)
 
     def describe(self, peer: Peer, ref: str | None = None) -> Describe:
         """The branch for this device's page, with what works right now."""
-        sp = self.speech
-        features = Features(speech_in=sp is not None and sp.listening,
-                            speech_out=sp is not None and sp.tts is not None,
-                            llm=self.llm is not None, knowledge=self.hub is not None,
-                            forms=["account_opening"])
-        return describe_branch(self.config, peer.role, features, ref)
-
-    def _knowledge_version(self) -> str:
-        hub = self.hub
-        if hub is None:
-            return "loading"
-        sources = {p.source for p in hub.passages}
-        return f"{len(sources)} documents, {len(hub.passages)} passages"
+        return describe_for(self, peer, ref)
 
     async def _llm_route(self, text: str, candidates: list[tuple[str, str]]) -> str | None:
         """The LLM tier picks among the router's close candidates (None: late, busy, unsure);
@@ -466,15 +364,6 @@ class Service:
         if self.server is not None:
             self.server.close_login(login, reason)
 
-    def _bundle_status(self) -> BundleStatus:
-        """The updater's view plus where signed bundles come from and whether to worry."""
-        status = with_central(
-            self.updater.status() if self.updater is not None else BundleStatus(), self.central)
-        if self.fetcher is None:
-            return status
-        trust = self.fetcher.status()
-        return msgspec.structs.replace(status, trust=f"{trust.state}: {trust.detail}")
-
     def _connections(self) -> dict[str, int]:
         return self.server.connections() if self.server else {}
 
@@ -509,20 +398,7 @@ class Service:
         self.turn_failures[code] = self.turn_failures.get(code, 0) + 1
 
     def _turn_logged(self, turn: TurnLog) -> None:
-        self.recent_turns.append(turn)
-        self.to_consoles(turn)
-        if turn.speaker == "customer":
-            kind = "voice" if "stt_final" in turn.timings_ms else "text"
-            self.metrics.observe_turn(kind, turn.intent, turn.timings_ms)
-            if self.day_sketch is not None:
-                self.day_sketch.turn(kind, turn.timings_ms)
-            log.info("turn %s/%d %s intent=%s timings_ms=%s", turn.device, turn.turn, kind,
-                     turn.intent, turn.timings_ms)
-        assert self.store is not None
-        self.spawn(self.store.add_transcripts([{
-            "at": time.time(), "device": turn.device, "turn": turn.turn,
-            "speaker": turn.speaker, "text": turn.text, "intent": turn.intent or ""}]),
-            "transcript")
+        record_turn(self, turn)
 
     def console_snapshot(self) -> ConsoleSnapshot:
         """Everything a console shows, from the service's state."""

@@ -1,12 +1,12 @@
 """One kiosk's conversation shell: carries out what the conversation core decides.
 
 Text and voice turns take one path (`edge/conversation.py` decides; this module gathers the
-facts it asks for, issues tickets through the queue desk, raises staff alerts, answers and
-logs the masked turn). Turns wait in a short per-kiosk inbox and run in one worker task, in
-the order they came, so the connection's reader never waits for a turn: a barge-in or a
-`context` message lands while an answer is still being written. Every turn ends in exactly
-one `reply` or one `error`; a refused or failed turn leaves the conversation where it was,
-and is logged and counted.
+facts it asks for, issues tickets through the queue desk (`edge/session_tickets.py`), raises
+staff alerts, answers and logs the masked turn). Turns wait in a short per-kiosk inbox and
+run in one worker task, in the order they came, so the connection's reader never waits for
+a turn: a barge-in or a `context` message lands while an answer is still being written.
+Every turn ends in exactly one `reply` or one `error`; a refused or failed turn leaves the
+conversation where it was, and is logged and counted.
 """
 
 from __future__ import annotations
@@ -22,17 +22,11 @@ from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any
 
-from devices.protocol import (
-    Alert,
-    EndSession,
-    Error,
-    KioskContext,
-    KioskText,
-    ProtocolError,
-    TicketCancelled,
-    TurnLog,
-)
+from devices.console_messages import Alert, TurnLog
+from devices.kiosk_messages import EndSession, KioskContext, KioskText
+from devices.protocol import ProtocolError
 from devices.server import Peer
+from devices.session_messages import Error
 from edge.appointments import look_up
 from edge.config import SessionSettings
 from edge.conversation import (
@@ -43,12 +37,10 @@ from edge.conversation import (
     TurnInput,
     form_card,
     go_terminal,
-    ticket_card,
 )
 from edge.desk import QueueDesk
 from edge.lanes import LaneBusy, run_on
-from edge.queue.model import QueueError, TicketView
-from edge.store import BookingTaken
+from edge.session_tickets import KioskTickets
 from edge.voice import TurnTimer, VoiceChannel
 from intents.answers.composer import Answer
 from intents.dialogue.appointment_rules import Booking
@@ -123,6 +115,7 @@ class KioskSession:
         self.max_waiting = settings.max_queued_turns
         self._inbox: deque[_Queued] = deque()  # turns waiting behind the one being answered
         self._worker: asyncio.Task[None] | None = None
+        self.tickets = KioskTickets(peer, desk, self.core)
 
     # ------------------------------------------------------------ the core's state, for staff
 
@@ -351,7 +344,7 @@ class KioskSession:
                 feed.put(text)
 
         if isinstance(action, CancelTicket):
-            parts.kept = not await self._withdraw(action.number, d, add)
+            parts.kept = not await self.tickets.withdraw(action.number, d, add)
         elif parts.kept and not isinstance(action, AlertStaff):
             return  # the customer keeps the ticket being called; the teller sorts it out
         elif isinstance(action, Say):
@@ -370,14 +363,14 @@ class KioskSession:
                 text=mask_pii(action.text), device=self.peer.device_id, at=self.clock(),
                 requires_ack=action.severity != "info"))
         elif isinstance(action, IssueTicket):
-            view = await self._issue(action.service, action.priority_class, action.flags,
-                                     action.intent)
+            view = await self.tickets.issue(action.service, action.priority_class,
+                                            action.flags, action.intent)
             parts.issued.append((action.intent, view.number))
-            add(self._send_ticket(view, d))
+            add(self.tickets.send(view, d))
         elif isinstance(action, CheckIn):
-            add(await self._check_in(action, d))
+            add(await self.tickets.check_in(action, d))
         elif isinstance(action, ShowTicket):
-            add(self._show_ticket(action.number, d))
+            add(self.tickets.show(action.number, d))
         elif isinstance(action, AnswerQuestion):
             text, sources, spoken = await self._answer(action, lang, feed)
             add(text, spoken)
@@ -403,26 +396,6 @@ class KioskSession:
                                          "intent": d.understood.intent,
                                          "warning": d.warning})
 
-    async def _withdraw(self, number: str, d: Decision, add: Callable[[str], None]) -> bool:
-        """Cancel a ticket the customer says was wrong; False when it is past cancelling."""
-        lang = d.language
-        withdrawn = False
-        try:
-            view = self.desk.engine.find(number)
-            if view.state == "waiting":  # once called, the teller helps or transfers it
-                await self.desk.run("cancel", view.id, reason="corrected")
-                withdrawn = True
-        except QueueError:  # gone meanwhile
-            pass
-        if not withdrawn:
-            log.info("kiosk %s: ticket %s kept (no longer waiting)", self.peer.device_id, number)
-            add(t("ticket_kept", lang, number=number))
-            return False
-        self.peer.send(TicketCancelled(id=d.prepared.input.ref, turn=d.prepared.turn,
-                                       number=number))
-        add(t("ticket_cancelled", lang, number=number))
-        return True
-
     async def _answer(self, action: AnswerQuestion, lang: str,
                       feed: TextFeed | None) -> tuple[str, list[str], bool]:
         """A grounded answer with its sources, or the policy's fallback sentence; and whether
@@ -441,61 +414,3 @@ class KioskSession:
         if found is None or found.mode == "none":
             return action.fallback, [], False
         return found.text, list(found.sources), say is not None
-
-    async def _issue(self, service: str, priority_class: str, action_flags: tuple[str, ...],
-                     intent: str | None, appointment_at: float | None = None,
-                     check_in: str | None = None) -> TicketView:
-        """Issue a ticket (committed before anyone hears of it) with the customer's class;
-        a queue refusal becomes the turn's error."""
-        flags, vip = self.core.priority(action_flags, priority_class)
-        try:
-            outcome = await self.desk.run("issue", service, language=self.core.state.language,
-                                          flags=flags, vip_tier=vip, intent=intent,
-                                          appointment_at=appointment_at,
-                                          origin=self.peer.device_id, check_in=check_in)
-        except QueueError as err:
-            raise ProtocolError(err.code, err.message, refusal=True) from None
-        return outcome.ticket
-
-    async def _check_in(self, action: CheckIn, d: Decision) -> str:
-        """The ticket and the booking's mark commit together: a crash between them, or two
-        kiosks checking the same booking in at once, can never leave a ticket nobody heard of."""
-        settings = self.desk.engine.settings
-        booked = action.booked_class
-        cls = action.priority_class
-        flags = action.flags
-        if booked is not None and booked.startswith("vip") and not cls.startswith("vip"):
-            cls = booked
-        elif booked == settings.care_class and not flags:
-            flags = ("elderly",)  # booked as a care customer; the queue has one care class
-        try:
-            view = await self._issue(action.service, cls, flags, action.intent,
-                                     appointment_at=action.appointment_at,
-                                     check_in=action.number)
-        except BookingTaken:
-            # Another kiosk checked this booking in a moment ago: show the ticket it got.
-            row = await self.desk.store.appointment(action.number)
-            if row is None or not row["ticket"]:
-                raise ProtocolError("appointment_changed", "The appointment changed while "
-                                    "checking in; please ask a member of staff.") from None
-            return self._show_ticket(row["ticket"], d)
-        return self._send_ticket(view, d)
-
-    def _show_ticket(self, number: str, d: Decision) -> str:
-        """The ticket an appointment got earlier: shown again while it waits."""
-        try:
-            view = self.desk.engine.find(number)
-        except QueueError:
-            view = None
-        if view is None or view.state != "waiting":
-            return t("ticket_not_waiting", d.language, number=number)
-        return self._send_ticket(view, d)
-
-    def _send_ticket(self, view: TicketView, d: Decision) -> str:
-        """Tell the kiosk about a ticket; returns the sentence for the reply."""
-        card = ticket_card(view, self.desk.engine.settings, d.prepared.turn,
-                           d.prepared.input.ref, d.language)
-        self.peer.send(card)
-        return card.text
-
-

@@ -23,7 +23,7 @@ from typing import Any, Protocol
 
 import msgspec
 
-from devices.payloads import BundleStatus
+from devices.health_payloads import BundleStatus
 from edge.config import BranchConfig
 from edge.jobs import Job, every
 from provisioning import manifest as m

@@ -21,17 +21,11 @@ import numpy as np
 import numpy.typing as npt
 
 from devices.frames import KIND_AUDIO_OUT, AudioFrame
-from devices.payloads import SpeechHealth
-from devices.protocol import (
-    AudioEnd,
-    AudioStart,
-    Error,
-    ProtocolError,
-    SpeechOut,
-    StopAudio,
-    Transcript,
-)
+from devices.health_payloads import SpeechHealth
+from devices.kiosk_messages import AudioEnd, AudioStart, SpeechOut, StopAudio, Transcript
+from devices.protocol import ProtocolError
 from devices.server import Peer
+from devices.session_messages import Error
 from edge.lanes import LaneBusy
 from intents.guardrails.masking import mask_pii
 from speech.audio import FrameSplitter, PcmStreamDecoder

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 import msgspec
 
-from devices.payloads import WhatIfData
+from devices.result_payloads import WhatIfData
 from edge.config import BranchConfig, ConfigError
 from edge.queue.engine import QueueEngine
 from edge.queue.forecast import same_weekday_days, situation

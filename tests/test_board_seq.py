@@ -4,7 +4,7 @@ call announcement the service synthesises says Mandarin first, English for Engli
 
 from __future__ import annotations
 
-from devices.protocol import Call
+from devices.caller_messages import Call
 from edge.call_voice import announcement, call_stream
 from edge.desk import BOARD_DAY_CALLS, DeskState, board_base
 from edge.queue.events import CallAcked, CallSent

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from devices.payloads import BundleStatus
+from devices.health_payloads import BundleStatus
 from edge.service import Service
 from tests.bundles import component, deliver, knowledge, model
 from tests.conftest import make_config

@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 from textual.widgets import DataTable, Static
 
-from devices.payloads import AppointmentsData
-from devices.protocol import Error, Result
+from devices.console_messages import Result
+from devices.result_payloads import AppointmentsData
+from devices.session_messages import Error
 from tests.conftest import Running
 from tests.test_appointments import book_rows, booked_service
 from tests.test_console_pilot import answered, console, issue, rows, until

@@ -15,18 +15,10 @@ from websockets.asyncio.server import ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 
-from devices.protocol import (
-    PROTOCOL_VERSION,
-    Bye,
-    ConsoleSnapshot,
-    Describe,
-    Error,
-    Message,
-    QueueUpdate,
-    Result,
-    Welcome,
-    encode,
-)
+from devices.console_messages import ConsoleSnapshot, QueueUpdate, Result
+from devices.message_base import Message
+from devices.protocol import PROTOCOL_VERSION, encode
+from devices.session_messages import Bye, Describe, Error, Welcome
 from tests.conftest import Running
 from tests.wsclient import login, recv_until
 from ui.client import Backoff, ConsoleClient, LinkStatus

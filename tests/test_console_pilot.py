@@ -12,8 +12,9 @@ from textual.pilot import Pilot
 from textual.widgets import DataTable, OptionList, Static
 from websockets.asyncio.client import ClientConnection
 
-from devices.payloads import GuidanceData, SearchData
-from devices.protocol import Error, Result
+from devices.console_messages import Result
+from devices.result_payloads import GuidanceData, SearchData
+from devices.session_messages import Error
 from tests.conftest import Running
 from tests.wsclient import login, recv_until
 from ui.app import ConsoleApp

@@ -18,8 +18,9 @@ from syrupy.assertion import SnapshotAssertion
 from syrupy.location import PyTestLocation
 from textual.widgets import DataTable, Static
 
-from devices.payloads import WhatIfData
-from devices.protocol import Result, decode_server
+from devices.console_messages import Result
+from devices.protocol import decode_server
+from devices.result_payloads import WhatIfData
 from ui.app import ConsoleApp
 from ui.appointments_pane import AppointmentsPane
 from ui.client import LinkStatus

@@ -9,8 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from rich.cells import cell_len
 
-from ui.app import main
 from ui.client import LinkStatus
+from ui.console_cli import main
 from ui.view import (
     appointment_counts,
     appointment_rows,

@@ -6,8 +6,9 @@ import json
 
 from textual.widgets import Static
 
-from devices.payloads import WhatIfData
-from devices.protocol import Error, Result
+from devices.console_messages import Result
+from devices.result_payloads import WhatIfData
+from devices.session_messages import Error
 from edge.queue.forecast import situation
 from edge.queue.staffing import parse_changes
 from edge.queue.whatif import what_if

@@ -7,7 +7,8 @@ import itertools
 import msgspec
 import pytest
 
-from devices.protocol import KioskContext, ProtocolError
+from devices.kiosk_messages import KioskContext
+from devices.protocol import ProtocolError
 from edge.conversation import Conversation, ReplyParts, TurnInput
 from intents.dialogue.policy import DialogueState, IssueTicket, Policy, Say, Terminal, Understanding
 

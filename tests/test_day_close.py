@@ -9,7 +9,8 @@ from typing import Any
 import msgspec
 import pytest
 
-from devices.protocol import Alert, BoardSnapshot, Call, QueueUpdate
+from devices.caller_messages import BoardSnapshot, Call
+from devices.console_messages import Alert, QueueUpdate
 from edge.desk import QueueDesk
 from edge.queue import QueueSettings
 from edge.queue.day import day_start

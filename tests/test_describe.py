@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from devices.payloads import Features
-from devices.protocol import Describe, decode_server, encode
+from devices.branch_payloads import Features
+from devices.protocol import decode_server, encode
+from devices.session_messages import Describe
 from edge.describe import describe_branch
 from tests.conftest import Running, make_config
 from tests.wsclient import login, recv_json, recv_until

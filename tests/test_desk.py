@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from devices.protocol import Alert, Call
+from devices.caller_messages import Call
+from devices.console_messages import Alert
 from edge.desk import QueueDesk
 from edge.queue.model import QueueError
 from edge.queue.settings import QueueSettings

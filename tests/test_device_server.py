@@ -21,16 +21,13 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from devices.frames import HEADER, MAGIC
-from devices.protocol import (
-    PROTOCOL_VERSION,
-    Error,
-    Hello,
-    KioskText,
-    Message,
-    ProtocolError,
-)
-from devices.server import REPLACED, DeviceServer, Identity, Limits, Peer
+from devices.kiosk_messages import KioskText
+from devices.message_base import Message
+from devices.protocol import PROTOCOL_VERSION, ProtocolError
+from devices.server import REPLACED, DeviceServer, Identity, Peer
+from devices.server_api import Limits
 from devices.server_log import LibraryLog
+from devices.session_messages import Error, Hello
 from tests.hostile import counting_logs, flood, frame, upgrade
 
 TIMEOUT = 5.0

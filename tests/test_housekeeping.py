@@ -9,7 +9,7 @@ from typing import Any
 
 import msgspec
 
-from devices.protocol import Call
+from devices.caller_messages import Call
 from edge.desk import QueueDesk
 from edge.housekeeping import branch_jobs
 from edge.jobs import Supervisor

@@ -5,7 +5,8 @@ from __future__ import annotations
 import msgspec
 import pytest
 
-from devices import payloads as w
+from devices.queue_payloads import Board, TicketInfo
+from devices.result_payloads import ClassReportRow, ServiceReportRow
 from edge.queue.engine import QueueEngine
 from edge.queue.model import TicketView
 from edge.queue.reports import ClassRow, ReportRow
@@ -17,7 +18,7 @@ def _fields(cls: type[msgspec.Struct]) -> set[str]:
 
 
 @pytest.mark.parametrize(("engine_side", "wire_side"), [
-    (TicketView, w.TicketInfo), (ReportRow, w.ServiceReportRow), (ClassRow, w.ClassReportRow)])
+    (TicketView, TicketInfo), (ReportRow, ServiceReportRow), (ClassRow, ClassReportRow)])
 def test_engine_structs_match_their_payloads(engine_side: type[msgspec.Struct],
                                              wire_side: type[msgspec.Struct]) -> None:
     assert _fields(engine_side) == _fields(wire_side)
@@ -31,7 +32,7 @@ def test_a_busy_board_converts_to_the_typed_board() -> None:
         now[0] += 30.0
     called = engine.call_next("c1")
     engine.start(called.ticket.id)
-    board = msgspec.convert(engine.board(per_service=1), w.Board)
+    board = msgspec.convert(engine.board(per_service=1), Board)
     assert board.waiting_per_service == 1 and sum(board.waiting_counts.values()) == 3
     assert [c.ticket for c in board.counters if c.ticket] == [called.ticket.number]
     assert board.counters[0].state == "serving"

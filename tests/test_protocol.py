@@ -14,7 +14,9 @@ from hypothesis import strategies as st
 
 from devices import protocol as p
 from devices import protocol_doc
+from devices.console_messages import Result
 from devices.frames import HEADER_BYTES, KIND_AUDIO_IN, AudioFrame, FrameError, decode_frame
+from devices.message_base import Message, Role
 from tests.conftest import REPO
 
 DOC = (REPO / "devices" / "PROTOCOL.md").read_text(encoding="utf-8")
@@ -122,7 +124,7 @@ type_names = st.sampled_from([p.type_name(c) for c in p.ALL_MESSAGES] + ["", "x"
 @given(body=st.dictionaries(st.text(max_size=12), json_values, max_size=6), kind=type_names,
        role=st.sampled_from(["kiosk", "caller", "console"]))
 def test_random_messages_never_escape_as_other_exceptions(body: dict[str, Any], kind: str,
-                                                          role: p.Role) -> None:
+                                                          role: Role) -> None:
     body["type"] = kind
     try:
         msg = p.decode_client(json.dumps(body), role)
@@ -194,31 +196,31 @@ def _values(t: msgspec.inspect.Type) -> st.SearchStrategy[Any]:
     raise AssertionError(f"no strategy for {t}")
 
 
-def _messages(classes: tuple[type[p.Message], ...]) -> st.SearchStrategy[p.Message]:
+def _messages(classes: tuple[type[Message], ...]) -> st.SearchStrategy[Message]:
     return st.one_of([_values(msgspec.inspect.type_info(c)) for c in classes])
 
 
 @settings(max_examples=300, deadline=None)
 @given(msg=_messages(p.SERVER_MESSAGES))
-def test_every_server_message_round_trips(msg: p.Message) -> None:
+def test_every_server_message_round_trips(msg: Message) -> None:
     assert p.decode_server(p.encode(msg)) == msg
 
 
 @pytest.mark.parametrize("role", ["kiosk", "caller", "console"])
 @settings(max_examples=150, deadline=None)
 @given(data=st.data())
-def test_every_client_message_round_trips(role: p.Role, data: st.DataObject) -> None:
+def test_every_client_message_round_trips(role: Role, data: st.DataObject) -> None:
     msg = data.draw(_messages(p.CLIENT_MESSAGES[role]))
     assert p.decode_client(p.encode(msg), role) == msg
 
 
 def test_result_data_is_told_apart_by_its_kind() -> None:
-    from devices.payloads import AppointmentsData, ReportData, SearchData
+    from devices.result_payloads import AppointmentsData, ReportData, SearchData
 
     for data in (SearchData(query="q", passages=[]), ReportData(day="d", services=[], classes=[]),
                  AppointmentsData(day="d", counts={}, appointments=[])):
-        msg = p.Result(ref="r", action="report", data=data)
+        msg = Result(ref="r", action="report", data=data)
         back = p.decode_server(p.encode(msg))
-        assert isinstance(back, p.Result) and type(back.data) is type(data)
+        assert isinstance(back, Result) and type(back.data) is type(data)
     with pytest.raises(p.ProtocolError):
         p.decode_server('{"type": "result", "ref": "r", "action": "report", "data": {"day": "d"}}')

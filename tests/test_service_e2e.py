@@ -152,8 +152,8 @@ async def test_two_tellers_calling_at_once_never_get_the_same_ticket(running: Ru
 
 
 async def test_a_stuck_client_is_disconnected_without_hurting_others() -> None:
-    from devices.protocol import Bye
     from devices.server import Identity, Peer
+    from devices.session_messages import Bye
 
     class NeverReads:
         """A socket whose peer stopped reading: send blocks forever."""

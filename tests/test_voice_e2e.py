@@ -194,8 +194,8 @@ async def test_an_anti_fraud_warning_is_never_cut(voiced: Running) -> None:
 
 
 async def test_kiosk_simulator_speaks_a_file(voiced: Running) -> None:
-    from devices.protocol import Reply
-    from devices.protocol import Transcript as TranscriptMsg
+    from devices.kiosk_messages import Reply
+    from devices.kiosk_messages import Transcript as TranscriptMsg
     from devices.simulators import Endpoint, run_kiosk_audio
 
     lines: list[str] = []

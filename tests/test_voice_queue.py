@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
-from devices.protocol import SpeechOut
+from devices.kiosk_messages import SpeechOut
 from edge.voice import SpeechResources, VoiceChannel
 from speech.settings import SttSettings, VadSettings
 from speech.tts import SpeechChunk

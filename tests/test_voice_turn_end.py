@@ -17,7 +17,7 @@ import numpy.typing as npt
 import pytest
 import soundfile as sf
 
-from devices.protocol import AudioStart
+from devices.kiosk_messages import AudioStart
 from edge.sessions import request_confidence
 from edge.understanding import load_understanding
 from edge.voice import SpeechResources, TurnTimer, VoiceChannel

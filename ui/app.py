@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import argparse
-import getpass
-import os
 import ssl
-import sys
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from datetime import tzinfo
 from typing import Any, ClassVar
 
@@ -21,25 +17,26 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Input, Static, TabbedContent, TabPane
 
-from devices.payloads import GuidanceData, SearchData, WhatIfData
-from devices.protocol import (
-    PROTOCOL_VERSION,
-    Alert,
-    Bye,
-    ConsoleSnapshot,
-    Error,
-    Message,
-    QueueUpdate,
-    Result,
-    TurnLog,
-)
+from devices.console_messages import Alert, ConsoleSnapshot, QueueUpdate, Result, TurnLog
+from devices.message_base import Message
+from devices.protocol import PROTOCOL_VERSION
+from devices.result_payloads import GuidanceData, SearchData, WhatIfData
+from devices.session_messages import Bye, Error
 from ui.appointments_pane import AppointmentsPane
 from ui.client import ConsoleClient, LinkStatus, Reply
-from ui.dialogs import ChoiceScreen, ConfirmScreen, DeviceScreen, HelpScreen, PasswordScreen
+from ui.dialogs import HelpScreen, PasswordScreen
 from ui.queue_pane import QueuePane
 from ui.search_report import KnowledgePane, ReportPane
 from ui.side_panes import AlertsPane, HealthPane, KiosksPane
-from ui.view import CLASS_LABELS, SETTABLE_CLASSES, alert_line, status_line
+from ui.staff_actions import (
+    ask_ack_alert,
+    ask_cancel,
+    ask_pair_device,
+    ask_priority,
+    ask_transfer,
+    ask_walk_in,
+)
+from ui.view import alert_line, status_line
 from ui.whatif_pane import WhatIfPane
 
 TABS = ("queue", "alerts", "kiosks", "knowledge", "report", "health", "appointments", "whatif")
@@ -280,89 +277,23 @@ class ConsoleApp(App[None]):
                         timeout=20)
             self.action_show_tab("knowledge")
 
-    def _target(self) -> tuple[str | None, str | None, str]:
-        """(counter, ticket, label): a highlighted waiting ticket, else the counter's ticket."""
-        ticket = self._base.query_one(QueuePane).selected_ticket()
-        if ticket is not None:
-            return self.counter, ticket, ticket
-        counter = self.counter or self._base.query_one(QueuePane).selected_counter()
-        row = next((c for c in self.counters if c.get("id") == counter), {})
-        return counter, None, str(row.get("ticket") or f"the ticket at {counter}")
-
     def action_transfer(self) -> None:
-        counter, ticket, label = self._target()
-        services = [(s, s) for s in self.board.get("waiting_counts", {})]
-
-        def chosen(service: str | None) -> None:
-            if service:
-                self.send("transfer", counter=counter, ticket=ticket, service=service)
-        self.push_screen(ChoiceScreen(f"Transfer {label} to which service?", services), chosen)
+        ask_transfer(self)
 
     def action_walk_in(self) -> None:
-        counter = self._counter_or_complain()
-        services = [(s, s) for s in self.board.get("waiting_counts", {})]
-
-        def chosen(service: str | None) -> None:
-            if service and counter:
-                self.send("walk_in", counter=counter, service=service)
-        if counter:
-            self.push_screen(ChoiceScreen("Walk-in ticket for which service?", services), chosen)
+        ask_walk_in(self)
 
     def action_cancel_ticket(self) -> None:
-        counter, ticket, label = self._target()
-
-        def confirmed(ok: bool | None) -> None:
-            if ok:
-                self.send("cancel", counter=counter, ticket=ticket)
-        self.push_screen(ConfirmScreen(f"Cancel {label}?", "The customer loses the place "
-                                       "in the queue."), confirmed)
+        ask_cancel(self)
 
     def action_priority(self) -> None:
-        counter, ticket, label = self._target()
-        choices = [(c, CLASS_LABELS.get(c) or c) for c in SETTABLE_CLASSES]
-
-        def chosen(cls: str | None) -> None:
-            if cls is None:
-                return
-
-            def confirmed(ok: bool | None) -> None:
-                if ok:
-                    self.send("set_class", counter=counter, ticket=ticket, priority_class=cls)
-            self.push_screen(ConfirmScreen(f"Set {label} to class {cls}?",
-                                           "Changes the customer's place in the queue; "
-                                           "the change is audited."), confirmed)
-        self.push_screen(ChoiceScreen(f"Priority class for {label}", choices), chosen)
+        ask_priority(self)
 
     def action_ack_alert(self) -> None:
-        alert_id = self._base.query_one(AlertsPane).selected()
-        alert = self.alerts.get(alert_id or "")
-        if alert is None:
-            self._say("✗ no open alert to acknowledge", error=True)
-            return
-
-        def done(_: Result) -> None:
-            self.alerts.pop(alert.alert, None)
-            self._draw_alerts()
-            self._draw_status()
-
-        # A large-value alert is a supervisor's verification: the service asks the password
-        action = "verify_alert" if alert.verify else "ack_alert"
-        question = ("Supervisor verification: identity and purpose checked, let the counter "
-                    "go on?" if alert.verify else "Second verification: acknowledge this alert?")
-
-        def confirmed(ok: bool | None) -> None:
-            if ok:
-                self.send(action, on_ok=done, alert=alert.alert)
-        self.push_screen(ConfirmScreen(question, alert_line(msgspec.to_builtins(alert))),
-                         confirmed)
+        ask_ack_alert(self)
 
     def action_pair_device(self) -> None:
-        """A one-time pairing code and link for a kiosk or display page (manager, admin)."""
-
-        def chosen(device: str | None) -> None:
-            if device:
-                self.send("pair_device", device=device.strip())
-        self.push_screen(DeviceScreen("Pair which device? (its id in branch.toml)"), chosen)
+        ask_pair_device(self)
 
     def action_show_tab(self, tab: str) -> None:
         self._base.query_one(TabbedContent).active = f"tab-{tab}"
@@ -456,34 +387,4 @@ class ConsoleApp(App[None]):
         elif isinstance(reply, Error):
             pane.failed(reply.code, reply.message)
             self._say(f"✗ {command}: {reply.code}: {reply.message}", error=True)
-
-
-def run_console(url: str, user: str, credential: str, counter: str | None = None,
-                ca: str | None = None) -> None:
-    """Run the console in this terminal until the user quits (what `branch-teller console` calls).
-    `ca`: the branch CA's PEM file, the only one trusted for wss:// (pinning it)."""
-    tls = None
-    if ca:
-        tls = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=ca)
-        tls.minimum_version = ssl.TLSVersion.TLSv1_2
-    ConsoleApp(url, user, credential, counter, tls=tls).run()
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """`python -m ui --url ws://127.0.0.1:8765 --user teller-1 [--credential ...]`."""
-    parser = argparse.ArgumentParser(prog="branch-teller console", description=__doc__)
-    parser.add_argument("--url", default="ws://127.0.0.1:8765")
-    parser.add_argument("--user", required=True, help="staff login (`branch-teller staff add`)")
-    parser.add_argument("--credential", default=os.environ.get("BRANCH_TELLER_CREDENTIAL"),
-                        help="the staff password (default: $BRANCH_TELLER_CREDENTIAL, else asked)")
-    parser.add_argument("--ca", help="branch CA certificate (PEM) to trust for wss://")
-    parser.add_argument("--counter", default=None, help="act for this counter (default: the "
-                        "counter the service has for this user)")
-    args = parser.parse_args(argv)
-    if not args.credential and sys.stdin.isatty():
-        args.credential = getpass.getpass(f"Password for {args.user}: ")  # not in ps/history
-    if not args.credential:
-        parser.error("a credential is required (--credential or $BRANCH_TELLER_CREDENTIAL)")
-    run_console(args.url, args.user, args.credential, args.counter, args.ca)
-    return 0
 

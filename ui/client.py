@@ -22,21 +22,11 @@ from typing import Any, Literal
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 
+from devices.console_messages import Command, ConsoleSnapshot, Result
 from devices.errors import ErrorCode
-from devices.protocol import (
-    PROTOCOL_VERSION,
-    Bye,
-    Command,
-    ConsoleSnapshot,
-    Error,
-    Hello,
-    Message,
-    ProtocolError,
-    Result,
-    Welcome,
-    decode_server,
-    encode,
-)
+from devices.message_base import Message
+from devices.protocol import PROTOCOL_VERSION, ProtocolError, decode_server, encode
+from devices.session_messages import Bye, Error, Hello, Welcome
 from devices.staff_login import LoginError, StaffSession, confirm, login, logout
 
 log = logging.getLogger("branch_teller.console")

@@ -14,7 +14,7 @@ from textual.containers import Vertical
 from textual.coordinate import Coordinate
 from textual.widgets import DataTable, Static
 
-from devices.protocol import Alert, TurnLog
+from devices.console_messages import Alert, TurnLog
 from ui.view import alert_line, clock_time, health_rows, timings
 
 MAX_TURNS = 200

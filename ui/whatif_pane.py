@@ -9,7 +9,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Input, Static
 
-from devices.payloads import WhatIfData, WhatIfGroup, WhatIfScenario
+from devices.result_payloads import WhatIfData, WhatIfGroup, WhatIfScenario
 from ui.view import duration, percent
 
 PLACEHOLDER = "open c6 · close c3 · serve c4 wealth · prefer c4 vip · break c2 20 (Enter)"

@@ -57,7 +57,7 @@ class BoxHealth(Part):
     """The box's own state (from /health), no customer data."""
 
     uptime_s: float = 0.0
-    trust: str = ""  # "ok: ...", "stale: ...", "rejected: ..." (see devices/payloads.BundleStatus)
+    trust: str = ""  # "ok: ...", "stale: ...", "rejected: ..." (see devices/health_payloads.BundleStatus)
     turn_failures: int = 0  # customer turns that failed since start
     open_alerts: int = 0
     kiosks_online: int = 0
