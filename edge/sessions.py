@@ -58,6 +58,7 @@ from intents.dialogue.policy import (
     ShowTicket,
     Understanding,
 )
+from intents.dialogue.take_ticket import asks_only_for_a_ticket
 from intents.dialogue.values import ShowForm
 from intents.guardrails.masking import mask_pii
 from intents.understanding.router import OUT_OF_SCOPE
@@ -78,6 +79,15 @@ def request_confidence(understood: Understanding) -> float:
     if understood.unsure or understood.intent == OUT_OF_SCOPE:
         return 0.0
     return float(understood.confidence)
+
+
+def pause_confidence(understand: Understand, text: str) -> float:
+    """request_confidence of a voice pause's words; a turn that only asks for a ticket
+    ("帮我取个号吧", heard or misheard) is a complete request whatever the router makes of it:
+    the dialogue answers it with the services menu."""
+    if asks_only_for_a_ticket(text):
+        return 1.0
+    return request_confidence(understand(text))
 
 
 @dataclass
@@ -171,7 +181,7 @@ class KioskSession:
         """How sure routing is of a voice pause's words as a request (semantic end of turn; runs
         on the routing lane, and the router's recent-turns memory then makes the final turn's
         routing of the same words a repeat)."""
-        return request_confidence(self.understand(text))
+        return pause_confidence(self.understand, text)
 
     def _enqueue(self, turn: TurnInput, timer: TurnTimer | None) -> None:
         queued = _Queued(turn, timer)

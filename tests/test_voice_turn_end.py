@@ -18,7 +18,7 @@ import pytest
 import soundfile as sf
 
 from devices.kiosk_messages import AudioStart
-from edge.sessions import request_confidence
+from edge.sessions import pause_confidence
 from edge.understanding import load_understanding
 from edge.voice import SpeechResources, TurnTimer, VoiceChannel
 from speech.settings import SttSettings, VadSettings
@@ -63,7 +63,7 @@ def understood() -> Any:
     understand = load_understanding(ROUTER, use_encoder=False)
 
     def confidence(text: str) -> float:  # what KioskSession.pause_confidence answers
-        return request_confidence(understand(text))
+        return pause_confidence(understand, text)
 
     return confidence
 
@@ -101,7 +101,8 @@ async def pause_waited(text: str, language: str, understood: Any,
 
 
 @pytest.mark.parametrize(("complete", "language"),
-                         [("我想查一下余额。", "zh"), ("I lost my bank card.", "en")])
+                         [("我想查一下余额。", "zh"), ("I lost my bank card.", "en"),
+                          ("帮我去个号吧。", "zh"), ("Can I get a number, please?", "en")])
 async def test_a_complete_request_ends_sooner(complete: str, language: str,
                                               understood: Any) -> None:
     s = VadSettings()
