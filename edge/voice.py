@@ -36,7 +36,7 @@ from speech.stt import Transcript as SttTranscript
 from speech.stt_stream import StreamingTranscriber
 from speech.textnorm import is_backchannel
 from speech.tts import TextFeed, TtsService
-from speech.turn_end import TurnHint, finished, text_hint
+from speech.turn_end import TurnHint, finished, opens_request, text_hint
 from speech.vad import FRAME_MS, FRAME_SAMPLES, SileroVad, VadStream
 
 log = logging.getLogger("branch_teller.voice")
@@ -278,7 +278,8 @@ class VoiceChannel:
             language = _lang(result.language)
             hint = text_hint(result.text, language)
             done = finished(result.text, language)
-            if hint is not TurnHint.OPEN or not done:
+            opener = opens_request(result.text, language)
+            if hint is not TurnHint.OPEN or not (done or opener):
                 self._hint(s, end_ms, hint)  # known from the words alone: no routing to wait for
             if (hint is TurnHint.OPEN and self.understood is not None and result.text
                     and not is_backchannel(result.text, result.language)):
@@ -293,6 +294,8 @@ class VoiceChannel:
                     confidence = 0.0
                 if done and confidence >= self.res.vad_settings.complete_min_confidence:
                     hint = TurnHint.COMPLETE
+                elif opener and confidence < self.res.vad_settings.complete_min_confidence:
+                    hint = TurnHint.TRAILING  # "我想" + words not understood: still looking
         finally:  # whatever happened, the endpointer is not left waiting for an answer
             self._hint(s, end_ms, hint)
 

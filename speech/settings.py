@@ -45,8 +45,11 @@ class VadSettings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fiel
     waits `trailing_end_silence_ms`. Off: `end_silence_ms` always."""
     complete_end_silence_ms: int = 250
     """Silence that ends a turn whose words already make a complete request."""
-    trailing_end_silence_ms: int = 1200
-    """Silence that ends a turn whose words trail off on a filler or a dangling connective."""
+    trailing_end_silence_ms: int = 2000
+    """Silence that ends a turn whose words trail off on a filler or a dangling connective, or
+    open a request with nothing understood after it. A hesitating customer pauses over a
+    second ("我想，那个，" then 1.25 s in bench/voice_requests.py); LiveKit Agents waits up to
+    3 s (endpointing max_delay) when its turn detector reads a turn as unfinished."""
     complete_min_confidence: float = 0.6
     """A finished sentence counts as a complete request only if the router is at least this
     sure of it (and not unsure): a misheard or vague turn keeps the normal pause."""

@@ -73,6 +73,35 @@ def text_hint(text: str, language: str) -> TurnHint:
     return TurnHint.OPEN
 
 
+_ZH_OPENERS: Final = ("我想要", "我想", "我要", "我需要", "我得", "请帮我", "帮我", "麻烦你",
+                      "麻烦", "我是来", "我来", "我打算", "请问")
+_EN_OPENERS: Final = ("i want", "i'd like", "i would like", "i need", "can i", "could i",
+                      "can you", "could you", "i'm here to", "i am here to", "i have to")
+OPENER_REST_ZH: Final = 4  # characters after a Mandarin opener that may still be no request
+OPENER_REST_EN: Final = 2  # words after an English opener
+
+
+def opens_request(text: str, language: str) -> bool:
+    """The words open a request and say little after it ("我想纳克恩": Whisper's reading of
+    "我想，那个，"; "I want, uh"). When routing does not understand the rest with confidence,
+    the customer is most likely still finding words, and the pause is read as trailing."""
+    bare = _TRAILING_SPACE_PUNCT.sub("", text.strip()).lower()
+    if not bare:
+        return False
+    if bare[0].isascii():
+        words = _EN_WORD.findall(bare)
+        joined = " ".join(words)
+        for opener in _EN_OPENERS:
+            if joined == opener or joined.startswith(opener + " "):
+                return len(words) - len(opener.split()) <= OPENER_REST_EN
+        return False
+    squeezed = re.sub(r"[\s,，、.。!！?？…]+", "", bare)
+    for opener in _ZH_OPENERS:
+        if squeezed.startswith(opener):
+            return len(squeezed) - len(opener) <= OPENER_REST_ZH
+    return False
+
+
 def finished(text: str, language: str) -> bool:
     """The sentence ends as sentences end: final punctuation or a final particle, no hanging."""
     t = text.strip()

@@ -6,7 +6,7 @@ import pytest
 
 from speech.endpoint import Endpointer, Event, PossibleEnd, SpeechEnd
 from speech.settings import VadSettings
-from speech.turn_end import TurnHint, finished, judge, text_hint
+from speech.turn_end import TurnHint, finished, judge, opens_request, text_hint
 
 F = 32  # frame ms
 
@@ -155,3 +155,22 @@ def test_a_pending_check_holds_the_normal_pause_until_it_answers() -> None:
     while not [e for e in ep2.feed(0.05, (30 + silence) * F) if isinstance(e, SpeechEnd)]:
         silence += 1
     assert s.trailing_end_silence_ms <= silence * F + F < s.trailing_end_silence_ms + 2 * F
+
+
+@pytest.mark.parametrize(
+    ("text", "language", "opens"),
+    [
+        ("我想纳克恩", "zh", True),  # Whisper's reading of "我想，那个，"
+        ("我想，", "zh", True),
+        ("帮我……", "zh", True),
+        ("请问一下", "zh", True),
+        ("I want, uh", "en", True),
+        ("Can you help?", "en", True),
+        ("我想把这张卡的密码改一下", "zh", False),  # a request says more than four characters
+        ("I want to open a savings account.", "en", False),
+        ("今天天气怎么样", "zh", False),  # no opener
+        ("", "zh", False),
+    ],
+)
+def test_a_request_opener_with_little_after_it(text: str, language: str, opens: bool) -> None:
+    assert opens_request(text, language) is opens

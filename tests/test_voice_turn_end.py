@@ -128,6 +128,18 @@ async def test_trailing_off_waits_longer(trailing: str, language: str, understoo
     assert pause >= VadSettings().trailing_end_silence_ms
 
 
+@pytest.mark.parametrize(("opened", "language"),
+                         [("我想纳克恩", "zh"), ("我想", "zh"), ("Can you help?", "en")])
+async def test_an_opener_with_nothing_understood_after_it_waits_longer(
+        opened: str, language: str, understood: Any) -> None:
+    """"我想，那个，" came back from Whisper as "我想纳克恩" (no filler left to see): the words
+    open a request and the router understands nothing after the opener, so the customer is
+    still finding words."""
+    assert understood(opened) < VadSettings().complete_min_confidence
+    pause = await pause_waited(opened, language, understood)
+    assert pause >= VadSettings().trailing_end_silence_ms
+
+
 @pytest.mark.parametrize(("digits", "language"),
                          [("我的手机号是13812345678。", "zh"), ("My number is 5 5 5 1 2 3 4.", "en")])
 async def test_dictated_digits_keep_the_long_pause(digits: str, language: str,
