@@ -218,7 +218,13 @@ class Router:
             return candidates
         intent_probs = np.clip(probs[: len(self.intents)], 0.0, None)
         named = names.name(intent_probs, self.intents, sims, [c for c, _ in candidates])
-        return named if named else candidates
+        if not named or not candidates:
+            return candidates or named
+        # the router's own answer stays first (its top-1 accuracy is unchanged; validation:
+        # 65.0% of vague rows name two listed, 65.4% when the fused order leads)
+        first = candidates[0]
+        rest = [c for c in named if c[0] != first[0]]
+        return [first, *rest[: names.named - (first[0] != OUT_OF_SCOPE)]]
 
     def _vague(self, clean: str, probs: npt.NDArray[np.float64], p_ambiguous: float) -> int:
         """How many intents to name when the vague decision (router_vague.py) asks, else 0."""

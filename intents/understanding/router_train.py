@@ -65,6 +65,9 @@ class TrainConfig:
     # the dedicated vague decision (router_vague.py): clear validation rows it may ask about
     vague_max_clear_rate: float = 0.02  # <= 0: no vague head (0.02: bench/vague_curve.py)
     vague_c: float = 1.0  # its word model's regularisation
+    # added to its threshold: bench/vague_curve.py's 5 folds put the rule, the guard and the
+    # vague decision together at 5.24% of clear held-out rows at +0, 4.76% at +0.3 (<= 5%)
+    vague_threshold_shift: float = 0.3
     # What Whisper hears (bench/heard_choice.py, two 20% carves of train.tsv, plain fits, 57
     # heard rows): written / HELDOUT-misheard / the carve's own Whisper transcripts, top-1:
     # none 90.72 / 83.75 / 65.0; heard rows 90.89 / 83.72 / 65.0; + ASR copies of half the
@@ -398,6 +401,7 @@ def fit_head(
             cfg.vague_c,
             seed=cfg.seed,
         )
+        vague = replace(vague, threshold=vague.threshold + cfg.vague_threshold_shift)
         report["vague_threshold"] = vague.threshold
         report["vague_val_clear_asked"] = float((vague_oof["clear"] >= vague.threshold).mean())
         report["vague_val_vague_asked"] = float((vague_oof["vague"] >= vague.threshold).mean())
