@@ -200,3 +200,19 @@ def test_english_vague_account_request_then_the_second_one(router: Router) -> No
     after, actions = decide(state, "the second one", understanding(router, "the second one"),
                             POLICY)
     assert (after.pending or _chosen(actions)) == second, actions
+
+
+def test_mandarin_vague_lost_card_then_report_the_loss(router: Router) -> None:
+    state, say = _ask(router, "卡找不到了")
+    assert say.language == "zh" and "card_lost" in state.clarifying, state.clarifying
+    after, actions = decide(state, "挂失", understanding(router, "挂失"), POLICY)
+    assert not after.clarifying
+    assert (after.pending or _chosen(actions)) == "card_lost", actions
+
+
+def test_english_vague_payment_then_the_card_one(router: Router) -> None:
+    state, say = _ask(router, "I'd like to pay something")
+    assert say.language == "en" and "credit_card" in state.clarifying, state.clarifying
+    reply = "the card one"
+    after, actions = decide(state, reply, understanding(router, reply), POLICY)
+    assert (after.pending or _chosen(actions)) == "credit_card", actions
