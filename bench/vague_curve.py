@@ -9,7 +9,10 @@ at each clear-request budget by the router's rule family (confidence, margin, le
 router's own rule kept as trained; `chosen` marks each fold router's own threshold (set on its
 internal out-of-fold scores, never on a held-out row). ambiguous_more.tsv trains every fold and
 is never scored. `--test` then scores the router trained on all of train once on test.tsv and
-ambiguous_test.tsv with its own chosen rule and threshold.
+ambiguous_test.tsv with its own chosen rule and threshold. A vague row counts as "asked naming
+two" when it is asked about (unsure) and the dialogue's question (the first four candidates
+that are not out_of_scope) names at least two of its listed intents; the sweep shows this with
+the neighbour naming (router_vague_names.py) and without it.
 Run: .venv/bin/python bench/vague_curve.py [--e5] [--test]
 """
 
@@ -78,7 +81,8 @@ def held_out_views(encoder: Any, k: int, seed: int, cfg: TrainConfig) -> dict[st
     clear_p, clear_a, vague_p, vague_a, named = [], [], [], [], []
     gold: list[int] = []
     decided: dict[str, list[Any]] = {k: [] for k in ("c_rule", "c_score", "v_rule", "v_score")}
-    decided.update({"v_named_rule": [], "v_named_vague": [], "thresholds": []})
+    decided.update({k: [] for k in ("v_named_rule", "v_named_vague", "thresholds")})
+    decided.update({"v_named_rule_base": [], "v_named_vague_base": []})
     for fold in range(k):
         train = [r for r, f in zip(rows, fold_of, strict=True) if f != fold]
         amb_train = [a for a, f in zip(ambiguous, amb_fold, strict=True) if f != fold]
@@ -106,49 +110,57 @@ def held_out_views(encoder: Any, k: int, seed: int, cfg: TrainConfig) -> dict[st
     }
 
 
+def _named_ok(candidates: list[tuple[str, float]], listed: tuple[str, ...]) -> bool:
+    """Whether the question the dialogue asks (intents/dialogue/policy.py: the first four
+    candidates that are not out_of_scope) names two of the row's listed intents."""
+    named = [i for i, _ in candidates if i != "out_of_scope"][:4]
+    return len(set(named) & set(listed)) >= min(2, len(listed))
+
+
+def _variants(router: Router, names: bool) -> tuple[Router, Router]:
+    """The router with its rule and guard alone, and with the vague decision always asking."""
+    head = router.head if names else replace(router.head, names=None)
+    assert head.vague is not None
+    rule_only = Router(replace(head, vague=None), lambda *_: {})
+    always = Router(replace(head, vague=replace(head.vague, threshold=-np.inf)), lambda *_: {})
+    return rule_only, always
+
+
 def _decide(
     router: Router, clear: list[str], vague: list[tuple[str, tuple[str, ...]]], out: dict[str, Any]
 ) -> None:
-    """Per held-out row: the trained rule's flag, the vague score, and what each would name."""
+    """Per held-out row: asked by the rule (or guard), the vague score, and what each names,
+    with the neighbour naming (router_vague_names.py) and without it ("_base")."""
     head = router.head.vague
     if head is None:
         return
     out["thresholds"].append(head.threshold)
     for key, texts in (("c", clear), ("v", [t for t, _ in vague])):
-        rule, score = [], []
-        for text in texts:
-            probs, p_amb = _views(router, [text])
-            p1, p2 = np.sort(probs[0])[-1], np.sort(probs[0])[-2]
-            rule.append(router.rule.is_unsure(float(p1), float(p2), float(p_amb[0])))
-            score.append((router.vague_score(text) or 0.0) - head.threshold)
-        out[f"{key}_rule"].append(np.array(rule))
+        rule_only, _ = _variants(router, True)
+        out[f"{key}_rule"].append(np.array([rule_only.route(t).unsure for t in texts]))
+        score = [(router.vague_score(t) or 0.0) - head.threshold for t in texts]
         out[f"{key}_score"].append(np.array(score, dtype=np.float64))
-    for key, n in (("v_named_rule", 0), ("v_named_vague", head.named)):
-        ok = []
-        for text, listed in vague:
-            probs, _ = _views(router, [text])
-            if n:
-                order = [j for j in np.argsort(-probs[0], kind="stable")
-                         if router.intents[j] != "out_of_scope"][:n]
-                named = [router.intents[j] for j in order]
-            else:
-                picked = plausible(probs[0], router.head.candidate_mass)
-                named = clarify_candidates([(router.intents[j], float(probs[0][j])) for j in picked])
-            ok.append(len(set(named) & set(listed)) >= min(2, len(listed)))
-        out[key].append(np.array(ok))
+    for suffix, names in (("", True), ("_base", False)):
+        rule_only, always = _variants(router, names)
+        out[f"v_named_rule{suffix}"].append(
+            np.array([_named_ok(rule_only.route(t).candidates, ls) for t, ls in vague])
+        )
+        out[f"v_named_vague{suffix}"].append(
+            np.array([_named_ok(always.route(t).candidates, ls) for t, ls in vague])
+        )
 
 
-def threshold_curve(views: dict[str, Any]) -> dict[str, Any]:
-    """Sweep the vague decision's threshold (relative to each fold's own) over held-out rows."""
-    d = views["decided"]
-    # each fold's scores minus its own threshold: 0 is the chosen operating point
-    c_rel, v_rel = d["c_score"], d["v_score"]
+def _sweep(d: dict[str, Any], suffix: str) -> list[dict[str, Any]]:
+    """Each threshold shift's clear asked / vague asked / vague asked naming two."""
+    c_rel, v_rel = d["c_score"], d["v_score"]  # each fold's scores minus its own threshold
     points = []
     for shift in np.linspace(-3.0, 3.0, 61):
         c_asked = d["c_rule"] | (c_rel >= shift)
         by_vague = v_rel >= shift
         v_asked = d["v_rule"] | by_vague
-        v_two = np.where(by_vague, d["v_named_vague"], d["v_rule"] & d["v_named_rule"])
+        v_two = np.where(
+            by_vague, d[f"v_named_vague{suffix}"], d["v_rule"] & d[f"v_named_rule{suffix}"]
+        )
         points.append(
             {
                 "threshold_shift": round(float(shift), 3),
@@ -157,8 +169,31 @@ def threshold_curve(views: dict[str, Any]) -> dict[str, Any]:
                 "vague_asked_naming_two_rate": float(v_two.mean()),
             }
         )
+    return points
+
+
+def threshold_curve(views: dict[str, Any]) -> dict[str, Any]:
+    """Sweep the vague decision's threshold (relative to each fold's own) over held-out rows;
+    0 is the chosen operating point. "clear asked" counts the unsure rule, the guard and the
+    vague decision together; "naming two" is what the dialogue's question names."""
+    d = views["decided"]
+    points = _sweep(d, "")
     chosen = min(points, key=lambda p: abs(p["threshold_shift"]))
-    return {"sweep": points, "chosen": chosen, "fold_thresholds": d["thresholds"]}
+    within = [p for p in points if p["clear_asked_rate"] <= 0.05]
+    base = _sweep(d, "_base")
+    return {
+        "sweep": points,
+        "chosen": chosen,
+        "best_within_5pct_clear": max(within, key=lambda p: p["vague_asked_naming_two_rate"])
+        if within else None,
+        "sweep_without_neighbour_naming": base,
+        "chosen_without_neighbour_naming": min(base, key=lambda p: abs(p["threshold_shift"])),
+        "naming_alone": {  # every held-out vague row asked: how often two listed are named
+            "neighbour": float(d["v_named_vague"].mean()),
+            "router_top3": float(d["v_named_vague_base"].mean()),
+        },
+        "fold_thresholds": d["thresholds"],
+    }
 
 
 def curve(views: dict[str, Any]) -> list[dict[str, Any]]:
@@ -213,10 +248,8 @@ def score_test(encoder: Any, cfg: TrainConfig) -> dict[str, float]:
     test, vague = load_labelled(TEST_TSV), load_ambiguous(AMBIGUOUS_TEST_TSV)
     clear = [router.route(t) for _, t in test]
     asked = [router.route(t) for t, _ in vague]
-    two = [
-        r.unsure and len(set(clarify_candidates(r.candidates)) & set(listed)) >= min(2, len(listed))
-        for r, (_, listed) in zip(asked, vague, strict=True)
-    ]
+    two = [r.unsure and _named_ok(r.candidates, listed) for r, (_, listed) in zip(asked, vague,
+                                                                             strict=True)]
     return {
         "clear_n": len(test),
         "clear_asked_rate": float(np.mean([r.unsure for r in clear])),
@@ -254,6 +287,7 @@ def main() -> None:
         texts = [t for _, t in load_labelled(TRAIN_TSV)] + [t for t, _ in load_ambiguous()]
         encoder = CachedEncoder(args.cache, texts)
     start = time.perf_counter()
+    load_start = [round(x, 2) for x in os.getloadavg()]
     views = held_out_views(encoder, args.folds, 0, cfg)
     result: dict[str, Any] = {
         "router": "ngram+e5 cascade" if args.e5 else "ngram",
@@ -285,7 +319,9 @@ def main() -> None:
     result["machine"] = {
         "cpu": platform.machine(),
         "python": platform.python_version(),
+        "loadavg_at_start": load_start,
         "loadavg_at_end": [round(x, 2) for x in os.getloadavg()],  # a shared 2-core box
+        "cpus": os.cpu_count(),
     }
     args.out.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
     for p in result["curve"]:
@@ -301,6 +337,9 @@ def main() -> None:
                 f"(asked {p['vague_asked_rate']:.3f})"
             )
         print("chosen:", result["vague_decision"]["chosen"])
+        print("without neighbour naming:", result["vague_decision"]["chosen_without_neighbour_naming"])
+        print("best within 5% clear:", result["vague_decision"]["best_within_5pct_clear"])
+        print("naming alone:", result["vague_decision"]["naming_alone"])
     if "test" in result:
         print("test:", result["test"])
 

@@ -34,6 +34,9 @@ VAGUE: list[tuple[str, set[str]]] = [
     ("想问问贷款的事情", {"personal_loan", "mortgage", "small_business_loan"}),
     ("I have a question about a loan", {"personal_loan", "mortgage", "small_business_loan"}),
     ("我卡出问题了", {"card_replace", "password_reset", "account_frozen", "card_lost"}),
+    ("my bank card isn't working", {"card_replace", "password_reset", "account_frozen"}),
+    ("something is wrong with my account",
+     {"account_frozen", "password_reset", "account_info_change", "mobile_banking"}),
 ]
 CLEAR: list[str] = [
     "我的银行卡丢了要挂失",
@@ -64,7 +67,7 @@ def test_the_router_has_a_vague_decision_that_survives_save_and_load(
     assert router.head.vague is not None
     router.save(tmp_path / "r.npz")
     back = Router.load(tmp_path / "r.npz")
-    assert back.head.vague is not None
+    assert back.head.vague is not None and back.head.names is not None
     for text, _ in VAGUE:
         assert back.vague_score(text) == pytest.approx(router.vague_score(text), abs=1e-5)
         assert back.route(text).candidates == pytest.approx(router.route(text).candidates)
@@ -150,3 +153,66 @@ def test_english_vague_request_then_the_first_one(router: Router) -> None:
     first = state.clarifying[0]
     after, actions = decide(state, "the first one", understanding(router, "the first one"), POLICY)
     assert (after.pending or _chosen(actions)) == first, actions
+
+
+def test_the_question_names_the_neighbours_readings(router: Router) -> None:
+    """router_vague_names.py: three readings named, the router's best among them."""
+    names = router.head.names
+    assert names is not None and names.named == 3
+    for text, plausible in VAGUE:
+        r = router.route(text)
+        probs = router.probabilities(text)[: len(router.intents)]
+        best = router.intents[int(probs.argmax())]
+        named = [i for i, _ in r.candidates]
+        assert len(named) == 3 and "out_of_scope" not in named, named
+        assert best in named or best not in plausible, (best, named)
+
+
+def test_mandarin_vague_card_request_then_the_business_by_name(router: Router) -> None:
+    state, say = _ask(router, "我卡出问题了")
+    assert say.language == "zh" and "密码" in say.text, say.text
+    assert "password_reset" in state.clarifying, state.clarifying
+    after, actions = decide(state, "密码", understanding(router, "密码"), POLICY)
+    assert not after.clarifying
+    assert (after.pending or _chosen(actions)) == "password_reset", actions
+
+
+def test_mandarin_vague_card_request_then_the_third_option(router: Router) -> None:
+    state, _ = _ask(router, "我卡出问题了")
+    assert len(state.clarifying) == 3
+    after, actions = decide(state, "第三个", understanding(router, "第三个"), POLICY)
+    assert (after.pending or _chosen(actions)) == state.clarifying[2], actions
+
+
+def test_english_vague_card_request_then_the_password_one(router: Router) -> None:
+    state, say = _ask(router, "my bank card isn't working")
+    assert say.language == "en" and "3." in say.text, say.text
+    assert "password_reset" in state.clarifying, state.clarifying
+    reply = "the password one"
+    after, actions = decide(state, reply, understanding(router, reply), POLICY)
+    assert (after.pending or _chosen(actions)) == "password_reset", actions
+
+
+def test_english_vague_account_request_then_the_second_one(router: Router) -> None:
+    state, say = _ask(router, "something is wrong with my account")
+    assert say.language == "en"
+    second = state.clarifying[1]
+    after, actions = decide(state, "the second one", understanding(router, "the second one"),
+                            POLICY)
+    assert (after.pending or _chosen(actions)) == second, actions
+
+
+def test_mandarin_vague_lost_card_then_report_the_loss(router: Router) -> None:
+    state, say = _ask(router, "卡找不到了")
+    assert say.language == "zh" and "card_lost" in state.clarifying, state.clarifying
+    after, actions = decide(state, "挂失", understanding(router, "挂失"), POLICY)
+    assert not after.clarifying
+    assert (after.pending or _chosen(actions)) == "card_lost", actions
+
+
+def test_english_vague_payment_then_the_card_one(router: Router) -> None:
+    state, say = _ask(router, "I'd like to pay something")
+    assert say.language == "en" and "credit_card" in state.clarifying, state.clarifying
+    reply = "the card one"
+    after, actions = decide(state, reply, understanding(router, reply), POLICY)
+    assert (after.pending or _chosen(actions)) == "credit_card", actions

@@ -20,6 +20,7 @@ from intents.understanding.router_encoder import Encoder, EncoderHead, fuse
 from intents.understanding.router_guard import FRAUD, banking_lexicon, guard
 from intents.understanding.router_train import AMBIGUOUS_CLASS, FittedHead, TrainConfig, fit_head
 from intents.understanding.router_vague import name_vague, summary, vague_arrays, vague_from
+from intents.understanding.router_vague_names import names_arrays, names_from
 
 OUT_OF_SCOPE: Final = "out_of_scope"
 FORMAT_VERSION: Final = 1
@@ -173,6 +174,8 @@ class Router:
         if named:  # a vague request names its best readings, not the probability mass
             unsure = True
             candidates = name_vague(probs, self.classes, named, OUT_OF_SCOPE)
+        if unsure:  # ...fused with what its nearest vague training rows list
+            candidates = self._neighbour_named(clean, probs, candidates, bool(named))
         p_fraud = float(probs[self._fraud_idx]) if self._fraud_idx >= 0 else 0.0
         ruled = guard(clean, candidates, unsure, p_fraud, self._lexicon, self.head.fraud_floor)
         return RouteResult(
@@ -191,6 +194,37 @@ class Router:
         probs = self._probabilities_clean(clean)
         p_amb = float(probs[self._amb_idx]) if self._amb_idx >= 0 else 0.0
         return self._vague_score(clean, probs, p_amb)
+
+    def _neighbour_named(
+        self,
+        clean: str,
+        probs: npt.NDArray[np.float64],
+        candidates: list[tuple[str, float]],
+        vague: bool,
+    ) -> list[tuple[str, float]]:
+        """The candidates a question names (router_vague_names.py), or `candidates` unchanged."""
+        names = self.head.names
+        if names is None:
+            return candidates
+        head = self.head
+        counts = Counter(head.vocab[f] for f in features(clean, head.char_max, head.pinyin)
+                         if f in head.vocab)
+        ids = np.fromiter(counts.keys(), dtype=np.int64, count=len(counts))
+        vals = (1.0 + np.log(np.fromiter(counts.values(), dtype=np.float64, count=len(counts))))
+        vals *= head.idf[ids]
+        vals /= math.sqrt(float(vals @ vals)) or 1.0
+        sims = names.similarities(ids, vals)
+        if not vague and (len(sims) == 0 or float(sims.max()) < names.min_sim):
+            return candidates
+        intent_probs = np.clip(probs[: len(self.intents)], 0.0, None)
+        named = names.name(intent_probs, self.intents, sims, [c for c, _ in candidates])
+        if not named or not candidates:
+            return candidates or named
+        # the router's own answer stays first (its top-1 accuracy is unchanged; validation:
+        # 65.0% of vague rows name two listed, 65.4% when the fused order leads)
+        first = candidates[0]
+        rest = [c for c in named if c[0] != first[0]]
+        return [first, *rest[: names.named - (first[0] != OUT_OF_SCOPE)]]
 
     def _vague(self, clean: str, probs: npt.NDArray[np.float64], p_ambiguous: float) -> int:
         """How many intents to name when the vague decision (router_vague.py) asks, else 0."""
@@ -260,6 +294,7 @@ class Router:
                 "report_values": np.array([head.report[k] for k in report_keys]),
                 **_encoder_arrays(head.encoder),
                 **vague_arrays(head.vague),
+                **names_arrays(head.names),
             }
             np.savez_compressed(fh, allow_pickle=False, **arrays)
 
@@ -298,6 +333,7 @@ class Router:
                 candidate_mass=float(meta[8]) if len(meta) > 8 else 1.0,
                 fraud_floor=float(meta[9]) if len(meta) > 9 else 1.01,
                 vague=vague_from(data),
+                names=names_from(data),
             )
         parser = slot_parser if slot_parser is not None else _default_slot_parser()
         return cls(head, parser, today, encoder)

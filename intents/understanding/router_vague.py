@@ -10,7 +10,8 @@ binary vague-vs-clear decision trained on intents/data/ambiguous.tsv against the
    training values are the out-of-fold ones fit_head already computes;
 3. one threshold, chosen on out-of-fold scores so that at most `max_clear_rate` of clear
    validation rows would be asked about.
-A vague request then names its `named` best intents (never out_of_scope) in the question.
+A vague request then names its `named` best intents (never out_of_scope) in the question;
+router_vague_names.py fuses them with what the nearest vague training rows list.
 Pure numpy at inference; scikit-learn only while training.
 """
 
