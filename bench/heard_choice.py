@@ -29,8 +29,9 @@ from bench.intent_cv import heard_texts, stratified_folds  # noqa: E402
 from intents.data import TRAIN_TSV, lang_of, load_heard, load_labelled  # noqa: E402
 from intents.understanding.router import DEFAULT_CONFIG  # noqa: E402
 from intents.understanding.router_augment import augment, heard_variants  # noqa: E402
+from intents.understanding.router_config import TrainConfig  # noqa: E402
 from intents.understanding.router_confusion import learn  # noqa: E402
-from intents.understanding.router_train import TrainConfig, holdout_predictor  # noqa: E402
+from intents.understanding.router_train import holdout_predictor  # noqa: E402
 
 RESULTS: Final = ROOT / "bench" / "results" / "heard_choice.json"
 GRID: Final = [

@@ -35,7 +35,8 @@ from intents.understanding.evaluate import (  # noqa: E402
 from intents.understanding.features import normalise  # noqa: E402
 from intents.understanding.router import DEFAULT_CONFIG, OUT_OF_SCOPE, Router  # noqa: E402
 from intents.understanding.router_calibration import expected_calibration_error, softmax  # noqa: E402
-from intents.understanding.router_train import TrainConfig, holdout_accuracy  # noqa: E402
+from intents.understanding.router_config import TrainConfig  # noqa: E402
+from intents.understanding.router_train import holdout_accuracy  # noqa: E402
 
 DATASETS = Path("/work/shared/datasets")
 DATA = ROOT / "intents" / "data"

@@ -46,7 +46,7 @@ from intents.data import (  # noqa: E402
 from intents.understanding.router import DEFAULT_CONFIG, Router  # noqa: E402
 from intents.understanding.router_calibration import plausible  # noqa: E402
 from intents.understanding.router_clarify import clarify_candidates  # noqa: E402
-from intents.understanding.router_train import TrainConfig  # noqa: E402
+from intents.understanding.router_config import TrainConfig  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "vague_curve.json"
 BUDGETS = (0.01, 0.02, 0.03, 0.04, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3)

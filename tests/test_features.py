@@ -8,7 +8,7 @@ from intents.data import TRAIN_TSV
 from intents.understanding.evaluate import read_labelled
 from intents.understanding.features import features, normalise, pinyin_features
 from intents.understanding.router import Router
-from intents.understanding.router_train import TrainConfig
+from intents.understanding.router_config import TrainConfig
 
 
 def test_pinyin_features_make_asr_homophones_share_features() -> None:

@@ -17,7 +17,7 @@ from intents.data import AMBIGUOUS_TSV, TRAIN_TSV
 from intents.understanding.catalog import INTENT_IDS
 from intents.understanding.evaluate import read_ambiguous, read_labelled
 from intents.understanding.router import DEFAULT_CONFIG, OUT_OF_SCOPE, TOP_K, Router, RouteResult
-from intents.understanding.router_train import TrainConfig
+from intents.understanding.router_config import TrainConfig
 
 # Written for this test (not taken from the data files): one plain request per intent and language.
 CLEAR: dict[str, tuple[str, str]] = {

@@ -16,9 +16,10 @@ import numpy.typing as npt
 
 from intents.understanding.features import detect_language, features, has_content, normalise
 from intents.understanding.router_calibration import UnsureRule, plausible
+from intents.understanding.router_config import TrainConfig
 from intents.understanding.router_encoder import Encoder, EncoderHead, fuse
 from intents.understanding.router_guard import FRAUD, banking_lexicon, guard
-from intents.understanding.router_train import AMBIGUOUS_CLASS, FittedHead, TrainConfig, fit_head
+from intents.understanding.router_train import AMBIGUOUS_CLASS, FittedHead, fit_head
 from intents.understanding.router_vague import name_vague, summary, vague_arrays, vague_from
 from intents.understanding.router_vague_names import names_arrays, names_from
 

@@ -22,6 +22,7 @@ from intents.understanding.router_calibration import (
     plausible,
     softmax,
 )
+from intents.understanding.router_config import TrainConfig
 from intents.understanding.router_encoder import (
     Encoder,
     EncoderHead,
@@ -34,54 +35,6 @@ from intents.understanding.router_vague_names import NeighbourNames
 
 FloatArray = npt.NDArray[np.float64]
 AMBIGUOUS_CLASS: Final = "__ambiguous__"
-
-
-@dataclass(frozen=True, slots=True)
-class TrainConfig:
-    """Training knobs; defaults were chosen on a BANKING77 validation split carved from train."""
-
-    c: float = 1.0  # LinearSVC regularisation
-    method: str = "svm"  # "svm" (LinearSVC) or "logreg"
-    char_max: int = 4  # longest Latin character n-gram
-    pinyin: int = 0  # pinyin syllables and pairs of Chinese runs: 0 off, 1 toneless, 2 folded
-    min_df: int = 1
-    folds: int = 5  # cross-fitting folds that give out-of-fold scores for calibration
-    max_unsure_rate: float = 0.04  # budget of clear validation requests the rule may interrupt
-    max_chars: int = 256
-    seed: int = 0
-    enc_c: float = 0.03  # encoder head LR on standardised vectors: 85.1 on the own-data val carve
-    min_fast_share: float = 0.0  # cascade: least share of queries answered without the encoder
-    # How ambiguous.tsv rows train. 5-fold CV with e5 (bench/intent_cv.py, vague rows folded
-    # too): the class alone asks on 16.8% of held-out vague rows, 11.0% naming two listed
-    # intents; soft labels alone 9.0% / 3.9% (their neighbours' clear rows outvote them);
-    # both 15.5% / 9.0%. Clear-request figures are within 0.2 points of each other.
-    vague_soft: bool = False  # each row trains each of its k listed intents...
-    vague_weight: float = 1.0  # ...with weight vague_weight / k
-    vague_class: bool = True  # a learned "__ambiguous__" class that feeds the unsure rule
-    vague_class_weight: float = 1.0  # weight of each vague row as that class
-    candidate_mass: float = 0.9  # candidates named: the best until they cover this probability
-    augment: int = 0  # spoken variants per training row (router_augment.py), n-gram head only
-    max_fraud_asks: float = 0.01  # clear non-fraud validation rows the fraud rule may ask about
-    # the dedicated vague decision (router_vague.py): clear validation rows it may ask about
-    vague_max_clear_rate: float = 0.02  # <= 0: no vague head (0.02: bench/vague_curve.py)
-    vague_c: float = 1.0  # its word model's regularisation
-    # added to its threshold: bench/vague_curve.py's 5 folds put the rule, the guard and the
-    # vague decision together at 5.24% of clear held-out rows at +0, 4.76% at +0.3 (<= 5%)
-    vague_threshold_shift: float = 0.3
-    # What Whisper hears (bench/heard_choice.py, two 20% carves of train.tsv, plain fits, 400
-    # heard rows): written / HELDOUT-misheard / the carve's own Whisper transcripts (n=148),
-    # top-1: none 90.72 / 83.75 / 64.86; heard rows 90.85 / 83.72 / 65.54; + ASR copies of half
-    # the Mandarin rows 90.72 / 83.75 / 64.86; of all 90.65 / 83.41 / 64.86. The heard rows
-    # alone are best on two of three and within a row on the third; the copies add nothing.
-    heard_rows: bool = True  # train on intents/data/heard_train.tsv's transcripts of train rows
-    asr_noise: float = 0.0  # share of Mandarin rows given an ASR-like copy (router_confusion.py)
-    asr_strength: float = 1.0  # times Whisper's learned per-character error rate in those copies
-    # the intents a clarifying question names: the router's fused with its nearest vague rows'
-    # (router_vague_names.py; bench/vague_curve.py's 5 folds chose these)
-    names_k: int = 10  # nearest vague rows that vote (0: no neighbour naming)
-    names_power: float = 2.0  # a vote weighs similarity ** names_power
-    names_weight: float = 0.3  # the votes' share beside the router's probabilities
-    names_min_sim: float = 0.4  # an unsure request is named so only this close to a vague row
 
 
 @dataclass(frozen=True, slots=True)
@@ -357,6 +310,7 @@ def fit_head(
     named_ok = _named_ok(amb_probs, listed, cfg.candidate_mass)
     views = (probs, y, p_amb if amb and cfg.vague_class else None, amb_probs, amb_p_amb, named_ok)
     rule = choose_unsure_rule(views[0], views[1], cfg.max_unsure_rate, *views[2:])
+    rule = replace(rule, min_confidence=max(rule.min_confidence, cfg.confidence_floor))
     fraud_floor = choose_fraud_floor(probs, y, index.get("fraud_report", -1), cfg.max_fraud_asks)
     correct = probs.argmax(axis=1) == y
     report = {
