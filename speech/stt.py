@@ -72,6 +72,8 @@ class Transcriber(Protocol):
         audio: npt.NDArray[np.float32],
         language: str | None = None,
         initial_prompt: str | None = None,
+        *,
+        partial: bool = False,
     ) -> Transcript: ...
 
 
@@ -157,8 +159,11 @@ class SttEngine:
         audio: npt.NDArray[np.float32],
         language: str | None = None,
         initial_prompt: str | None = None,
+        *,
+        partial: bool = False,
     ) -> Transcript:
-        """Decode 16 kHz float32 audio off the event loop; cancelling leaves the pool healthy."""
+        """Decode 16 kHz float32 audio off the event loop; cancelling leaves the pool healthy.
+        A `partial` (words shown while the customer speaks) is always greedy."""
         with self._lock:
             if self._inflight >= self.settings.workers + self.settings.max_queue:
                 self.refused += 1
@@ -166,7 +171,8 @@ class SttEngine:
             self._inflight += 1
             self.submitted += 1
         try:
-            job = self._pool.submit(self.transcribe_sync, audio, language, initial_prompt)
+            beam = 1 if partial else None
+            job = self._pool.submit(self.transcribe_sync, audio, language, initial_prompt, beam)
         except BaseException:
             with self._lock:
                 self._inflight -= 1
@@ -181,8 +187,10 @@ class SttEngine:
         audio: npt.NDArray[np.float32],
         language: str | None = None,
         initial_prompt: str | None = None,
+        beam_size: int | None = None,
     ) -> Transcript:
-        """Blocking decode for worker threads and benchmarks; drains the lazy segment generator."""
+        """Blocking decode for worker threads and benchmarks; drains the lazy segment generator.
+        `beam_size` None: the configured one."""
         samples = np.ascontiguousarray(audio, dtype=np.float32).reshape(-1)
         duration = len(samples) / 16_000
         started = time.perf_counter()
@@ -191,13 +199,15 @@ class SttEngine:
         if len(samples) == 0:
             return Transcript("", language or "zh", 0.0, 0.0, 0.0)
         lang_prob = 1.0
+        beam = beam_size or self.settings.beam_size
         try:
             if self._fits(len(samples)):
-                language, lang_prob, segs = self._decode_fit(samples, language, initial_prompt)
+                language, lang_prob, segs = self._decode_fit(samples, language, initial_prompt,
+                                                             beam)
             else:
                 if language is None:
                     language, lang_prob = self.detect_language(samples)
-                segs = self._decode(samples, language, initial_prompt, duration)
+                segs = self._decode(samples, language, initial_prompt, duration, beam)
         finally:
             if self._shared is not None:
                 self._shared.clear()
@@ -232,6 +242,7 @@ class SttEngine:
         samples: npt.NDArray[np.float32],
         language: str | None,
         initial_prompt: str | None,
+        beam_size: int,
     ) -> tuple[str, float, tuple[SegmentInfo, ...]]:
         """One encoder pass over the turn plus a margin, zh/en from it, then greedy decoding."""
         assert self._fit is not None
@@ -246,7 +257,7 @@ class SttEngine:
             encoded,
             language,
             self._prompt(language, initial_prompt),
-            beam_size=s.beam_size,
+            beam_size=beam_size,
             max_new_tokens=self._token_budget(duration),
         )
         silent = out.no_speech_prob > s.no_speech_prob and out.avg_logprob < s.min_avg_logprob
@@ -266,12 +277,13 @@ class SttEngine:
         language: str,
         initial_prompt: str | None,
         duration: float,
+        beam_size: int,
     ) -> tuple[SegmentInfo, ...]:
         segments, _info = self._model.transcribe(
             samples,
             language=language,
             task="transcribe",
-            beam_size=self.settings.beam_size,
+            beam_size=beam_size,
             temperature=0.0,
             condition_on_previous_text=False,
             vad_filter=False,

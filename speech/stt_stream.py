@@ -194,7 +194,10 @@ class StreamingTranscriber:
     async def _decode_partial(self, audio: npt.NDArray[np.float32], turn_id: int) -> Transcript:
         try:
             result = await self._engine.transcribe(
-                audio, language=self._turn_language, initial_prompt=self._prompt(self._turn_language)
+                audio,
+                language=self._turn_language,
+                initial_prompt=self._prompt(self._turn_language),
+                partial=True,
             )
         except SttBusy:
             return Transcript("", self._turn_language or "zh", 0.0, len(audio) / 16_000, 0.0)

@@ -35,6 +35,7 @@ class FakeEngine:
     def __init__(self, language: str = "zh", prob: float = 0.95) -> None:
         self.calls: list[tuple[npt.NDArray[np.float32], str | None]] = []
         self.prompts: list[str | None] = []
+        self.partial_flags: list[bool] = []  # beam search is for finals: partials say so
         self.hold = asyncio.Event()
         self.hold.set()
         self.language, self.prob = language, prob
@@ -45,9 +46,12 @@ class FakeEngine:
         audio: npt.NDArray[np.float32],
         language: str | None = None,
         initial_prompt: str | None = None,
+        *,
+        partial: bool = False,
     ) -> Transcript:
         self.calls.append((audio.copy(), language))
         self.prompts.append(initial_prompt)
+        self.partial_flags.append(partial)
         await self.hold.wait()
         lang = language or self.language
         return Transcript(f"n={len(audio)}", lang, self.prob, len(audio) / 16_000, 0.01)
@@ -144,6 +148,8 @@ async def test_speculative_final_is_reused_at_speech_end() -> None:
     audio, _ = rig.engine.calls[-1]
     assert audio[0] == 700 * 16 and audio[-1] == end * 16 - 1  # the exact turn span
     assert final.text == f"n={(end - 700) * 16}" and not final.partial
+    # the partials ask for a greedy decode; the speculative final gets the configured beam
+    assert rig.engine.partial_flags == [True] * n_partials + [False]
 
 
 async def test_resumed_discards_speculative_final() -> None:
@@ -279,6 +285,8 @@ async def test_busy_engine_skips_a_partial_without_breaking_the_turn(
             audio: npt.NDArray[np.float32],
             language: str | None = None,
             initial_prompt: str | None = None,
+            *,
+            partial: bool = False,
         ) -> Transcript:
             if len(self.calls) == 0:
                 self.calls.append((audio.copy(), language))

@@ -43,7 +43,8 @@ class ScriptedStt:
         self.text, self.language, self.delay_s = text, language, delay_s
 
     async def transcribe(self, audio: npt.NDArray[np.float32], language: str | None = None,
-                         initial_prompt: str | None = None) -> Transcript:
+                         initial_prompt: str | None = None, *,
+                         partial: bool = False) -> Transcript:
         await asyncio.sleep(self.delay_s)
         return Transcript(self.text, self.language, 0.99, len(audio) / 16_000, 0.0)
 
