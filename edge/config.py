@@ -11,7 +11,7 @@ import re
 import tomllib
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 import msgspec
 
@@ -193,8 +193,11 @@ class KnowledgeSettings(_Section):
     top_k: int = 5
 
 
+_TTS_VOICES: Final = {"en": "piper-en-joe", "zh": "zh-databaker"}  # under [models] root
+
+
 def _tts_defaults() -> TtsSettings:
-    return TtsSettings(voices={"en": "piper-en-joe", "zh": "zh-databaker"})
+    return TtsSettings(voices=dict(_TTS_VOICES))
 
 
 class SpeechSettings(_Section):
@@ -384,6 +387,11 @@ def _explain(err: msgspec.ValidationError) -> tuple[str, str]:
 
 def config_from_dict(data: dict[str, Any], source: str = "<config>") -> BranchConfig:
     """Validate a plain mapping (parsed TOML plus overrides) into the typed config."""
+    tts = data.get("speech", {}).get("tts") if isinstance(data.get("speech"), dict) else None
+    if isinstance(tts, dict) and "voices" not in tts:
+        # a [speech.tts] table that only sets, say, rate keeps the voices under [models] root
+        # (TtsSettings' own default is relative to the working directory)
+        data = {**data, "speech": {**data["speech"], "tts": {**tts, "voices": dict(_TTS_VOICES)}}}
     try:
         config = msgspec.convert(data, BranchConfig, str_keys=True)
     except msgspec.ValidationError as err:

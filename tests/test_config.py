@@ -86,3 +86,14 @@ def test_bad_override_is_reported_with_its_key() -> None:
     args = build_parser().parse_args(["serve", "--set", "server.port=[1,2]"])
     with pytest.raises(ConfigError, match=r"key server\.port"):
         config_from_args(args)
+
+
+def test_a_tts_table_without_voices_keeps_the_voices_under_the_models_root() -> None:
+    """`[speech.tts] rate = 0.9` (or `--set speech.tts.cache_mb=0`) once replaced the voices
+    with TtsSettings' working-directory default, and the service found no voice."""
+    from edge.config import load_config
+
+    default = load_config(None).speech.tts.voices
+    assert load_config(None, {"speech.tts.cache_mb": 0}).speech.tts.voices == default
+    assert load_config(None, {"speech.tts.rate": 0.9}).speech.tts.voices == default
+    assert default == {"en": "piper-en-joe", "zh": "zh-databaker"}
