@@ -160,7 +160,10 @@ class KioskSession:
         self.core.on_context(msg, self.clock())
 
     async def on_end(self, msg: EndSession) -> None:
-        """The kiosk was reset: a turn still being answered no longer changes anything."""
+        """The kiosk was reset: a turn still being answered no longer changes anything, and
+        the reply being spoken stops (the next customer is not talking over it)."""
+        if self.voice is not None:
+            self.voice.barge_in(customer=False)
         self.reset(f"kiosk: {msg.reason}")
 
     async def on_text(self, msg: KioskText) -> None:

@@ -399,15 +399,19 @@ class VoiceChannel:
         if self.speaking and self._speaking_turn == turn and self._interruptible:
             self.barge_in()
 
-    def barge_in(self) -> None:
-        """The customer spoke over an interruptible reply: stop it now."""
-        if self._speaking is not None and not self._speaking.done():
-            self._speaking.cancel()
+    def barge_in(self, customer: bool = True) -> None:
+        """Stop the reply being spoken: the customer spoke over it (counted and logged), or the
+        kiosk was reset (`customer` False: the customer left, so the next one's first words are
+        a new turn, not speech over a reply)."""
+        if self._speaking is None or self._speaking.done():
+            return
+        self._speaking.cancel()
+        if customer:
             self.barge_ins += 1
             if self.on_barge_in is not None:
                 self.on_barge_in()
-            self.peer.send(StopAudio(turn=self._speaking_turn))
             log.info("kiosk %s barge-in on turn %d", self.peer.device_id, self._speaking_turn)
+        self.peer.send(StopAudio(turn=self._speaking_turn))
 
     def _spawn(self, coro: Any) -> asyncio.Task[Any]:
         task = asyncio.create_task(coro)

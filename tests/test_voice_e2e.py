@@ -173,6 +173,25 @@ async def test_speaking_over_a_reply_stops_it(voiced: Running) -> None:
     await ws.close()
 
 
+async def test_a_kiosk_reset_stops_the_reply_it_was_speaking(voiced: Running) -> None:
+    """The customer left (end_session): the next customer's first words must be a new turn,
+    not speech over the old reply that needs min_turn_ms to count."""
+    ws = await kiosk(voiced.url)
+    await ws.send(json.dumps({"type": "text", "id": "t1", "language": "en",
+                              "text": "what's the weather like today"}))
+    first = await collect(ws, lambda m: bool(of(m, "speech")))
+    turn = of(first, "speech")[0]["turn"]
+    voice = voiced.service.sessions["kiosk-1"].voice
+    assert voice is not None and voice.speaking
+    before = voice.barge_ins
+    await ws.send(json.dumps({"type": "end_session", "reason": "customer left"}))
+    msgs = await collect(ws, lambda m: bool(of(m, "stop_audio")), timeout=20)
+    assert of(msgs, "stop_audio")[0]["turn"] == turn
+    await asyncio.sleep(0.05)
+    assert not voice.speaking and voice.barge_ins == before  # not counted as a barge-in
+    await ws.close()
+
+
 async def test_an_anti_fraud_warning_is_never_cut(voiced: Running) -> None:
     ws = await kiosk(voiced.url)
     await ws.send(json.dumps({"type": "text", "id": "t1", "text":
