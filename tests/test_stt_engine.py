@@ -60,9 +60,9 @@ def engine_with(model: FakeWhisper, **kw: Any) -> SttEngine:
 AUDIO = np.zeros(16_000, np.float32)
 
 
-async def test_decode_runs_in_worker_thread_with_greedy_settings() -> None:
+async def test_decode_runs_in_worker_thread_partials_greedy_finals_beamed() -> None:
     model = FakeWhisper([("zh", 0.9), ("en", 0.05)], text="這是測試")
-    tr = await engine_with(model).transcribe(AUDIO)
+    tr = await engine_with(model).transcribe(AUDIO, partial=True)
     assert tr.text == "这是测试" and tr.raw_text == "這是測試"
     assert tr.language == "zh" and tr.duration_s == 1.0
     assert model.drained_in == ["stt_0"]  # lazy generator drained off the event loop
@@ -71,6 +71,8 @@ async def test_decode_runs_in_worker_thread_with_greedy_settings() -> None:
     assert kw["condition_on_previous_text"] is False and kw["vad_filter"] is False
     assert kw["initial_prompt"] == "以下是普通话的句子。" and kw["language"] == "zh"
     assert kw["max_new_tokens"] == 20 + 15  # bounded by the audio's length
+    await engine_with(model).transcribe(AUDIO)  # a final: the configured beam
+    assert model.calls[-1]["beam_size"] == SttSettings().beam_size == 5
 
 
 async def test_token_budget_leaves_room_for_the_longest_prompt() -> None:
