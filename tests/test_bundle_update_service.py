@@ -194,8 +194,17 @@ async def test_new_speech_models_take_over_an_open_microphone_stream(tmp_path: P
         assert service.config.models.resolve("whisper").parent.name == "b-speech"
         # the same stream goes on: the customer speaks and the new Whisper hears it
         audio, _ = clip("jfk_16k_mono.flac")
-        await send_audio(ws, 1, np.concatenate([audio, np.zeros(16_000, np.int16)]))
-        msgs = await collect(ws, lambda m: bool(of(m, "reply")), timeout=60)
+        await send_audio(ws, 1, audio)
+
+        async def microphone() -> None:  # an open microphone goes on sending its silence
+            while True:
+                await send_audio(ws, 1, silence[:3_200], pace=1.0)
+
+        mic = asyncio.create_task(microphone())
+        try:
+            msgs = await collect(ws, lambda m: bool(of(m, "reply")), timeout=60)
+        finally:
+            mic.cancel()
         assert not of(msgs, "error"), of(msgs, "error")
         heard = " ".join(m["text"] for m in of(msgs, "transcript") if m["final"])
         assert "fellow americans" in heard.lower(), heard

@@ -45,9 +45,11 @@ class TrainConfig:
     vague_c: float = 1.0  # its word model's regularisation
     # added to its threshold: bench/vague_curve.py's 5 folds put the rule, the guard and the
     # vague decision together at 5.24% of clear held-out rows at +0, 4.76% at +0.3 (<= 5%) when
-    # the vague naming merged; with the 400 heard rows and the confidence floor, +0.3 asked
-    # 5.38% and +0.8 asks 4.98% (vague asked naming two 21.8% -> 19.9%)
-    vague_threshold_shift: float = 0.8
+    # the vague naming merged. With the 400 heard rows and the confidence floor, +0.3 asks
+    # 5.38% (the floor's low-confidence clear rows, mostly wrong answers otherwise) and +0.8
+    # 4.98%, but at +0.8 "想问问贷款的事情" is answered as mortgage instead of asked
+    # (tests/test_vague_clarify.py): +0.3 stays, 0.38 points over the 5% budget.
+    vague_threshold_shift: float = 0.3
     # What Whisper hears (bench/heard_choice.py, two 20% carves of train.tsv, plain fits, 400
     # heard rows): written / HELDOUT-misheard / the carve's own Whisper transcripts (n=148),
     # top-1: none 90.72 / 83.75 / 64.86; heard rows 90.85 / 83.72 / 65.54; + ASR copies of half
