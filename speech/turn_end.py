@@ -77,6 +77,7 @@ _ZH_OPENERS: Final = ("我想要", "我想", "我要", "我需要", "我得", "�
                       "麻烦", "我是来", "我来", "我打算", "请问")
 _EN_OPENERS: Final = ("i want", "i'd like", "i would like", "i need", "can i", "could i",
                       "can you", "could you", "i'm here to", "i am here to", "i have to")
+_ZH_PAUSES: Final = re.compile(r"[\s,，、.。!！?？…]+")  # what Whisper puts inside "我想，那个"
 OPENER_REST_ZH: Final = 4  # characters after a Mandarin opener that may still be no request
 OPENER_REST_EN: Final = 2  # words after an English opener
 
@@ -95,7 +96,7 @@ def opens_request(text: str, language: str) -> bool:
             if joined == opener or joined.startswith(opener + " "):
                 return len(words) - len(opener.split()) <= OPENER_REST_EN
         return False
-    squeezed = re.sub(r"[\s,，、.。!！?？…]+", "", bare)
+    squeezed = _ZH_PAUSES.sub("", bare)
     for opener in _ZH_OPENERS:
         if squeezed.startswith(opener):
             return len(squeezed) - len(opener) <= OPENER_REST_ZH

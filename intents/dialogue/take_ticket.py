@@ -25,6 +25,7 @@ _ZH_TICKET: Final = re.compile(
     r"(?:吧|呢|啊|呀|好吗|可以吗|行吗|谢谢)*"
 )
 _EN_TICKET: Final = re.compile(
+    r"(?!number$)"  # a bare "number" answers a question ("your phone number?")
     r"(?:(?:ok|okay|so|then|well|actually|just|please)\s+)*"
     r"(?:(?:i(?:'d| would)? (?:like|want|need)(?: to (?:get|take|have))?|"
     r"(?:can|could|may) (?:i|you) (?:get|take|have|give me|get me)(?: me)?|"
@@ -38,10 +39,6 @@ def asks_only_for_a_ticket(text: str) -> bool:
     """The turn is just "a ticket, please", with no business named."""
     words = re.sub(r"[^\w\s']+", " ", text.lower())
     words = " ".join(words.split())
-    if not words:
-        return False
-    if words == "number":  # a bare "number" answers a question ("your phone number?")
-        return False
     return bool(_ZH_TICKET.fullmatch(words.replace(" ", "")) or _EN_TICKET.fullmatch(words))
 
 
