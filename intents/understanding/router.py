@@ -20,13 +20,7 @@ from intents.understanding.router_config import TrainConfig
 from intents.understanding.router_encoder import Encoder, EncoderHead, fuse
 from intents.understanding.router_guard import FRAUD, banking_lexicon, guard
 from intents.understanding.router_train import AMBIGUOUS_CLASS, FittedHead, fit_head
-from intents.understanding.router_vague import (
-    VagueHead,
-    name_vague,
-    summary,
-    vague_arrays,
-    vague_from,
-)
+from intents.understanding.router_vague import name_vague, summary, vague_arrays, vague_from
 from intents.understanding.router_vague_names import names_arrays, names_from
 
 OUT_OF_SCOPE: Final = "out_of_scope"
@@ -235,22 +229,15 @@ class Router:
 
     def _vague(self, clean: str, probs: npt.NDArray[np.float64], p_ambiguous: float) -> int:
         """How many intents to name when the vague decision (router_vague.py) asks, else 0."""
-        vague, score = self._vague_head(), self._vague_score(clean, probs, p_ambiguous)
+        vague, score = self.head.vague, self._vague_score(clean, probs, p_ambiguous)
         if vague is None or score is None or score < vague.threshold:
             return 0
         return vague.named
 
-    def _vague_head(self) -> VagueHead | None:
-        """The vague decision in use: the one reading the encoder's vector needs the encoder."""
-        vague = self.head.vague
-        if vague is not None and vague.embed is not None and self._encoder is None:
-            return vague.fallback
-        return vague
-
     def _vague_score(
         self, clean: str, probs: npt.NDArray[np.float64], p_ambiguous: float
     ) -> float | None:
-        vague, head = self._vague_head(), self.head
+        vague, head = self.head.vague, self.head
         if vague is None:
             return None
         counts = Counter(head.vocab[f] for f in features(clean, head.char_max, head.pinyin)
@@ -263,10 +250,7 @@ class Router:
             vals /= math.sqrt(float(vals @ vals)) or 1.0
             word += float(vals @ vague.word_weights[ids])
         intent_probs = np.where(np.arange(len(probs)) == self._amb_idx, 0.0, probs)
-        embedded = None
-        if vague.embed is not None and self._encoder is not None:  # the cascade's vector, kept
-            embedded = vague.embed.features(self._encoder.embed([clean]))[0]
-        return vague.score(word, summary(intent_probs, p_ambiguous)[0], embedded)
+        return vague.score(word, summary(intent_probs, p_ambiguous)[0])
 
     def _slots(self, clean: str, language: str) -> dict[str, Any]:
         if self._slot_parser is None:

@@ -50,15 +50,6 @@ class TrainConfig:
     # 4.98%, but at +0.8 "想问问贷款的事情" is answered as mortgage instead of asked
     # (tests/test_vague_clarify.py): +0.3 stays, 0.38 points over the 5% budget.
     vague_threshold_shift: float = 0.3
-    # With the encoder, the vague decision also reads its vector (router_vague_embed.py); the
-    # shift above then applies to the fallback head only, this one to the full head. 5 folds,
-    # e5 cascade, rule + guard + decision together (bench/vague_curve.py --e5): without the
-    # vector, best within 5% of clear rows asked is 4.95% clear / 42.5% of vague rows asked /
-    # 25.6% asked naming two; with it, +0.4: 4.90% / 47.7% / 30.5%. The rule's budget at 0.02
-    # instead of 0.04 (shift -0.4: 4.76% / 49.2% / 32.3%) is within a few rows of that.
-    vague_embed: bool = True
-    vague_embed_shift: float = 0.4
-    vague_embed_c: float = 4.0  # the vector's own logistic regression (<= 0: none)
     # What Whisper hears (bench/heard_choice.py, two 20% carves of train.tsv, plain fits, 400
     # heard rows): written / HELDOUT-misheard / the carve's own Whisper transcripts (n=148),
     # top-1: none 90.72 / 83.75 / 64.86; heard rows 90.85 / 83.72 / 65.54; + ASR copies of half
@@ -73,6 +64,3 @@ class TrainConfig:
     names_power: float = 2.0  # a vote weighs similarity ** names_power
     names_weight: float = 0.3  # the votes' share beside the router's probabilities
     names_min_sim: float = 0.4  # an unsure request is named so only this close to a vague row
-    # e5 cosines mixed into the votes' similarity (floor 0.75-0.85, share 0.5-1, power 2-4;
-    # 5 folds, 266 vague rows): 62.4-67.7% against 66.5%, so the TF-IDF cosine alone stays.
-    # Naming four instead of three: 72.9% (not shipped: a longer spoken question)

@@ -355,11 +355,8 @@ def fit_head(
             cfg.vague_max_clear_rate,
             cfg.vague_c,
             seed=cfg.seed,
-            vectors=_stacked(emb, amb_emb) if cfg.vague_embed else None,
-            intent_of=y,
-            vector_c=cfg.vague_embed_c,
         )
-        vague = _shifted(vague, cfg)
+        vague = replace(vague, threshold=vague.threshold + cfg.vague_threshold_shift)
         report["vague_threshold"] = vague.threshold
         report["vague_val_clear_asked"] = float((vague_oof["clear"] >= vague.threshold).mean())
         report["vague_val_vague_asked"] = float((vague_oof["vague"] >= vague.threshold).mean())
@@ -382,19 +379,6 @@ def fit_head(
         vague=vague,
         names=names,
     )
-
-
-def _stacked(emb: Any, amb_emb: Any) -> Any:
-    """The clear rows' vectors, then the vague rows' (None without an encoder)."""
-    return None if emb is None or amb_emb is None else np.vstack([emb, amb_emb])
-
-
-def _shifted(vague: VagueHead, cfg: TrainConfig) -> VagueHead:
-    """The vague head with the configured shifts added to its thresholds (and its fallback's)."""
-    if vague.fallback is None:
-        return replace(vague, threshold=vague.threshold + cfg.vague_threshold_shift)
-    fallback = replace(vague.fallback, threshold=vague.fallback.threshold + cfg.vague_threshold_shift)
-    return replace(vague, threshold=vague.threshold + cfg.vague_embed_shift, fallback=fallback)
 
 
 def _neighbour_names(

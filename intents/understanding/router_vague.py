@@ -8,10 +8,7 @@ binary vague-vs-clear decision trained on intents/data/ambiguous.tsv against the
    "有点问题", "怎么办", "doesn't work", a bare noun);
 2. stacked with the router's distribution (top-1, margin, entropy, p(ambiguous)), whose
    training values are the out-of-fold ones fit_head already computes;
-3. with the cascade's sentence encoder, also stacked with what its vector says
-   (router_vague_embed.py: a logistic regression on it, and its nearest clear and vague rows);
-   the head without them is kept as the fallback for a router running without an encoder;
-4. one threshold, chosen on out-of-fold scores so that at most `max_clear_rate` of clear
+3. one threshold, chosen on out-of-fold scores so that at most `max_clear_rate` of clear
    validation rows would be asked about.
 A vague request then names its `named` best intents (never out_of_scope) in the question;
 router_vague_names.py fuses them with what the nearest vague training rows list.
@@ -27,13 +24,6 @@ from typing import Any, Final
 import numpy as np
 import numpy.typing as npt
 
-from intents.understanding.router_vague_embed import (
-    EmbedVague,
-    embed_arrays,
-    embed_from,
-    fit_embed_vague,
-)
-
 FloatArray = npt.NDArray[np.float64]
 N_SUMMARY: Final = 4  # top-1, margin, entropy, p(ambiguous)
 
@@ -48,22 +38,15 @@ class VagueHead:
     stack_bias: float
     threshold: float  # stacked score at or above which a request is asked about
     named: int = 3  # intents a vague request's question names
-    # with an encoder: the stacker also reads embed.features(vector) (stack_weights is then
-    # 1 + N_SUMMARY + N_FEATURES long), and `fallback` is the head for a request without one
-    embed: EmbedVague | None = None
-    fallback: VagueHead | None = None
 
-    def score(self, word_score: float, summary: FloatArray, embedded: Any = None) -> float:
-        """The stacked vague score of one request (`embedded`: embed.features of its vector)."""
-        parts: list[FloatArray] = [np.array([word_score]), np.asarray(summary, np.float64)]
-        if self.embed is not None:
-            parts.append(np.ravel(np.asarray(embedded, np.float64)))
-        x = np.concatenate(parts)
+    def score(self, word_score: float, summary: FloatArray) -> float:
+        """The stacked vague score of one request."""
+        x = np.concatenate([[word_score], summary])
         return float(x @ self.stack_weights + self.stack_bias)
 
-    def is_vague(self, word_score: float, summary: FloatArray, embedded: Any = None) -> bool:
+    def is_vague(self, word_score: float, summary: FloatArray) -> bool:
         """Whether to ask about this request although the router answered it."""
-        return self.score(word_score, summary, embedded) >= self.threshold
+        return self.score(word_score, summary) >= self.threshold
 
 
 def summary(intent_probs: FloatArray, p_ambiguous: FloatArray | float) -> FloatArray:
@@ -97,17 +80,11 @@ def fit_vague(
     c: float = 1.0,
     folds: int = 5,
     seed: int = 0,
-    vectors: Any = None,
-    intent_of: npt.NDArray[np.int64] | None = None,
-    vector_c: float = 4.0,
 ) -> tuple[VagueHead, dict[str, FloatArray]]:
     """Fit on TF-IDF rows `x_words` (scipy sparse), y 1 = vague, 0 = clear.
 
     `oof_summary` is each row's distribution summary from a router that never saw it. The word
     model's stacking input is out-of-fold too, so the threshold is read off held-out scores.
-    With `vectors` (the encoder's, same rows; clear rows first, then vague) and `intent_of`
-    (each clear row's intent index), the head stacks router_vague_embed's features too and
-    keeps the head without them as its fallback.
     Returns the head and the out-of-fold stacked scores (for the curve and the report).
     """
     y = np.asarray(y, dtype=np.int64)
@@ -129,28 +106,7 @@ def fit_vague(
     w, b = _logistic(x_words, y, c, seed)
     sw, sb = _logistic(stack_x, y, 1.0, seed)
     head = VagueHead(w.astype(np.float32), b, sw, sb, threshold)
-    if vectors is None or intent_of is None:
-        return head, {"clear": stack_oof[y == 0], "vague": stack_oof[y == 1]}
-    vec = np.asarray(vectors)
-    clear = y == 0
-    if not (clear[: clear.sum()].all() and len(vec) == len(y)):
-        raise ValueError("fit_vague: vectors must be the clear rows, then the vague rows")
-    n_intents = int(np.max(intent_of)) + 1
-    part, embedded = fit_embed_vague(
-        vec[clear], intent_of, vec[~clear], n_intents, fold_of, vector_c
-    )
-    full_x = np.column_stack([stack_x, embedded])
-    full_oof = np.zeros(len(y))
-    for f in range(folds):
-        held, kept = fold_of == f, fold_of != f
-        fw, fb = _logistic(full_x[kept], y[kept], 1.0, seed)
-        full_oof[held] = full_x[held] @ fw + fb
-    fw, fb = _logistic(full_x, y, 1.0, seed)
-    full = VagueHead(
-        head.word_weights, b, fw, fb, threshold_for(full_oof[y == 0], max_clear_rate),
-        embed=part, fallback=head,
-    )
-    return full, {"clear": full_oof[y == 0], "vague": full_oof[y == 1]}
+    return head, {"clear": stack_oof[y == 0], "vague": stack_oof[y == 1]}
 
 
 def threshold_for(clear_scores: FloatArray, max_clear_rate: float) -> float:
@@ -176,17 +132,11 @@ def vague_arrays(head: VagueHead | None) -> dict[str, npt.NDArray[Any]]:
     if head is None:
         return {}
     meta = np.array([head.word_bias, head.stack_bias, head.threshold, float(head.named)])
-    out: dict[str, npt.NDArray[Any]] = {
+    return {
         "vague_word_weights": head.word_weights,
         "vague_stack_weights": head.stack_weights,
         "vague_meta": meta,
-        **embed_arrays(head.embed),
     }
-    if head.fallback is not None:
-        fb = head.fallback
-        out["vague_fallback_stack"] = fb.stack_weights
-        out["vague_fallback_meta"] = np.array([fb.word_bias, fb.stack_bias, fb.threshold])
-    return out
 
 
 def vague_from(data: Any) -> VagueHead | None:
@@ -194,21 +144,11 @@ def vague_from(data: Any) -> VagueHead | None:
     if "vague_meta" not in data:
         return None
     m = data["vague_meta"]
-    words = data["vague_word_weights"].astype(np.float32)
-    fallback = None
-    if "vague_fallback_meta" in data:
-        fm = data["vague_fallback_meta"]
-        fallback = VagueHead(
-            words, float(fm[0]), data["vague_fallback_stack"].astype(np.float64),
-            float(fm[1]), float(fm[2]), int(m[3]),
-        )
     return VagueHead(
-        words,
+        data["vague_word_weights"].astype(np.float32),
         float(m[0]),
         data["vague_stack_weights"].astype(np.float64),
         float(m[1]),
         float(m[2]),
         int(m[3]),
-        embed=embed_from(data),
-        fallback=fallback,
     )
