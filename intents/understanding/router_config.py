@@ -50,6 +50,14 @@ class TrainConfig:
     # 4.98%, but at +0.8 "想问问贷款的事情" is answered as mortgage instead of asked
     # (tests/test_vague_clarify.py): +0.3 stays, 0.38 points over the 5% budget.
     vague_threshold_shift: float = 0.3
+    # Tried (commit dd2d8fa, reverted): the decision also reading the e5 vector, a logistic
+    # regression on it and its nearest clear and vague rows. 5 folds with the cascade, best
+    # within 5% of clear rows asked: 25.6% of vague rows asked naming two without it, 30.5%
+    # with it, but the clear rows it asked about were the commonest requests (取钱, 我要取钱,
+    # 我要开个户); 27.8% with the neighbour features alone. Vague rows sit as close to clear
+    # rows as clear rows sit to each other ("my account seems restricted", vague, against
+    # "my account is restricted", clear: e5 cosine 0.986), so the labels, not a feature, draw
+    # the line: not worth an encoder call on every request.
     # What Whisper hears (bench/heard_choice.py, two 20% carves of train.tsv, plain fits, 400
     # heard rows): written / HELDOUT-misheard / the carve's own Whisper transcripts (n=148),
     # top-1: none 90.72 / 83.75 / 64.86; heard rows 90.85 / 83.72 / 65.54; + ASR copies of half
