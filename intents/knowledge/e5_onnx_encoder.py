@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
-import struct
 import threading
-import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -20,6 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from intents.knowledge.e5_bin import dequantise
+from intents.knowledge.e5_onnx import WORD_NIBBLES, WORD_SCALES
 from intents.knowledge.e5_tokenizer import UnigramTokenizer
 
 Vectors = npt.NDArray[np.float32]
@@ -44,8 +43,10 @@ class OnnxE5Encoder:
             int(meta["bos"]), int(meta["eos"]), int(meta["unk"]))
         self._max_positions = int(meta["max_positions"])
         self.dim = int(meta["hidden"])
-        words = mapped_npz(folder / "words.npz")
-        self._scales, self._nibbles = words["scales"], words["nibbles"]
+        # mapped read-only, not read: the 250k-word table is 54 MB and a day's questions touch
+        # a few thousand rows of it (the pages the OS keeps are shared and reclaimable)
+        self._scales = np.load(folder / WORD_SCALES, mmap_mode="r", allow_pickle=False)
+        self._nibbles = np.load(folder / WORD_NIBBLES, mmap_mode="r", allow_pickle=False)
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = max(1, threads)
         opts.inter_op_num_threads = 1
@@ -109,36 +110,6 @@ class OnnxE5Encoder:
             (out,) = self._session.run(["pooled"], {"words": words, "mask": mask})
         result: npt.NDArray[np.float32] = np.asarray(out, np.float32)
         return result
-
-
-def mapped_npz(path: Path) -> dict[str, npt.NDArray[Any]]:
-    """The arrays of an uncompressed .npz mapped read-only from the file, not read into memory:
-    the 250k-word table is 54 MB and a day's questions touch a few thousand rows of it (the
-    pages the OS keeps are shared and reclaimable). A compressed member is read as usual."""
-    out: dict[str, npt.NDArray[Any]] = {}
-    with zipfile.ZipFile(path) as archive, path.open("rb") as raw:
-        for info in archive.infolist():
-            name = info.filename.removesuffix(".npy")
-            if info.compress_type != zipfile.ZIP_STORED:
-                out[name] = np.load(archive.open(info), allow_pickle=False)
-                continue
-            raw.seek(info.header_offset)
-            local = struct.unpack("<4s2B4HL2L2H", raw.read(30))
-            if local[0] != b"PK\x03\x04":
-                raise ValueError(f"{path}: damaged zip entry {info.filename}")
-            raw.seek(info.header_offset + 30 + local[-2] + local[-1])
-            version = np.lib.format.read_magic(raw)
-            if version not in ((1, 0), (2, 0)):
-                out[name] = np.load(archive.open(info), allow_pickle=False)
-                continue
-            read = (np.lib.format.read_array_header_1_0 if version == (1, 0)
-                    else np.lib.format.read_array_header_2_0)
-            shape, fortran, dtype = read(raw)
-            if dtype.hasobject:
-                raise ValueError(f"{path}: {info.filename} holds Python objects")
-            out[name] = np.memmap(path, dtype=dtype, mode="r", offset=raw.tell(), shape=shape,
-                                  order="F" if fortran else "C")
-    return out
 
 
 def load_e5_onnx(folder: Path, threads: int = 1) -> OnnxE5Encoder | None:
