@@ -252,7 +252,7 @@ class VoiceChannel:
         if isinstance(event, PossibleEnd):
             self._judge_pause(s, event)
         if final is not None and isinstance(event, SpeechEnd):
-            lag_s = max(0.0, (s.t_ms + FRAME_MS - event.end_ms) / 1000)
+            lag_s = max(0.0, (event.at_ms - event.end_ms) / 1000)
             timer = TurnTimer(time.perf_counter(), event.end_ms, lag_s)
             self._last_turn = self._spawn(self._finish_turn(s.id, final, timer, self._last_turn))
 
@@ -267,6 +267,8 @@ class VoiceChannel:
     def _hint(self, s: _InStream, end_ms: int, hint: TurnHint) -> None:
         if self._stream is s and s.endpointer.set_hint(hint, end_ms) and hint is not TurnHint.OPEN:
             log.debug("kiosk %s pause read as %s", self.peer.device_id, hint.value)
+            for event in s.endpointer.settle():  # a pause already long enough ends now
+                self._on_event(s, event)
 
     async def _judge(self, s: _InStream, end_ms: int, spec: asyncio.Task[SttTranscript]) -> None:
         hint = TurnHint.OPEN
@@ -283,9 +285,8 @@ class VoiceChannel:
                 self._hint(s, end_ms, hint)  # known from the words alone: no routing to wait for
             if (hint is TurnHint.OPEN and self.understood is not None and result.text
                     and not is_backchannel(result.text, result.language)):
-                # Routed now, inside the pause, even when the words do not read finished: this
-                # transcript is usually the turn's final, and the router's recent-turns memory
-                # then answers the final's routing without the encoder.
+                # Routed now even when the words do not read finished: this transcript is
+                # usually the final, whose routing the recent-turns memory then answers.
                 loop = asyncio.get_running_loop()
                 try:
                     confidence = await loop.run_in_executor(self.executor, self.understood,

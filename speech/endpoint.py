@@ -61,6 +61,7 @@ class Endpointer:
         """Set by the dialogue while it waits for an ID or phone number (longer pauses allowed)."""
         self.system_speaking = False
         """Set while TTS plays, so short backchannels do not barge in."""
+        self._frame_end = 0  # the end of the last frame fed
         self._reset_turn()
 
     @property
@@ -111,6 +112,19 @@ class Endpointer:
             self._hint_pending = False
         return current
 
+    def settle(self) -> list[Event]:
+        """The turn's end, now, when a hint just taken makes the pause already long enough:
+        the check answers after the pause's frames, and the next frame may be a whole
+        kiosk frame (40 ms) away or never come."""
+        if self._state is not _State.SPEECH or self._silence_start is None:
+            return []
+        if self._frame_end - self._silence_start < self._end_silence_ms():
+            return []
+        end = SpeechEnd(self._turn_start, self._silence_start + self.settings.tail_ms,
+                        self._frame_end)
+        self._reset_turn()
+        return [end]
+
     def _end_silence_ms(self) -> int:
         s = self.settings
         if self.expect_digits:  # dictation pauses between groups: never cut it short
@@ -123,6 +137,7 @@ class Endpointer:
 
     def feed(self, prob: float, t_ms: int) -> list[Event]:
         """Advance by one frame starting at t_ms; returns the events it caused (often none)."""
+        self._frame_end = t_ms + self.settings.frame_ms
         if self._state is _State.IDLE:
             return self._feed_idle(prob, t_ms)
         if self._state is _State.CANDIDATE:

@@ -157,6 +157,29 @@ def test_a_pending_check_holds_the_normal_pause_until_it_answers() -> None:
     assert s.trailing_end_silence_ms <= silence * F + F < s.trailing_end_silence_ms + 2 * F
 
 
+def test_an_answer_after_a_long_enough_pause_ends_the_turn_at_once() -> None:
+    """The check answers after the pause's frames: the turn ends when it answers, not on the
+    next frame (a kiosk frame is 40 ms, and a stream may send none)."""
+    s = VadSettings()
+    ep = Endpointer()
+    events = run(ep, "#" * 30 + "." * 7)
+    possible = next(e for e in events if isinstance(e, PossibleEnd))
+    ep.expect_hint(possible.end_ms)
+    assert ep.settle() == []  # still waiting for the answer
+    run(ep, "." * 3, t0=37 * F)  # 320 ms of silence by now, past complete_end_silence_ms
+    assert ep.set_hint(TurnHint.COMPLETE, possible.end_ms)
+    (end,) = ep.settle()
+    assert isinstance(end, SpeechEnd) and end.end_ms == possible.end_ms and end.at_ms == 40 * F
+    assert not ep.in_turn and ep.settle() == []
+    ep2 = Endpointer()  # answered before the short pause is over: the frames end it as usual
+    events = run(ep2, "#" * 30 + "." * 7)
+    possible = next(e for e in events if isinstance(e, PossibleEnd))
+    assert ep2.set_hint(TurnHint.COMPLETE, possible.end_ms)
+    assert 7 * F < s.complete_end_silence_ms  # 224 ms of silence so far
+    assert ep2.settle() == [] and ep2.in_turn
+    assert [e for e in run(ep2, "." * 2, t0=37 * F) if isinstance(e, SpeechEnd)]
+
+
 @pytest.mark.parametrize(
     ("text", "language", "opens"),
     [

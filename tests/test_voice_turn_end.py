@@ -70,11 +70,13 @@ def understood() -> Any:
 
 
 async def pause_waited(text: str, language: str, understood: Any,
-                       expect_digits: bool = False, decode_s: float = 0.0) -> int:
-    """Ms of stream silence after the speech before the (last) turn ended."""
+                       expect_digits: bool = False, decode_s: float = 0.0,
+                       silence_s: float = 2.0) -> int:
+    """Ms of stream silence after the speech before the (last) turn ended; the stream sends
+    `silence_s` of silence after the speech, then nothing."""
     pcm, rate = sf.read(CLIP, dtype="int16")
     assert rate == 16_000
-    audio = np.concatenate([pcm, np.zeros(16_000 * 2, dtype=np.int16)])  # 2 s of silence after
+    audio = np.concatenate([pcm, np.zeros(int(16_000 * silence_s), dtype=np.int16)])
     res = SpeechResources(SileroVad.load(VAD), ScriptedStt(text, language, decode_s), None,  # type: ignore[arg-type]
                           VadSettings(), SttSettings())
     timers: list[TurnTimer] = []
@@ -109,6 +111,16 @@ async def test_a_complete_request_ends_sooner(complete: str, language: str,
     s = VadSettings()
     pause = await pause_waited(complete, language, understood)
     assert s.complete_end_silence_ms <= pause < s.end_silence_ms
+
+
+async def test_a_complete_request_ends_when_read_even_if_no_frame_follows(
+        understood: Any) -> None:
+    """The stream stops 0.4 s after the clip (whose own tail is quiet too) and the words are
+    read 0.3 s later: the turn ends then, not on a frame that never comes, and not after the
+    long pause a check still under way holds the turn for."""
+    s = VadSettings()
+    pause = await pause_waited("我想查一下余额。", "zh", understood, decode_s=0.3, silence_s=0.4)
+    assert s.complete_end_silence_ms <= pause < s.trailing_end_silence_ms
 
 
 @pytest.mark.parametrize(("vague", "language"),
