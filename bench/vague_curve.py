@@ -121,10 +121,10 @@ def _variants(router: Router, names: bool) -> tuple[Router, Router]:
     """The router with its rule and guard alone, and with the vague decision always asking."""
     head = router.head if names else replace(router.head, names=None)
     assert head.vague is not None
-    always_head = replace(head.vague, threshold=-np.inf)
-    enc = router._encoder  # the cascade's second stage, and the vague decision's vector
+    enc = router._encoder  # the cascade's second stage: the variants route as the router does
     rule_only = Router(replace(head, vague=None), lambda *_: {}, encoder=enc)
-    always = Router(replace(head, vague=always_head), lambda *_: {}, encoder=enc)
+    always = Router(replace(head, vague=replace(head.vague, threshold=-np.inf)), lambda *_: {},
+                    encoder=enc)
     return rule_only, always
 
 

@@ -120,10 +120,14 @@ class Endpointer:
             return []
         if self._frame_end - self._silence_start < self._end_silence_ms():
             return []
-        end = SpeechEnd(self._turn_start, self._silence_start + self.settings.tail_ms,
-                        self._frame_end)
+        return [self._end(self._frame_end)]
+
+    def _end(self, at_ms: int) -> SpeechEnd:
+        """End the turn at the pause (its start plus the kept tail), declared at `at_ms`."""
+        assert self._silence_start is not None
+        end = SpeechEnd(self._turn_start, self._silence_start + self.settings.tail_ms, at_ms)
         self._reset_turn()
-        return [end]
+        return end
 
     def _end_silence_ms(self) -> int:
         s = self.settings
@@ -189,8 +193,7 @@ class Endpointer:
             silence = frame_end - self._silence_start
             span_end = self._silence_start + s.tail_ms
             if silence >= self._end_silence_ms():
-                events.append(SpeechEnd(self._turn_start, span_end, frame_end))
-                self._reset_turn()
+                events.append(self._end(frame_end))
                 return events
             if silence >= s.possible_end_ms and not self._possible_sent:
                 self._possible_sent = True
