@@ -265,7 +265,7 @@ class VoiceChannel:
         self._spawn(self._judge(s, event.end_ms, spec))
 
     def _hint(self, s: _InStream, end_ms: int, hint: TurnHint) -> None:
-        if self._stream is s and s.endpointer.set_hint(hint, end_ms) and hint is not TurnHint.OPEN:
+        if self._stream is s and s.endpointer.set_hint(hint, end_ms):
             log.debug("kiosk %s pause read as %s", self.peer.device_id, hint.value)
             for event in s.endpointer.settle():  # a pause already long enough ends now
                 self._on_event(s, event)

@@ -113,14 +113,18 @@ async def test_a_complete_request_ends_sooner(complete: str, language: str,
     assert s.complete_end_silence_ms <= pause < s.end_silence_ms
 
 
-async def test_a_complete_request_ends_when_read_even_if_no_frame_follows(
-        understood: Any) -> None:
-    """The stream stops 0.4 s after the clip (whose own tail is quiet too) and the words are
-    read 0.3 s later: the turn ends then, not on a frame that never comes, and not after the
-    long pause a check still under way holds the turn for."""
+@pytest.mark.parametrize(("words", "shortest"),
+                         [("我想查一下余额。", "complete_end_silence_ms"),
+                          ("我要存五千", "end_silence_ms")])
+async def test_a_pause_ends_when_its_words_are_read_even_if_no_frame_follows(
+        words: str, shortest: str, understood: Any) -> None:
+    """The stream stops 0.4 s after the clip (whose own tail is quiet too, some 0.7 s in all)
+    and the words are read 0.3 s later: the turn ends then, not on a frame that never comes,
+    and not after the long pause a check still under way holds the turn for. Complete words
+    end it on the short pause, plain unfinished ones on the normal one."""
     s = VadSettings()
-    pause = await pause_waited("我想查一下余额。", "zh", understood, decode_s=0.3, silence_s=0.4)
-    assert s.complete_end_silence_ms <= pause < s.trailing_end_silence_ms
+    pause = await pause_waited(words, "zh", understood, decode_s=0.3, silence_s=0.4)
+    assert getattr(s, shortest) <= pause < s.trailing_end_silence_ms
 
 
 @pytest.mark.parametrize(("vague", "language"),
