@@ -66,8 +66,3 @@ class SentenceCache:
         while self._bytes > self.max_bytes:
             _, evicted = self._entries.popitem(last=False)
             self._bytes -= chunk_bytes(evicted)
-
-    def clear(self) -> None:
-        """Forget everything (a voice was swapped by an update)."""
-        self._entries.clear()
-        self._bytes = 0
